@@ -1,0 +1,1 @@
+"""Primitives shared by `captioning` and `recsys`: safe media loading, hashing, atomic writes."""

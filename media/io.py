@@ -1,0 +1,124 @@
+"""Crash-safe file writing: atomic replace for whole files, fsynced appends for logs.
+
+Every file the toolkit writes goes through here, so a `kill -9` at any point leaves either
+the old file or the new one, never half of one; append-only logs may end in a torn line,
+which `read_jsonl` detects and skips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # some filesystems refuse directory fsync
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path` atomically.
+
+    The caller writes the temporary file however it likes (numpy, safetensors, ...).
+    On an exception the temporary file is removed and `path` is untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 `text` to `path` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any, *, indent: int | None = 2) -> None:
+    """Write `obj` as JSON to `path` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False, default=str) + "\n")
+
+
+def atomic_write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
+    """Call `writer(tmp_path)` and move the result onto `path` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+
+
+def append_jsonl(path: str | Path, records: list[dict[str, Any]] | dict[str, Any]) -> None:
+    """Append one or more records as JSON lines, flushed and fsynced before returning.
+
+    A torn last line from an earlier crash is terminated first, so the new record starts on
+    its own line and the torn one stays detectable (and ignored) by `read_jsonl`.
+    """
+    rows = [records] if isinstance(records, dict) else records
+    if not rows:
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+    with open(target, "ab+") as handle:
+        if handle.tell() > 0:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write(payload.encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl(path: str | Path) -> tuple[list[dict[str, Any]], int]:
+    """Read a JSON-lines file written by `append_jsonl`.
+
+    Returns:
+        (records, torn): the records that parsed, and how many lines were torn or
+        unparseable (skipped). A missing file reads as no records.
+    """
+    target = Path(path)
+    if not target.exists():
+        return [], 0
+    records: list[dict[str, Any]] = []
+    torn = 0
+    with open(target, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                torn += 1  # a crash cut the last line short
+                continue
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                torn += 1
+                continue
+            if isinstance(obj, dict):
+                records.append(obj)
+            else:
+                torn += 1
+    return records, torn

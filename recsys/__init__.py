@@ -1,0 +1,3 @@
+"""Sequential recommendation over frozen foundation encoders."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""Errors raised by `recsys`; every one says what was wrong and where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RecsysError(Exception):
+    """Base class of every error `recsys` raises on purpose."""
+
+
+class DataFormatError(RecsysError):
+    """A dataset file is malformed. Names the file and, where known, the 1-based line.
+
+    Args:
+        path: the offending file.
+        message: what is wrong.
+        line: 1-based line number, when the problem is on one line.
+    """
+
+    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownItemError(DataFormatError):
+    """An interaction references an item id the items file does not define."""
+
+
+class CacheMismatchError(RecsysError):
+    """A hidden-state cache was built for other inputs; says which fields differ."""
+
+
+class CheckpointError(RecsysError):
+    """A checkpoint cannot be loaded into this run (other config, encoder or dataset)."""
+
+
+class ConfigError(RecsysError):
+    """A configuration value is invalid; names the key and the valid choices."""

@@ -1,0 +1,1 @@
+"""Item towers (item index -> embedding) and the SASRec user encoder."""

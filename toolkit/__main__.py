@@ -1,0 +1,5 @@
+"""`python -m toolkit` (what `torchrun -m toolkit ...` runs)."""
+
+from toolkit.cli import main
+
+main()
