@@ -1,0 +1,111 @@
+"""Frozen foundation encoders: registry, builders and group layer-dropping.
+
+`build_encoder(spec, device=..., modality=...)` returns an `Encoder` whose `encode(items)`
+gives `[B, steps, width]` pooled states of the selected hidden layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from recsys.channels import EncoderSpec
+from recsys.encoders.base import Encoder
+from recsys.encoders.layers import select_layers
+from recsys.errors import ConfigError
+
+EncoderBuilder = Callable[[EncoderSpec, "torch.device | str | None", bool], Encoder]
+
+_REGISTRY: dict[str, EncoderBuilder] = {}
+_MODALITIES = ("text", "image", "video")
+
+
+def register_encoder(kind: str, builder: EncoderBuilder) -> None:
+    """Register an encoder family under `kind`; raises on a duplicate."""
+    if kind in _REGISTRY:
+        raise ValueError(f"encoder kind {kind!r} is already registered")
+    _REGISTRY[kind] = builder
+
+
+def encoder_kinds() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _hf_text(spec: EncoderSpec, device: torch.device | str | None, train: bool) -> Encoder:
+    from recsys.encoders.hf_text import HFTextEncoder
+
+    return HFTextEncoder(spec, device, train)
+
+
+def _hf_vision(spec: EncoderSpec, device: torch.device | str | None, train: bool) -> Encoder:
+    from recsys.encoders.hf_vision import HFVisionEncoder
+
+    return HFVisionEncoder(spec, device, train)
+
+
+def _open_clip(spec: EncoderSpec, device: torch.device | str | None, train: bool) -> Encoder:
+    from recsys.encoders.open_clip_vision import OpenClipVisionEncoder
+
+    return OpenClipVisionEncoder(spec, device, train)
+
+
+register_encoder("hf_text", _hf_text)
+register_encoder("hf_vision", _hf_vision)
+register_encoder("open_clip", _open_clip)
+
+
+def _auto_kind(spec: EncoderSpec, modality: str | None) -> str:
+    if modality in ("image", "video"):
+        return "hf_vision"
+    if modality == "text":
+        return "hf_text"
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(
+        spec.model, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+    )
+    is_vision = hasattr(config, "image_size") or hasattr(config, "vision_config")
+    return "hf_vision" if is_vision else "hf_text"
+
+
+def build_encoder(
+    spec: EncoderSpec,
+    *,
+    device: torch.device | str | None = "cpu",
+    for_training: bool = False,
+    modality: str | None = None,
+) -> Encoder:
+    """Build the encoder a spec names.
+
+    Args:
+        spec: model, kind, pooling, layers, dtype, ... (`recsys.channels.EncoderSpec`).
+        device: where it runs.
+        for_training: parameters require grad and the model is in train mode (fine-tuning
+            baselines); otherwise frozen, eval mode, and `encode` runs without gradients.
+        modality: "text", "image" or "video" (the channel's); picks the family when
+            `spec.kind` is "auto" and wraps a vision encoder for video.
+
+    Raises:
+        ConfigError: unknown kind or modality, or an option the family rejects.
+    """
+    if modality is not None and modality not in _MODALITIES:
+        raise ConfigError(f"unknown modality {modality!r}; valid: {', '.join(_MODALITIES)}")
+    kind = _auto_kind(spec, modality) if spec.kind == "auto" else spec.kind
+    if kind not in _REGISTRY:
+        raise ConfigError(
+            f"unknown encoder kind {spec.kind!r}; valid: auto, {', '.join(encoder_kinds())}"
+        )
+    if modality == "text" and kind != "hf_text":
+        raise ConfigError(f"encoder kind {kind!r} cannot encode text channels")
+    if modality in ("image", "video") and kind == "hf_text":
+        raise ConfigError(f"encoder kind 'hf_text' cannot encode {modality} channels")
+    encoder = _REGISTRY[kind](spec, device, for_training)
+    if modality == "video":
+        from recsys.encoders.video import VideoEncoder
+
+        return VideoEncoder(encoder)
+    return encoder
+
+
+__all__ = ["Encoder", "build_encoder", "encoder_kinds", "register_encoder", "select_layers"]
