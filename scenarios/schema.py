@@ -1,0 +1,496 @@
+"""The scenario schema: TOML files loaded into frozen dataclasses, strictly.
+
+A scenario says which dataset, which input channels (text templates over item fields and
+captions, cover images, video frames), which method and which training / evaluation
+settings one comparison cell uses. `load_scenario(file, overrides)` reads the TOML with
+`tomllib`, applies dotted command-line overrides (`train.epochs=5`, parsed as TOML values,
+never evaluated), builds the dataclasses through the one generic loader in
+`scenarios.typed`, then checks the combinations the types cannot express. Every problem
+raises `ScenarioError` naming the file, the dotted key and the valid keys or choices.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomllib
+
+from media.hashing import sha256_json
+from recsys.channels import EncoderSpec
+from recsys.config import EvalConfig, SASRecConfig, SplitConfig, TrainConfig
+from scenarios.typed import TypedLoadError, build, suggest, to_plain
+
+SHIPPED_DIR = Path(__file__).resolve().parent
+"""Folder of the shipped scenario files (package data)."""
+
+TEMPLATE_FIELDS = ("title", "item_id", "image_caption", "video_caption")
+"""Item fields a text channel's template may use."""
+
+CAPTION_MEDIA = {"image_caption": "image", "video_caption": "video"}
+"""Caption field -> the media it describes."""
+
+DEFAULT_ENCODERS = {"text": "minilm", "image": "tiny-vit", "video": "tiny-vit"}
+"""Encoder model used when a channel names none (symbolic names, see scenarios.models)."""
+
+
+class ScenarioError(ValueError):
+    """A scenario file or override is invalid; the message names file, key and valid values.
+
+    Args:
+        source: the scenario file (or "<overrides>" / "<grid>").
+        key: dotted path of the offending key, "" for the whole file.
+        message: what is wrong and what would be valid.
+    """
+
+    def __init__(self, source: str | Path, key: str, message: str) -> None:
+        self.source = str(source)
+        self.key = key
+        self.message = message
+        where = f"{self.source}: {key}" if key else self.source
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where the interactions and items come from."""
+
+    path: str | None = None  # dataset folder or file; None = the embedded sample
+    format: Literal["auto", "amazon", "microlens"] = "auto"  # "auto" detects by file names
+    on_unknown: Literal["error", "drop"] = "error"  # interactions naming an unknown item
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One input channel of the item tower."""
+
+    name: str  # unique within the scenario; names the cache and the adapter branch
+    modality: Literal["text", "image", "video"]  # what the encoder reads
+    encoder: EncoderSpec  # frozen encoder; `model` may be symbolic ("minilm", "tiny-vit")
+    template: str | None = None  # text only: e.g. "{title}. {image_caption}"
+
+
+@dataclass(frozen=True)
+class CaptionSpec:
+    """How one caption field (`image_caption`, `video_caption`) is produced."""
+
+    captioner: str = "baseline"  # captioner registry name ("baseline" needs no model)
+    model: str | None = None  # hub id or local folder for model-based captioners
+    prompt: str = "short"  # prompt preset name or literal prompt
+    generate: bool = True  # False: never caption here; stop and print the command instead
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where runs, caches and captions go."""
+
+    dir: str = "runs"  # runs land in <dir>/<scenario>/<method>-s<seed>
+    cache_dir: str = ".cache/mmrec"  # hidden-state caches and generated tiny models
+    caption_store: str | None = None  # caption JSONL; None = <cache_dir>/captions.jsonl
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One fully validated scenario."""
+
+    name: str  # short name; used in run folders and reports
+    description: str = ""  # what the scenario tests, one sentence
+    dataset: DatasetSpec = field(default_factory=DatasetSpec)  # data source
+    split: SplitConfig = field(default_factory=SplitConfig)  # leave-one-out protocol
+    channels: tuple[ChannelSpec, ...] = ()  # input channels; empty only for `id`
+    captions: Mapping[str, CaptionSpec] = field(default_factory=dict)  # per caption field
+    method: str = "iisan_versa"  # registered method (recsys.methods)
+    method_options: Mapping[str, Any] = field(default_factory=dict)  # passed to the method
+    model: SASRecConfig = field(default_factory=SASRecConfig)  # user encoder
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation
+    eval: EvalConfig = field(default_factory=EvalConfig)  # ranking and metrics
+    seeds: tuple[int, ...] = (0,)  # one run per seed
+    output: OutputSpec = field(default_factory=OutputSpec)  # output folders
+    source: str = field(default="", init=False)  # file it was loaded from (set by the loader)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able form (what results record)."""
+        return to_plain(self)
+
+    def fingerprint(self) -> str:
+        """sha256 over everything that changes results (not the description or output dirs)."""
+        plain = self.to_dict()
+        for key in ("description", "source", "output", "seeds"):
+            plain.pop(key, None)
+        return sha256_json(plain)
+
+    @property
+    def caption_fields(self) -> tuple[str, ...]:
+        """Caption fields used by any text template, in first-use order."""
+        used: list[str] = []
+        for channel in self.channels:
+            for name in template_fields(channel.template or ""):
+                if name in CAPTION_MEDIA and name not in used:
+                    used.append(name)
+        return tuple(used)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def shipped_scenarios() -> list[Path]:
+    """The scenario files shipped with the toolkit, sorted by name."""
+    return sorted(SHIPPED_DIR.glob("*.toml"))
+
+
+def find_scenario_file(file: str | Path) -> Path:
+    """`file` itself, or the shipped scenario of that name ("title", "title+image")."""
+    path = Path(file)
+    if path.exists():
+        return path
+    shipped = SHIPPED_DIR / f"{path.name.removesuffix('.toml')}.toml"
+    if path.parent == Path(".") and shipped.exists():
+        return shipped
+    names = ", ".join(p.stem for p in shipped_scenarios())
+    raise ScenarioError(path, "", f"no such file; shipped scenarios: {names}")
+
+
+def load_scenario(file: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, override and validate one scenario file.
+
+    Args:
+        file: a TOML path, or the name of a shipped scenario ("title+image").
+        overrides: dotted `key=value` strings; values parse as TOML (`train.lr=3e-4`,
+            `seeds=[0,1]`), anything that is not valid TOML is taken as a plain string.
+
+    Raises:
+        ScenarioError: unreadable TOML, unknown key, wrong type or impossible combination.
+    """
+    path = find_scenario_file(file)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, "", f"not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(path, "", f"invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(path, "", f"cannot read: {exc.strerror}") from None
+    return parse_scenario(data, source=str(path), overrides=overrides, default_name=path.stem)
+
+
+def parse_scenario(
+    data: Mapping[str, Any],
+    *,
+    source: str = "<scenario>",
+    overrides: Sequence[str] = (),
+    default_name: str | None = None,
+) -> Scenario:
+    """Validate an already parsed TOML document (see `load_scenario`)."""
+    doc = _thaw(data)
+    for item in overrides:
+        apply_override(doc, item, source=source)
+    _merge_seed(doc, source)
+    if "name" not in doc and default_name is not None:
+        doc["name"] = default_name
+    _fill_encoder_defaults(doc, source)
+    try:
+        scenario = build(Scenario, doc, also_valid=("seed",))
+    except TypedLoadError as exc:
+        raise ScenarioError(source, exc.key, exc.message) from None
+    object.__setattr__(scenario, "source", source)  # provenance, not configuration
+    validate(scenario)
+    return scenario
+
+
+def _thaw(value: Any) -> Any:
+    """Deep, mutable copy of a parsed document (dict/list only)."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _merge_seed(doc: dict[str, Any], source: str) -> None:
+    if "seed" in doc and "seeds" in doc:
+        raise ScenarioError(source, "seed", "give either `seed` or `seeds`, not both")
+    if "seed" in doc:
+        doc["seeds"] = [doc.pop("seed")]
+
+
+def _fill_encoder_defaults(doc: dict[str, Any], source: str) -> None:
+    """A channel without an encoder (or encoder model) gets its modality's default model."""
+    channels = doc.get("channels")
+    if not isinstance(channels, list):
+        return
+    for i, channel in enumerate(channels):
+        if not isinstance(channel, dict):
+            continue
+        modality = channel.get("modality")
+        encoder = channel.setdefault("encoder", {})
+        if isinstance(encoder, str):  # shorthand: encoder = "minilm"
+            encoder = channel["encoder"] = {"model": encoder}
+        if isinstance(encoder, dict) and "model" not in encoder and modality in DEFAULT_ENCODERS:
+            encoder["model"] = DEFAULT_ENCODERS[modality]
+        elif not isinstance(encoder, dict):
+            raise ScenarioError(source, f"channels[{i}].encoder", "expected a table or a name")
+
+
+# ---------------------------------------------------------------- overrides
+
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-+]+)*$")
+
+
+def parse_override(item: str, *, source: str = "<overrides>") -> tuple[list[str], Any]:
+    """Split `a.b.c=value` into (["a", "b", "c"], parsed value); the value is TOML or text."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not _KEY_RE.match(key):
+        raise ScenarioError(source, key or item, "overrides look like dotted.key=value")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as `method=frozen`
+    return key.split("."), value
+
+
+def apply_override(doc: dict[str, Any], item: str, *, source: str = "<overrides>") -> None:
+    """Set one dotted key in a parsed document; list entries by index or by `name`."""
+    parts, value = parse_override(item, source=source)
+    if parts == ["seed"]:
+        doc.pop("seeds", None)
+    elif parts == ["seeds"]:
+        doc.pop("seed", None)
+    node: Any = doc
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            node = _list_entry(node, part, where, source)
+            continue
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict | list):
+            raise ScenarioError(source, where, f"is a value, not a table (cannot set {item!r})")
+        node = child
+    last = parts[-1]
+    if isinstance(node, list):
+        raise ScenarioError(source, ".".join(parts), "name a list entry, then a key inside it")
+    node[last] = value
+
+
+def _list_entry(node: list[Any], part: str, where: str, source: str) -> dict[str, Any]:
+    if part.isdigit() and int(part) < len(node):
+        entry = node[int(part)]
+    else:
+        named = [e for e in node if isinstance(e, dict) and e.get("name") == part]
+        if not named:
+            names = [str(e.get("name")) for e in node if isinstance(e, dict)]
+            valid = ", ".join(names + [str(i) for i in range(len(node))])
+            raise ScenarioError(source, where, f"no such entry; valid: {valid}")
+        entry = named[0]
+    if not isinstance(entry, dict):
+        raise ScenarioError(source, where, "is not a table")
+    return entry
+
+
+# ---------------------------------------------------------------- validation
+
+_STRING_CHOICES: dict[str, tuple[str | None, ...]] = {
+    "encoder.kind": ("auto", "hf_text", "hf_vision", "open_clip"),
+    "encoder.pooling": ("auto", "cls", "mean", "padded_mean"),
+    "encoder.dtype": ("float32", "float16", "bfloat16"),
+    "encoder.quantization": (None, "8bit", "4bit"),
+    "train.loss": ("auto", "inbatch_logq", "full_softmax"),
+}
+_TEXT_KINDS = ("auto", "hf_text")
+_VISION_KINDS = ("auto", "hf_vision", "open_clip")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,63}$")
+
+
+def _choice(source: str, key: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        hint = suggest(str(value), [str(c) for c in choices])
+        raise ScenarioError(source, key, f"invalid value {value!r}{hint}; valid choices: {valid}")
+
+
+def template_fields(template: str) -> list[str]:
+    """Field names a template uses, in order; raises ValueError on malformed braces."""
+    names = []
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        if spec or conversion:
+            raise ValueError(f"{{{name}}}: format specs and conversions are not supported")
+        names.append(name)
+    return names
+
+
+def validate(s: Scenario) -> None:
+    """The checks types cannot express; raises ScenarioError on the first problem."""
+    src = s.source
+    if not _NAME_RE.match(s.name):
+        raise ScenarioError(src, "name", "use letters, digits, '_', '-', '+', '.' (max 64)")
+    _validate_channels(s)
+    _validate_captions(s)
+    _validate_method(s)
+    _validate_numbers(s)
+
+
+def _validate_channels(s: Scenario) -> None:
+    src = s.source
+    seen: set[str] = set()
+    for i, ch in enumerate(s.channels):
+        key = f"channels[{i}]"
+        if not _NAME_RE.match(ch.name):
+            raise ScenarioError(src, f"{key}.name", "use letters, digits, '_', '-', '.'")
+        if ch.name in seen:
+            raise ScenarioError(src, f"{key}.name", f"duplicate channel name {ch.name!r}")
+        seen.add(ch.name)
+        enc = ch.encoder
+        for field_name in ("kind", "pooling", "dtype", "quantization"):
+            choices = _STRING_CHOICES[f"encoder.{field_name}"]
+            _choice(src, f"{key}.encoder.{field_name}", getattr(enc, field_name), choices)
+        kinds = _TEXT_KINDS if ch.modality == "text" else _VISION_KINDS
+        if enc.kind not in kinds:
+            valid = ", ".join(kinds)
+            raise ScenarioError(
+                src,
+                f"{key}.encoder.kind",
+                f"{enc.kind!r} cannot read {ch.modality}; valid: {valid}",
+            )
+        if ch.modality == "text":
+            _validate_template(src, key, ch.template)
+        elif ch.template is not None:
+            raise ScenarioError(src, f"{key}.template", "only text channels take a template")
+        if enc.max_tokens < 1 or enc.num_frames < 1 or enc.groups < 1:
+            raise ScenarioError(
+                src, f"{key}.encoder", "max_tokens, num_frames, groups must be >= 1"
+            )
+        if enc.layers is not None and (not enc.layers or min(enc.layers) < 0):
+            raise ScenarioError(src, f"{key}.encoder.layers", "a non-empty list of indices >= 0")
+
+
+def _validate_template(src: str, key: str, template: str | None) -> None:
+    if not template or not template.strip():
+        raise ScenarioError(src, f"{key}.template", 'text channels need a template, e.g. "{title}"')
+    try:
+        names = template_fields(template)
+    except ValueError as exc:
+        raise ScenarioError(src, f"{key}.template", str(exc)) from None
+    if not names:
+        raise ScenarioError(src, f"{key}.template", "uses no item field; valid: {title}, ...")
+    for name in names:
+        if name not in TEMPLATE_FIELDS:
+            valid = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+            raise ScenarioError(
+                src,
+                f"{key}.template",
+                f"unknown field {{{name}}}{suggest(name, TEMPLATE_FIELDS)}; valid fields: {valid}",
+            )
+
+
+def _validate_captions(s: Scenario) -> None:
+    src = s.source
+    used = s.caption_fields
+    for name in s.captions:
+        if name not in CAPTION_MEDIA:
+            valid = ", ".join(CAPTION_MEDIA)
+            raise ScenarioError(
+                src,
+                f"captions.{name}",
+                f"unknown caption field{suggest(name, CAPTION_MEDIA)}; valid: {valid}",
+            )
+        if name not in used:
+            raise ScenarioError(src, f"captions.{name}", f"no text template uses {{{name}}}")
+    for name in used:
+        if name not in s.captions:
+            raise ScenarioError(
+                src,
+                "captions",
+                f"a template uses {{{name}}} but there is no [captions.{name}] table",
+            )
+
+
+def _validate_method(s: Scenario) -> None:
+    from recsys.errors import ConfigError
+    from recsys.methods import get_method
+
+    src = s.source
+    try:
+        entry = get_method(s.method)
+    except ConfigError as exc:
+        raise ScenarioError(src, "method", str(exc)) from None
+    if entry.needs_channels and not s.channels:
+        raise ScenarioError(src, "channels", f"method {s.method!r} needs at least one channel")
+    if not entry.needs_channels and s.channels:
+        raise ScenarioError(
+            src, "channels", f"method {s.method!r} reads no content; remove the channels"
+        )
+
+
+def _validate_numbers(s: Scenario) -> None:
+    src = s.source
+    sp, tr, ev, md = s.split, s.train, s.eval, s.model
+    checks = [
+        ("split.min_len", sp.min_len >= 3, "must be >= 3 (train, validation and test items)"),
+        ("split.keep_last", sp.keep_last >= sp.min_len, "must be >= split.min_len"),
+        ("split.max_len", sp.max_len >= 1, "must be >= 1"),
+        (
+            "model.num_heads",
+            md.num_heads >= 1 and md.dim % md.num_heads == 0,
+            "must divide model.dim",
+        ),
+        ("model.dropout", 0.0 <= md.dropout < 1.0, "must be in [0, 1)"),
+        ("train.epochs", tr.epochs >= 1, "must be >= 1"),
+        ("train.patience", tr.patience >= 1, "must be >= 1"),
+        ("train.batch_size", tr.batch_size is None or tr.batch_size >= 1, "must be >= 1"),
+        ("train.lr", tr.lr is None or tr.lr > 0, "must be > 0"),
+        ("train.adapter_lr", tr.adapter_lr > 0, "must be > 0"),
+        (
+            "train.max_steps_per_epoch",
+            tr.max_steps_per_epoch is None or tr.max_steps_per_epoch >= 1,
+            "must be >= 1",
+        ),
+        ("eval.ks", bool(ev.ks) and min(ev.ks) >= 1, "a non-empty list of cut-offs >= 1"),
+        (
+            "seeds",
+            bool(s.seeds) and len(set(s.seeds)) == len(s.seeds),
+            "a non-empty list of distinct integers",
+        ),
+    ]
+    for key, ok, message in checks:
+        if not ok:
+            raise ScenarioError(src, key, message)
+    _choice(src, "train.loss", tr.loss, _STRING_CHOICES["train.loss"])
+    if not re.match(r"^(auto|cpu|cuda(:\d+)?|mps)$", tr.device):
+        raise ScenarioError(src, "train.device", "valid: auto, cpu, cuda, cuda:N, mps")
+    metrics = [f"{m}@{k}" for m in ("hr", "ndcg") for k in ev.ks] + ["mrr"]
+    _choice(src, "train.select_metric", tr.select_metric, metrics)
+
+
+def scenario_summary(s: Scenario) -> dict[str, Any]:
+    """Short facts for reports: channels by modality and whether captions feed text."""
+    modalities = tuple(ch.modality for ch in s.channels)
+    return {
+        "name": s.name,
+        "method": s.method,
+        "modalities": "+".join(modalities) or "id",
+        "captions": list(s.caption_fields),
+        "text_only": bool(s.channels) and set(modalities) == {"text"} and not s.caption_fields,
+    }
+
+
+__all__ = [
+    "CaptionSpec",
+    "ChannelSpec",
+    "DatasetSpec",
+    "OutputSpec",
+    "Scenario",
+    "ScenarioError",
+    "apply_override",
+    "load_scenario",
+    "parse_scenario",
+    "shipped_scenarios",
+]
