@@ -1,0 +1,1 @@
+"""Full-catalogue ranking evaluation, metrics and the efficiency record."""

@@ -1,0 +1,270 @@
+"""The one evaluator: full-catalogue ranking in chunks, history masked, ties in expectation.
+
+Masking convention (recorded in every result): when ranking for validation the items of
+``seq[:-2]`` are masked, for test those of ``seq[:-1]`` (within the kept window), and padding
+(column 0) always. The target itself is never masked, even when it repeats a history item
+(the protocol's default); with ``EvalConfig.mask_repeat_targets`` such a target is masked
+too, as the IISAN code does, and the user counts as a miss.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from recsys.config import PROTOCOL_NAME, EvalConfig
+from recsys.data.types import Split
+from recsys.errors import ConfigError
+from recsys.eval.metrics import per_user_metrics, summarise
+
+Which = Literal["valid", "test"]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Metrics of one evaluation.
+
+    Attributes:
+        which: "valid" or "test".
+        metrics: means over users: ``hr@k``, ``ndcg@k`` (k in config.ks) and ``mrr``.
+        per_user: per-user arrays in `split.user_ids` order: the same metrics plus
+            ``rank`` (expected rank; inf when the target was masked), ``higher``, ``tied``
+            and ``missed`` (target masked by mask_repeat_targets).
+        protocol: recsys.config.PROTOCOL_NAME.
+        masking: the masking convention, spelled out.
+        num_users: users evaluated.
+        seconds: wall time of the evaluation.
+    """
+
+    which: str
+    metrics: dict[str, float]
+    per_user: dict[str, np.ndarray] = field(repr=False)
+    protocol: str
+    masking: dict[str, Any]
+    num_users: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able summary (no per-user arrays)."""
+        return {
+            "which": self.which,
+            "protocol": self.protocol,
+            "masking": self.masking,
+            "num_users": self.num_users,
+            "seconds": self.seconds,
+            **self.metrics,
+        }
+
+
+def masking_convention(config: EvalConfig, which: str) -> dict[str, Any]:
+    """How history was masked, for the record."""
+    return {
+        "history": "seq[:-2]" if which == "valid" else "seq[:-1]",
+        "mask_repeat_targets": config.mask_repeat_targets,
+        "target": "masked when repeated (counts as a miss)"
+        if config.mask_repeat_targets
+        else "never masked",
+        "ties": "expectation under uniform random tie-breaking",
+    }
+
+
+def _split_arrays(split: Split, which: str) -> tuple[np.ndarray, np.ndarray, tuple]:
+    if which == "valid":
+        return split.valid_history, split.valid_target, split.valid_seen
+    if which == "test":
+        return split.test_history, split.test_target, split.test_seen
+    raise ConfigError(f"unknown evaluation set {which!r}; valid: valid, test")
+
+
+def _mask_chunk(
+    scores: torch.Tensor,
+    offset: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> None:
+    """Set scores of (row, global item col) pairs that fall in this chunk to -inf."""
+    width = scores.shape[1]
+    inside = (cols >= offset) & (cols < offset + width)
+    if inside.any():
+        r = torch.from_numpy(rows[inside]).to(scores.device)
+        c = torch.from_numpy(cols[inside] - offset).to(scores.device)
+        scores[r, c] = float("-inf")
+
+
+def rank_counts(
+    user_states: torch.Tensor,
+    item_table: torch.Tensor,
+    targets: np.ndarray,
+    mask_rows: np.ndarray,
+    mask_cols: np.ndarray,
+    item_chunk: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count, per user, items scored above and tied with the target (excluding itself).
+
+    Masked pairs (mask_rows[i], mask_cols[i]) and column 0 are excluded from both counts.
+    The target's score is read from the same matmul as the other items, so equal scores
+    are equal bit for bit. With several item chunks a first pass collects target scores.
+
+    Args:
+        user_states: [b, d] user states.
+        item_table: [N+1, d] item embeddings, row 0 = padding.
+        targets: [b] target indices (1..N); must not be among the masked pairs.
+        mask_rows, mask_cols: masked (user row, item) pairs.
+        item_chunk: items scored per matmul.
+
+    Returns:
+        (higher [b], tied [b]) int64 arrays.
+    """
+    b, n_plus_1 = user_states.shape[0], item_table.shape[0]
+    device = user_states.device
+    tgt = torch.from_numpy(targets.astype(np.int64)).to(device)
+    bounds = [(s, min(s + item_chunk, n_plus_1)) for s in range(0, n_plus_1, item_chunk)]
+    rows = torch.arange(b, device=device)
+
+    def chunk_scores(start: int, stop: int) -> torch.Tensor:
+        scores = user_states @ item_table[start:stop].T  # [b, chunk]
+        if start == 0:
+            scores[:, 0] = float("-inf")  # padding
+        return scores
+
+    target_score = torch.empty(b, device=device, dtype=user_states.dtype)
+    if len(bounds) > 1:
+        for start, stop in bounds:
+            inside = (tgt >= start) & (tgt < stop)
+            if inside.any():
+                scores = chunk_scores(start, stop)
+                target_score[inside] = scores[rows[inside], tgt[inside] - start]
+    higher = torch.zeros(b, dtype=torch.int64, device=device)
+    tied = torch.zeros(b, dtype=torch.int64, device=device)
+    for start, stop in bounds:
+        scores = chunk_scores(start, stop)
+        if len(bounds) == 1:
+            target_score = scores[rows, tgt]
+        _mask_chunk(scores, start, mask_rows, mask_cols)
+        ts = target_score[:, None]
+        higher += (scores > ts).sum(1)
+        tied += (scores == ts).sum(1)
+    tied -= 1  # the target equals itself
+    return higher.cpu().numpy(), tied.cpu().numpy()
+
+
+def _chunk_mask(
+    seen: tuple[np.ndarray, np.ndarray],
+    start: int,
+    stop: int,
+    targets: np.ndarray,
+    mask_repeat: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """History pairs to mask for users [start, stop), and which users' targets are masked."""
+    indptr, indices = seen
+    lo, hi = indptr[start], indptr[stop]
+    cols = indices[lo:hi].astype(np.int64)
+    rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
+    is_target = cols == targets[rows]
+    missed = np.zeros(stop - start, dtype=bool)
+    if mask_repeat:
+        missed[rows[is_target]] = True
+    # The target's own column is never masked here: a missed user is zeroed afterwards.
+    keep = ~is_target
+    return rows[keep], cols[keep], missed
+
+
+@torch.no_grad()
+def evaluate_states(
+    state_fn: Any,
+    split: Split,
+    which: Which,
+    config: EvalConfig,
+    item_table: torch.Tensor,
+) -> EvalResult:
+    """Rank every user's target given a function from history rows to user states.
+
+    Args:
+        state_fn: callable(history [b, L] LongTensor on the table's device, start, stop)
+            -> [b, d] user states.
+        split: the split.
+        which: "valid" or "test".
+        config: cut-offs, masking convention, chunk sizes.
+        item_table: [N+1, d] item embeddings.
+    """
+    started = time.perf_counter()
+    history, targets, seen = _split_arrays(split, which)
+    device = item_table.device
+    n_users = history.shape[0]
+    higher = np.zeros(n_users, dtype=np.int64)
+    tied = np.zeros(n_users, dtype=np.int64)
+    missed = np.zeros(n_users, dtype=bool)
+    for start in range(0, n_users, config.user_batch):
+        stop = min(start + config.user_batch, n_users)
+        hist = torch.from_numpy(history[start:stop].astype(np.int64)).to(device)
+        states = state_fn(hist, start, stop).to(item_table.dtype)
+        rows, cols, miss = _chunk_mask(
+            seen, start, stop, targets[start:stop], config.mask_repeat_targets
+        )
+        h, t = rank_counts(states, item_table, targets[start:stop], rows, cols, config.item_chunk)
+        higher[start:stop], tied[start:stop], missed[start:stop] = h, t, miss
+    per_user = per_user_metrics(higher, tied, tuple(config.ks), missed)
+    metric_names = [k for k in per_user if k != "rank"]
+    per_user.update(higher=higher, tied=tied, missed=missed)
+    return EvalResult(
+        which=which,
+        metrics=summarise({k: per_user[k] for k in metric_names}),
+        per_user=per_user,
+        protocol=PROTOCOL_NAME,
+        masking={**masking_convention(config, which), "masked_targets": int(missed.sum())},
+        num_users=n_users,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: Any,
+    split: Split,
+    which: Which,
+    config: EvalConfig,
+    item_table: torch.Tensor | None = None,
+) -> EvalResult:
+    """Full-catalogue evaluation of a SequentialRecommender.
+
+    Args:
+        model: a SequentialRecommender (item_tower + user_state).
+        split: the split whose valid or test users are ranked.
+        which: "valid" or "test".
+        config: cut-offs, masking convention, chunk sizes.
+        item_table: [N+1, d] precomputed item embeddings; computed once here (eval mode,
+            fp32) when None.
+
+    Returns:
+        The EvalResult (means, per-user values, protocol and masking recorded).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        if item_table is None:
+            item_table = model.item_tower.embed_all(split.num_items).float()
+
+        def state_fn(hist: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+            return model.user_state(hist, item_table).float()
+
+        return evaluate_states(state_fn, split, which, config, item_table)
+    finally:
+        model.train(was_training)
+
+
+def most_popular(split: Split, which: Which, config: EvalConfig) -> EvalResult:
+    """The no-training reference: every user gets items ranked by train popularity.
+
+    Equal counts are ties, scored in expectation like any other tie.
+    """
+    counts = torch.from_numpy(split.train_counts.astype(np.float32))  # exact below 2**24
+    table = counts[:, None]  # [N+1, 1]: score = count
+
+    def state_fn(hist: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        return torch.ones(hist.shape[0], 1)
+
+    return evaluate_states(state_fn, split, which, config, table)

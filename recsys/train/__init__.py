@@ -1,0 +1,1 @@
+"""Losses and the one training loop every method uses."""

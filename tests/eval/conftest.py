@@ -1,0 +1,34 @@
+"""Toy splits built through the real loader types and `make_split`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recsys.config import SplitConfig
+from recsys.data import Catalogue, Dataset, make_split
+from recsys.data.types import Split
+
+
+def toy_split(sequences: dict[str, list[str]], max_len: int = 10) -> Split:
+    """A Split over item ids named in `sequences` (catalogue sorted by id)."""
+    items = sorted({i for seq in sequences.values() for i in seq})
+    catalogue = Catalogue(
+        item_ids=tuple(items),
+        titles=tuple(f"title {i}" for i in items),
+        image_paths=(None,) * len(items),
+        video_paths=(None,) * len(items),
+    )
+    dataset = Dataset(
+        name="toy",
+        catalogue=catalogue,
+        sequences={u: tuple(s) for u, s in sequences.items()},
+        source=Path("toy"),
+    )
+    return make_split(dataset, SplitConfig(max_len=max_len))
+
+
+@pytest.fixture
+def make_toy_split():
+    return toy_split
