@@ -67,6 +67,99 @@ def run_scenario_cmd(
     typer.echo(f"results written to {result.out_dir}")
 
 
+def _captioner_help() -> str:
+    from captioning.registry import captioner_names  # light: lists names, imports no model code
+
+    return "Registered captioner: " + ", ".join(captioner_names()) + "."
+
+
+def _dataset_media(path: Path) -> list:
+    """Every cover image and video the dataset names, as captioning MediaItems."""
+    from captioning.api import MediaItem
+    from recsys.data import load_dataset
+    from recsys.errors import RecsysError
+
+    try:
+        catalogue = load_dataset(path).catalogue
+    except RecsysError as exc:
+        _fail(str(exc))
+    items = [
+        MediaItem(item_id, media, kind)
+        for kind, paths in (("image", catalogue.image_paths), ("video", catalogue.video_paths))
+        for item_id, media in zip(catalogue.item_ids, paths, strict=True)
+        if media is not None
+    ]
+    if not items:
+        _fail(f"{path}: the dataset names no images or videos")
+    return items
+
+
+@app.command("caption")
+def caption_cmd(
+    images: Path | None = typer.Option(None, help="Folder of images (item id = file stem)."),
+    videos: Path | None = typer.Option(None, help="Folder of videos (item id = file stem)."),
+    data: Path | None = typer.Option(None, help="Dataset path: caption its covers and videos."),
+    captioner: str = typer.Option("baseline", help=_captioner_help()),
+    model: str | None = typer.Option(None, help="Hub id or local folder of the model."),
+    prompt: str = typer.Option("short", help="Preset (short, detailed, title) or own text."),
+    store: Path = typer.Option(Path("captions"), help="Caption store folder."),
+    batch_size: int = typer.Option(8, help="Media per generate() call."),
+    max_new_tokens: int = typer.Option(30, help="Generation length limit."),
+    num_beams: int = typer.Option(1, help="Beam count (1 = greedy)."),
+    num_frames: int = typer.Option(8, help="Frames sampled per video."),
+    workers: int = typer.Option(2, help="Decode threads."),
+    shard: str | None = typer.Option(None, help="i/n: caption shard i (0-based) of n."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
+    dtype: str = typer.Option("float32", help="float32, float16 or bfloat16."),
+    merge: bool = typer.Option(False, "--merge", help="Only join shard parts into the store."),
+) -> None:
+    """Caption images and video frames into a resumable caption store."""
+    from captioning.api import caption_items, list_media, parse_shard
+    from captioning.base import CaptioningError
+    from captioning.store import merge_parts
+
+    try:
+        if merge:
+            typer.echo(f"merged {merge_parts(store)} records into {store}")
+            return
+        if sum(x is not None for x in (images, videos, data)) != 1:
+            _fail("give exactly one of --images, --videos, --data")
+        items = (
+            _dataset_media(data)
+            if data
+            else list_media(images or videos, "image" if images else "video")
+        )
+        summary = caption_items(
+            items,
+            captioner=captioner,
+            store=store,
+            model=model,
+            prompt=prompt,
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            num_frames=num_frames,
+            num_workers=workers,
+            shard=parse_shard(shard) if shard else None,
+        )
+    except (CaptioningError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"{summary.done} captioned, {summary.skipped} skipped, {summary.failed} failed "
+        f"-> {summary.write_file}"
+    )
+
+
+@app.command("caption-merge")
+def caption_merge_cmd(store: Path = typer.Argument(..., help="Caption store folder.")) -> None:
+    """Join the shard part files of a caption store into its main file."""
+    from captioning.store import merge_parts
+
+    typer.echo(f"merged {merge_parts(store)} records into {store}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,201 @@
+"""Video frame sampling: evenly spaced frames through decord, with PyAV behind the same interface.
+
+Indices are `np.linspace(0, total - 1, k)` rounded, so the first and last decoded frames are
+always included and a clip shorter than `k` frames repeats frames. The frame count is the
+number of frames that actually decode, never the container's header.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from media.errors import MediaError
+
+BACKENDS = ("auto", "decord", "pyav")
+
+
+def frame_indices(total: int, k: int) -> np.ndarray:
+    """Evenly spaced frame indices, first and last included.
+
+    Args:
+        total: number of decodable frames (>= 1).
+        k: number of frames wanted (>= 1).
+
+    Returns:
+        int64 array of shape [k], non-decreasing; repeats indices when `total < k`.
+    """
+    if total < 1:
+        raise ValueError(f"total must be >= 1, got {total}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return np.rint(np.linspace(0, total - 1, k)).astype(np.int64)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    if not path.is_file():
+        raise MediaError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "empty file")
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; valid: {', '.join(BACKENDS)}")
+
+
+def _decord_reader(path: Path):  # noqa: ANN202 - decord has no type hints
+    try:
+        import decord
+    except ImportError as exc:  # pragma: no cover - decord is a declared dependency
+        raise MediaError(path, "decord is not installed (pip install decord)") from exc
+    try:
+        return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    except Exception as exc:  # decord raises RuntimeError / DECORDError on bad input
+        raise MediaError(path, f"undecodable video (decord): {exc}") from None
+
+
+def _decord_count(path: Path) -> int:
+    reader = _decord_reader(path)
+    total = len(reader)
+    if total < 1:
+        raise MediaError(path, "zero frames")
+    try:
+        reader[total - 1]  # decord counts demuxed packets; make sure the last one decodes
+    except Exception as exc:
+        raise MediaError(path, f"last frame does not decode (decord): {exc}") from None
+    return total
+
+
+def _decord_sample(path: Path, k: int) -> np.ndarray:
+    reader = _decord_reader(path)
+    total = len(reader)
+    if total < 1:
+        raise MediaError(path, "zero frames")
+    try:
+        frames = reader.get_batch(frame_indices(total, k).tolist()).asnumpy()  # [k, H, W, 3]
+    except Exception as exc:
+        raise MediaError(path, f"frames do not decode (decord): {exc}") from None
+    return frames
+
+
+def _pyav_frames(path: Path):  # noqa: ANN202 - generator of av.VideoFrame
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(path, "no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            yield from container.decode(stream)
+    except MediaError:
+        raise
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise MediaError(path, f"undecodable video (pyav): {exc}") from None
+
+
+def _pyav_count(path: Path) -> int:
+    total = sum(1 for _ in _pyav_frames(path))
+    if total < 1:
+        raise MediaError(path, "zero frames")
+    return total
+
+
+def _pyav_sample(path: Path, k: int) -> np.ndarray:
+    indices = frame_indices(_pyav_count(path), k)
+    wanted = set(indices.tolist())
+    picked: dict[int, np.ndarray] = {}
+    for position, frame in enumerate(_pyav_frames(path)):
+        if position in wanted:
+            picked[position] = frame.to_ndarray(format="rgb24")  # [H, W, 3]
+        if position >= indices[-1]:
+            break
+    if len(picked) != len(wanted):
+        raise MediaError(path, "video changed while decoding (frame count differs between passes)")
+    return np.stack([picked[i] for i in indices.tolist()])  # [k, H, W, 3]
+
+
+def count_frames(path: str | Path, backend: str = "auto") -> int:
+    """Number of frames that decode (not the container's frame-count header).
+
+    Args:
+        path: video file.
+        backend: "decord", "pyav", or "auto" (decord, then PyAV if decord fails).
+
+    Raises:
+        MediaError: missing, empty, undecodable or zero-frame video.
+    """
+    _check_backend(backend)
+    file = Path(path)
+    _check_file(file)
+    if backend == "pyav":
+        return _pyav_count(file)
+    try:
+        return _decord_count(file)
+    except MediaError:
+        if backend == "decord":
+            raise
+        return _pyav_count(file)
+
+
+def sample_frames(path: str | Path, k: int, *, backend: str = "auto") -> np.ndarray:
+    """Decode `k` evenly spaced RGB frames (see `frame_indices`).
+
+    Args:
+        path: video file.
+        k: number of frames to return.
+        backend: "decord", "pyav", or "auto" (decord, then PyAV if decord fails).
+
+    Returns:
+        uint8 array of shape [k, H, W, 3].
+
+    Raises:
+        MediaError: missing, empty, corrupt, truncated or zero-frame video.
+    """
+    _check_backend(backend)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    file = Path(path)
+    _check_file(file)
+    if backend == "pyav":
+        frames = _pyav_sample(file, k)
+    else:
+        try:
+            frames = _decord_sample(file, k)
+        except MediaError:
+            if backend == "decord":
+                raise
+            frames = _pyav_sample(file, k)
+    return np.ascontiguousarray(frames, dtype=np.uint8)
+
+
+def write_video(path: str | Path, frames: np.ndarray, *, fps: int = 8, crf: int = 18) -> None:
+    """Encode RGB frames as an H.264 mp4 (atomically); used by tests, benchmarks and assets.
+
+    Args:
+        path: output .mp4 file.
+        frames: uint8 array [T, H, W, 3]; H and W must be even (yuv420p).
+        fps: frames per second.
+        crf: x264 quality (lower is better; 18 is visually lossless).
+    """
+    import av
+
+    from media.io import atomic_path
+
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+    _, height, width, _ = frames.shape
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
