@@ -10,12 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from media.hashing import sha256_json
+from media.hashing import sha256_file, sha256_json
 from recsys.channels import EncoderSpec
 from recsys.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 POOLINGS = ("auto", "cls", "mean", "padded_mean")
+_HASH_LIMIT = 64 << 20  # bytes; larger files are identified by size and mtime
 
 
 class Encoder(nn.Module):
@@ -148,8 +149,9 @@ def folder_revision(model_ref: str, config_dict: dict[str, Any]) -> str | None:
     """Revision of a local model folder: the snapshot commit, else a hash of its contents.
 
     A Hugging Face cache snapshot lives in `.../snapshots/<commit>/`; any other folder gets
-    `local-<hash>` over its config and the names and sizes of its files (weights are not
-    read: hashing tens of GB on every run would cost more than the cache saves).
+    `local-<hash>` over its config and its files: the bytes of files up to 64 MiB, the size
+    and modification time of larger ones (hashing tens of GB of weights on every run would
+    cost more than the cache saves).
     """
     path = Path(model_ref)
     if not path.is_dir():
@@ -157,7 +159,11 @@ def folder_revision(model_ref: str, config_dict: dict[str, Any]) -> str | None:
     resolved = path.resolve()
     if re.fullmatch(r"[0-9a-f]{40}", resolved.name) and resolved.parent.name == "snapshots":
         return resolved.name
-    files = sorted(
-        (str(p.relative_to(resolved)), p.stat().st_size) for p in resolved.rglob("*") if p.is_file()
-    )
+    files = []
+    for file in sorted(p for p in resolved.rglob("*") if p.is_file()):
+        stat = file.stat()
+        ident = (
+            sha256_file(file) if stat.st_size <= _HASH_LIMIT else [stat.st_size, stat.st_mtime_ns]
+        )
+        files.append((str(file.relative_to(resolved)), ident))
     return "local-" + sha256_json({"config": config_dict, "files": files})[:16]

@@ -1,0 +1,13 @@
+"""Hidden-state cache: selected layers of every item computed once, stored fp16, memory-mapped."""
+
+from recsys.cache.build import build_or_load_cache, cache_folder, content_hash, fingerprint_fields
+from recsys.cache.states import CachedStates, open_cache
+
+__all__ = [
+    "CachedStates",
+    "build_or_load_cache",
+    "cache_folder",
+    "content_hash",
+    "fingerprint_fields",
+    "open_cache",
+]

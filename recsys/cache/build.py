@@ -1,0 +1,304 @@
+"""Build (resumably, in chunks) or reuse the hidden-state cache of one channel."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from media.hashing import sha256_file, sha256_json, sha256_lines
+from media.io import atomic_path, atomic_write_json
+from recsys.cache.states import (
+    FORMAT_VERSION,
+    MANIFEST,
+    SHARED,
+    STATES,
+    VALID,
+    CachedStates,
+    open_cache,
+)
+from recsys.channels import ChannelInput, EncoderSpec
+from recsys.encoders import Encoder, build_encoder
+from recsys.errors import CacheMismatchError, ConfigError
+
+_MEDIA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
+PARTIAL = "partial"
+
+
+def channel_items(channel: ChannelInput) -> list[Any]:
+    """The raw per-item inputs of a channel, in catalogue order."""
+    items = channel.texts if channel.modality == "text" else channel.paths
+    if items is None:
+        field = "texts" if channel.modality == "text" else "paths"
+        raise ConfigError(f"channel {channel.name!r} ({channel.modality}) has no {field}")
+    return list(items)
+
+
+def content_hash(channel: ChannelInput) -> str:
+    """sha256 over the channel's inputs: texts, or each media file's bytes ("-" if absent)."""
+    if channel.modality == "text":
+        return sha256_lines(channel_items(channel))
+    lines = []
+    for path in channel_items(channel):
+        try:
+            lines.append(sha256_file(path) if path is not None else "-")
+        except OSError:
+            lines.append("unreadable")
+    return sha256_lines(lines)
+
+
+def fingerprint_fields(channel: ChannelInput, encoder: Encoder) -> dict[str, Any]:
+    """Everything the cached states depend on; two caches agree iff these agree."""
+    info = encoder.describe()
+    fields = {
+        "format": FORMAT_VERSION,
+        "modality": channel.modality,
+        "num_items": len(channel_items(channel)),
+        "content": content_hash(channel),
+        "source_fingerprint": channel.source_fingerprint,
+        "encoder": info["model"],
+        "encoder_kind": info["kind"],
+        "revision": info["revision"],
+        "layers": info["layers"],
+        "pooling": info["pooling"],
+        "encoder_dtype": info["dtype"],
+        "quantization": info["quantization"],
+        "cache_dtype": "float16",
+    }
+    if channel.modality == "text":
+        fields["max_tokens"] = info["max_tokens"]
+    if channel.modality == "video":
+        fields["num_frames"] = info["num_frames"]
+    return fields
+
+
+def cache_folder(cache_dir: Path, channel: ChannelInput) -> Path:
+    """One slot per (channel name, encoder, inputs): other settings of it are rebuilt there."""
+    model = channel.encoder.model
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name or model)[:40]
+    key = sha256_json([model, content_hash(channel), channel.source_fingerprint])[:10]
+    return Path(cache_dir) / f"{channel.name}--{slug}--{key}"
+
+
+def build_or_load_cache(
+    channel: ChannelInput,
+    encoder_spec: EncoderSpec | None = None,
+    *,
+    cache_dir: str | Path,
+    device: torch.device | str = "cpu",
+    batch_size: int = 64,
+    rebuild: bool = True,
+    progress: bool = True,
+    chunk_size: int = 2048,
+    encoder: Encoder | None = None,
+) -> CachedStates:
+    """Return the channel's cached states, building them when absent or stale.
+
+    Args:
+        channel: the channel's inputs (texts or media paths, catalogue order).
+        encoder_spec: the encoder (defaults to `channel.encoder`).
+        cache_dir: root folder of all caches.
+        device: where the encoder runs.
+        batch_size: items per forward pass (texts are sorted by length, padded per batch).
+        rebuild: rebuild a cache whose fingerprint differs; when False, raise instead.
+        progress: show a progress bar.
+        chunk_size: items per resumable chunk (a killed build resumes at the first
+            unfinished chunk).
+        encoder: an already built encoder for this spec (saves loading it twice).
+
+    Raises:
+        CacheMismatchError: the cache exists for other settings and `rebuild` is False;
+            the message names every differing field.
+    """
+    if encoder_spec is not None and encoder_spec != channel.encoder:
+        from dataclasses import replace
+
+        channel = replace(channel, encoder=encoder_spec)
+    if encoder is None:
+        encoder = build_encoder(channel.encoder, device=device, modality=channel.modality)
+    fields = fingerprint_fields(channel, encoder)
+    folder = cache_folder(Path(cache_dir), channel)
+    existing = _check_existing(folder, fields, rebuild)
+    if existing is not None:
+        return existing
+    return _build(channel, encoder, fields, folder, batch_size, chunk_size, progress)
+
+
+def _check_existing(folder: Path, fields: dict[str, Any], rebuild: bool) -> CachedStates | None:
+    if not (folder / MANIFEST).exists():
+        return None
+    try:
+        cached = open_cache(folder)
+        stored = cached.manifest["fields"]
+    except (OSError, ValueError, KeyError) as exc:
+        stored, cached, reason = {}, None, f"unreadable ({exc})"
+    else:
+        diffs = [
+            f"{k}: cached {stored.get(k)!r} != wanted {v!r}"
+            for k, v in fields.items()
+            if stored.get(k) != v
+        ]
+        if not diffs:
+            return cached
+        reason = "; ".join(diffs)
+    if not rebuild:
+        raise CacheMismatchError(
+            f"hidden-state cache {folder} was built for other settings ({reason}); "
+            "rebuild it (rebuild_cache=true) or delete the folder"
+        )
+    for name in (MANIFEST, STATES, SHARED, VALID):  # manifest first: never half-valid
+        (folder / name).unlink(missing_ok=True)
+    return None
+
+
+def _build(
+    channel: ChannelInput,
+    encoder: Encoder,
+    fields: dict[str, Any],
+    folder: Path,
+    batch_size: int,
+    chunk_size: int,
+    progress: bool,
+) -> CachedStates:
+    from tqdm.auto import tqdm
+
+    items = channel_items(channel)
+    partial = folder / PARTIAL
+    fingerprint = sha256_json(fields)
+    _reset_partial(partial, fingerprint)
+    # Stable length sort: batches pad little, and a resumed build sees the same chunks.
+    order = sorted(range(len(items)), key=lambda i: (encoder.size_key(items[i]), i))
+    chunks = [order[s : s + chunk_size] for s in range(0, len(order), chunk_size)]
+    started = time.perf_counter()
+    computed = 0
+    bar = tqdm(total=len(items), disable=not progress, desc=f"cache {channel.name}", unit="item")
+    for k, chunk in enumerate(chunks):
+        path = partial / f"chunk_{k:05d}.npz"
+        if not path.exists():
+            states, valid = _encode_chunk(encoder, [items[i] for i in chunk], batch_size)
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                np.savez(
+                    handle, rows=np.asarray(chunk, dtype=np.int64) + 1, states=states, valid=valid
+                )
+            computed += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    seconds = time.perf_counter() - started
+    stats = {
+        "computed_items": computed,
+        "seconds": seconds,
+        "items_per_s": computed / max(seconds, 1e-9),
+    }
+    cached = _assemble(
+        folder, partial, len(chunks), encoder, fields, fingerprint, len(items), stats
+    )
+    shutil.rmtree(partial, ignore_errors=True)
+    return cached
+
+
+def _reset_partial(partial: Path, fingerprint: str) -> None:
+    """Keep finished chunks only when they were computed for the same fingerprint."""
+    marker = partial / "fingerprint.json"
+    if marker.exists():
+        try:
+            if json.loads(marker.read_text())["fingerprint"] == fingerprint:
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    atomic_write_json(marker, {"fingerprint": fingerprint})
+
+
+def _encode_chunk(
+    encoder: Encoder, raw: list[Any], batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """States [n, steps, width] fp16 and valid [n] of one chunk; failed media -> zeros."""
+    out = np.zeros((len(raw), encoder.num_steps, encoder.width), dtype=np.float16)
+    valid = np.zeros(len(raw), dtype=bool)
+    for start in range(0, len(raw), batch_size):
+        loaded, where = [], []
+        for j, item in enumerate(raw[start : start + batch_size], start=start):
+            try:
+                if item is None:
+                    continue  # no media for this item
+                loaded.append(encoder.load(item))
+                where.append(j)
+            except _media_errors():
+                continue
+        if not loaded:
+            continue
+        with torch.inference_mode():
+            states = encoder(**encoder.prepare(loaded))  # [b, steps, width] fp32
+        out[where] = states.to(torch.float16).cpu().numpy()
+        valid[where] = True
+    return out, valid
+
+
+def _media_errors() -> tuple[type[BaseException], ...]:
+    from media.errors import MediaError
+
+    return (MediaError, *_MEDIA_ERRORS)
+
+
+def _assemble(
+    folder: Path,
+    partial: Path,
+    num_chunks: int,
+    encoder: Encoder,
+    fields: dict[str, Any],
+    fingerprint: str,
+    num_items: int,
+    stats: dict[str, float],
+) -> CachedStates:
+    chunks = [np.load(partial / f"chunk_{k:05d}.npz") for k in range(num_chunks)]
+    valid = np.zeros(num_items + 1, dtype=bool)
+    for chunk in chunks:
+        valid[chunk["rows"]] = chunk["valid"]
+    shared = _shared_first_step(encoder, chunks)
+    skip = 0 if shared is None else 1
+    shape = (num_items + 1, encoder.num_steps - skip, encoder.width)
+    with atomic_path(folder / STATES) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
+        array[0] = 0
+        for chunk in chunks:
+            array[chunk["rows"]] = chunk["states"][:, skip:]
+        array.flush()
+        del array
+    with atomic_path(folder / VALID) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, valid)
+    if shared is not None:
+        with atomic_path(folder / SHARED) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, shared)
+    missing = np.flatnonzero(~valid[1:]) + 1
+    manifest = {
+        "fingerprint": fingerprint,
+        "fields": fields,
+        "encoder": encoder.describe(),
+        "stored_shape": list(shape),
+        "shared_steps": skip,
+        "missing": int(len(missing)),
+        "missing_items": missing[:100].tolist(),  # dense indices, first 100
+        "build": stats,
+    }
+    atomic_write_json(folder / MANIFEST, manifest)  # written last: its presence means complete
+    return open_cache(folder)
+
+
+def _shared_first_step(encoder: Encoder, chunks: list[Any]) -> np.ndarray | None:
+    """State 0 stored once when it is provably the same for every valid item."""
+    if not encoder.constant_first_step:
+        return None
+    firsts = np.concatenate([c["states"][c["valid"], 0] for c in chunks])  # [n_valid, width]
+    if len(firsts) == 0:
+        return None
+    ref = firsts[0]
+    if not np.array_equal(firsts, np.broadcast_to(ref, firsts.shape)):
+        return None  # not constant after all (unusual model): keep it per item
+    return ref[None].copy()  # [1, width]
