@@ -1,0 +1,139 @@
+"""Shared reading helpers for the loaders: strict UTF-8 text, CSV records with line numbers,
+and media look-up by item id that can never leave its folder."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from media.paths import UnsafePathError, is_safe_name, safe_child
+from recsys.errors import ConfigError, DataFormatError
+
+ON_UNKNOWN_CHOICES = ("error", "drop")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+VIDEO_SUFFIXES = (".mp4", ".MP4")
+
+
+def check_on_unknown(on_unknown: str) -> None:
+    """Raise ConfigError unless `on_unknown` is one of ON_UNKNOWN_CHOICES."""
+    if on_unknown not in ON_UNKNOWN_CHOICES:
+        raise ConfigError(
+            f"on_unknown={on_unknown!r} is not valid; choose one of {list(ON_UNKNOWN_CHOICES)}"
+        )
+
+
+def read_text(path: Path) -> str:
+    """Read a whole file as strict UTF-8 (a leading BOM is dropped).
+
+    Raises:
+        DataFormatError: the file is missing, unreadable, or not UTF-8 (with the line of
+            the first bad byte).
+    """
+    if not path.is_file():
+        raise DataFormatError(path, "no such file" if not path.exists() else "not a regular file")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataFormatError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataFormatError(
+            path, f"bytes that are not UTF-8 ({raw[exc.start : exc.start + 1]!r})", line
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def text_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line) with `\\r\\n` or `\\n` endings removed.
+
+    Only `\\n` separates lines (str.splitlines would also split on form feeds and the
+    like inside titles). A final empty line after the last newline is not yielded.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        yield number, line.removesuffix("\r")
+
+
+def csv_records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield (1-based first line, fields) for each CSV record; quoted fields may span lines.
+
+    Raises:
+        DataFormatError: the CSV itself is malformed (names the line).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataFormatError(path, f"malformed CSV: {exc}", reader.line_num or start) from None
+        yield start, row
+        start = reader.line_num + 1
+
+
+def clean_title(raw: str, path: Path, line: int, item_id: str) -> str:
+    """Unescape HTML entities and trim; an empty result is an error naming the line."""
+    title = html.unescape(raw).strip()
+    if not title:
+        raise DataFormatError(path, f"item {item_id!r} has an empty title", line)
+    return title
+
+
+def check_item_id(item_id: str, path: Path, line: int, what: str = "item id") -> str:
+    """Trimmed id; empty ids and ids with whitespace or control characters are errors."""
+    value = item_id.strip()
+    if not value:
+        raise DataFormatError(path, f"empty {what}", line)
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise DataFormatError(
+            path, f"{what} {value!r} contains whitespace or control characters", line
+        )
+    return value
+
+
+class MediaFolder:
+    """Files of one media folder, indexed once, looked up by item id.
+
+    Item ids are data, not paths: an id that is not a plain file-name component (for
+    example `../../x`) never matches a file, so such an item simply has no media; a file
+    that resolves outside the folder (a symlink out) is treated the same way. Both are
+    counted in `refused`, which the loader reports.
+    """
+
+    def __init__(self, folder: Path | None, suffixes: tuple[str, ...]) -> None:
+        self.folder = folder
+        self.suffixes = suffixes
+        self.refused = 0
+        self._names: frozenset[str] = frozenset()
+        if folder is not None:
+            if not folder.is_dir():
+                raise DataFormatError(folder, "media folder does not exist or is not a folder")
+            with os.scandir(folder) as entries:
+                self._names = frozenset(e.name for e in entries)
+
+    def find(self, item_id: str) -> Path | None:
+        """The item's media file, or None when it has none (or its id is not a safe name)."""
+        if self.folder is None:
+            return None
+        if not is_safe_name(item_id):
+            self.refused += 1
+            return None
+        for suffix in self.suffixes:
+            name = item_id + suffix
+            if name in self._names:
+                try:
+                    return safe_child(self.folder, name)
+                except UnsafePathError:
+                    self.refused += 1
+                    return None
+        return None

@@ -1,0 +1,109 @@
+"""The IISAN / Amazon TSV format.
+
+* items file: `item_id<TAB>title` per line, no header, titles with HTML entities;
+* users file: `user_id<TAB>item item item ...` (space-separated, oldest first);
+* optional image folder with `<item_id>.jpg|.jpeg|.png` (the folder `images/` beside the
+  items file when detected from a folder).
+
+Blank lines are skipped; every other line must have exactly two tab-separated fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recsys.data._build import (
+    ItemRows,
+    UnknownItems,
+    build_catalogue,
+    finish_sequences,
+    make_dataset,
+)
+from recsys.data._read import check_item_id, check_on_unknown, clean_title, read_text, text_lines
+from recsys.data.types import Dataset
+from recsys.errors import DataFormatError
+
+
+def _split_two(path: Path, number: int, line: str, what: str) -> tuple[str, str]:
+    fields = line.split("\t")
+    if len(fields) != 2:
+        raise DataFormatError(
+            path,
+            f"expected 2 tab-separated fields ({what}), found {len(fields)}",
+            number,
+        )
+    return fields[0], fields[1]
+
+
+def read_amazon_items(path: Path) -> ItemRows:
+    """Parse an items file into rows (file order), unescaping titles."""
+    rows = ItemRows(path)
+    for number, line in text_lines(read_text(path)):
+        if not line.strip():
+            continue
+        raw_id, raw_title = _split_two(path, number, line, "item_id, title")
+        item_id = check_item_id(raw_id, path, number)
+        rows.add(item_id, clean_title(raw_title, path, number, item_id), number)
+    if not rows.ids:
+        raise DataFormatError(path, "no items defined")
+    return rows
+
+
+def read_amazon_users(
+    path: Path, known: dict[str, int], on_unknown: str, notes: list[str]
+) -> tuple[dict[str, tuple[str, ...]], int]:
+    """Parse a users file; returns (user -> items oldest first, dropped interactions)."""
+    policy = UnknownItems(path, known, on_unknown)
+    sequences: dict[str, list[str]] = {}
+    first_line: dict[str, int] = {}
+    for number, line in text_lines(read_text(path)):
+        if not line.strip():
+            continue
+        raw_user, raw_items = _split_two(path, number, line, "user_id, items")
+        user = check_item_id(raw_user, path, number, "user id")
+        if user in first_line:
+            raise DataFormatError(
+                path, f"duplicate user id {user!r} (first on line {first_line[user]})", number
+            )
+        first_line[user] = number
+        items = raw_items.split()
+        if not items:
+            raise DataFormatError(path, f"user {user!r} has no interactions", number)
+        for item in items:
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in item):
+                raise DataFormatError(path, f"item id {item!r} contains control characters", number)
+        sequences[user] = [i for i in items if policy.keep(i, user, number)]
+    if not sequences:
+        raise DataFormatError(path, "no users defined")
+    return finish_sequences(sequences, path, notes), policy.dropped
+
+
+def load_amazon(
+    items: str | Path,
+    users: str | Path,
+    *,
+    images: str | Path | None = None,
+    on_unknown: str = "error",
+    name: str | None = None,
+) -> Dataset:
+    """Load an IISAN / Amazon dataset from explicit files.
+
+    Args:
+        items: the `item_id<TAB>title` file.
+        users: the `user_id<TAB>items` file.
+        images: optional folder of `<item_id>.jpg|.jpeg|.png` covers.
+        on_unknown: "error" (default) or "drop" for interactions with undefined items.
+        name: dataset name; defaults to the items file's folder name.
+
+    Raises:
+        DataFormatError: a malformed file (names file and 1-based line).
+        UnknownItemError: an undefined item with on_unknown="error".
+    """
+    check_on_unknown(on_unknown)
+    items_path, users_path = Path(items), Path(users)
+    notes: list[str] = []
+    rows = read_amazon_items(items_path)
+    sequences, dropped = read_amazon_users(users_path, rows.lines, on_unknown, notes)
+    catalogue = build_catalogue(rows, Path(images) if images else None, None, notes)
+    source = items_path.resolve().parent
+    return make_dataset(name or source.name, catalogue, sequences, source, dropped, notes)

@@ -1,0 +1,121 @@
+"""The leave-one-out split of the IISAN protocol, vectorised over users.
+
+Per user, keep the last `keep_last` interactions `s`; users with fewer than `min_len`
+interactions are dropped (and counted). Train on `s[:-2]`, validate on `s[-2]`, test on
+`s[-1]`. The catalogue shrinks to the items occurring in the kept interactions, in
+items-file order, re-indexed densely 1..N (0 is padding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.config import SplitConfig
+from recsys.data.types import Dataset, Split
+from recsys.errors import ConfigError, DataFormatError
+
+
+def _check(config: SplitConfig) -> None:
+    if config.min_len < 3:
+        raise ConfigError(
+            f"split.min_len={config.min_len}: must be at least 3 (train, valid, test)"
+        )
+    if config.keep_last < config.min_len:
+        raise ConfigError(
+            f"split.keep_last={config.keep_last} must be >= split.min_len={config.min_len}"
+        )
+    if config.max_len < 1:
+        raise ConfigError(f"split.max_len={config.max_len}: must be at least 1")
+
+
+def _right_aligned(flat: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+    """[U, width] matrix with each user's items at the right end, 0 on the left."""
+    users = len(lengths)
+    out = np.zeros((users, width), dtype=np.int64)
+    rows = np.repeat(np.arange(users), lengths)  # [T]
+    starts = np.cumsum(lengths) - lengths  # offset of each user's first item in `flat`
+    position = np.arange(len(flat)) - starts[rows]  # 0-based position within the user
+    out[rows, width - lengths[rows] + position] = flat
+    return out
+
+
+def _last_columns(matrix: np.ndarray, width: int) -> np.ndarray:
+    """The last `width` columns of a right-aligned matrix, left-padded with 0 if narrower."""
+    if matrix.shape[1] >= width:
+        return np.ascontiguousarray(matrix[:, matrix.shape[1] - width :])
+    pad = np.zeros((matrix.shape[0], width - matrix.shape[1]), dtype=matrix.dtype)
+    return np.concatenate([pad, matrix], axis=1)
+
+
+def _csr(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-zero entries of each row, in order (duplicates kept), as (indptr, indices)."""
+    nonzero = matrix != 0
+    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(nonzero.sum(axis=1), out=indptr[1:])
+    return indptr, matrix[nonzero].astype(np.int64)
+
+
+def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
+    """Split a dataset by the IISAN leave-one-out protocol.
+
+    Args:
+        dataset: a loaded dataset (sequences oldest first).
+        config: keep_last (13), max_len L (10) and min_len (3).
+
+    Returns:
+        The Split (see its docstring): train_seqs [U, L+1] = last L+1 of `s[:-2]`;
+        valid/test histories [U, L] = last L of `s[:-2]` / `s[:-1]`, left-padded; targets
+        `s[-2]` / `s[-1]`; masks `s[:-2]` / `s[:-1]` (whole kept window, in order,
+        duplicates kept) as CSR; train_counts over `s[:-2]`.
+
+    Raises:
+        ConfigError: an impossible configuration.
+        DataFormatError: no user has enough interactions.
+    """
+    _check(config)
+    full_index = dataset.catalogue._index  # item id -> 1-based index in the full catalogue
+    kept_users: list[str] = []
+    flat_ids: list[str] = []
+    lengths: list[int] = []
+    for user, seq in dataset.sequences.items():
+        if len(seq) < config.min_len:
+            continue
+        window = seq[-config.keep_last :]
+        kept_users.append(user)
+        flat_ids.extend(window)
+        lengths.append(len(window))
+    dropped = len(dataset.sequences) - len(kept_users)
+    if not kept_users:
+        raise DataFormatError(
+            dataset.source, f"no user has at least {config.min_len} interactions; nothing to split"
+        )
+    full = np.fromiter((full_index[i] for i in flat_ids), dtype=np.int64, count=len(flat_ids))
+    occurs = np.zeros(len(dataset.catalogue) + 1, dtype=bool)
+    occurs[full] = True
+    occurs[0] = False
+    remap = np.cumsum(occurs)  # full index -> dense index (items-file order kept)
+    flat = remap[full]  # [T]
+    rows = np.flatnonzero(occurs[1:])
+    catalogue = dataset.catalogue.subset([dataset.catalogue.item_ids[r] for r in rows])
+
+    seqs = _right_aligned(flat, np.asarray(lengths, dtype=np.int64), config.keep_last)
+    train_part = seqs[:, :-2]  # [U, keep_last-2] s[:-2], right-aligned
+    seen_test = seqs[:, :-1]  # [U, keep_last-1] s[:-1]
+    train_counts = np.bincount(train_part.ravel(), minlength=len(catalogue) + 1)
+    train_counts[0] = 0
+    return Split(
+        catalogue=catalogue,
+        user_ids=tuple(kept_users),
+        train_seqs=_last_columns(train_part, config.max_len + 1),
+        valid_history=_last_columns(train_part, config.max_len),
+        valid_target=seqs[:, -2].copy(),
+        test_history=_last_columns(seen_test, config.max_len),
+        test_target=seqs[:, -1].copy(),
+        valid_seen=_csr(train_part),
+        test_seen=_csr(seen_test),
+        train_counts=train_counts.astype(np.int64),
+        dropped_users=dropped,
+        keep_last=config.keep_last,
+        max_len=config.max_len,
+        min_len=config.min_len,
+    )

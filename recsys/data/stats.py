@@ -1,0 +1,150 @@
+"""Summary statistics of a dataset, for `toolkit data stats`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from recsys.config import SplitConfig
+from recsys.data.split import make_split
+from recsys.data.types import Dataset
+from recsys.errors import DataFormatError
+
+PERCENTILES = (10, 25, 50, 75, 90, 99)
+TOP_ITEMS = 5
+
+
+def _length_summary(lengths: np.ndarray) -> dict[str, Any]:
+    return {
+        "min": int(lengths.min()),
+        "median": float(np.median(lengths)),
+        "mean": round(float(lengths.mean()), 3),
+        "max": int(lengths.max()),
+        "percentiles": {str(p): float(np.percentile(lengths, p)) for p in PERCENTILES},
+    }
+
+
+def _popularity(dataset: Dataset, counts: np.ndarray) -> dict[str, Any]:
+    """counts: [N] interactions per catalogue item, in catalogue order."""
+    total = int(counts.sum())
+    order = np.argsort(-counts, kind="stable")
+    ranked = counts[order]
+    share = {}
+    for pct in (1, 10):
+        top = max(1, math.ceil(len(counts) * pct / 100))
+        share[f"top_{pct}pct_items"] = round(float(ranked[:top].sum()) / max(total, 1), 4)
+    cat = dataset.catalogue
+    return {
+        "top_items": [
+            {"item_id": cat.item_ids[i], "title": cat.titles[i], "count": int(counts[i])}
+            for i in order[:TOP_ITEMS]
+        ],
+        "interaction_share": share,
+        "items_never_interacted": int((counts == 0).sum()),
+        "max_count": int(ranked[0]) if len(ranked) else 0,
+        "median_count_interacted": float(np.median(counts[counts > 0])) if total else 0.0,
+    }
+
+
+def _split_summary(dataset: Dataset) -> dict[str, Any]:
+    config = SplitConfig()
+    try:
+        split = make_split(dataset, config)
+    except DataFormatError as exc:
+        return {"error": exc.message}
+    return {
+        "protocol": f"last {config.keep_last}, leave-one-out, history {config.max_len}",
+        "users": split.num_users,
+        "dropped_users": split.dropped_users,
+        "items": split.num_items,
+        "kept_interactions": int(split.test_seen[0][-1]) + split.num_users,
+    }
+
+
+def dataset_stats(dataset: Dataset) -> dict[str, Any]:
+    """Users, items, interactions, sequence lengths, popularity and repeats of a dataset.
+
+    Returns:
+        A JSON-serialisable dict with keys name, users, items, interactions,
+        sequence_length, popularity, repeats, media, split, load_report.
+    """
+    cat = dataset.catalogue
+    index = cat._index
+    lengths = np.fromiter((len(s) for s in dataset.sequences.values()), dtype=np.int64)
+    flat = np.fromiter(
+        (index[i] for s in dataset.sequences.values() for i in s), dtype=np.int64
+    )  # [T] 1-based catalogue indices
+    counts = np.bincount(flat, minlength=len(cat) + 1)[1:]
+    distinct = sum(len(set(s)) for s in dataset.sequences.values())
+    repeat_users = sum(len(set(s)) < len(s) for s in dataset.sequences.values())
+    return {
+        "name": dataset.name,
+        "source": str(dataset.source),
+        "users": len(dataset.sequences),
+        "items": len(cat),
+        "interactions": int(lengths.sum()),
+        "sequence_length": _length_summary(lengths),
+        "popularity": _popularity(dataset, counts),
+        "repeats": {
+            "repeat_interactions": int(lengths.sum()) - distinct,
+            "users_with_repeats": int(repeat_users),
+        },
+        "media": {
+            "items_with_image": sum(p is not None for p in cat.image_paths),
+            "items_with_video": sum(p is not None for p in cat.video_paths),
+        },
+        "split": _split_summary(dataset),
+        "load_report": {
+            "dropped_unknown": dataset.report.dropped_unknown,
+            "notes": list(dataset.report.notes),
+        },
+    }
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    """Plain-text rendering of `dataset_stats` output, one fact per line."""
+    seq, pop, rep = stats["sequence_length"], stats["popularity"], stats["repeats"]
+    pct = ", ".join(f"p{k} {v:g}" for k, v in seq["percentiles"].items())
+    lines = [
+        f"dataset        {stats['name']}  ({stats['source']})",
+        f"users          {stats['users']:,}",
+        f"items          {stats['items']:,}",
+        f"interactions   {stats['interactions']:,}",
+        f"seq length     min {seq['min']}, median {seq['median']:g}, mean {seq['mean']:g}, "
+        f"max {seq['max']}",
+        f"  percentiles  {pct}",
+        f"popularity     top 1% of items: {pop['interaction_share']['top_1pct_items']:.1%} of "
+        f"interactions; top 10%: {pop['interaction_share']['top_10pct_items']:.1%}",
+        f"  never used   {pop['items_never_interacted']:,} items",
+        f"  median count {pop['median_count_interacted']:g} (interacted items), "
+        f"max {pop['max_count']}",
+        "  top items",
+    ]
+    for row in pop["top_items"]:
+        title = row["title"] if len(row["title"]) <= 60 else row["title"][:57] + "..."
+        lines.append(f"    {row['count']:>6}  {row['item_id']}  {title}")
+    lines.append(
+        f"repeats        {rep['repeat_interactions']:,} repeat interactions; "
+        f"{rep['users_with_repeats']:,} users have one"
+    )
+    media = stats["media"]
+    lines.append(
+        f"media          {media['items_with_image']:,} items with an image, "
+        f"{media['items_with_video']:,} with a video"
+    )
+    split = stats["split"]
+    if "error" in split:
+        lines.append(f"split          not possible: {split['error']}")
+    else:
+        lines.append(
+            f"split          {split['protocol']}: {split['users']:,} users "
+            f"({split['dropped_users']:,} dropped), {split['items']:,} items, "
+            f"{split['kept_interactions']:,} kept interactions"
+        )
+    report = stats["load_report"]
+    if report["dropped_unknown"]:
+        lines.append(f"dropped        {report['dropped_unknown']:,} unknown-item interactions")
+    lines.extend(f"note           {note}" for note in report["notes"])
+    return "\n".join(lines)
