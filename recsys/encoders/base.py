@@ -107,7 +107,7 @@ class Encoder(nn.Module):
     def _finish(self, backbone: nn.Module, device: torch.device | str | None) -> None:
         """Freeze (or not) and place the backbone once the subclass has built it."""
         backbone.requires_grad_(self.for_training)
-        backbone.train(self.for_training)
+        self.train(self.for_training)  # reaches the backbone too
         if device is not None and self.spec.quantization is None:
             backbone.to(device)
 

@@ -152,3 +152,19 @@ def register_tiny_open_clip(folder: str | Path, name: str = "tiny-vit-oc") -> st
     (folder / f"{name}.json").write_text(json.dumps(config))
     open_clip.add_model_config(folder / f"{name}.json")
     return name
+
+
+def write_tiny_zoo(folder: str | Path) -> dict[str, str]:
+    """Every tiny encoder the tests use, by role: spec `model` strings (open_clip: its name).
+
+    Roles: bert (width 32, 2 blocks), wide_bert (width 64, 4 blocks), llama (width 48,
+    3 blocks), vit (width 32, 2 blocks), open_clip (width 32, 3 blocks).
+    """
+    folder = Path(folder)
+    return {
+        "bert": str(write_tiny_bert(folder / "bert")),
+        "wide_bert": str(write_tiny_bert(folder / "wide_bert", hidden=64, layers=4, seed=1)),
+        "llama": str(write_tiny_llama(folder / "llama")),
+        "vit": str(write_tiny_vit(folder / "vit")),
+        "open_clip": register_tiny_open_clip(folder / "open_clip"),
+    }

@@ -34,6 +34,7 @@ class VideoEncoder(Encoder):
         self.selected_layers = vision.selected_layers
         self.pooling = vision.pooling
         self.num_frames = vision.spec.num_frames
+        self.train(vision.for_training)
 
     def load(self, item: Any) -> np.ndarray:
         if isinstance(item, np.ndarray):

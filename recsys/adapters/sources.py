@@ -1,0 +1,162 @@
+"""Where an adapter gets each channel's hidden states: the cache (fast) or a live encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from recsys.cache import CachedStates, build_or_load_cache
+from recsys.cache.build import channel_items
+from recsys.channels import ChannelInput
+from recsys.encoders import Encoder, build_encoder
+from recsys.errors import ConfigError
+from recsys.methods import MethodContext
+
+
+class CachedSource(nn.Module):
+    """Cached states as (non-persistent) buffers: checkpoints never hold them.
+
+    Args:
+        states: [N+1, stored_steps, width] fp16 per-item states (row 0 padding).
+        shared: [n, width] fp16 leading steps shared by every item, or None.
+        valid: [N+1] bool; False rows (padding, failed media) read as zeros.
+        info: what built them (manifest), for `describe`.
+    """
+
+    def __init__(
+        self,
+        states: torch.Tensor,
+        shared: torch.Tensor | None,
+        valid: torch.Tensor,
+        info: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.register_buffer("states", states, persistent=False)
+        self.register_buffer("shared", shared, persistent=False)
+        self.register_buffer("valid", valid, persistent=False)
+        self.info = info
+        self.width = states.shape[2]
+        self.num_steps = states.shape[1] + (0 if shared is None else shared.shape[0])
+
+    @classmethod
+    def from_cache(cls, cache: CachedStates) -> CachedSource:
+        states, shared, valid = cache.tensors()
+        info = {
+            "cache": str(cache.folder),
+            "fingerprint": cache.fingerprint,
+            "missing": cache.missing,
+            "encoder": cache.manifest.get("encoder", {}),
+        }
+        return cls(states, shared, valid, info)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:  # [M] -> [M, steps, width] fp32
+        rows = self.states[items]  # [M, stored_steps, width] fp16
+        if self.shared is not None:
+            rows = torch.cat([self.shared.expand(len(items), -1, -1), rows], dim=1)
+        return rows.float() * self.valid[items].to(torch.float32)[:, None, None]
+
+
+class LiveSource(nn.Module):
+    """A frozen encoder run on demand (the uncached path), matching the cache exactly:
+    eval mode, no gradients, states rounded to fp16, zeros for padding and failed media.
+
+    Args:
+        encoder: the frozen encoder.
+        raw: the channel's raw items in catalogue order (item i is `raw[i - 1]`).
+        batch_size: items per forward pass.
+    """
+
+    def __init__(self, encoder: Encoder, raw: Sequence[Any], batch_size: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.raw = list(raw)
+        self.batch_size = batch_size
+        self.width = encoder.width
+        self.num_steps = encoder.num_steps
+        self.info = {"encoder": encoder.describe(), "cache": None}
+        encoder.requires_grad_(False)
+        encoder.eval()
+
+    def train(self, mode: bool = True) -> LiveSource:
+        super().train(mode)
+        self.encoder.eval()  # frozen: its dropout stays off whatever the trainer does
+        return self
+
+    def _load(self, index: int) -> Any:
+        from media.errors import MediaError
+
+        item = self.raw[index - 1] if index > 0 else None
+        if item is None:
+            return None
+        try:
+            return self.encoder.load(item)
+        except (MediaError, OSError, ValueError):
+            return None
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:  # [M] -> [M, steps, width] fp32
+        out = torch.zeros(len(items), self.num_steps, self.width, device=items.device)
+        indices = items.tolist()
+        for start in range(0, len(indices), self.batch_size):
+            loaded = [
+                (j, self._load(i))
+                for j, i in enumerate(indices[start : start + self.batch_size], start)
+            ]
+            present = [(j, x) for j, x in loaded if x is not None]
+            if not present:
+                continue
+            with torch.no_grad():
+                states = self.encoder(**self.encoder.prepare([x for _, x in present]))
+            where = torch.tensor([j for j, _ in present], device=items.device)
+            out[where] = states.to(torch.float16).float().to(items.device)  # cache dtype
+        return out
+
+
+def build_sources(
+    ctx: MethodContext, *, cached: bool, rebuild: bool, batch_size: int
+) -> list[nn.Module]:
+    """One state source per channel of `ctx`, cached or live."""
+    if not ctx.channels:
+        raise ConfigError("this method needs at least one input channel")
+    sources: list[nn.Module] = []
+    for channel in ctx.channels:
+        _check_channel(channel, ctx.split.num_items)
+        encoder = build_encoder(channel.encoder, device=ctx.device, modality=channel.modality)
+        if not cached:
+            sources.append(LiveSource(encoder, channel_items(channel), batch_size))
+            continue
+        sources.append(
+            CachedSource.from_cache(_cache_on_main(channel, encoder, ctx, rebuild, batch_size))
+        )
+        del encoder  # the backbone is not needed again: free it before training
+    return sources
+
+
+def _check_channel(channel: ChannelInput, num_items: int) -> None:
+    n = len(channel_items(channel))
+    if n != num_items:
+        raise ConfigError(
+            f"channel {channel.name!r} has {n} items but the split's catalogue has {num_items}"
+        )
+
+
+def _cache_on_main(
+    channel: ChannelInput, encoder: Encoder, ctx: MethodContext, rebuild: bool, batch_size: int
+) -> CachedStates:
+    """Rank 0 builds the cache; the other ranks wait, then open it without rebuilding."""
+    kwargs = {"cache_dir": ctx.cache_dir, "device": ctx.device, "batch_size": batch_size}
+    if ctx.dist.is_main:
+        cache = build_or_load_cache(
+            channel, rebuild=rebuild, progress=ctx.progress, encoder=encoder, **kwargs
+        )
+    if ctx.dist.distributed:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+    if not ctx.dist.is_main:
+        cache = build_or_load_cache(
+            channel, rebuild=False, progress=False, encoder=encoder, **kwargs
+        )
+    return cache
