@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject dependency there)
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from media.hashing import sha256_json
 from recsys.channels import EncoderSpec
@@ -82,6 +85,12 @@ class CaptionSpec:
     model: str | None = None  # hub id or local folder for model-based captioners
     prompt: str = "short"  # prompt preset name or literal prompt
     generate: bool = True  # False: never caption here; stop and print the command instead
+    max_new_tokens: int = 30  # generation length limit (part of the caption key)
+    num_beams: int = 1  # beams; 1 = greedy (part of the caption key)
+    num_frames: int = 8  # frames per video for video captions (part of the caption key)
+    dtype: str = "float32"  # captioner compute dtype (part of the caption key)
+    device: str = "auto"  # where the captioner runs; not part of the key
+    batch_size: int = 8  # media per generate() call; not part of the key
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,189 @@
+"""Caption resolution: the caption fields a scenario's text templates use, from the store.
+
+For each caption field (`image_caption`, `video_caption`) the scenario names a captioner and
+its settings; those settings make a caption key (`captioning.api.caption_key`). Items whose
+(item id, media sha256) has no record under that key are captioned now with
+`captioning.api.caption_items`, unless the scenario turned generation off, in which case
+the run stops with the exact `toolkit caption` command that fills the store. The store's
+fingerprint over the captions actually used is returned so the run (and the hidden-state
+cache) record exactly which captions fed the model.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from media.hashing import sha256_file
+from recsys.data.types import Catalogue
+from scenarios.schema import CAPTION_MEDIA, CaptionSpec, Scenario, ScenarioError
+
+NO_MEDIA = "none"  # the store's media hash for an item without a (readable) file
+
+
+class CaptionsMissingError(ScenarioError):
+    """Captions are missing and the scenario says not to generate them here."""
+
+
+@dataclass(frozen=True)
+class FieldCaptions:
+    """The captions of one caption field, in a form templates and records use.
+
+    Attributes:
+        field: "image_caption" or "video_caption".
+        captions: item id -> caption; items without media or with an error record get "".
+        key: the caption key fields (captioner, revision, prompt, generation).
+        fingerprint: the store's sha256 over the (item, media hash, caption) triples used.
+        generated: captions written by this call.
+        failed: items whose record is an error (bad media), captioned as "".
+        no_media: items that have no file of this kind, captioned as "".
+    """
+
+    field: str
+    captions: dict[str, str]
+    key: dict[str, Any]
+    fingerprint: str
+    generated: int
+    failed: int
+    no_media: int
+
+    def record(self) -> dict[str, Any]:
+        """What results.json keeps about this field."""
+        return {
+            "key": self.key,
+            "fingerprint": self.fingerprint,
+            "captioned": sum(bool(c) for c in self.captions.values()),
+            "generated": self.generated,
+            "failed": self.failed,
+            "no_media": self.no_media,
+        }
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def media_sha(path: Path | None) -> str:
+    """sha256 of a media file, memoised per (path, size, mtime) for the whole process."""
+    if path is None:
+        return NO_MEDIA
+    try:
+        stat = path.stat()
+    except OSError:
+        return NO_MEDIA
+    memo = (str(path), stat.st_size, stat.st_mtime_ns)
+    if memo not in _HASHES:
+        _HASHES[memo] = sha256_file(path)
+    return _HASHES[memo]
+
+
+def caption_store_dir(scenario: Scenario) -> Path:
+    """The caption store folder a scenario uses."""
+    if scenario.output.caption_store:
+        return Path(scenario.output.caption_store)
+    return Path(scenario.output.cache_dir) / "captions"
+
+
+def caption_command(spec: CaptionSpec, data: Path, store: Path) -> str:
+    """The `toolkit caption` command that fills the store for one caption field.
+
+    It captions every cover and video of the dataset under exactly the key this field
+    reads (captioner, model, prompt and generation settings).
+    """
+    parts = ["toolkit", "caption", "--data", str(data), "--captioner", spec.captioner]
+    if spec.model:
+        parts += ["--model", spec.model]
+    parts += ["--prompt", spec.prompt, "--store", str(store)]
+    parts += ["--max-new-tokens", str(spec.max_new_tokens), "--num-beams", str(spec.num_beams)]
+    parts += ["--num-frames", str(spec.num_frames), "--dtype", spec.dtype]
+    return shlex.join(parts)
+
+
+def resolve_captions(
+    scenario: Scenario, catalogue: Catalogue, *, data: Path, progress: bool = True
+) -> dict[str, FieldCaptions]:
+    """Captions for every caption field the scenario's templates use.
+
+    Args:
+        scenario: the validated scenario (its `captions` tables and output folders).
+        catalogue: the items to caption (the split's catalogue: items in kept interactions).
+        data: the dataset path (only used to print the `toolkit caption` command).
+        progress: show the captioner's progress bar.
+
+    Raises:
+        CaptionsMissingError: captions are missing and `generate = false` for that field.
+        ScenarioError: the captioner is unknown or fails to load.
+    """
+    from captioning.api import MediaItem, caption_items, caption_key
+    from captioning.base import CaptioningError
+    from captioning.store import CaptionStore
+
+    store_dir = caption_store_dir(scenario)
+    resolved: dict[str, FieldCaptions] = {}
+    for field in scenario.caption_fields:
+        spec = scenario.captions[field]
+        kind = CAPTION_MEDIA[field]
+        paths = catalogue.image_paths if kind == "image" else catalogue.video_paths
+        items = [
+            MediaItem(item_id, path, kind)  # type: ignore[arg-type]
+            for item_id, path in zip(catalogue.item_ids, paths, strict=True)
+        ]
+        pairs = [(it.item_id, media_sha(it.path)) for it in items]
+        try:
+            key = caption_key(
+                spec.captioner,
+                spec.model,
+                spec.prompt,
+                spec.max_new_tokens,
+                spec.num_beams,
+                dtype=spec.dtype,
+                num_frames=spec.num_frames,
+            )
+            store = CaptionStore(store_dir)
+            done = store.done(key)
+            todo = [
+                it
+                for it, pair in zip(items, pairs, strict=True)
+                if pair not in done and pair[1] != NO_MEDIA
+            ]
+            generated = 0
+            if todo and not spec.generate:
+                command = caption_command(spec, data, store_dir)
+                raise CaptionsMissingError(
+                    scenario.source,
+                    f"captions.{field}",
+                    f"{len(todo)} of {len(items)} items have no {field} in {store_dir} and "
+                    f"generation is off; run:\n  {command}",
+                )
+            if todo:
+                summary = caption_items(
+                    todo,
+                    captioner=spec.captioner,
+                    store=store_dir,
+                    model=spec.model,
+                    prompt=spec.prompt,
+                    max_new_tokens=spec.max_new_tokens,
+                    num_beams=spec.num_beams,
+                    batch_size=spec.batch_size,
+                    device=spec.device,
+                    dtype=spec.dtype,
+                    num_frames=spec.num_frames,
+                    progress=progress,
+                )
+                generated = summary.done
+            found = store.captions(key, pairs)
+            errors = store.errors(key, pairs)
+            fingerprint = store.fingerprint(key, pairs)
+        except CaptioningError as exc:
+            raise ScenarioError(scenario.source, f"captions.{field}", str(exc)) from None
+        resolved[field] = FieldCaptions(
+            field=field,
+            captions={it.item_id: found.get(it.item_id, "") for it in items},
+            key=key.as_dict(),
+            fingerprint=fingerprint,
+            generated=generated,
+            failed=len([p for p in pairs if p[0] in errors and p[1] != NO_MEDIA]),
+            no_media=sum(p[1] == NO_MEDIA for p in pairs),
+        )
+    return resolved

@@ -1,0 +1,269 @@
+"""`run_scenario`: one scenario (one run per seed) from file to results.json.
+
+The steps: load the dataset (the embedded sample unless the scenario or `--data` names
+one), make the leave-one-out split, resolve the caption fields the text templates use
+(captioning missing ones, or stopping with the command to run), build one `ChannelInput`
+per channel (templates filled, media paths listed, symbolic encoder names resolved), then
+hand everything to `recsys.run.run_experiment`, which trains, evaluates and writes the run
+folder (skipping a completed one, resuming an interrupted one). A `Workspace` memoises the
+dataset, split and captions so a grid of many cells loads each once per process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from media.hashing import sha256_json
+from recsys.channels import ChannelInput
+from recsys.config import SplitConfig
+from recsys.data.types import Dataset, Split
+from scenarios.schema import Scenario, ScenarioError
+
+
+@dataclass
+class Prepared:
+    """What a scenario resolves to before training (shared by all its seeds)."""
+
+    data_path: Path  # the dataset actually read
+    dataset: Dataset
+    split: Split
+    channels: tuple[ChannelInput, ...]
+    record: dict[str, Any]  # scenario, dataset and caption facts recorded with results
+
+
+@dataclass
+class Workspace:
+    """Per-process memo of datasets, splits and captions, reused across the cells of a grid."""
+
+    datasets: dict[tuple[str, str, str], Dataset] = field(default_factory=dict)
+    splits: dict[tuple[str, SplitConfig], Split] = field(default_factory=dict)
+    captions: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def dataset(self, path: Path, fmt: str, on_unknown: str) -> Dataset:
+        key = (str(path.resolve()), fmt, on_unknown)
+        if key not in self.datasets:
+            self.datasets[key] = load_data(path, fmt, on_unknown)
+        return self.datasets[key]
+
+    def split(self, dataset: Dataset, config: SplitConfig) -> Split:
+        from recsys.data import make_split
+
+        key = (dataset.content_hash, config)
+        if key not in self.splits:
+            self.splits[key] = make_split(dataset, config)
+        return self.splits[key]
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """What `run_scenario` did.
+
+    Attributes:
+        out_dir: the run folder (one seed) or the folder holding one run folder per seed.
+        run_dirs: seed -> run folder.
+        results: seed -> the run's results.json content.
+    """
+
+    out_dir: Path
+    run_dirs: dict[int, Path]
+    results: dict[int, dict[str, Any]]
+
+
+def load_data(path: Path, fmt: str, on_unknown: str) -> Dataset:
+    """Load a dataset; `fmt` other than "auto" forces the layout of a folder."""
+    from recsys.data import detect_files, load_dataset
+
+    if fmt == "auto" or not path.is_dir():
+        return load_dataset(path, on_unknown=on_unknown)
+    files = detect_files(path, fmt)
+    return load_dataset(
+        path,
+        items=files.items,
+        users=files.interactions,
+        images=files.images,
+        videos=files.videos,
+        on_unknown=on_unknown,
+    )
+
+
+def dataset_path(scenario: Scenario, data: Path | None) -> Path:
+    """`--data`, else the scenario's dataset.path, else the embedded sample."""
+    if data is not None:
+        return Path(data)
+    if scenario.dataset.path:
+        return Path(scenario.dataset.path).expanduser()
+    from recsys.data import sample_path
+
+    return sample_path()
+
+
+def run_dir_for(scenario: Scenario, seed: int, out: Path | None) -> Path:
+    """Default run folder: <output.dir>/<scenario>/<method>-s<seed> (or `out` itself)."""
+    leaf = f"{scenario.method}-s{seed}"
+    if out is None:
+        return Path(scenario.output.dir) / scenario.name / leaf
+    return Path(out) if len(scenario.seeds) == 1 else Path(out) / leaf
+
+
+def prepare(
+    scenario: Scenario,
+    *,
+    data: Path | None = None,
+    workspace: Workspace | None = None,
+    progress: bool = True,
+) -> Prepared:
+    """Dataset, split, captions and channel inputs for a scenario (no training)."""
+    from scenarios.captions import resolve_captions
+
+    ws = workspace or Workspace()
+    path = dataset_path(scenario, data)
+    dataset = ws.dataset(path, scenario.dataset.format, scenario.dataset.on_unknown)
+    split = ws.split(dataset, scenario.split)
+    captions = {}
+    if scenario.caption_fields:
+        memo = (dataset.content_hash, sha256_json(_caption_settings(scenario)))
+        if memo not in ws.captions:
+            ws.captions[memo] = resolve_captions(
+                scenario, split.catalogue, data=path, progress=progress
+            )
+        captions = ws.captions[memo]
+    channels = tuple(_channel_input(scenario, ch, split, captions) for ch in scenario.channels)
+    record = {
+        "scenario": scenario.to_dict(),
+        "scenario_fingerprint": scenario.fingerprint(),
+        "dataset": {
+            "path": str(path),
+            "name": dataset.name,
+            "content_hash": dataset.content_hash,
+            "dropped_unknown": dataset.report.dropped_unknown,
+            "users": split.num_users,
+            "items": split.num_items,
+            "dropped_users": split.dropped_users,
+        },
+        "captions": {name: fc.record() for name, fc in captions.items()},
+        "channels": [
+            {
+                "name": c.name,
+                "modality": c.modality,
+                "model": c.encoder.model,
+                "source_fingerprint": c.source_fingerprint,
+            }
+            for c in channels
+        ],
+    }
+    return Prepared(path, dataset, split, channels, record)
+
+
+def _caption_settings(scenario: Scenario) -> dict[str, Any]:
+    return {
+        "store": str(scenario.output.caption_store or scenario.output.cache_dir),
+        "fields": {f: dataclasses.asdict(scenario.captions[f]) for f in scenario.caption_fields},
+    }
+
+
+def _channel_input(
+    scenario: Scenario, channel: Any, split: Split, captions: dict[str, Any]
+) -> ChannelInput:
+    from scenarios.models import resolve_model
+
+    encoder = dataclasses.replace(
+        channel.encoder, model=resolve_model(channel.encoder.model, scenario.output.cache_dir)
+    )
+    cat = split.catalogue
+    if channel.modality == "text":
+        columns = {name: fc.captions for name, fc in captions.items()}
+        texts = tuple(
+            channel.template.format(
+                title=title,
+                item_id=item_id,
+                **{name: col.get(item_id, "") for name, col in columns.items()},
+            ).strip()
+            for item_id, title in zip(cat.item_ids, cat.titles, strict=True)
+        )
+        used = {name: captions[name].fingerprint for name in captions if name in channel.template}
+        source = sha256_json({"template": channel.template, "captions": used})
+        return ChannelInput(channel.name, "text", encoder, texts=texts, source_fingerprint=source)
+    paths = cat.image_paths if channel.modality == "image" else cat.video_paths
+    return ChannelInput(channel.name, channel.modality, encoder, paths=paths)
+
+
+def run_one(
+    scenario: Scenario,
+    *,
+    seed: int,
+    run_dir: Path,
+    data: Path | None = None,
+    workspace: Workspace | None = None,
+    progress: bool = True,
+    extra_record: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate one (scenario, seed) into `run_dir`; returns results.json content.
+
+    A completed run folder is not trained again (`run_experiment` skips it).
+    """
+    from recsys.run import run_experiment
+
+    prepared = prepare(scenario, data=data, workspace=workspace, progress=progress)
+    record = {**prepared.record, **(extra_record or {})}
+    run_experiment(
+        prepared.split,
+        method=scenario.method,
+        channels=prepared.channels,
+        method_options=dict(scenario.method_options),
+        sasrec=scenario.model,
+        train=scenario.train,
+        evaluation=scenario.eval,
+        seed=seed,
+        out_dir=run_dir,
+        cache_dir=Path(scenario.output.cache_dir) / "states",
+        record=record,
+        progress=progress,
+    )
+    return read_results(run_dir)
+
+
+def read_results(run_dir: Path) -> dict[str, Any]:
+    """The results.json of a finished run folder."""
+    path = Path(run_dir) / "results.json"
+    if not path.exists():
+        raise ScenarioError(run_dir, "", "no results.json: the run did not finish")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    data: Path | None = None,
+    out: Path | None = None,
+    progress: bool = True,
+    workspace: Workspace | None = None,
+) -> ScenarioResult:
+    """Run every seed of a scenario.
+
+    Args:
+        scenario: a validated scenario (`load_scenario`).
+        data: dataset path overriding the scenario's (default: the embedded sample).
+        out: run folder for a single seed, or parent of `<method>-s<seed>` folders;
+            default `<output.dir>/<scenario>/<method>-s<seed>`.
+        progress: progress bars.
+        workspace: memo shared with other calls (the grid passes one).
+
+    Returns:
+        The run folders and their results.
+    """
+    ws = workspace or Workspace()
+    run_dirs: dict[int, Path] = {}
+    results: dict[int, dict[str, Any]] = {}
+    for seed in scenario.seeds:
+        run_dir = run_dir_for(scenario, seed, out)
+        results[seed] = run_one(
+            scenario, seed=seed, run_dir=run_dir, data=data, workspace=ws, progress=progress
+        )
+        run_dirs[seed] = run_dir
+    first = run_dirs[scenario.seeds[0]]
+    out_dir = first if len(run_dirs) == 1 else first.parent
+    return ScenarioResult(out_dir=out_dir, run_dirs=run_dirs, results=results)

@@ -1,0 +1,216 @@
+"""The scenario schema: shipped files, strictness, overrides and round trips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenarios.schema import (
+    SHIPPED_DIR,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+    scenario_summary,
+    shipped_scenarios,
+)
+
+EXPECTED = {
+    # name: (channel modalities, caption fields, method)
+    "title": (("text",), (), "iisan_versa"),
+    "image_caption": (("text",), ("image_caption",), "iisan_versa"),
+    "video_caption": (("text",), ("video_caption",), "iisan_versa"),
+    "title+captions": (("text",), ("image_caption", "video_caption"), "iisan_versa"),
+    "title+image": (("text", "image"), (), "iisan_versa"),
+    "title+video": (("text", "video"), (), "iisan_versa"),
+    "title+image+video": (("text", "image", "video"), (), "iisan_versa"),
+    "captions+image": (("text", "image"), ("image_caption", "video_caption"), "iisan_versa"),
+    "id": ((), (), "id"),
+}
+
+
+def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_shipped_scenario_loads_and_validates() -> None:
+    files = list(SHIPPED_DIR.rglob("*.toml"))
+    assert len(files) == 9, sorted(p.name for p in files)
+    assert len(shipped_scenarios()) == 9
+    for path in files:
+        scenario = load_scenario(path)
+        modalities, captions, method = EXPECTED[path.stem]
+        assert scenario.name == path.stem
+        assert tuple(c.modality for c in scenario.channels) == modalities
+        assert scenario.caption_fields == captions
+        assert scenario.method == method
+        assert scenario.dataset.path is None  # the embedded sample by default
+        text = [c for c in scenario.channels if c.modality == "text"]
+        assert all(c.encoder.model == "minilm" for c in text)
+        assert all(c.encoder.model == "tiny-vit" for c in scenario.channels if c not in text)
+        # Every shipped file explains itself with a leading comment.
+        assert path.read_text(encoding="utf-8").startswith("# ")
+    assert scenario_summary(load_scenario("title"))["text_only"] is True
+    assert scenario_summary(load_scenario("title+captions"))["text_only"] is False
+
+
+def test_shipped_name_resolves_without_a_path() -> None:
+    assert load_scenario("title+image").source.endswith("title+image.toml")
+    with pytest.raises(ScenarioError, match="shipped scenarios: .*title"):
+        load_scenario("no_such_scenario")
+
+
+def test_typo_key_names_the_key_and_the_valid_keys(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'method = "id"\n[train]\nepoch = 3\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "train.epoch" in message
+    assert "did you mean 'epochs'" in message
+    assert "valid keys: epochs, batch_size, lr," in message
+    assert info.value.key == "train.epoch"
+
+
+def test_typo_in_a_channel_encoder_names_the_dotted_path(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[[channels]]\nname = "text"\nmodality = "text"\ntemplate = "{title}"\n'
+        '[channels.encoder]\nmodel = "minilm"\npoolng = "cls"\n',
+    )
+    with pytest.raises(ScenarioError, match=r"channels\[0\]\.encoder\.poolng: unknown key"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fragment"),
+    [
+        ('method = "id"\nseeds = "0"', "seeds", "expected list of integer"),
+        ('method = "id"\n[train]\nepochs = 2.5', "train.epochs", "expected integer"),
+        ('method = "id"\n[train]\namp = "yes"', "train.amp", "expected boolean"),
+        ('method = "id"\n[train]\nloss = "softmax"', "train.loss", "valid choices"),
+        ('method = "id"\n[dataset]\non_unknown = "skip"', "dataset.on_unknown", "'drop'"),
+        ('method = "id"\nseed = 1\nseeds = [2]', "seed", "not both"),
+        ('method = "id"\n[eval]\nks = [5, 20]', "train.select_metric", "ndcg@20"),
+        ('method = "id"\n[split]\nmin_len = 2', "split.min_len", ">= 3"),
+        ('method = "nope"', "method", "valid methods:"),
+        (
+            'method = "id"\n[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}"',
+            "channels",
+            "reads no content",
+        ),
+        ('method = "iisan_versa"', "channels", "needs at least one channel"),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{titel}"',
+            "channels[0].template",
+            "did you mean 'title'",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{image_caption}"',
+            "captions",
+            "no [captions.image_caption] table",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}"\n'
+            '[captions.image_caption]\ncaptioner = "baseline"',
+            "captions.image_caption",
+            "no text template uses",
+        ),
+        (
+            '[[channels]]\nname = "i"\nmodality = "image"\ntemplate = "{title}"',
+            "channels[0].template",
+            "only text channels",
+        ),
+        (
+            '[[channels]]\nname = "i"\nmodality = "image"\nencoder = {model="m", kind="hf_text"}',
+            "channels[0].encoder.kind",
+            "cannot read image",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}"\n'
+            '[[channels]]\nname = "t"\nmodality = "image"',
+            "channels[1].name",
+            "duplicate",
+        ),
+    ],
+)
+def test_invalid_scenarios_name_key_and_choices(
+    tmp_path: Path, text: str, key: str, fragment: str
+) -> None:
+    path = _write(tmp_path, text + "\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.key == key, str(info.value)
+    assert fragment in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "method = \n")
+    with pytest.raises(ScenarioError, match="invalid TOML"):
+        load_scenario(path)
+
+
+def test_overrides_apply_before_validation() -> None:
+    scenario = load_scenario(
+        "title+image",
+        [
+            "train.epochs=5",
+            "train.lr=3e-4",
+            "seed=7",
+            "channels.image.encoder.model=my/vit",
+            "channels.0.encoder.max_tokens=12",
+            "eval.ks=[10]",
+            "name=custom",
+        ],
+    )
+    assert scenario.train.epochs == 5
+    assert scenario.train.lr == pytest.approx(3e-4)
+    assert scenario.seeds == (7,)
+    assert scenario.channels[1].encoder.model == "my/vit"
+    assert scenario.channels[0].encoder.max_tokens == 12
+    assert scenario.eval.ks == (10,)
+    assert scenario.name == "custom"
+    # A bare word is a string; `seeds` replaces `seed` and the other way round.
+    assert load_scenario("id", ["method=id", "seeds=[1, 2]"]).seeds == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "fragment"),
+    [
+        ("train.epochs=many", "train.epochs", "expected integer"),
+        ("train.epoch=3", "train.epoch", "valid keys"),
+        ("channels.sound.encoder.model=x", "channels.sound", "valid: text, image, 0, 1"),
+        ("train", "train", "dotted.key=value"),
+        ("train.epochs.x=1", "train.epochs", "expected integer, got a table"),
+    ],
+)
+def test_bad_overrides_are_named(override: str, key: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario("title+image", [override])
+    assert info.value.key == key, str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_round_trip_through_plain_dict() -> None:
+    for path in shipped_scenarios():
+        scenario = load_scenario(path)
+        plain = scenario.to_dict()
+        plain.pop("source")
+        again = parse_scenario(plain, source=scenario.source)
+        assert again == scenario
+        assert again.fingerprint() == scenario.fingerprint()
+
+
+def test_fingerprint_tracks_what_changes_results() -> None:
+    base = load_scenario("title")
+    assert load_scenario("title", ["description=other", "output.dir=x"]).fingerprint() == (
+        base.fingerprint()
+    )
+    assert load_scenario("title", ["train.lr=0.01"]).fingerprint() != base.fingerprint()
+    assert isinstance(base, Scenario)
+    with pytest.raises(AttributeError):
+        base.name = "x"  # type: ignore[misc]  # frozen
