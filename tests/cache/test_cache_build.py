@@ -1,0 +1,176 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from recsys.cache import build_or_load_cache, cache_folder
+from recsys.channels import ChannelInput, EncoderSpec
+from recsys.encoders import build_encoder
+from recsys.errors import CacheMismatchError
+
+TEXTS = tuple(
+    f"{w} glass beaker" + " lab kit" * (i % 5) for i, w in enumerate(["red", "blue"] * 20)
+)
+
+
+def _text_channel(model: str, **spec: object) -> ChannelInput:
+    return ChannelInput("title", "text", EncoderSpec(model, **spec), texts=TEXTS)
+
+
+class Counting:
+    """Wraps an encoder's forward to count the items it encodes."""
+
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        self.items = 0
+        original = encoder.forward
+
+        def forward(**inputs: torch.Tensor) -> torch.Tensor:
+            out = original(**inputs)
+            self.items += out.shape[0]
+            return out
+
+        encoder.forward = forward
+
+
+def test_build_stores_fp16_states_with_the_cls_step_once(
+    zoo: dict[str, str], tmp_path: Path
+) -> None:
+    channel = _text_channel(zoo["bert"])
+    cache = build_or_load_cache(channel, cache_dir=tmp_path, batch_size=8, progress=False)
+    enc = build_encoder(channel.encoder, modality="text")
+    direct = enc.encode(list(TEXTS)).half().numpy()  # [40, 3, 32]
+    assert cache.states.shape == (41, 2, 32) and cache.states.dtype == np.float16
+    assert cache.shared.shape == (1, 32) and cache.num_steps == 3
+    full = cache.gather(np.arange(41))
+    assert not full[0].any()  # padding row
+    np.testing.assert_allclose(full[1:].astype(np.float32), direct.astype(np.float32), atol=2e-3)
+    manifest = json.loads((cache.folder / "manifest.json").read_text())
+    fields = manifest["fields"]
+    assert fields["layers"] == [0, 1, 2] and fields["pooling"] == "cls"
+    assert fields["max_tokens"] == 30 and fields["cache_dtype"] == "float16"
+    assert fields["revision"] == enc.revision and manifest["missing"] == 0
+    assert not (cache.folder / "partial").exists()
+
+
+def test_reuse_does_not_encode_again(zoo: dict[str, str], tmp_path: Path) -> None:
+    channel = _text_channel(zoo["bert"])
+    first = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+    enc = build_encoder(channel.encoder, modality="text")
+    counter = Counting(enc)
+    again = build_or_load_cache(channel, cache_dir=tmp_path, progress=False, encoder=enc)
+    assert counter.items == 0 and again.fingerprint == first.fingerprint
+
+
+def test_other_layers_are_refused_or_rebuilt(zoo: dict[str, str], tmp_path: Path) -> None:
+    build_or_load_cache(_text_channel(zoo["bert"]), cache_dir=tmp_path, progress=False)
+    other = _text_channel(zoo["bert"], layers=(0, 2), max_tokens=12)
+    with pytest.raises(
+        CacheMismatchError, match=r"layers: cached \[0, 1, 2\] != wanted \[0, 2\]"
+    ) as err:
+        build_or_load_cache(other, cache_dir=tmp_path, rebuild=False, progress=False)
+    assert "max_tokens" in str(err.value) and "revision" not in str(err.value)
+    rebuilt = build_or_load_cache(other, cache_dir=tmp_path, rebuild=True, progress=False)
+    assert rebuilt.manifest["fields"]["layers"] == [0, 2] and rebuilt.num_steps == 2
+
+
+def test_another_encoder_never_reuses_a_cache(zoo: dict[str, str], tmp_path: Path) -> None:
+    from recsys.encoders.tiny import write_tiny_bert
+
+    a = build_or_load_cache(_text_channel(zoo["bert"]), cache_dir=tmp_path, progress=False)
+    b = build_or_load_cache(_text_channel(zoo["llama"]), cache_dir=tmp_path, progress=False)
+    assert a.folder != b.folder and b.manifest["fields"]["encoder"] == zoo["llama"]
+    # the same folder re-written with other weights: a revision mismatch, refused
+    model = write_tiny_bert(tmp_path / "m", seed=0)
+    build_or_load_cache(_text_channel(str(model)), cache_dir=tmp_path, progress=False)
+    write_tiny_bert(model, seed=3)
+    with pytest.raises(CacheMismatchError, match="revision"):
+        build_or_load_cache(
+            _text_channel(str(model)), cache_dir=tmp_path, rebuild=False, progress=False
+        )
+
+
+def test_missing_and_corrupt_media_get_zero_states(zoo: dict[str, str], tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    paths: list[Path | None] = []
+    for i in range(5):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(p)
+        paths.append(p)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    paths += [None, tmp_path / "bad.jpg", tmp_path / "gone.png"]
+    channel = ChannelInput("cover", "image", EncoderSpec(zoo["vit"]), paths=tuple(paths))
+    cache = build_or_load_cache(channel, cache_dir=tmp_path / "c", batch_size=3, progress=False)
+    assert cache.missing == 3 and cache.manifest["missing_items"] == [6, 7, 8]
+    assert cache.valid.tolist() == [False] + [True] * 5 + [False] * 3
+    full = cache.gather(np.arange(9))
+    assert not full[6:].any() and full[1:6, 1:].any()
+
+
+def test_cache_folder_depends_on_inputs(zoo: dict[str, str], tmp_path: Path) -> None:
+    a = _text_channel(zoo["bert"])
+    b = replace(a, texts=TEXTS[:-1] + ("changed",))
+    c = replace(a, source_fingerprint="captions-v2")
+    assert len({cache_folder(tmp_path, x) for x in (a, b, c)}) == 3
+
+
+_CHILD = """
+import sys, time, torch
+from recsys.cache import build_or_load_cache
+from recsys.channels import ChannelInput, EncoderSpec
+from recsys.encoders import build_encoder
+texts = tuple(f"item {i} " + "lab " * (i % 4) for i in range(120))
+channel = ChannelInput("title", "text", EncoderSpec(sys.argv[1]), texts=texts)
+enc = build_encoder(channel.encoder, modality="text")
+original = enc.forward
+def slow(**inputs):
+    time.sleep(0.15)
+    return original(**inputs)
+enc.forward = slow
+build_or_load_cache(channel, cache_dir=sys.argv[2], batch_size=10, chunk_size=20,
+                    progress=False, encoder=enc)
+"""
+
+
+def test_killed_build_resumes_without_recomputing_finished_chunks(
+    zoo: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, zoo["bert"], str(tmp_path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    done: list[Path] = []
+    while time.monotonic() < deadline and len(done) < 2 and child.poll() is None:
+        done = sorted(tmp_path.glob("*/partial/chunk_*.npz"))
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert len(done) >= 2, "the child never finished two chunks"
+    finished = len(sorted(tmp_path.glob("*/partial/chunk_*.npz")))
+    assert finished < 6 and not list(tmp_path.glob("*/manifest.json"))  # really interrupted
+
+    texts = tuple(f"item {i} " + "lab " * (i % 4) for i in range(120))
+    channel = ChannelInput("title", "text", EncoderSpec(zoo["bert"]), texts=texts)
+    enc = build_encoder(channel.encoder, modality="text")
+    counter = Counting(enc)
+    cache = build_or_load_cache(
+        channel, cache_dir=tmp_path, batch_size=10, chunk_size=20, progress=False, encoder=enc
+    )
+    assert counter.items == 120 - 20 * finished
+    assert cache.manifest["build"]["computed_items"] == 120 - 20 * finished
+    fresh = build_or_load_cache(
+        channel, cache_dir=tmp_path / "fresh", batch_size=10, progress=False
+    )
+    np.testing.assert_array_equal(cache.gather(np.arange(121)), fresh.gather(np.arange(121)))
