@@ -32,6 +32,7 @@ PALETTE: dict[str, tuple[int, int, int]] = {
     "cyan": (40, 200, 210),
     "black": (20, 20, 20),
     "grey": (128, 128, 128),
+    "light grey": (200, 200, 200),
     "white": (245, 245, 245),
 }
 _NAMES = list(PALETTE)
@@ -152,16 +153,23 @@ def read_frame(pixels: np.ndarray) -> FrameReading:
     )
 
 
+def _subject(colour: str, shape: str) -> str:
+    """ "red stripes" (a plural takes no article), "an orange circle", "a red square"."""
+    if shape == "stripes":
+        return f"{colour} stripes"
+    article = "an" if colour[0] in "aeiou" else "a"
+    return f"{article} {colour} {shape}"
+
+
 def caption_image_array(pixels: np.ndarray) -> str:
     """Caption one RGB image, uint8 [H, W, 3]."""
     reading = read_frame(pixels)
     if reading.shape is None:
         if reading.plain_border:
             return f"a plain {reading.background} image"
-        tone = f"{reading.brightness} " if reading.brightness else ""
-        return f"a {tone}image with mostly {reading.colour} tones"
-    noun = reading.shape if reading.shape != "stripes" else "stripes"
-    return f"a {reading.colour} {noun} on a {reading.background} background"
+        opening = f"a {reading.brightness} image" if reading.brightness else "an image"
+        return f"{opening} with mostly {reading.colour} tones"
+    return f"{_subject(reading.colour, reading.shape)} on a {reading.background} background"
 
 
 def _shift(previous: np.ndarray, current: np.ndarray, limit: int) -> tuple[int, int]:
@@ -210,11 +218,7 @@ def caption_video_array(frames: np.ndarray) -> str:
     shape = Counter(r.shape for r in with_shape).most_common(1)[0][0]
     motion = motion_word([r.mask for r in readings if r.mask is not None])
     movement = "standing still" if motion == "still" else f"moving {motion}"
-    return (
-        f"a video of {colour} {shape} {movement}"
-        if shape == "stripes"
-        else (f"a video of a {colour} {shape} {movement}")
-    )
+    return f"a video of {_subject(colour, shape)} {movement}"
 
 
 class BaselineCaptioner:
