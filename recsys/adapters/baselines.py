@@ -1,8 +1,8 @@
 """The fine-tuning baselines IISAN is compared with: `fft`, `adapter`, `lora`, `bitfit`.
 
-All four share one tower (`recsys.adapters.tuned.TunedTower`: live encoder -> last-block
-pooled state -> head -> 64, several channels concatenated and fused) and differ only in which
-encoder parameters train, each declared structurally:
+All four share one tower (`recsys.adapters.tuned.TunedTower`: live encoders -> last-block
+pooled states, concatenated -> one Linear -> 64, exactly the `frozen` method's head) and
+differ only in which encoder parameters train, each declared structurally:
 
 * `fft`: every encoder parameter the pooled state depends on (unused heads such as BERT's
   pooler are found by a gradient probe and left out).
@@ -15,8 +15,8 @@ encoder parameters train, each declared structurally:
   pretrained function.
 * `bitfit`: the biases the pooled state depends on (every module's own `bias` tensor).
 
-Options (scenario `method_options`): `encode_batch` (items per encoder call when evaluating,
-256), `input_store_mb` (precompute image/video inputs up to this size, 1024); `adapter`:
+Options (scenario `method_options`): `encode_batch_size` (items per encoder call when
+evaluating, 64), `input_store_mb` (precompute image/video inputs up to this size, 1024); `adapter`:
 `bottleneck`; `lora`: `r` (8), `alpha` (16), `dropout` (0.0), `target_modules` (full module
 names; default: the q/v projections of every block).
 """
@@ -31,32 +31,31 @@ import torch
 from torch import nn
 
 from recsys.adapters.houlsby import find_blocks, insert_houlsby_adapters, lora_targets
+from recsys.adapters.options import Option, parse_options
 from recsys.adapters.tuned import ItemInputs, Probe, TunedChannel, TunedTower, backbone_of
+from recsys.cache.build import channel_items
 from recsys.errors import ConfigError
 from recsys.methods import MethodContext, register_method
 from recsys.models.base import MethodDefaults
 
-_COMMON = {"encode_batch": 256, "input_store_mb": 1024}
-_OPTIONS: dict[str, dict[str, Any]] = {
+_COMMON = {
+    "encode_batch_size": Option(int, 64),  # items per encoder call when evaluating
+    "input_store_mb": Option(int, 1024),  # precompute media inputs up to this size (MiB)
+}
+OPTIONS: dict[str, dict[str, Option]] = {
     "fft": {},
-    "adapter": {"bottleneck": 64},
-    "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": None},
+    "adapter": {"bottleneck": Option(int, 64)},  # Houlsby inner width
+    "lora": {
+        "r": Option(int, 8),  # LoRA rank
+        "alpha": Option(float, 16.0),  # scaling alpha / r
+        "dropout": Option(float, 0.0),  # dropout on the LoRA branch input
+        "target_modules": Option(list, None),  # full module names; default: q/v of each block
+    },
     "bitfit": {},
-    "none": {},  # encoders fully frozen, heads only: the reference point of the tests
+    "none": {},  # encoders fully frozen, projection only: the reference point of the tests
 }
 
 Plan = Callable[[nn.Module, Probe, Mapping[str, Any], int], tuple[list[nn.Parameter], dict]]
-
-
-def _resolve_options(method: str, given: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = {**_COMMON, **_OPTIONS[method]}
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(unknown)} for method {method!r}; "
-            f"valid: {', '.join(sorted(allowed))}"
-        )
-    return {**allowed, **given}
 
 
 def _plan_fft(backbone: nn.Module, probe: Probe, opts: Mapping[str, Any], seed: int):
@@ -148,15 +147,17 @@ def build_tuned_tower(ctx: MethodContext, method: str) -> TunedTower:
         raise ConfigError(f"unknown fine-tuning method {method!r}; valid: {', '.join(PLANS)}")
     if not ctx.channels:
         raise ConfigError(f"method {method!r} needs at least one input channel")
-    opts = _resolve_options(method, ctx.options)
+    opts = parse_options(method, ctx.options, {**_COMMON, **OPTIONS[method]})
     channels: list[TunedChannel] = []
     trainable: list[nn.Parameter] = []
     facts: dict[str, Any] = {"options": dict(opts), "plan": {}}
     for k, channel in enumerate(ctx.channels):
-        raw = channel.texts if channel.modality == "text" else channel.paths
-        if raw is None:
-            field = "texts" if channel.modality == "text" else "paths"
-            raise ConfigError(f"channel {channel.name!r} ({channel.modality}) has no {field}")
+        raw = channel_items(channel)
+        if len(raw) != ctx.split.num_items:
+            raise ConfigError(
+                f"channel {channel.name!r} has {len(raw)} items but the split's catalogue "
+                f"has {ctx.split.num_items}"
+            )
         spec = dataclasses.replace(channel.encoder, layers=None)  # the last block is selected
         encoder = build_encoder(
             spec, device=ctx.device, for_training=True, modality=channel.modality
@@ -166,7 +167,7 @@ def build_tuned_tower(ctx: MethodContext, method: str) -> TunedTower:
         backbone = backbone_of(encoder)
         params, info = PLANS[method](backbone, Probe(encoder, inputs), opts, ctx.seed + 1 + k)
         facts["plan"][channel.name] = info
-        channels.append(TunedChannel(channel.name, encoder, inputs, ctx.out_dim))
+        channels.append(TunedChannel(channel.name, encoder, inputs))
         trainable += params
     return TunedTower(
         channels,
@@ -174,7 +175,7 @@ def build_tuned_tower(ctx: MethodContext, method: str) -> TunedTower:
         method,
         facts,
         out_dim=ctx.out_dim,
-        encode_batch=int(opts["encode_batch"]),
+        encode_batch=opts["encode_batch_size"],
         seed=ctx.seed,
     ).to(ctx.device)
 

@@ -35,6 +35,10 @@ def backbone_of(encoder: nn.Module) -> nn.Module:
 class ItemInputs:
     """Model-ready encoder inputs of every catalogue item for one channel.
 
+    Texts are tokenised once. Media are loaded and preprocessed once into an fp16 store when
+    it fits `store_bytes`, else per batch. Items without readable media are marked invalid
+    (`valid`), and the tower gives them a zero state, as the `frozen` method's cache does.
+
     Args:
         encoder: the channel's encoder (`load` + `prepare`).
         raw: one raw item per catalogue item (text, or a media path / None), dense order.
@@ -54,23 +58,28 @@ class ItemInputs:
         self.encoder = encoder
         self.raw = [None, *raw]  # dense index 0 is padding
         self.modality = modality
-        self.missing = 0
+        self.valid = torch.tensor([item is not None for item in self.raw])  # [N+1]
         self.store: dict[str, torch.Tensor] | None = None
         self.per_item: dict[str, int] = {}
         if modality == "text":
-            self.store = self._prepare_rows([str(t) for t in self.raw[1:]], pad_first=True)
+            self.valid[1:] = True
+            self.store = self._prepare_rows(["", *map(str, self.raw[1:])])
         else:
             self._maybe_store_media(store_bytes, chunk)
 
-    def _prepare_rows(self, loaded: list[Any], pad_first: bool) -> dict[str, torch.Tensor]:
-        """`prepare` output reshaped to `[rows, per_item, ...]`, with a padding row first."""
-        items = [""] + loaded if pad_first else loaded
-        batch = self.encoder.prepare(items)
+    @property
+    def missing(self) -> int:
+        """Items (padding excluded) without readable media so far."""
+        return int((~self.valid[1:]).sum())
+
+    def _prepare_rows(self, loaded: list[Any]) -> dict[str, torch.Tensor]:
+        """`prepare` output reshaped to `[rows, per_item, ...]` (video: frames per item)."""
+        batch = self.encoder.prepare(loaded)
         out = {}
         for key, value in batch.items():
-            per = value.shape[0] // len(items)
+            per = value.shape[0] // len(loaded)
             self.per_item[key] = per
-            out[key] = value.reshape(len(items), per, *value.shape[1:])
+            out[key] = value.reshape(len(loaded), per, *value.shape[1:])
         return out
 
     def _load(self, index: int) -> Any | None:
@@ -81,58 +90,55 @@ class ItemInputs:
             return None
         try:
             return self.encoder.load(item)
-        except MediaError:
+        except (MediaError, OSError, ValueError):
+            self.valid[index] = False
             return None
 
-    def _media_rows(self, indices: Sequence[int]) -> tuple[dict[str, torch.Tensor], int]:
-        """Prepared rows for `indices` and how many had unreadable media (all-zero inputs)."""
+    def _media_rows(self, indices: Sequence[int]) -> tuple[dict[str, torch.Tensor], list[int]]:
+        """Prepared rows of the loadable items among `indices`, and their positions."""
         loaded = [self._load(i) for i in indices]
-        unreadable = sum(
-            x is None and self.raw[i] is not None for i, x in zip(indices, loaded, strict=True)
-        )
-        present = [x for x in loaded if x is not None]
-        if not present:  # a batch of only missing media: shape from the first real item
-            present = [self._first_loadable()]
-        rows = self._prepare_rows(present, pad_first=False)
-        pos = torch.tensor([j for j, x in enumerate(loaded) if x is not None], dtype=torch.long)
-        out = {}
-        for key, value in rows.items():
-            full = value.new_zeros((len(loaded), *value.shape[1:]))
-            full[pos] = value[: len(pos)]
-            out[key] = full
-        return out, unreadable
-
-    def _first_loadable(self) -> Any:
-        for i in range(1, len(self.raw)):
-            item = self._load(i)
-            if item is not None:
-                return item
-        from recsys.errors import ConfigError
-
-        raise ConfigError(f"no item of this {self.modality} channel has readable media")
+        kept = [j for j, x in enumerate(loaded) if x is not None]
+        if not kept:
+            return {}, []
+        return self._prepare_rows([loaded[j] for j in kept]), kept
 
     def _maybe_store_media(self, store_bytes: int, chunk: int) -> None:
         n = len(self.raw)
-        self.missing = sum(item is None for item in self.raw[1:])
-        sample, _ = self._media_rows([0])  # the padding row: zeros shaped like a real item
+        probe = next((i for i in range(1, n) if self.valid[i]), None)
+        sample, kept = self._media_rows([probe]) if probe is not None else ({}, [])
+        if not kept:
+            return  # nothing readable at all: every item gets a zero state
         per_row = sum(v[0].numel() * 2 for v in sample.values())  # stored as fp16
         if per_row * n > store_bytes:
             return
-        parts: dict[str, list[torch.Tensor]] = {k: [] for k in sample}
-        for start in range(0, n, chunk):
-            rows, unreadable = self._media_rows(range(start, min(start + chunk, n)))
-            self.missing += unreadable
+        self.store = {
+            k: torch.zeros(
+                (n, *v.shape[1:]), dtype=torch.float16 if v.is_floating_point() else v.dtype
+            )
+            for k, v in sample.items()
+        }
+        for start in range(1, n, chunk):
+            indices = list(range(start, min(start + chunk, n)))
+            rows, kept = self._media_rows(indices)
+            where = torch.tensor([indices[j] for j in kept], dtype=torch.long)
             for key, value in rows.items():
-                parts[key].append(value.half() if value.is_floating_point() else value)
-        self.store = {k: torch.cat(v) for k, v in parts.items()}
+                self.store[key][where] = value.to(self.store[key].dtype)
 
-    def batch(self, items: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Encoder inputs for dense indices `items` `[M]` (CPU tensors, float32 pixels)."""
+    def batch(self, items: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Encoder inputs for valid dense indices `items` `[M]`, and which of them loaded.
+
+        Returns:
+            CPU tensors (float32 pixels) for the loaded items, and a `[M]` bool mask.
+        """
         idx = items.detach().cpu()
+        ok = torch.ones(len(idx), dtype=torch.bool)
         if self.store is not None:
             rows = {k: v[idx] for k, v in self.store.items()}
         else:
-            rows, _ = self._media_rows(idx.tolist())
+            rows, kept = self._media_rows(idx.tolist())
+            ok = torch.zeros(len(idx), dtype=torch.bool)
+            ok[kept] = True
+            idx = idx[ok]
         if self.modality == "text" and "attention_mask" in rows:
             length = int(rows["attention_mask"].sum(dim=-1).max().clamp_min(1))
             rows = {k: v[..., :length] for k, v in rows.items()}  # trim batch padding
@@ -140,7 +146,7 @@ class ItemInputs:
         for key, value in rows.items():
             flat = value.reshape(len(idx) * self.per_item[key], *value.shape[2:])
             out[key] = flat.float() if flat.is_floating_point() else flat
-        return out
+        return out, ok
 
 
 @dataclass
@@ -163,9 +169,10 @@ class Probe:
         for p in params:
             p.requires_grad_(True)
             p.grad = None
-        n = min(2, len(self.inputs.raw) - 1)
         with torch.enable_grad():
-            out = self.encoder(**self.inputs.batch(torch.arange(1, n + 1)))[:, -1]
+            valid = self.inputs.valid.nonzero().squeeze(1)[:2]
+            inputs, _ = self.inputs.batch(valid)
+            out = self.encoder(**inputs)[:, -1]
             out.float().sum().backward()
         used = [p for p in params if p.grad is not None]
         for p, flag in zip(params, flags, strict=True):
@@ -176,28 +183,34 @@ class Probe:
 
 
 class TunedChannel(nn.Module):
-    """One channel: encoder, its prepared inputs, and the head to `out_dim`."""
+    """One channel: an encoder trained through, and its prepared item inputs."""
 
-    def __init__(self, name: str, encoder: nn.Module, inputs: ItemInputs, out_dim: int) -> None:
+    def __init__(self, name: str, encoder: nn.Module, inputs: ItemInputs) -> None:
         super().__init__()
         self.name = name
         self.encoder = encoder
         self.inputs = inputs
-        self.head = nn.Linear(int(encoder.width), out_dim)
+        self.width = int(encoder.width)
 
-    def forward(self, items: torch.Tensor, encode_batch: int) -> torch.Tensor:  # [M] -> [M, D]
-        if torch.is_grad_enabled() or len(items) <= encode_batch:
-            return self.head(self._last_state(items))
-        parts = [self._last_state(chunk) for chunk in items.split(encode_batch)]
-        return self.head(torch.cat(parts))
-
-    def _last_state(self, items: torch.Tensor) -> torch.Tensor:  # [M] -> [M, width]
-        states = self.encoder(**self.inputs.batch(items))  # [M, steps, width]
-        return states[:, -1].float()
+    def forward(self, items: torch.Tensor, encode_batch: int) -> torch.Tensor:
+        """Last-block pooled states `[M, width]`; zeros for padding and missing media."""
+        out = torch.zeros(len(items), self.width, device=items.device)
+        where = self.inputs.valid.to(items.device)[items].nonzero().squeeze(1)
+        if len(where) == 0:
+            return out
+        chunks = [where] if torch.is_grad_enabled() else where.split(encode_batch)
+        for chunk in chunks:  # training: one pass (the graph holds it all anyway)
+            inputs, ok = self.inputs.batch(items[chunk])
+            if ok.any():
+                states = self.encoder(**inputs)[:, -1].float()  # [m, width], last block
+                out = out.index_copy(0, chunk[ok.to(chunk.device)], states.to(out.dtype))
+        return out
 
 
 class TunedTower(ItemTower):
-    """Item tower over live encoders; `trainable` lists the encoder tensors that train.
+    """Item tower over live encoders trained through; `trainable` lists the encoder tensors
+    that train. Like `frozen`: the last-block pooled state of each channel, concatenated,
+    -> one Linear -> `out_dim` (padding and missing media give zero states).
 
     Args:
         channels: one `TunedChannel` per input channel.
@@ -206,7 +219,7 @@ class TunedTower(ItemTower):
         facts: method-specific facts for `describe` (adapter counts, LoRA config, ...).
         out_dim: item embedding width.
         encode_batch: items per encoder call when no gradient is needed (evaluation).
-        seed: seed of the head / fusion initialisation (same seed, same heads, any method).
+        seed: seed of the projection's initialisation (same seed, same projection).
     """
 
     def __init__(
@@ -216,7 +229,7 @@ class TunedTower(ItemTower):
         method: str,
         facts: dict[str, Any],
         out_dim: int = 64,
-        encode_batch: int = 256,
+        encode_batch: int = 64,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -225,41 +238,26 @@ class TunedTower(ItemTower):
         self.facts = facts
         self.encode_batch = encode_batch
         self.channels = nn.ModuleList(channels)
-        self.fusion = nn.Linear(out_dim * len(channels), out_dim) if len(channels) > 1 else None
-        self._init_heads(seed)
+        self.projection = nn.Linear(sum(c.width for c in channels), out_dim)
+        gen = torch.Generator().manual_seed(seed)
+        bound = 1.0 / self.projection.in_features**0.5  # nn.Linear's default range
+        with torch.no_grad():
+            self.projection.weight.uniform_(-bound, bound, generator=gen)
+            self.projection.bias.uniform_(-bound, bound, generator=gen)
         self._encoder_params = list(trainable)
         chosen = {id(p) for p in self._encoder_params}
         for channel in self.channels:
             for p in channel.encoder.parameters():
                 p.requires_grad_(id(p) in chosen)
 
-    def _init_heads(self, seed: int) -> None:
-        gen = torch.Generator().manual_seed(seed)
-        heads = [c.head for c in self.channels] + ([self.fusion] if self.fusion else [])
-        with torch.no_grad():
-            for layer in heads:
-                bound = 1.0 / layer.in_features**0.5
-                layer.weight.copy_(
-                    torch.empty_like(layer.weight).uniform_(-bound, bound, generator=gen)
-                )
-                layer.bias.copy_(
-                    torch.empty_like(layer.bias).uniform_(-bound, bound, generator=gen)
-                )
-
     def forward(self, items: torch.Tensor) -> torch.Tensor:  # [...] -> [..., out_dim]
-        flat = items.reshape(-1)
-        uniq, inverse = torch.unique(flat, return_inverse=True)  # encode each item once
-        real = uniq[uniq > 0]
-        parts = [channel(real, self.encode_batch) for channel in self.channels]  # [R, D] each
-        emb = self.fusion(torch.cat(parts, dim=-1)) if self.fusion is not None else parts[0]
-        table = emb.new_zeros((len(uniq), self.out_dim))  # padding rows stay zero
-        table[uniq > 0] = emb
-        return table[inverse].reshape(*items.shape, self.out_dim)
+        uniq, inverse = torch.unique(items.reshape(-1), return_inverse=True)  # encode once
+        states = [channel(uniq, self.encode_batch) for channel in self.channels]
+        emb = self.projection(torch.cat(states, dim=-1))  # [U, out_dim]
+        return emb[inverse].reshape(*items.shape, self.out_dim)
 
     def param_groups(self) -> list[ParamGroup]:
-        heads = [p for c in self.channels for p in c.head.parameters()]
-        heads += list(self.fusion.parameters()) if self.fusion is not None else []
-        groups = [ParamGroup("heads", heads, role="adapter")]
+        groups = [ParamGroup("projection", list(self.projection.parameters()), "recommender")]
         if self._encoder_params:
             groups.append(ParamGroup(f"{self.method}_encoder", self._encoder_params, "adapter"))
         return groups
@@ -271,19 +269,18 @@ class TunedTower(ItemTower):
     def describe(self) -> dict[str, Any]:
         channels = []
         for c in self.channels:
-            encoder_total = sum(p.numel() for p in c.encoder.parameters())
-            encoder_trainable = sum(p.numel() for p in c.encoder.parameters() if p.requires_grad)
+            params = list(c.encoder.parameters())
             channels.append(
                 {
                     "name": c.name,
                     "encoder": c.encoder.describe(),
-                    "encoder_params": encoder_total,
-                    "encoder_trainable_params": encoder_trainable,
+                    "encoder_params": sum(p.numel() for p in params),
+                    "encoder_trainable_params": sum(p.numel() for p in params if p.requires_grad),
                     "missing_media": c.inputs.missing,
                     "inputs": "precomputed" if c.inputs.store is not None else "on_the_fly",
                 }
             )
-        return {"method": self.method, "channels": channels, **self.facts}
+        return {"tower": self.method, "channels": channels, **self.facts}
 
 
 def frozen_subtrees(root: nn.Module) -> list[nn.Module]:

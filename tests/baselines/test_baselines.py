@@ -55,7 +55,8 @@ def test_only_declared_parameters_change(make_ctx, method: str, multimodal: bool
     assert not frozen_ids & {id(p) for p in declared}
     out = tower(ITEMS)
     assert out.shape == (2, 4, 64) and torch.isfinite(out).all()
-    assert torch.equal(out[0, 3], torch.zeros(64)), "padding embeds to zero"
+    # padding (and missing media) get a zero state, as in `frozen`: the projection's bias
+    assert torch.allclose(out[0, 3], tower.projection.bias)
 
 
 def _encoder_trainable(tower, channel: int = 0) -> dict[str, nn.Parameter]:
@@ -79,6 +80,7 @@ def test_fft_trains_every_used_encoder_tensor(make_ctx) -> None:
     }
     groups = {g.name: g for g in tower.param_groups()}
     assert groups["fft_encoder"].role == "adapter"
+    assert groups["projection"].role == "recommender"
 
 
 def test_bitfit_trains_only_biases(make_ctx) -> None:
@@ -139,16 +141,36 @@ def test_lora_keeps_the_pretrained_weights(make_ctx, model_dirs) -> None:
     assert all(".lora_A." in n or ".lora_B." in n for n in names)
 
 
-def test_trainable_state_holds_no_frozen_tensor(make_ctx) -> None:
-    tower = build_tuned_tower(make_ctx(multimodal=True), "lora")
-    state = {n: p for n, p in tower.named_parameters() if p.requires_grad}
-    assert set(state) == _trainable_names(tower)
-    assert not any("base_layer" in n or n.endswith("word_embeddings.weight") for n in state)
-    heads = {n for n in state if n.startswith("fusion.") or ".head." in n}
-    assert len(heads) == 2 * 2 + 2  # two heads and the fusion, weight + bias each
-    lora = state.keys() - heads
-    assert len(lora) == 2 * 2 * 2 * 2  # 2 channels x 2 layers x (q, v) x (A, B)
-    assert all(".lora_A.default." in n or ".lora_B.default." in n for n in lora)
+@pytest.mark.parametrize("method", METHODS)
+def test_checkpoint_holds_only_trained_tensors(make_ctx, method: str, tmp_path) -> None:
+    from recsys.train.checkpoint import copy_into, load_weights, save_weights, trainable_named
+
+    tower = build_tuned_tower(make_ctx(multimodal=True), method)
+    _train_steps(tower)
+    params = [p for g in tower.param_groups() for p in g.params]
+    save_weights(tmp_path / "w.safetensors", trainable_named(tower, params), {"m": method})
+    tensors, _ = load_weights(tmp_path / "w.safetensors")
+    frozen = {n for n, p in tower.named_parameters() if not p.requires_grad}
+    assert set(tensors) == _trainable_names(tower) and not set(tensors) & frozen
+    if method == "lora":  # LoRA stores only A/B matrices besides the projection
+        encoder_keys = {n for n in tensors if not n.startswith("projection.")}
+        assert len(encoder_keys) == 2 * 2 * 2 * 2  # 2 channels x 2 layers x (q, v) x (A, B)
+        assert all(".lora_A.default." in n or ".lora_B.default." in n for n in encoder_keys)
+    fresh = build_tuned_tower(make_ctx(multimodal=True), method).eval()
+    fresh_params = [p for g in fresh.param_groups() for p in g.params]
+    copy_into(trainable_named(fresh, fresh_params), tensors, tmp_path / "w.safetensors")
+    with torch.no_grad():
+        assert torch.equal(fresh(ITEMS), tower.eval()(ITEMS))  # save -> load, same scores
+
+
+def test_matches_the_frozen_method_at_init(make_ctx) -> None:
+    """Adapter and LoRA at init compute what `frozen` (live encoders) computes."""
+    frozen = get_method("frozen").builder(make_ctx(multimodal=True, cached=False)).eval()
+    for method in ("adapter", "lora"):
+        tower = build_tuned_tower(make_ctx(multimodal=True), method).eval()
+        tower.projection.load_state_dict(frozen.projection.state_dict())
+        with torch.no_grad():  # frozen rounds states to fp16, the cache dtype
+            assert torch.allclose(tower(ITEMS), frozen(ITEMS), atol=2e-3, rtol=1e-3)
 
 
 def test_embeddings_do_not_depend_on_the_batch(make_ctx) -> None:
@@ -159,19 +181,26 @@ def test_embeddings_do_not_depend_on_the_batch(make_ctx) -> None:
         chunked = tower.embed_all(6, batch_size=4)[1:]
     assert torch.allclose(alone, together, atol=1e-5)  # per-batch token trimming is exact
     assert torch.allclose(chunked, together, atol=1e-5)
-    tower.encode_batch = 2
+    tower.encode_batch = 2  # evaluation in chunks of two items
     with torch.no_grad():
         assert torch.allclose(tower(torch.arange(1, 7)), together, atol=1e-5)
 
 
-def test_missing_image_is_counted_and_seeded_heads_match(make_ctx) -> None:
+def test_missing_image_is_counted_and_seeded_projection_match(make_ctx) -> None:
     a = build_tuned_tower(make_ctx(multimodal=True), "bitfit")
     b = build_tuned_tower(make_ctx(multimodal=True), "adapter")
     assert a.describe()["channels"][1]["missing_media"] == 1
     assert a.describe()["channels"][1]["inputs"] == "precomputed"
-    for x, y in zip(a.channels, b.channels, strict=True):
-        assert torch.equal(x.head.weight, y.head.weight)
-    assert torch.equal(a.fusion.weight, b.fusion.weight)
+    assert torch.equal(a.projection.weight, b.projection.weight)
+
+
+def test_media_on_the_fly_equals_the_store(make_ctx) -> None:
+    stored = build_tuned_tower(make_ctx(multimodal=True), "fft").eval()
+    live = build_tuned_tower(make_ctx(multimodal=True, input_store_mb=0), "fft").eval()
+    assert live.describe()["channels"][1]["inputs"] == "on_the_fly"
+    with torch.no_grad():  # the store keeps pixels in fp16
+        assert torch.allclose(stored(ITEMS), live(ITEMS), atol=2e-3)
+    assert live.channels[1].inputs.missing == 1
 
 
 def test_unknown_option_lists_valid_ones(make_ctx) -> None:
