@@ -29,6 +29,6 @@ def toy_split(sequences: dict[str, list[str]], max_len: int = 10) -> Split:
     return make_split(dataset, SplitConfig(max_len=max_len))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_toy_split():
     return toy_split

@@ -1,0 +1,58 @@
+"""Per-user test metrics on disk: ``test_per_user.csv`` (for paired significance tests).
+
+Columns: ``user_id``, ``target`` (external item id), ``rank_expectation`` (expected 1-based
+rank under random tie-breaking; ``inf`` when the target was masked), ``hr@k`` and
+``ndcg@k`` for every evaluated k, ``mrr``, ``target_masked`` (0/1). Rows follow the split's
+user order, so two runs on the same split pair up row by row (and by user_id).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from media.io import atomic_write_text
+from recsys.data.types import Split
+from recsys.eval.evaluator import EvalResult
+
+
+def write_per_user_csv(path: Path, result: EvalResult, split: Split) -> None:
+    """Write one row per user of `result` (a test or validation EvalResult)."""
+    targets = split.test_target if result.which == "test" else split.valid_target
+    metric_cols = [c for c in result.metrics if c != "mrr"] + ["mrr"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["user_id", "target", "rank_expectation", *metric_cols, "target_masked"])
+    per_user = result.per_user
+    for u, user in enumerate(split.user_ids):
+        writer.writerow(
+            [
+                user,
+                split.catalogue.item_ids[int(targets[u]) - 1],
+                repr(float(per_user["rank"][u])),
+                *(repr(float(per_user[c][u])) for c in metric_cols),
+                int(per_user["missed"][u]),
+            ]
+        )
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_per_user_csv(path: Path) -> dict[str, np.ndarray]:
+    """Columns of a per-user file: strings for ids, float64 for metrics, bool for masks."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return {}
+    out: dict[str, np.ndarray] = {}
+    for column in rows[0]:
+        values = [r[column] for r in rows]
+        if column in ("user_id", "target"):
+            out[column] = np.array(values, dtype=object)
+        elif column == "target_masked":
+            out[column] = np.array([v == "1" for v in values])
+        else:
+            out[column] = np.array([float(v) for v in values])
+    return out

@@ -1,0 +1,250 @@
+"""`run_experiment`: one method on one split, trained, evaluated and recorded in a folder.
+
+The run folder holds ``config.json`` (resolved configuration), ``metrics.jsonl`` (one line
+per epoch), ``checkpoint/`` (trainable state only), ``test_per_user.csv`` and, once
+complete, ``results.json``. Re-running the same call on a complete folder returns the
+recorded result without training; on an interrupted one it resumes from the last epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from media.hashing import sha256_json
+from media.io import atomic_write_json
+from recsys import __version__
+from recsys.channels import ChannelInput
+from recsys.config import PROTOCOL_NAME, EvalConfig, SASRecConfig, TrainConfig
+from recsys.data.types import Split
+from recsys.dist import current
+from recsys.errors import ConfigError
+from recsys.eval.evaluator import evaluate
+from recsys.eval.per_user import write_per_user_csv
+from recsys.methods import MethodContext, get_method
+from recsys.models.recommender import SequentialRecommender
+from recsys.models.sasrec import SASRec
+from recsys.train.trainer import Trainer, resolve_device, resolve_train_config
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced (also in ``out_dir/results.json``).
+
+    Attributes:
+        out_dir: the run folder.
+        valid: validation metrics of the best epoch.
+        test: test metrics with the best-validation weights.
+        best_epoch: epoch selected on validation.
+        epochs_run: epochs trained.
+        efficiency: seconds per epoch, memory, parameters (recsys.eval.efficiency).
+        params: {"trainable", "total"}.
+    """
+
+    out_dir: Path
+    valid: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
+    epochs_run: int
+    efficiency: dict[str, Any]
+    params: dict[str, int]
+
+
+def split_fingerprint(split: Split) -> str:
+    """sha256 over the catalogue and every array that defines the split."""
+    digest = hashlib.sha256(split.catalogue.content_hash.encode())
+    for array in (split.train_seqs, split.valid_target, split.test_target, *split.test_seen):
+        digest.update(array.astype("int64").tobytes())
+    digest.update("\n".join(split.user_ids).encode())
+    return digest.hexdigest()
+
+
+def _channel_record(channel: ChannelInput) -> dict[str, Any]:
+    return {
+        "name": channel.name,
+        "modality": channel.modality,
+        "encoder": dataclasses.asdict(channel.encoder),
+        "source_fingerprint": channel.source_fingerprint,
+    }
+
+
+def _result_from_json(out_dir: Path, data: Mapping[str, Any]) -> RunResult:
+    return RunResult(
+        out_dir=out_dir,
+        valid=dict(data["valid"]),
+        test=dict(data["test"]),
+        best_epoch=int(data["best_epoch"]),
+        epochs_run=int(data["epochs_run"]),
+        efficiency=dict(data["efficiency"]),
+        params=dict(data["params"]),
+    )
+
+
+def _completed(out_dir: Path, config_sha: str) -> RunResult | None:
+    path = out_dir / "results.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("config_sha256") != config_sha:
+        raise ConfigError(
+            f"{path}: this folder holds a finished run of another configuration; "
+            "choose another output folder or delete it"
+        )
+    return _result_from_json(out_dir, data)
+
+
+def run_experiment(
+    split: Split,
+    *,
+    method: str,
+    channels: tuple[ChannelInput, ...] = (),
+    method_options: Mapping[str, Any] | None = None,
+    sasrec: SASRecConfig = SASRecConfig(),
+    train: TrainConfig = TrainConfig(),
+    evaluation: EvalConfig = EvalConfig(),
+    seed: int = 0,
+    out_dir: Path,
+    cache_dir: Path,
+    record: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Train `method` on `split`, select on validation, evaluate test, record everything.
+
+    Args:
+        split: the leave-one-out split.
+        method: a registered method name (recsys.methods.method_names()).
+        channels: input channels for content methods (empty for `id`).
+        method_options: method-specific options passed to its builder.
+        sasrec: user-encoder configuration.
+        train: optimisation; None / "auto" fields take the method's defaults.
+        evaluation: ranking protocol options.
+        seed: seeds initialisation, shuffling and dropout.
+        out_dir: the run folder (created; a finished run there is returned as is).
+        cache_dir: where methods keep hidden-state caches.
+        record: caller facts stored verbatim in results.json (scenario name, ...).
+        progress: show progress bars.
+
+    Returns:
+        The RunResult.
+    """
+    out_dir = Path(out_dir)
+    entry = get_method(method)
+    if entry.needs_channels and not channels:
+        raise ConfigError(f"method {method!r} needs at least one input channel")
+    train = resolve_train_config(train, entry.defaults)
+    run_config = {
+        "protocol": PROTOCOL_NAME,
+        "method": method,
+        "method_options": dict(method_options or {}),
+        "channels": [_channel_record(c) for c in channels],
+        "sasrec": dataclasses.asdict(sasrec),
+        "train": dataclasses.asdict(train),
+        "evaluation": dataclasses.asdict(evaluation),
+        "seed": seed,
+        "split": {
+            "fingerprint": split_fingerprint(split),
+            "keep_last": split.keep_last,
+            "max_len": split.max_len,
+            "min_len": split.min_len,
+        },
+    }
+    config_sha = sha256_json(run_config)
+    done = _completed(out_dir, config_sha)
+    if done is not None:
+        return done
+    dist = current()
+    device = resolve_device(train.device)
+    torch.manual_seed(seed)  # initialisation: tower first, then SASRec
+    ctx = MethodContext(
+        split=split,
+        channels=tuple(channels),
+        options=dict(method_options or {}),
+        device=device,
+        cache_dir=Path(cache_dir),
+        out_dim=sasrec.dim,
+        dist=dist,
+        seed=seed,
+        progress=progress,
+    )
+    tower = entry.builder(ctx)
+    user_encoder = SASRec(
+        sasrec.dim,
+        sasrec.num_blocks,
+        sasrec.num_heads,
+        sasrec.ffn_dim,
+        split.max_len,
+        sasrec.dropout,
+    )
+    model = SequentialRecommender(tower, user_encoder, num_items=split.num_items).to(device)
+    if dist.is_main:
+        atomic_write_json(out_dir / "config.json", run_config | {"config_sha256": config_sha})
+    trainer = Trainer(
+        model,
+        split,
+        train,
+        evaluation,
+        seed=seed,
+        out_dir=out_dir,
+        run_config=run_config,
+        device=device,
+        progress=progress,
+    )
+    fit = trainer.fit()
+    return _evaluate_and_record(
+        model, split, evaluation, fit, run_config, config_sha, out_dir, record
+    )
+
+
+def _evaluate_and_record(
+    model: SequentialRecommender,
+    split: Split,
+    evaluation: EvalConfig,
+    fit: Any,
+    run_config: Mapping[str, Any],
+    config_sha: str,
+    out_dir: Path,
+    record: Mapping[str, Any] | None,
+) -> RunResult:
+    """Evaluate the best weights on validation and test; write results (rank 0)."""
+    model.eval()
+    item_table = model.item_tower.embed_all(split.num_items).float()
+    valid = evaluate(model, split, "valid", evaluation, item_table=item_table)
+    test = evaluate(model, split, "test", evaluation, item_table=item_table)
+    efficiency = dict(fit.efficiency) | {"test_eval_seconds": test.seconds}
+    results = {
+        "protocol": PROTOCOL_NAME,
+        "method": run_config["method"],
+        "seed": run_config["seed"],
+        "config": dict(run_config),
+        "config_sha256": config_sha,
+        "dataset": {
+            "users": split.num_users,
+            "items": split.num_items,
+            "dropped_users": split.dropped_users,
+            "catalogue_sha256": split.catalogue.content_hash,
+            "split_fingerprint": run_config["split"]["fingerprint"],
+        },
+        "masking": test.masking,
+        "valid": valid.metrics,
+        "test": test.metrics,
+        "best_epoch": fit.best_epoch,
+        "epochs_run": fit.epochs_run,
+        "stop_reason": fit.stop_reason,
+        "efficiency": efficiency,
+        "params": fit.params,
+        "tower": model.item_tower.describe(),
+        "record": dict(record or {}),
+        "toolkit_version": __version__,
+        "per_user_file": "test_per_user.csv",
+    }
+    if current().is_main:
+        write_per_user_csv(out_dir / "test_per_user.csv", test, split)
+        atomic_write_json(out_dir / "results.json", results)  # last: marks the run complete
+    return _result_from_json(out_dir, results)

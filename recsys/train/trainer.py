@@ -1,0 +1,365 @@
+"""The one training loop every method uses.
+
+Adam over the tower's declared parameter groups plus SASRec, AMP on CUDA only, gradient
+clipping, early stopping on a validation metric, a progress bar, per-epoch metrics in
+``metrics.jsonl``, and an atomic checkpoint of the trainable state after every epoch.
+
+Determinism and resume: epoch e shuffles users with ``numpy.random.default_rng([seed, e])``
+and seeds dropout with ``torch.manual_seed(seed * 1_000_003 + e)``, so no RNG state has to
+be saved: resuming from the checkpoint after epoch k replays epochs k+1, ... exactly as an
+uninterrupted run would (bit-identical on CPU).
+
+Rank-aware: only rank 0 (recsys.dist.current()) writes files or shows progress. A future
+DDP wrapper only needs to shard `_epoch_rows` and wrap `model`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from media.hashing import sha256_json
+from media.io import append_jsonl, atomic_write_text
+from recsys.config import EvalConfig, TrainConfig
+from recsys.data.types import Split
+from recsys.dist import current
+from recsys.errors import ConfigError, RecsysError
+from recsys.eval.efficiency import EfficiencyMeter, Stopwatch, count_parameters
+from recsys.eval.evaluator import evaluate
+from recsys.models.recommender import SequentialRecommender
+from recsys.train import checkpoint as ckpt
+from recsys.train.losses import check_loss_kind
+from recsys.train.structure import assert_frozen_unchanged, frozen_checksum, trainable_groups
+
+
+class TrainingDivergedError(RecsysError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What training produced (the model holds the best-validation weights afterwards).
+
+    Attributes:
+        best_epoch: 1-based epoch with the best validation `select_metric`.
+        epochs_run: epochs trained in total (over resumes).
+        best_valid: validation metrics at the best epoch.
+        history: one record per epoch (loss, seconds, validation metrics).
+        stop_reason: "early_stopping" or "max_epochs".
+        efficiency: the efficiency record (recsys.eval.efficiency).
+        params: {"trainable", "total"}.
+    """
+
+    best_epoch: int
+    epochs_run: int
+    best_valid: dict[str, float]
+    history: list[dict[str, Any]]
+    stop_reason: str
+    efficiency: dict[str, Any]
+    params: dict[str, int]
+
+
+def resolve_device(name: str) -> torch.device:
+    """ "auto" -> cuda when available, else cpu; otherwise torch.device(name)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.device={name!r} is not a device ({exc})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name!r} but CUDA is not available; use 'cpu' or 'auto'")
+    return device
+
+
+def metric_names(evaluation: EvalConfig) -> list[str]:
+    return [f"hr@{k}" for k in evaluation.ks] + [f"ndcg@{k}" for k in evaluation.ks] + ["mrr"]
+
+
+class Trainer:
+    """Trains a SequentialRecommender on a split (see module docstring).
+
+    Args:
+        model: the recommender, already on `device`.
+        split: training sequences and validation users.
+        train: resolved TrainConfig (batch_size, lr and loss set, not None/"auto").
+        evaluation: the evaluation protocol used for model selection.
+        seed: run seed.
+        out_dir: run folder (metrics.jsonl, checkpoint/); None writes nothing.
+        run_config: the resolved run configuration, stored in checkpoints; a checkpoint made
+            under another configuration is refused on resume.
+        device: where the model lives.
+        progress: show a progress bar (rank 0 only).
+    """
+
+    def __init__(
+        self,
+        model: SequentialRecommender,
+        split: Split,
+        train: TrainConfig,
+        evaluation: EvalConfig,
+        *,
+        seed: int,
+        out_dir: Path | None,
+        run_config: Mapping[str, Any],
+        device: torch.device,
+        progress: bool = True,
+    ) -> None:
+        if train.batch_size is None or train.lr is None:
+            raise ConfigError("Trainer needs a resolved TrainConfig (batch_size and lr set)")
+        self.loss_kind = check_loss_kind(train.loss)
+        if train.select_metric not in metric_names(evaluation):
+            valid = ", ".join(metric_names(evaluation))
+            raise ConfigError(f"train.select_metric={train.select_metric!r}; valid: {valid}")
+        self.model, self.split, self.cfg, self.evaluation = model, split, train, evaluation
+        self.seed, self.device = seed, device
+        self.dist = current()
+        self.writes = out_dir is not None and self.dist.is_main
+        self.out_dir = out_dir
+        self.progress = progress and self.dist.is_main
+        self.run_config = dict(run_config)
+        self.config_hash = sha256_json(self.run_config)
+        self.groups = trainable_groups(model)
+        self.named = ckpt.trainable_named(model, [p for g in self.groups for p in g["params"]])
+        self.optimizer = torch.optim.Adam(
+            [
+                {
+                    "params": g["params"],
+                    "lr": train.adapter_lr if g["role"] == "adapter" else train.lr,
+                    "name": g["name"],
+                }
+                for g in self.groups
+            ],
+            weight_decay=train.weight_decay,
+        )
+        self.use_amp = train.amp and device.type == "cuda"
+        bf16 = self.use_amp and torch.cuda.is_bf16_supported()
+        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and not bf16)
+        self.log_pop = torch.from_numpy(split.log_popularity()).float().to(device)
+        seqs = split.train_seqs.astype(np.int64)
+        trainable_rows = np.flatnonzero((seqs != 0).sum(1) >= 2)  # at least one target
+        self.rows = trainable_rows
+        self.seqs = torch.from_numpy(seqs).to(device)
+        self.meter = EfficiencyMeter(device)
+        self._best_memory: dict[str, torch.Tensor] | None = None
+        self.params = count_parameters([model, *model.item_tower.frozen_modules()])
+
+    # ---- files --------------------------------------------------------------------------
+    @property
+    def ckpt_dir(self) -> Path:
+        assert self.out_dir is not None
+        return self.out_dir / "checkpoint"
+
+    def _meta(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "config": self.run_config,
+            "config_sha256": self.config_hash,
+            "tower": self.model.item_tower.describe(),
+        }
+
+    def _save(self, epoch: int, state: dict[str, Any], improved: bool) -> None:
+        if improved and not self.writes:  # no files: keep the best weights in memory
+            self._best_memory = {n: p.detach().clone() for n, p in self.named.items()}
+        if not self.writes:
+            return
+        folder = self.ckpt_dir
+        weights, optim = f"epoch-{epoch:04d}.safetensors", f"epoch-{epoch:04d}.optim.pt"
+        ckpt.save_weights(folder / weights, self.named, self._meta(epoch))
+        ckpt.save_optimizer(
+            folder / optim,
+            {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()},
+        )
+        if improved:
+            best = f"best-{epoch:04d}.safetensors"
+            ckpt.save_weights(folder / best, self.named, self._meta(epoch))
+            state["best_weights"] = best
+        state.update(weights=weights, optim=optim)
+        ckpt.write_pointer(folder, state)
+
+    def _resume(self) -> dict[str, Any]:
+        fresh = {
+            "epoch": 0,
+            "best_epoch": 0,
+            "best_value": -math.inf,
+            "bad_epochs": 0,
+            "history": [],
+            "config_sha256": self.config_hash,
+            "done": False,
+        }
+        if self.out_dir is None:
+            return fresh
+        state = ckpt.read_pointer(self.ckpt_dir)
+        if state is None:
+            return fresh
+        if state.get("config_sha256") != self.config_hash:
+            raise ConfigError(
+                f"{self.ckpt_dir}: holds a checkpoint of another configuration; "
+                "choose another output folder or delete this one"
+            )
+        tensors, _ = ckpt.load_weights(self.ckpt_dir / state["weights"])
+        ckpt.copy_into(self.named, tensors, self.ckpt_dir / state["weights"])
+        optim = ckpt.load_optimizer(self.ckpt_dir / state["optim"])
+        self.optimizer.load_state_dict(optim["optimizer"])
+        self.scaler.load_state_dict(optim["scaler"])
+        if self.writes:  # the log may hold epochs after the checkpoint (crash in between)
+            lines = "".join(_json_line(r) for r in state["history"])
+            atomic_write_text(self.out_dir / "metrics.jsonl", lines)
+        return state
+
+    # ---- training -----------------------------------------------------------------------
+    def _epoch_rows(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, epoch])
+        return self.rows[rng.permutation(len(self.rows))]
+
+    def _step(self, batch: torch.Tensor) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.use_amp):
+            loss = self.model.loss(batch, self.loss_kind, self.log_pop)
+        self.scaler.scale(loss).backward()
+        if self.cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.named.values(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.item()
+
+    def _train_epoch(self, epoch: int) -> tuple[float, int, float]:
+        """One pass over the users; returns (mean loss, steps, training seconds)."""
+        from tqdm.auto import tqdm
+
+        self.model.train()
+        torch.manual_seed(self.seed * 1_000_003 + epoch)
+        order = self._epoch_rows(epoch)
+        size = self.cfg.batch_size
+        starts = range(0, len(order), size)
+        if self.cfg.max_steps_per_epoch is not None:
+            starts = starts[: self.cfg.max_steps_per_epoch]
+        bar = tqdm(
+            starts, desc=f"epoch {epoch}", disable=not self.progress, leave=False, unit="step"
+        )
+        total, steps = 0.0, 0
+        with Stopwatch(self.meter) as watch:
+            for start in bar:
+                rows = torch.from_numpy(order[start : start + size]).to(self.device)
+                loss = self._step(self.seqs[rows])
+                if not math.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"loss became {loss} at epoch {epoch}, step {steps + 1}; "
+                        "try a lower train.lr or train.grad_clip"
+                    )
+                total, steps = total + loss, steps + 1
+                self.meter.sample()
+                bar.set_postfix(loss=f"{total / steps:.4f}")
+        bar.close()
+        self.meter.add_epoch(watch.seconds, steps)
+        return total / max(steps, 1), steps, watch.seconds
+
+    def _validate(self) -> tuple[dict[str, float], float]:
+        with Stopwatch(self.meter) as watch:
+            result = evaluate(self.model, self.split, "valid", self.evaluation)
+        self.meter.add_eval(watch.seconds)
+        return result.metrics, watch.seconds
+
+    def fit(self) -> FitResult:
+        """Train until early stopping or the epoch limit; load the best weights at the end."""
+        before = frozen_checksum(self.model.item_tower.frozen_modules())
+        state = self._resume()
+        self.meter.start_training()
+        while not state["done"] and state["epoch"] < self.cfg.epochs:
+            epoch = state["epoch"] + 1
+            loss, steps, seconds = self._train_epoch(epoch)
+            valid, eval_seconds = self._validate()
+            value = valid[self.cfg.select_metric]
+            improved = value > state["best_value"]
+            if improved:
+                state.update(best_epoch=epoch, best_value=value, bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+            record = {
+                "epoch": epoch,
+                "loss": loss,
+                "steps": steps,
+                "train_seconds": seconds,
+                "eval_seconds": eval_seconds,
+                "valid": valid,
+                "best_epoch": state["best_epoch"],
+            }
+            state["history"].append(record)
+            state["epoch"] = epoch
+            state["done"] = state["bad_epochs"] >= self.cfg.patience
+            state["stop_reason"] = "early_stopping" if state["done"] else "max_epochs"
+            if self.writes:
+                append_jsonl(self.out_dir / "metrics.jsonl", record)
+            self._save(epoch, state, improved)
+            if self.progress:
+                _report(record, self.cfg.select_metric)
+        assert_frozen_unchanged(before, frozen_checksum(self.model.item_tower.frozen_modules()))
+        return self._finish(state)
+
+    def _finish(self, state: dict[str, Any]) -> FitResult:
+        if state["epoch"] == 0:
+            raise ConfigError("train.epochs must be at least 1")
+        self._load_best(state)
+        history = state["history"]
+        best = next(r for r in history if r["epoch"] == state["best_epoch"])
+        return FitResult(
+            best_epoch=state["best_epoch"],
+            epochs_run=state["epoch"],
+            best_valid=dict(best["valid"]),
+            history=list(history),
+            stop_reason=state.get("stop_reason", "max_epochs"),
+            efficiency=self.meter.record(self.params, history),
+            params=dict(self.params),
+        )
+
+    def _load_best(self, state: dict[str, Any]) -> None:
+        """Restore the best epoch's weights (from disk, or memory when nothing is written)."""
+        best_file = state.get("best_weights")
+        if self.out_dir is not None and best_file and (self.ckpt_dir / best_file).exists():
+            path = self.ckpt_dir / best_file
+            tensors, _ = ckpt.load_weights(path)
+            ckpt.copy_into(self.named, tensors, path)
+            if self.writes:
+                ckpt.save_weights(
+                    self.ckpt_dir / "best.safetensors", self.named, self._meta(state["best_epoch"])
+                )
+        elif self._best_memory is not None:
+            ckpt.copy_into(self.named, self._best_memory, Path("<memory>"))
+        else:
+            raise RecsysError("the best epoch's weights are not available to this process")
+
+
+def _json_line(record: Mapping[str, Any]) -> str:
+    import json
+
+    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+
+
+def _report(record: Mapping[str, Any], metric: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(
+        f"epoch {record['epoch']}: loss {record['loss']:.4f}, "
+        f"valid {metric} {record['valid'][metric]:.4f} (best epoch {record['best_epoch']}), "
+        f"train {record['train_seconds']:.1f}s, eval {record['eval_seconds']:.1f}s"
+    )
+
+
+def resolve_train_config(train: TrainConfig, defaults: Any) -> TrainConfig:
+    """Fill None / "auto" fields of `train` from a method's MethodDefaults."""
+    return dataclasses.replace(
+        train,
+        batch_size=train.batch_size if train.batch_size is not None else defaults.batch_size,
+        lr=train.lr if train.lr is not None else defaults.lr,
+        loss=defaults.loss if train.loss == "auto" else train.loss,
+    )
