@@ -64,7 +64,7 @@ class CachedStates:
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """(per-item states, shared states or None, valid) as CPU tensors, read into memory."""
-        states = torch.from_numpy(np.ascontiguousarray(self.states))
+        states = torch.from_numpy(np.array(self.states))  # a writable in-memory copy
         shared = None if self.shared is None else torch.from_numpy(np.array(self.shared))
         return states, shared, torch.from_numpy(np.array(self.valid, dtype=bool))
 
