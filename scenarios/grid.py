@@ -119,6 +119,19 @@ def load_grid(file: str | Path, overrides: Sequence[str] = ()) -> GridSpec:
     return spec
 
 
+def with_axes(
+    spec: GridSpec, *, methods: Sequence[str] = (), seeds: Sequence[int] = ()
+) -> GridSpec:
+    """The grid with its method and seed axes replaced (empty keeps the grid's own)."""
+    fields = _fields(spec) | {
+        "methods": tuple(methods) or spec.methods,
+        "seeds": tuple(seeds) or spec.seeds,
+    }
+    out = GridSpec(**fields)
+    object.__setattr__(out, "source", spec.source)
+    return out
+
+
 def _fields(spec: GridSpec) -> dict[str, Any]:
     return {k: getattr(spec, k) for k in GridSpec.__dataclass_fields__ if k != "source"}
 

@@ -102,7 +102,7 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
         row[key] = eff.get(key, "")
     for key in ("trainable_params", "total_params"):
         row[key] = eff.get(key, _get(results, "params", key.removesuffix("_params")) or "")
-    row["epochs"] = results.get("epochs_trained", results.get("epochs", ""))
+    row["epochs"] = results.get("epochs_run", "")
     captions = _get(results, "record", "captions") or _get(results, "captions") or {}
     row["caption_fingerprints"] = ";".join(
         f"{k}={v.get('fingerprint', '')[:12]}" for k, v in sorted(captions.items())
@@ -191,25 +191,12 @@ def _add_tpme(groups: list[dict[str, Any]]) -> None:
 
 
 def user_metrics(run_dir: Path, metric: str) -> dict[str, float]:
-    """Per-test-user values of `metric` written by the trainer (user id -> value)."""
-    run_dir = Path(run_dir)
-    for name in ("test_users.jsonl", "per_user_test.jsonl", "test_per_user.jsonl"):
-        path = run_dir / name
-        if path.exists():
-            from media.io import read_jsonl
-
-            records, _ = read_jsonl(path)
-            return {
-                str(r["user"] if "user" in r else r["user_id"]): float(r[metric]) for r in records
-            }
-    for name in ("test_users.csv", "per_user_test.csv", "test_per_user.csv"):
-        path = run_dir / name
-        if path.exists():
-            with open(path, encoding="utf-8", newline="") as handle:
-                reader = csv.DictReader(handle)
-                user_col = "user" if "user" in (reader.fieldnames or []) else "user_id"
-                return {row[user_col]: float(row[metric]) for row in reader}
-    raise FileNotFoundError(f"{run_dir}: no per-user test metrics file")
+    """Per-test-user values of `metric` from a run's `test_per_user.csv` (user id -> value)."""
+    path = Path(run_dir) / "test_per_user.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no per-user test metrics")
+    with open(path, encoding="utf-8", newline="") as handle:
+        return {row["user_id"]: float(row[metric]) for row in csv.DictReader(handle)}
 
 
 def _seed_averaged(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, float]:

@@ -160,6 +160,83 @@ def caption_merge_cmd(store: Path = typer.Argument(..., help="Caption store fold
     typer.echo(f"merged {merge_parts(store)} records into {store}")
 
 
+def _csv(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@app.command("grid")
+def grid_cmd(
+    files: list[Path] = typer.Argument(..., help="A grid TOML, or several scenario files."),
+    methods: str | None = typer.Option(None, help="Comma-separated methods to sweep."),
+    seeds: str | None = typer.Option(None, help="Comma-separated seeds, e.g. 0,1,2."),
+    data: Path | None = typer.Option(None, help="Dataset for every scenario."),
+    out: Path | None = typer.Option(None, help="Output folder (default runs/grid-<name>)."),
+    set_: list[str] = typer.Option([], "--set", help="Override for every scenario: key=value."),
+) -> None:
+    """Run scenarios x methods x encoders x seeds; write runs.csv, report.md and a plot."""
+    from recsys.errors import RecsysError
+    from scenarios.grid import grid_from_files, is_grid_file, load_grid, run_grid, with_axes
+    from scenarios.schema import ScenarioError
+
+    try:
+        seed_list = [int(s) for s in _csv(seeds)]
+        if len(files) == 1 and is_grid_file(files[0]):
+            spec = load_grid(files[0], set_)
+            spec = with_axes(spec, methods=_csv(methods), seeds=seed_list)
+        else:
+            spec = grid_from_files(files, methods=_csv(methods), seeds=seed_list, overrides=set_)
+        result = run_grid(spec, out_dir=out, data=data, echo=typer.echo)
+    except (ScenarioError, RecsysError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"report written to {result.report} ({len(result.failed)} failed runs)")
+    if result.failed:
+        raise typer.Exit(code=1)
+
+
+@app.command("recommend")
+def recommend_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    user: str | None = typer.Option(None, help="User id of the run's dataset."),
+    items: str | None = typer.Option(None, help="Comma-separated item ids (oldest first)."),
+    k: int = typer.Option(10, help="How many items to list."),
+    include_seen: bool = typer.Option(False, help="Also rank items already in the history."),
+) -> None:
+    """Print the top-K items, with titles, that a trained run recommends."""
+    from recsys.errors import RecsysError
+    from scenarios.recommend import recommend
+    from scenarios.schema import ScenarioError
+
+    try:
+        recs = recommend(
+            run_dir, user=user, items=_csv(items) if items else None, k=k, include_seen=include_seen
+        )
+    except (ScenarioError, RecsysError) as exc:
+        _fail(str(exc))
+    typer.echo("history (oldest first):")
+    for item_id, title in recs.history:
+        typer.echo(f"      {item_id}  {title}")
+    typer.echo(f"top {k}:")
+    for rec in recs.items:
+        typer.echo(f"  {rec.rank:>3}. {rec.item_id}  {rec.title}  ({rec.score:.3f})")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("demo_out"), help="Output folder."),
+    seeds: str = typer.Option("0,1", help="Comma-separated seeds per scenario."),
+) -> None:
+    """Caption the sample, then compare title-only with image, video and captions."""
+    from recsys.errors import RecsysError
+    from scenarios.demo import run_demo
+    from scenarios.schema import ScenarioError
+
+    try:
+        result = run_demo(out, seeds=tuple(int(s) for s in _csv(seeds)), echo=typer.echo)
+    except (ScenarioError, RecsysError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"demo outputs in {result.out_dir} (report: {result.report})")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,142 @@
+"""`recommend`: top-K items from a trained run, with titles, for a user or a list of items.
+
+The run folder's results.json records the scenario and the dataset it was trained on; the
+item tower and SASRec are rebuilt the same way (hidden-state caches are reused), the best
+checkpoint's trainable tensors are loaded, and the catalogue is scored in one pass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scenarios.schema import ScenarioError, parse_scenario
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended item."""
+
+    rank: int  # 1-based
+    item_id: str
+    title: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """What `recommend` returns: the history it conditioned on and the ranked items."""
+
+    history: tuple[tuple[str, str], ...]  # (item id, title), oldest first
+    items: tuple[Recommendation, ...]
+
+
+def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared: Any) -> Any:
+    import torch
+
+    from recsys.methods import MethodContext, get_method
+    from recsys.models.recommender import SequentialRecommender
+    from recsys.models.sasrec import SASRec
+    from recsys.train.checkpoint import load_weights
+
+    config = results["config"]
+    split = prepared.split
+    ctx = MethodContext(
+        split=split,
+        channels=prepared.channels,
+        options=dict(config.get("method_options", {})),
+        device=torch.device("cpu"),
+        cache_dir=Path(scenario.output.cache_dir) / "states",
+        out_dim=scenario.model.dim,
+        seed=int(results.get("seed", 0)),
+        progress=False,
+    )
+    tower = get_method(results["method"]).builder(ctx)
+    m = scenario.model
+    sasrec = SASRec(m.dim, m.num_blocks, m.num_heads, m.ffn_dim, split.max_len, m.dropout)
+    model = SequentialRecommender(tower, sasrec, num_items=split.num_items)
+    path = run_dir / "checkpoint" / "best.safetensors"
+    if not path.exists():
+        raise ScenarioError(run_dir, "", "no checkpoint/best.safetensors: the run did not finish")
+    tensors, _ = load_weights(path)
+    result = model.load_state_dict(tensors, strict=False)
+    if result.unexpected_keys:
+        raise ScenarioError(
+            path, "", f"checkpoint does not fit the model: {result.unexpected_keys[:5]}"
+        )
+    return model.eval()
+
+
+def recommend(
+    run_dir: str | Path,
+    *,
+    user: str | None = None,
+    items: list[str] | None = None,
+    k: int = 10,
+    include_seen: bool = False,
+    data: Path | None = None,
+) -> Recommendations:
+    """Top-`k` items for a user of the run's dataset, or after a given list of item ids.
+
+    Args:
+        run_dir: a finished run folder (results.json and checkpoint/best.safetensors).
+        user: a user id of the dataset: the history is the user's most recent items
+            (up to the window length), test item included.
+        items: item ids, oldest first, as an ad-hoc history (instead of `user`).
+        k: how many items to return.
+        include_seen: also rank items already in the history.
+        data: dataset path when it moved since training (default: the recorded one).
+
+    Raises:
+        ScenarioError: unknown user or item, or an unfinished run.
+    """
+    import numpy as np
+    import torch
+
+    from scenarios.runner import prepare
+
+    run_dir = Path(run_dir)
+    results_file = run_dir / "results.json"
+    if not results_file.exists():
+        raise ScenarioError(run_dir, "", "no results.json: not a finished run folder")
+    results = json.loads(results_file.read_text(encoding="utf-8"))
+    record = results.get("record", {})
+    if "scenario" not in record:
+        raise ScenarioError(results_file, "record.scenario", "run not made by run-scenario/grid")
+    plain = {k: v for k, v in record["scenario"].items() if k != "source"}
+    scenario = parse_scenario(plain, source=str(results_file))
+    data_path = data or Path(record["dataset"]["path"])
+    prepared = prepare(scenario, data=data_path, progress=False)
+    split, catalogue = prepared.split, prepared.split.catalogue
+    if (user is None) == (items is None):
+        raise ScenarioError(run_dir, "", "give exactly one of a user id or a list of item ids")
+    if user is not None:
+        sequence = prepared.dataset.sequences.get(user)
+        if sequence is None:
+            raise ScenarioError(run_dir, "user", f"unknown user {user!r}")
+        history_ids = [i for i in sequence[-split.keep_last :] if i in catalogue]
+    else:
+        unknown = [i for i in items or [] if i not in catalogue]
+        if unknown:
+            raise ScenarioError(run_dir, "items", f"unknown item ids {unknown[:5]}")
+        history_ids = list(items or [])
+    window = history_ids[-split.max_len :]
+    dense = [catalogue.index_of(i) for i in window]
+    history = torch.tensor([[0] * (split.max_len - len(dense)) + dense])  # [1, L]
+    model = _load_model(run_dir, results, scenario, prepared)
+    with torch.no_grad():
+        table = model.item_tower.embed_all(split.num_items).float()  # [N+1, d]
+        scores = model.score_all(history, table)[0].numpy().astype(np.float64)  # [N+1]
+    scores[0] = -np.inf
+    if not include_seen:
+        scores[[catalogue.index_of(i) for i in history_ids]] = -np.inf
+    order = np.argsort(-scores, kind="stable")[:k]
+    ranked = tuple(
+        Recommendation(r + 1, catalogue.item_ids[i - 1], catalogue.titles[i - 1], float(scores[i]))
+        for r, i in enumerate(order)
+        if np.isfinite(scores[i])
+    )
+    past = tuple((i, catalogue.titles[catalogue.index_of(i) - 1]) for i in window)
+    return Recommendations(history=past, items=ranked)

@@ -1,0 +1,233 @@
+"""The grid: a tiny real grid on synthetic data, resume after an interruption, failures,
+stale folders, and the report built from run folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from scenarios.grid import GridCell, GridSpec, load_grid, plan_grid, run_grid
+from scenarios.runner import run_one
+
+from .conftest import FAST
+
+
+def _overrides(cache: Path) -> tuple[str, ...]:
+    return (*FAST, f"output.cache_dir={json.dumps(str(cache))}")
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "runs.csv", encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tiny_data: Path, shared_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("grid")
+    spec = GridSpec(
+        scenarios=("title", "title+image"),
+        methods=("iisan_versa", "frozen"),
+        seeds=(0, 1),
+        overrides=_overrides(shared_cache),
+        baseline="title",
+        bootstrap_samples=500,
+    )
+    lines: list[str] = []
+    result = run_grid(spec, out_dir=out, data=tiny_data, echo=lines.append)
+    return spec, result, lines
+
+
+def test_tiny_grid_writes_csv_report_and_plot(tiny_grid) -> None:
+    spec, result, lines = tiny_grid
+    out = result.out_dir
+    rows = _rows(out)
+    expected = {
+        (s, m, str(seed))
+        for s in ("title", "title+image")
+        for m in ("iisan_versa", "frozen")
+        for seed in (0, 1)
+    }
+    assert {(r["scenario"], r["method"], r["seed"]) for r in rows} == expected
+    assert len(rows) == 8 and all(r["status"] == "done" for r in rows), rows
+    for row in rows:
+        assert 0.0 <= float(row["test_ndcg@10"]) <= float(row["test_hr@10"]) <= 1.0
+        assert int(row["trainable_params"]) > 0 and float(row["seconds_per_epoch"]) > 0
+    assert (
+        json.loads((out / "runs.json").read_text(encoding="utf-8"))
+        == [{k: (int(v) if k == "seed" else v) for k, v in r.items()} for r in rows]
+        or len(json.loads((out / "runs.json").read_text(encoding="utf-8"))) == 8
+    )
+    assert len(lines) == 8 and lines[0].startswith("[1/8] title / iisan_versa / seed 0: done")
+    report = (out / "report.md").read_text(encoding="utf-8")
+    table_rows = [line for line in report.splitlines() if line.startswith("| title")]
+    # 4 configurations in the quality table + 2 comparisons (title+image vs title, per method).
+    quality = [r for r in table_rows if "±" in r]
+    assert len(quality) == 4
+    comparisons = json.loads((out / "comparisons.json").read_text(encoding="utf-8"))
+    assert {(c["scenario"], c["method"]) for c in comparisons} == {
+        ("title+image", "iisan_versa"),
+        ("title+image", "frozen"),
+    }
+    for c in comparisons:
+        assert c["baseline"] == "title" and c["seeds"] == 2 and c["n"] == 40
+        assert 0.0 <= c["p_ttest"] <= 1.0 and 0.0 < c["p_bootstrap"] <= 1.0
+        assert c["diff"] == pytest.approx(c["mean_b"] - c["mean_a"])
+    assert "## Against the text-only baseline `title`" in report
+    assert "![quality vs cost](quality_vs_cost.png)" in report
+    assert (out / "quality_vs_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_second_call_skips_every_complete_cell(tiny_grid, tiny_data: Path) -> None:
+    spec, result, _ = tiny_grid
+    calls: list[GridCell] = []
+    again = run_grid(
+        spec,
+        out_dir=result.out_dir,
+        data=tiny_data,
+        echo=lambda _: None,
+        run_cell=lambda cell, *_: calls.append(cell),
+    )
+    assert calls == []
+    assert [o.status for o in again.outcomes] == ["skipped"] * 8
+    assert len(_rows(result.out_dir)) == 8  # the report is rebuilt from the run folders
+
+
+def test_interrupted_grid_resumes_without_redoing_finished_runs(
+    tiny_data: Path, shared_cache: Path, tmp_path: Path
+) -> None:
+    spec = GridSpec(scenarios=("title",), seeds=(0, 1, 2), overrides=_overrides(shared_cache))
+    trained: list[int] = []
+
+    def interrupt_after_one(cell: GridCell, data, workspace, progress) -> None:
+        if trained:
+            raise KeyboardInterrupt  # Ctrl-C during the second run
+        run_one(cell.scenario, seed=cell.seed, run_dir=cell.run_dir, data=data, progress=False)
+        trained.append(cell.seed)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(spec, out_dir=tmp_path, data=tiny_data, run_cell=interrupt_after_one)
+    first = tmp_path / "runs" / "title" / "iisan_versa-s0" / "results.json"
+    stamp = first.stat().st_mtime_ns
+
+    def count(cell: GridCell, data, workspace, progress) -> None:
+        run_one(cell.scenario, seed=cell.seed, run_dir=cell.run_dir, data=data, progress=False)
+        trained.append(cell.seed)
+
+    result = run_grid(spec, out_dir=tmp_path, data=tiny_data, run_cell=count)
+    assert trained == [0, 1, 2]  # seed 0 once, before the interruption
+    assert [o.status for o in result.outcomes] == ["skipped", "done", "done"]
+    assert first.stat().st_mtime_ns == stamp
+    assert [r["status"] for r in _rows(tmp_path)] == ["skipped", "done", "done"]
+
+
+def _fake_run(fail: str):
+    """A run_cell that writes a results.json and per-user file without training."""
+
+    def run(cell: GridCell, data, workspace, progress) -> None:
+        if cell.scenario.name == fail and cell.seed == 1:
+            raise RuntimeError("the encoder ran out of memory")
+        better = 0.1 if cell.scenario.name == "title" else 0.3
+        folder = cell.run_dir
+        per_user = [0.0 if u % 10 == 0 else better + 0.01 * (u % 3) for u in range(30)]
+        lines = ["user_id,ndcg@10"] + [f"u{u},{v}" for u, v in enumerate(per_user)]
+        (folder / "test_per_user.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        results = {
+            "test": {"hr@10": 0.5, "ndcg@10": sum(per_user) / 30, "mrr": 0.2},
+            "valid": {"ndcg@10": 0.2},
+            "epochs_run": 3,
+            "efficiency": {
+                "seconds_per_epoch": 1.0 + cell.seed,
+                "memory_mb": 10.0,
+                "memory_kind": "cpu_rss_growth",
+                "trainable_params": 100 if cell.scenario.name == "title" else 200,
+                "total_params": 1000,
+            },
+            "record": {"captions": {}},
+        }
+        (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+
+    return run
+
+
+def test_failed_cell_is_reported_and_the_grid_goes_on(tiny_data: Path, tmp_path: Path) -> None:
+    spec = GridSpec(scenarios=("title", "title+video"), seeds=(0, 1), bootstrap_samples=200)
+    result = run_grid(
+        spec,
+        out_dir=tmp_path,
+        data=tiny_data,
+        echo=lambda _: None,
+        run_cell=_fake_run("title+video"),
+    )
+    statuses = [(o.cell.scenario.name, o.cell.seed, o.status) for o in result.outcomes]
+    assert statuses == [
+        ("title", 0, "done"),
+        ("title", 1, "done"),
+        ("title+video", 0, "done"),
+        ("title+video", 1, "failed"),
+    ]
+    assert "ran out of memory" in result.failed[0].error
+    error_file = tmp_path / "runs" / "title+video" / "iisan_versa-s1" / "error.txt"
+    assert "Traceback" in error_file.read_text(encoding="utf-8")
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## Failed runs" in report and "title+video / iisan_versa / seed 1" in report
+    assert "| 1 (1 failed) |" in report
+    [comparison] = json.loads((tmp_path / "comparisons.json").read_text(encoding="utf-8"))
+    # Only seed 0 finished on both sides: 30 users, every non-zero user gains exactly 0.2.
+    assert comparison["seeds"] == 1 and comparison["n"] == 30
+    assert comparison["diff"] == pytest.approx(0.2 * 27 / 30)
+    assert comparison["p_ttest"] < 1e-6
+    # TPME over the two configurations: title is cheaper on every axis -> 0; title+video 1 * 0.1
+    # for params plus 0 for memory (equal) and 0.45 * time normalised (seed 0 only: equal) = 0.1.
+    rows = _rows(tmp_path)
+    assert [r["status"] for r in rows] == ["done", "done", "done", "failed"]
+    # A second call retries only the failed cell (and clears its error file when it passes).
+    result = run_grid(
+        spec, out_dir=tmp_path, data=tiny_data, echo=lambda _: None, run_cell=_fake_run("none")
+    )
+    assert [o.status for o in result.outcomes] == ["skipped", "skipped", "skipped", "done"]
+    assert not error_file.exists()
+
+
+def test_a_folder_of_another_configuration_is_not_reused(tiny_data: Path, tmp_path: Path) -> None:
+    spec = GridSpec(scenarios=("title",), seeds=(0,))
+    run_grid(spec, out_dir=tmp_path, data=tiny_data, echo=lambda _: None, run_cell=_fake_run(""))
+    changed = GridSpec(scenarios=("title",), seeds=(0,), overrides=("train.lr=0.5",))
+    result = run_grid(
+        changed, out_dir=tmp_path, data=tiny_data, echo=lambda _: None, run_cell=_fake_run("")
+    )
+    assert result.outcomes[0].status == "failed"
+    assert "different configuration" in result.outcomes[0].error
+
+
+def test_grid_file_axes_and_cells(tmp_path: Path) -> None:
+    grid = tmp_path / "g.toml"
+    (tmp_path / "mine.toml").write_text(
+        'method = "iisan_versa"\n[[channels]]\nname = "text"\nmodality = "text"\n'
+        'template = "{title}"\n[[channels]]\nname = "img"\nmodality = "image"\n',
+        encoding="utf-8",
+    )
+    grid.write_text(
+        'name = "g"\nscenarios = ["title", "mine.toml", "id"]\nmethods = ["iisan_versa", "id"]\n'
+        'seeds = [3]\n[encoders]\ntext = ["minilm", "other/bert"]\n',
+        encoding="utf-8",
+    )
+    spec = load_grid(grid)
+    cells = plan_grid(spec, tmp_path / "out")
+    labels = [(c.scenario.name, c.scenario.method, c.text_encoder, c.run_dir.name) for c in cells]
+    assert labels == [
+        ("title", "iisan_versa", "minilm", "iisan_versa__minilm-s3"),
+        ("title", "iisan_versa", "other/bert", "iisan_versa__bert-s3"),
+        ("mine", "iisan_versa", "minilm", "iisan_versa__minilm-s3"),
+        ("mine", "iisan_versa", "other/bert", "iisan_versa__bert-s3"),
+        ("id", "id", "", "id-s3"),
+    ]
+    assert cells[1].scenario.channels[0].encoder.model == "other/bert"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('scenarios = ["title"]\nmethod = ["id"]\n', encoding="utf-8")
+    from scenarios.schema import ScenarioError
+
+    with pytest.raises(ScenarioError, match="method: unknown key.*did you mean 'methods'"):
+        load_grid(bad)
