@@ -4,7 +4,8 @@ Recognised folder layouts:
 
 * IISAN / Amazon: exactly one `*items*.tsv` and one `*users*.tsv` (for example
   `Scientific_items.tsv` + `am_Industrial_and_Scientific_users.tsv`, or `items.tsv` +
-  `users.tsv`); cover images, when present, in `images/<item_id>.jpg|.jpeg|.png`.
+  `users.tsv`); cover images, when present, in `images/<item_id>.jpg|.jpeg|.png` (or
+  in the only sub-folder whose name contains "image", such as IISAN's `am_image_is/`).
 * MicroLens: `<prefix>pairs.csv` with `<prefix>title_en.csv` or `<prefix>titles.csv`
   (`MicroLens-100k_pairs.csv`, ..., or the short `pairs.csv` / `titles.csv`); media in
   `<prefix>covers/` and `<prefix>videos/` (or `covers/`, `videos/`). When both an English
@@ -63,6 +64,12 @@ def _folder_if_exists(folder: Path, *names: str) -> Path | None:
     return None
 
 
+def _image_folder_like(folder: Path) -> Path | None:
+    """The one sub-folder whose name contains "image" (IISAN's `am_image_is/`), if unique."""
+    found = sorted(p for p in folder.iterdir() if p.is_dir() and "image" in p.name.lower())
+    return found[0] if len(found) == 1 else None
+
+
 def _microlens_files(folder: Path, files: list[str]) -> DatasetFiles:
     pairs_names = [n for n in files if n.lower().endswith("pairs.csv")]
     pairs = _one(folder, pairs_names, "pairs (*pairs.csv)")
@@ -87,7 +94,7 @@ def _amazon_files(folder: Path, files: list[str]) -> DatasetFiles:
         format=AMAZON,
         items=_one(folder, items, "items (*items*.tsv)"),
         interactions=_one(folder, users, "users (*users*.tsv)"),
-        images=_folder_if_exists(folder, "images"),
+        images=_folder_if_exists(folder, "images") or _image_folder_like(folder),
     )
 
 
@@ -168,10 +175,10 @@ def resolve_files(
 def load_dataset(
     path: str | Path,
     *,
-    items: Path | None = None,
-    users: Path | None = None,
-    images: Path | None = None,
-    videos: Path | None = None,
+    items: str | Path | None = None,
+    users: str | Path | None = None,
+    images: str | Path | None = None,
+    videos: str | Path | None = None,
     on_unknown: str = "error",
     name: str | None = None,
 ) -> Dataset:

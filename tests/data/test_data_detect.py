@@ -70,3 +70,12 @@ def test_explicit_paths_override_detection(amazon_dir: Path, tmp_path: Path) -> 
 def test_missing_media_folder_is_an_error(amazon_dir: Path) -> None:
     with pytest.raises(DataFormatError, match="media folder does not exist"):
         load_dataset(amazon_dir, images=amazon_dir / "missing")
+
+
+def test_iisan_image_folder_name_is_found(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {"items.tsv": "a\tA\n", "users.tsv": "u\ta\n", "am_image_is/a.jpg": b"x"},
+    )
+    assert detect_files(tmp_path).images == tmp_path / "am_image_is"
+    assert load_dataset(tmp_path).catalogue.image_paths[0] is not None
