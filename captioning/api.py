@@ -119,9 +119,7 @@ def caption_key(
     spec = get_captioner_spec(captioner)
     resolved = resolve_prompt(prompt)
     if not spec.needs_model:
-        from captioning.baseline import VERSION
-
-        return CaptionKey(captioner, VERSION, resolved.key_text, {"num_frames": num_frames})
+        return CaptionKey(captioner, spec.revision, resolved.key_text, {"num_frames": num_frames})
     model = model or spec.default_model
     generation: dict[str, Any] = {
         "max_new_tokens": max_new_tokens,

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-VERSION = "baseline-v1"  # bump when the algorithm changes: it is the captioner's revision
-
 PALETTE: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
     "green": (40, 170, 60),

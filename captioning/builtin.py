@@ -8,6 +8,8 @@ from collections.abc import Callable
 from captioning.base import Captioner, CaptionerOptions
 from captioning.registry import CaptionerSpec
 
+BASELINE_VERSION = "baseline-v1"  # bump when the pixel algorithm changes: it re-keys captions
+
 
 def _baseline(options: CaptionerOptions) -> Captioner:
     from captioning.baseline import BaselineCaptioner
@@ -46,6 +48,7 @@ BUILTIN_CAPTIONERS: tuple[CaptionerSpec, ...] = (
         "baseline",
         _baseline,
         needs_model=False,
+        revision=BASELINE_VERSION,
         description="model-free: dominant colour, brightness, shape and motion from pixels",
     ),
     *(

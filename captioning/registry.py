@@ -21,6 +21,8 @@ class CaptionerSpec:
         default_model: hub id used when the caller gives none (None: model-free or required).
         needs_model: whether the captioner loads weights (False for the pixel baseline).
         description: one line for `--help`.
+        revision: the caption key's revision for a model-free captioner (its algorithm
+            version); model captioners take theirs from the model id or folder.
     """
 
     name: str
@@ -28,6 +30,7 @@ class CaptionerSpec:
     default_model: str | None = None
     needs_model: bool = True
     description: str = ""
+    revision: str = ""
 
 
 _REGISTRY: dict[str, CaptionerSpec] = {}
@@ -41,6 +44,7 @@ def register_captioner(
     default_model: str | None = None,
     needs_model: bool = True,
     description: str = "",
+    revision: str = "",
 ) -> None:
     """Register a captioner under `name`.
 
@@ -50,7 +54,9 @@ def register_captioner(
     _load_builtins()
     if name in _REGISTRY:
         raise CaptioningError(f"captioner {name!r} is already registered")
-    _REGISTRY[name] = CaptionerSpec(name, builder, default_model, needs_model, description)
+    _REGISTRY[name] = CaptionerSpec(
+        name, builder, default_model, needs_model, description, revision or name
+    )
 
 
 def captioner_names() -> list[str]:
