@@ -107,6 +107,11 @@ class HFCaptioner:
             )
         except (OSError, ValueError) as exc:
             raise CaptioningError(f"cannot load {family.name} model {model_id!r}: {exc}") from exc
+        if family.style == "chat" and not getattr(self.processor, "chat_template", None):
+            raise CaptioningError(
+                f"{model_id!r} has no chat template; {family.name} needs one to place the "
+                "image / video tokens (use the model's -hf processor or save one with it)"
+            )
         self.model.to(self.device).eval()
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"  # batched decoder-only generation

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from caption_drawings import draw, moving_clip
 from PIL import Image
 
@@ -108,3 +109,40 @@ def test_batched_equals_one_at_a_time(family: str, tiny_models: dict[str, Path])
                 err_msg=f"{family} {kind} item {i}",
             )
             assert batched.texts[i] == single.texts[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("family", ["blip", "qwen2-vl", "llava-next-video"])
+def test_family_on_gpu_in_half_precision(
+    family: str, tiny_models: dict[str, Path], media: list[MediaItem], tmp_path: Path
+) -> None:
+    summary = caption_items(
+        media,
+        captioner=family,
+        model=str(tiny_models[family]),
+        store=tmp_path,
+        max_new_tokens=4,
+        batch_size=2,
+        num_frames=4,
+        device="cuda",
+        dtype="bfloat16",
+        progress=False,
+    )
+    assert (summary.done, summary.failed) == (3, 1)
+
+
+def test_chat_family_without_chat_template_fails_clearly(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from captioning.base import CaptioningError
+
+    folder = tmp_path / "llava-no-template"
+    shutil.copytree(tiny_models["llava"], folder)
+    for template in folder.glob("*chat_template*"):
+        template.unlink()
+    spec = next(f for f in FAMILIES if f.name == "llava")
+    with pytest.raises(CaptioningError, match="no chat template"):
+        HFCaptioner(spec, CaptionerOptions(str(folder), resolve_prompt("short"), device="cpu"))
