@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
 from captioning.prompts import Prompt
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: listing captioners must stay free of heavy imports
+    import numpy as np
     from PIL import Image
 
 
