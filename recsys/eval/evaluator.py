@@ -95,6 +95,29 @@ def _mask_chunk(
         scores[r, c] = float("-inf")
 
 
+_ROW_BLOCK = 128  # users ranked per matmul: keeps a [block, chunk] score matrix cache-sized
+_EXACT_FP32_COUNT = 1 << 24  # fp32 sums of +-1 stay exact below this many items per chunk
+
+
+def _count_block(
+    scores: torch.Tensor, target_score: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(higher, tied incl. the target) per row, in one in-place pass over `scores`.
+
+    sign(s - s_t) is +1 above, 0 tied, -1 below (masked -inf included); with
+    a = sum(sign) and b = sum(|sign|): higher = (a + b) / 2, tied = width - b. For IEEE
+    floats with subnormals, s - s_t == 0 exactly when s == s_t, so ties are exact.
+    Destroys `scores`.
+    """
+    width = scores.shape[1]
+    signs = scores.sub_(target_score[:, None]).sign_()  # [b, chunk]
+    total = signs.sum(1)
+    magnitude = signs.abs_().sum(1)
+    higher = ((total + magnitude) / 2).round().long()
+    tied = (width - magnitude).round().long()
+    return higher, tied
+
+
 def rank_counts(
     user_states: torch.Tensor,
     item_table: torch.Tensor,
@@ -119,6 +142,36 @@ def rank_counts(
     Returns:
         (higher [b], tied [b]) int64 arrays.
     """
+    item_chunk = min(item_chunk, _EXACT_FP32_COUNT)
+    b = user_states.shape[0]
+    higher = np.zeros(b, dtype=np.int64)
+    tied = np.zeros(b, dtype=np.int64)
+    order = np.argsort(mask_rows, kind="stable")
+    mask_rows, mask_cols = mask_rows[order], mask_cols[order]
+    for lo in range(0, b, _ROW_BLOCK):
+        hi = min(lo + _ROW_BLOCK, b)
+        a, z = np.searchsorted(mask_rows, [lo, hi])
+        h, t = _rank_rows(
+            user_states[lo:hi],
+            item_table,
+            targets[lo:hi],
+            mask_rows[a:z] - lo,
+            mask_cols[a:z],
+            item_chunk,
+        )
+        higher[lo:hi], tied[lo:hi] = h, t
+    return higher, tied
+
+
+def _rank_rows(
+    user_states: torch.Tensor,
+    item_table: torch.Tensor,
+    targets: np.ndarray,
+    mask_rows: np.ndarray,
+    mask_cols: np.ndarray,
+    item_chunk: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`rank_counts` for one block of users."""
     b, n_plus_1 = user_states.shape[0], item_table.shape[0]
     device = user_states.device
     tgt = torch.from_numpy(targets.astype(np.int64)).to(device)
@@ -143,11 +196,11 @@ def rank_counts(
     for start, stop in bounds:
         scores = chunk_scores(start, stop)
         if len(bounds) == 1:
-            target_score = scores[rows, tgt]
+            target_score = scores[rows, tgt].clone()
         _mask_chunk(scores, start, mask_rows, mask_cols)
-        ts = target_score[:, None]
-        higher += (scores > ts).sum(1)
-        tied += (scores == ts).sum(1)
+        h, t = _count_block(scores, target_score)
+        higher += h
+        tied += t
     tied -= 1  # the target equals itself
     return higher.cpu().numpy(), tied.cpu().numpy()
 

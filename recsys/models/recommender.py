@@ -64,7 +64,7 @@ class SequentialRecommender(nn.Module):
         else:
             _, uniq_emb, inverse = self._embed_unique(history)
             emb = uniq_emb[inverse]  # [B, L, d]
-        return self.sasrec(emb, history == 0)[:, -1]
+        return self.sasrec(emb, history == 0, last_only=True)[:, -1]
 
     def score_all(self, history: torch.Tensor, item_table: torch.Tensor) -> torch.Tensor:
         """[B, N+1] dot-product scores of every item (column 0 is padding; mask it)."""

@@ -25,16 +25,18 @@ class _SelfAttention(nn.Module):
         self.value = nn.Linear(dim, dim, bias=False)
         self.out = nn.Linear(dim, dim, bias=False)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, queries: int) -> torch.Tensor:
+        """Attend from the last `queries` positions of x [B, L, d] to all of them."""
         b, length, dim = x.shape
-        # [B, H, L, d/H] each
+        # [B, H, L, d/H] each (queries only for the last `queries` positions)
         q, k, v = (
-            proj(x).view(b, length, self.num_heads, -1).transpose(1, 2)
-            for proj in (self.query, self.key, self.value)
+            proj(t).view(b, t.shape[1], self.num_heads, -1).transpose(1, 2)
+            for proj, t in ((self.query, x[:, length - queries :]), (self.key, x), (self.value, x))
         )
         p = self.dropout if self.training else 0.0
-        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)
-        return self.out(attended.transpose(1, 2).reshape(b, length, dim))
+        mask = allowed[..., length - queries :, :]
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return self.out(attended.transpose(1, 2).reshape(b, queries, dim))
 
 
 class _Block(nn.Module):
@@ -48,8 +50,10 @@ class _Block(nn.Module):
         self.ffn_norm = nn.LayerNorm(dim, eps=_LN_EPS)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = self.attn_norm(x + self.drop(self.attn(x, allowed)))
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, queries: int) -> torch.Tensor:
+        """Outputs [B, queries, d] for the last `queries` positions of x [B, L, d]."""
+        residual = x[:, x.shape[1] - queries :]
+        x = self.attn_norm(residual + self.drop(self.attn(x, allowed, queries)))
         return self.ffn_norm(x + self.drop(self.ffn(x)))
 
 
@@ -83,15 +87,19 @@ class SASRec(nn.Module):
         )
         self.apply(_xavier_init)
 
-    def forward(self, item_emb: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, item_emb: torch.Tensor, pad_mask: torch.Tensor, *, last_only: bool = False
+    ) -> torch.Tensor:
         """Encode a batch of sequences.
 
         Args:
             item_emb: [B, L, d] item embeddings, left-padded (L <= max_len).
             pad_mask: [B, L] bool, True at padding positions.
+            last_only: return only the last position ([B, 1, d]); the last block then
+                computes that position alone (evaluation needs nothing else).
 
         Returns:
-            [B, L, d] states; position t summarises items 0..t.
+            [B, L, d] states (position t summarises items 0..t), or [B, 1, d].
         """
         b, length, _ = item_emb.shape
         if length > self.max_len:
@@ -104,8 +112,9 @@ class SASRec(nn.Module):
         # queries never attend to padding, so this cannot leak into real outputs.
         allowed = allowed | torch.eye(length, dtype=torch.bool, device=item_emb.device)
         allowed = allowed[:, None]  # [B, 1, L, L], broadcast over heads
-        for block in self.blocks:
-            x = block(x, allowed)
+        for i, block in enumerate(self.blocks):
+            last_block = i == len(self.blocks) - 1
+            x = block(x, allowed, 1 if (last_only and last_block) else length)
         return x
 
 

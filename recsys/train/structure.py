@@ -53,17 +53,25 @@ def trainable_groups(model: SequentialRecommender) -> list[dict[str, Any]]:
 
 
 def frozen_checksum(modules: list[nn.Module]) -> list[tuple[float, float]]:
-    """A cheap fingerprint of every frozen tensor: (sum, sum of |x| weighted by position)."""
+    """A cheap fingerprint of every frozen tensor: (sum, sum of |x|), accumulated in float64.
+
+    No full-precision copy of a backbone is made (one same-dtype temporary per tensor for
+    the absolute values), so it is affordable before and after every run.
+    """
     out: list[tuple[float, float]] = []
     seen: set[int] = set()
-    for module in modules:
-        for t in [*module.parameters(), *module.buffers()]:
-            if id(t) in seen or t.numel() == 0:
-                continue
-            seen.add(id(t))
-            flat = t.detach().reshape(-1).double()
-            weights = torch.arange(1, flat.numel() + 1, device=flat.device, dtype=torch.float64)
-            out.append((float(flat.sum()), float((flat.abs() * weights.reciprocal()).sum())))
+    with torch.no_grad():
+        for module in modules:
+            for t in [*module.parameters(), *module.buffers()]:
+                if id(t) in seen or t.numel() == 0:
+                    continue
+                seen.add(id(t))
+                x = t.detach()
+                if x.dtype == torch.bool:
+                    x = x.to(torch.uint8)
+                out.append(
+                    (float(x.sum(dtype=torch.float64)), float(x.abs().sum(dtype=torch.float64)))
+                )
     return out
 
 

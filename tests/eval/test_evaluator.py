@@ -80,8 +80,13 @@ def _brute_force(states, table, history_sets, targets, ks):
     return out
 
 
-@pytest.mark.parametrize("item_chunk", [3, 1000])
-def test_chunked_ranking_matches_brute_force_with_ties(make_toy_split, item_chunk) -> None:
+@pytest.mark.parametrize(("item_chunk", "row_block"), [(3, 5), (1000, 128)])
+def test_chunked_ranking_matches_brute_force_with_ties(
+    make_toy_split, monkeypatch, item_chunk, row_block
+) -> None:
+    import recsys.eval.evaluator as evaluator
+
+    monkeypatch.setattr(evaluator, "_ROW_BLOCK", row_block)
     rng = np.random.default_rng(0)
     letters = [chr(ord("a") + i) for i in range(12)]
     seqs = {f"u{u}": list(rng.choice(letters, size=rng.integers(3, 9))) for u in range(40)}

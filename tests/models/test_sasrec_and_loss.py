@@ -145,3 +145,13 @@ def test_unknown_loss_lists_valid_kinds() -> None:
 
     with pytest.raises(ConfigError, match="full_softmax"):
         _model().loss(BATCH, "bpr", None)
+
+
+def test_last_only_equals_full_forward_last_position() -> None:
+    model = _model().eval()
+    history = torch.tensor([[0, 0, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]])
+    emb = model.item_tower(history)
+    with torch.no_grad():
+        full = model.sasrec(emb, history == 0)[:, -1]
+        last = model.sasrec(emb, history == 0, last_only=True)[:, -1]
+    torch.testing.assert_close(full, last)

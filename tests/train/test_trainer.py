@@ -208,3 +208,29 @@ def test_fixed_seed_is_deterministic_and_seeds_differ(split):
     assert [r["loss"] for r in a.history] == [r["loss"] for r in b.history]
     assert a.best_valid == b.best_valid
     assert [r["loss"] for r in a.history] != [r["loss"] for r in c.history]
+
+
+def test_a_frozen_tensor_changed_in_training_is_reported(split):
+    model = _frozen_model(split)
+    tower = model.item_tower
+    real_forward = tower.forward
+
+    def leaky_forward(items):
+        with torch.no_grad():
+            tower.backbone.weight[1, 0] += 1e-3  # a bug: something updates the backbone
+        return real_forward(items)
+
+    tower.forward = leaky_forward
+    trainer = Trainer(
+        model,
+        split,
+        _train_config(epochs=1, loss="inbatch_logq", lr=1e-3),
+        EVAL,
+        seed=0,
+        out_dir=None,
+        run_config={},
+        device=torch.device("cpu"),
+        progress=False,
+    )
+    with pytest.raises(ConfigError, match="frozen tensor"):
+        trainer.fit()

@@ -1,0 +1,122 @@
+"""Evaluator throughput on Amazon Scientific vs a bare matmul + top-k, in one process.
+
+Three timings over the same user states and item table (ID-SASRec, seeded init):
+
+* ``bare``: per user chunk ``scores = U @ E.T`` then ``topk(10)`` (no masking, no ties);
+* ``ranking``: the evaluator's ranking path (`evaluate_states`: history mask, exact tie
+  counts, every metric) given the same precomputed user states;
+* ``evaluate``: the whole `evaluate` call (SASRec over the histories + ranking).
+
+Each is run `--repeats` times; the best time is kept (other processes share the machine).
+Writes benchmarks/results/eval_throughput.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent
+DATA = Path("/work/shared/data/amazon_scientific")
+
+
+def _best(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--user-batch", type=int, default=1024)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from recsys.config import EvalConfig
+    from recsys.data import load_dataset, make_split
+    from recsys.eval.evaluator import evaluate, evaluate_states
+    from recsys.models.id_tower import IdTower
+    from recsys.models.recommender import SequentialRecommender
+    from recsys.models.sasrec import SASRec
+
+    split = make_split(load_dataset(args.data))
+    torch.manual_seed(0)
+    model = SequentialRecommender(
+        IdTower(split.num_items, 64), SASRec(64, 2, 2, 256, split.max_len, 0.1)
+    ).eval()
+    config = EvalConfig(user_batch=args.user_batch)
+    with torch.no_grad():
+        table = model.item_tower.embed_all(split.num_items).float()  # [N+1, 64]
+        history = torch.from_numpy(split.test_history)
+        states = torch.cat(
+            [model.user_state(history[s : s + 1024], table) for s in range(0, len(history), 1024)]
+        )  # [U, 64]
+
+    def bare() -> None:
+        with torch.no_grad():
+            for s in range(0, states.shape[0], args.user_batch):
+                scores = states[s : s + args.user_batch] @ table.T  # [b, N+1]
+                scores.topk(10, dim=1)
+
+    def ranking() -> None:
+        evaluate_states(lambda h, a, b: states[a:b], split, "test", config, table)
+
+    def full() -> None:
+        evaluate(model, split, "test", config, item_table=table)
+
+    users = split.num_users
+    seconds = {
+        "bare": _best(bare, args.repeats),
+        "ranking": _best(ranking, args.repeats),
+        "evaluate": _best(full, args.repeats),
+    }
+    report = {
+        "dataset": str(args.data),
+        "users": users,
+        "items": split.num_items,
+        "torch_threads": args.threads,
+        "user_batch": args.user_batch,
+        "repeats": args.repeats,
+        "seconds": seconds,
+        "users_per_second": {k: users / v for k, v in seconds.items()},
+        "ratio_ranking_vs_bare": seconds["ranking"] / seconds["bare"],
+        "ratio_evaluate_vs_bare": seconds["evaluate"] / seconds["bare"],
+        "target_ratio": 1.5,
+    }
+    from media.io import atomic_write_json, atomic_write_text
+
+    out = ROOT / "results" / "eval_throughput"
+    atomic_write_json(out.with_suffix(".json"), report)
+    atomic_write_text(out.with_suffix(".md"), _markdown(report))
+    print(_markdown(report))
+
+
+def _markdown(r: dict) -> str:
+    ups, sec = r["users_per_second"], r["seconds"]
+    rows = "\n".join(
+        f"| {name} | {sec[name]:.2f} | {ups[name]:,.0f} | {sec[name] / sec['bare']:.2f}x |"
+        for name in ("bare", "ranking", "evaluate")
+    )
+    return (
+        "# Evaluator throughput, Amazon Scientific\n\n"
+        f"{r['users']:,} test users x {r['items']:,} items, {r['torch_threads']} torch "
+        f"thread(s), user batch {r['user_batch']}, best of {r['repeats']}.\n\n"
+        "| path | seconds | users/s | time vs bare |\n|---|---|---|---|\n"
+        f"{rows}\n\n"
+        "bare = matmul + top-10 only; ranking = the evaluator over the same user states "
+        "(history mask, exact tie counts, HR/NDCG/MRR at 5/10/20); evaluate = ranking plus "
+        f"SASRec over every history. Target: ranking within {r['target_ratio']}x of bare.\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
