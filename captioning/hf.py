@@ -96,6 +96,7 @@ class HFCaptioner:
         self.family = family
         self.options = options
         self.supports_video = family.video_native
+        self.last_echo_matches = False  # after generate(): output began with the prompt ids
         self.device = resolve_device(options.device)
         model_id = options.model
         if model_id is None:
