@@ -200,6 +200,9 @@ class Trainer:
             return fresh
         state = ckpt.read_pointer(self.ckpt_dir)
         if state is None:
+            if self.writes and (self.out_dir / "metrics.jsonl").exists():
+                # lines of an attempt that died before its first checkpoint
+                atomic_write_text(self.out_dir / "metrics.jsonl", "")
             return fresh
         if state.get("config_sha256") != self.config_hash:
             raise ConfigError(

@@ -13,6 +13,7 @@ from torch import nn
 from media.io import read_jsonl
 from recsys.config import EvalConfig, SASRecConfig, TrainConfig
 from recsys.errors import ConfigError
+from recsys.eval.per_user import read_per_user_csv
 from recsys.models.base import ItemTower, ParamGroup
 from recsys.models.recommender import SequentialRecommender
 from recsys.models.sasrec import SASRec
@@ -111,8 +112,11 @@ def test_completed_run_is_reused_and_files_are_complete(split, tmp_path):
         assert key in results
     assert results["dataset"]["users"] == split.num_users
     assert set(results["test"]) == {"hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr"}
-    per_user = (tmp_path / "run" / "test_per_user.csv").read_text().splitlines()
-    assert len(per_user) == split.num_users + 1 and per_user[0].startswith("user_id,target,rank")
+    per_user = read_per_user_csv(tmp_path / "run" / "test_per_user.csv")
+    assert per_user["user_id"].tolist() == list(split.user_ids)
+    assert np.mean(per_user["ndcg@10"]) == pytest.approx(first.test["ndcg@10"])
+    assert np.mean(per_user["hr@5"]) == pytest.approx(first.test["hr@5"])
+    assert (per_user["rank_expectation"] >= 1).all() and not per_user["target_masked"].any()
     with pytest.raises(ConfigError, match="another configuration"):
         _run(split, tmp_path / "run", epochs=3)
 
