@@ -1,9 +1,9 @@
 """An item tower that trains through its encoders: the shared body of the fine-tuning baselines.
 
 Per channel: encoder (a `recsys.encoders.Encoder` built for training) -> pooled state of the
-last block -> head Linear -> `out_dim`; several channels are concatenated and fused by one
-Linear, as the `frozen` method does. The baselines differ only in which encoder parameters
-train (`EncoderPlan`); the heads and fusion always train.
+last block; the channels' states are concatenated -> one Linear -> `out_dim`, exactly the
+`frozen` method's head. The baselines differ only in which encoder parameters train (a plan
+in `recsys.adapters.baselines`); the projection always trains.
 
 Item inputs are prepared once per catalogue: texts are tokenised into id/mask tensors, and
 images or video frames are preprocessed into a tensor store when it fits `store_bytes`,
@@ -12,7 +12,7 @@ otherwise loaded and preprocessed on the fly for each batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,10 +20,6 @@ import torch
 from torch import nn
 
 from recsys.models.base import ItemTower, ParamGroup
-
-# An encoder plan turns a backbone (the HF / open_clip model inside an encoder) into the
-# list of its parameters that train, inserting modules (adapters, LoRA) where it needs to.
-EncoderPlan = Callable[[nn.Module, "Probe"], list[nn.Parameter]]
 
 
 def backbone_of(encoder: nn.Module) -> nn.Module:
