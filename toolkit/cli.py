@@ -129,6 +129,8 @@ def caption_cmd(
             if data
             else list_media(images or videos, "image" if images else "video")
         )
+        if not items:
+            _fail(f"no {'images' if images else 'videos'} found in {images or videos}")
         summary = caption_items(
             items,
             captioner=captioner,

@@ -108,10 +108,13 @@ def test_caption_dataset_media(
         (["--captioner", "nope"], "registered: baseline"),
         (["--shard", "3/2"], "0 <= i < n"),
         (["--prompt", " "], "empty prompt"),
+        (["--videos", "EMPTY"], "no videos found"),
     ],
 )
 def test_usage_errors(images: Path, tmp_path: Path, args: list[str], message: str) -> None:
-    if "--images" not in args and args:
+    (tmp_path / "EMPTY").mkdir()
+    args = [str(tmp_path / "EMPTY") if a == "EMPTY" else a for a in args]
+    if args and "--images" not in args and "--videos" not in args:
         args = ["--images", str(images), *args]
     result = runner.invoke(app, ["caption", "--store", str(tmp_path / "s"), *args])
     assert result.exit_code == 2
