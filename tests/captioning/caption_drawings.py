@@ -20,8 +20,15 @@ SHAPES = ("circle", "square", "triangle", "stripes")
 MOTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 
 
-def draw(shape: str, colour: str, background: str = "light", *, size: int = 64,
-         centre: tuple[float, float] | None = None, radius: float = 13) -> np.ndarray:
+def draw(
+    shape: str,
+    colour: str,
+    background: str = "light",
+    *,
+    size: int = 64,
+    centre: tuple[float, float] | None = None,
+    radius: float = 13,
+) -> np.ndarray:
     """One RGB drawing, uint8 [size, size, 3]."""
     image = Image.new("RGB", (size, size), BACKGROUNDS[background])
     pen = ImageDraw.Draw(image)
@@ -33,8 +40,9 @@ def draw(shape: str, colour: str, background: str = "light", *, size: int = 64,
     elif shape == "square":
         pen.rectangle(box, fill=fill)
     elif shape == "triangle":
-        pen.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)],
-                    fill=fill)
+        pen.polygon(
+            [(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=fill
+        )
     elif shape == "stripes":
         for k in range(-3, 4):  # vertical bands 5 px wide every 12 px around the centre
             left = cx + 12 * k - 2.5
@@ -51,8 +59,15 @@ def jpeg_roundtrip(pixels: np.ndarray, quality: int = 75) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
-def moving_clip(shape: str, colour: str, motion: str, *, frames: int = 12, size: int = 64,
-                background: str = "light") -> np.ndarray:
+def moving_clip(
+    shape: str,
+    colour: str,
+    motion: str,
+    *,
+    frames: int = 12,
+    size: int = 64,
+    background: str = "light",
+) -> np.ndarray:
     """A clip of `shape` travelling across the frame, uint8 [frames, size, size, 3]."""
     dx, dy = MOTIONS[motion]
     span = size * 0.4
