@@ -238,3 +238,24 @@ def test_a_frozen_tensor_changed_in_training_is_reported(split):
     )
     with pytest.raises(ConfigError, match="frozen tensor"):
         trainer.fit()
+
+
+def test_run_experiment_rejects_bad_method_and_settings(split, tmp_path):
+    with pytest.raises(ConfigError, match="valid methods: .*id"):
+        run_experiment(split, method="nope", out_dir=tmp_path / "a", cache_dir=tmp_path)
+    with pytest.raises(ConfigError, match="select_metric"):
+        _run(split, tmp_path / "b", select_metric="ndcg@50")
+    with pytest.raises(ConfigError, match="valid: inbatch_logq, full_softmax"):
+        _run(split, tmp_path / "c", loss="bpr")
+
+
+def test_method_defaults_fill_unset_train_fields():
+    from recsys.methods import get_method
+    from recsys.train.trainer import resolve_train_config
+
+    resolved = resolve_train_config(TrainConfig(), get_method("id").defaults)
+    assert (resolved.batch_size, resolved.lr, resolved.loss) == (256, 1e-3, "full_softmax")
+    kept = resolve_train_config(
+        TrainConfig(lr=5e-4, loss="inbatch_logq"), get_method("id").defaults
+    )
+    assert (kept.lr, kept.loss) == (5e-4, "inbatch_logq")
