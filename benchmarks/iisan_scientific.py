@@ -151,11 +151,15 @@ def main() -> None:
     parser.add_argument("--options", default="{}", help="iisan_versa options as JSON")
     parser.add_argument("--tag", default="", help="suffix of run folders and result files")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks"))
+    parser.add_argument("--report", action="store_true", help="only collect finished runs")
     parser.add_argument("--single", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.single:
         run_one(args.single[0], int(args.single[1]), args)
+        return
+    if args.report:
+        report(collect(args), args)
         return
     for method in args.methods:
         seeds = args.seeds if method == "iisan_versa" else args.seeds[:1]
