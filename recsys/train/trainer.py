@@ -146,8 +146,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and not bf16)
         self.log_pop = torch.from_numpy(split.log_popularity()).float().to(device)
         seqs = split.train_seqs.astype(np.int64)
-        trainable_rows = np.flatnonzero((seqs != 0).sum(1) >= 2)  # at least one target
-        self.rows = trainable_rows
+        self.rows = np.flatnonzero((seqs != 0).sum(1) >= 2)  # users with >= 1 training pair
+        if len(self.rows) == 0:
+            raise ConfigError("no user has two training items; nothing to train on")
         self.seqs = torch.from_numpy(seqs).to(device)
         self.meter = EfficiencyMeter(device)
         self._best_memory: dict[str, torch.Tensor] | None = None
