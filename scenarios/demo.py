@@ -21,8 +21,13 @@ from typing import Any
 
 DEMO_SCENARIOS = ("title", "title+image", "title+video", "title+captions")
 DEMO_OVERRIDES = (
-    "train.epochs=30",  # early stopping (patience 5) ends most runs well before
-    "train.patience=5",
+    # A budget that fits a few minutes on 2 CPU cores: 20 epochs of 6 steps; with the
+    # protocol's 2e-4 / 1e-4 the runs are still far from converged at 20 epochs, so the demo
+    # uses 5e-4 for both (every scenario gets the same setting, so the comparison is fair).
+    "train.epochs=20",
+    "train.patience=4",
+    "train.lr=5e-4",
+    "train.adapter_lr=5e-4",
     "train.device=cpu",
     "method=iisan_versa",
 )
@@ -58,22 +63,30 @@ def run_demo(
     out: Path,
     *,
     data: Path | None = None,
+    scenarios: tuple[str, ...] = DEMO_SCENARIOS,
     seeds: tuple[int, ...] = DEMO_SEEDS,
     overrides: tuple[str, ...] = (),
     echo: Callable[[str], None] = print,
     progress: bool = False,
+    threads: int | None = 1,
 ) -> DemoResult:
     """Caption the sample, run the four-scenario grid, print and return the report.
 
     Args:
         out: output folder (runs, caches, captions, report.md, quality_vs_cost.png).
         data: dataset (default: the embedded sample).
+        scenarios: shipped scenario names or files; the first text-only one is the baseline.
         seeds: seeds per scenario.
         overrides: extra dotted overrides for every scenario (e.g. "train.epochs=5").
         echo: where progress lines and the report go.
         progress: per-run progress bars.
+        threads: torch intra-op threads. The demo's models are tiny: one thread is faster
+            than two (synchronisation costs more than the work, and on a busy machine the
+            second thread spins), so the default is 1.
     """
     import json
+
+    import torch
 
     from recsys.data import sample_path
     from scenarios.grid import GridSpec, run_grid
@@ -87,8 +100,10 @@ def run_demo(
         f"captioned {summary.done} media, {summary.skipped} already in {store}, "
         f"{summary.failed} failed"
     )
+    if threads is not None:
+        torch.set_num_threads(threads)
     spec = GridSpec(
-        scenarios=DEMO_SCENARIOS,
+        scenarios=tuple(scenarios),
         name="demo",
         seeds=tuple(seeds),
         overrides=(
@@ -97,7 +112,6 @@ def run_demo(
             f"output.caption_store={json.dumps(str(store))}",
             *overrides,
         ),
-        baseline="title",
     )
     result = run_grid(spec, out_dir=out, data=data_path, progress=progress, echo=echo)
     echo("")

@@ -125,6 +125,9 @@ def recommend(
     window = history_ids[-split.max_len :]
     dense = [catalogue.index_of(i) for i in window]
     history = torch.tensor([[0] * (split.max_len - len(dense)) + dense])  # [1, L]
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the printed list is the output; no loading bars
     model = _load_model(run_dir, results, scenario, prepared)
     with torch.no_grad():
         table = model.item_tower.embed_all(split.num_items).float()  # [N+1, d]

@@ -70,6 +70,18 @@ def make_tiny_dataset(root: Path, *, items: int = 24, users: int = 40, seed: int
     return root
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The scenario tests train tiny models: one intra-op thread is faster than two (and
+    does not spin on a busy 2-core machine). Restored afterwards for other test folders."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny") / "data")

@@ -1,0 +1,140 @@
+"""`toolkit run-scenario`, `grid`, `recommend` end to end through the CLI, and the captions
+rule (generate, or stop and print the command)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+
+from .conftest import FAST
+
+RESULT_KEYS = {
+    "protocol",
+    "method",
+    "seed",
+    "config",
+    "config_sha256",
+    "dataset",
+    "valid",
+    "test",
+    "best_epoch",
+    "epochs_run",
+    "efficiency",
+    "params",
+    "record",
+}
+
+
+def _cache(cache: Path) -> str:
+    return f"output.cache_dir={json.dumps(str(cache))}"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_data: Path, shared_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    args = ["run-scenario", "title+captions", "--data", str(tiny_data), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, *FAST, _cache(shared_cache), "seed=3"])
+    assert result.exit_code == 0, result.output
+    assert f"results written to {out}" in result.output
+    return out
+
+
+def test_run_scenario_writes_the_run_folder(trained_run: Path, shared_cache: Path) -> None:
+    out = trained_run
+    for name in ("results.json", "config.json", "metrics.jsonl", "test_per_user.csv"):
+        assert (out / name).is_file(), name
+    assert (out / "checkpoint" / "best.safetensors").is_file()
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert set(results) >= RESULT_KEYS
+    assert results["protocol"] == "leave_one_out_full_ranking"
+    assert results["method"] == "iisan_versa" and results["seed"] == 3
+    assert set(results["test"]) == {"hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr"}
+    assert results["epochs_run"] == 2
+    record = results["record"]
+    assert record["scenario"]["name"] == "title+captions"
+    assert record["scenario"]["train"]["max_steps_per_epoch"] == 2
+    # The caption store fingerprint is recorded for both caption fields.
+    assert set(record["captions"]) == {"image_caption", "video_caption"}
+    for field in record["captions"].values():
+        assert len(field["fingerprint"]) == 64 and field["captioned"] == 24
+    # The text channel saw the captions: they are in the caption store under the key.
+    rows = [
+        json.loads(line)
+        for line in (shared_cache / "captions" / "captions.jsonl").read_text().splitlines()
+    ]
+    assert {r["captioner"] for r in rows} == {"baseline"} and len(rows) >= 48
+    with open(out / "test_per_user.csv", encoding="utf-8", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == results["dataset"]["users"] == 40
+
+
+def test_run_scenario_errors_are_one_clean_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run-scenario", "title", "train.epoch=3"])
+    assert result.exit_code == 2
+    assert "train.epoch: unknown key" in result.output and "valid keys: epochs" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_captions_with_generation_off_print_the_command(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "empty-store"
+    args = [
+        "run-scenario",
+        "image_caption",
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(tmp_path / "run"),
+        "captions.image_caption.generate=false",
+        f"output.caption_store={json.dumps(str(store))}",
+        *FAST,
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "24 of 24 items have no image_caption" in result.output
+    expected = (
+        f"toolkit caption --data {tiny_data} --captioner baseline --prompt short --store {store}"
+    )
+    assert expected in result.output
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_recommend_prints_top_k_with_titles(trained_run: Path) -> None:
+    result = CliRunner().invoke(app, ["recommend", str(trained_run), "--user", "u1", "--k", "5"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    lines = lines[lines.index("history (oldest first):") :]
+    top = [line for line in lines if line.strip()[:2] in {f"{i}." for i in range(1, 6)}]
+    assert len(top) == 5 and all("Gadget number" in line for line in top)
+    history = lines[1 : lines.index("top 5:")]
+    assert history and all("Gadget number" in line for line in history)
+    # Items already in the history are not recommended again.
+    seen = {line.split()[0] for line in history}
+    assert not seen & {line.split()[1] for line in top}
+    by_items = CliRunner().invoke(app, ["recommend", str(trained_run), "--items", "i0,i3"])
+    assert by_items.exit_code == 0 and "top 10:" in by_items.output
+    bad = CliRunner().invoke(app, ["recommend", str(trained_run), "--user", "nobody"])
+    assert bad.exit_code == 2 and "unknown user 'nobody'" in bad.output
+
+
+def test_grid_command_over_scenario_files(
+    tiny_data: Path, shared_cache: Path, tmp_path: Path
+) -> None:
+    args = ["grid", "title", "id", "--seeds", "0", "--data", str(tiny_data), "--out", str(tmp_path)]
+    sets = [x for o in (*FAST, _cache(shared_cache)) for x in ("--set", o)]
+    result = CliRunner().invoke(app, [*args, *sets])
+    assert result.exit_code == 0, result.output
+    assert "[1/2] title / iisan_versa / seed 0: done" in result.output
+    assert "[2/2] id / id / seed 0: done" in result.output
+    assert f"report written to {tmp_path / 'report.md'} (0 failed runs)" in result.output
+    with open(tmp_path / "runs.csv", encoding="utf-8", newline="") as handle:
+        assert [(r["scenario"], r["method"]) for r in csv.DictReader(handle)] == [
+            ("title", "iisan_versa"),
+            ("id", "id"),
+        ]
