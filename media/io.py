@@ -16,6 +16,27 @@ from pathlib import Path
 from typing import Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def _file_mode(target: Path) -> int:
+    """Mode for a new version of `target`: its current mode, else what `open()` would give.
+
+    `mkstemp` creates 0600 files; without this, every atomically written result, cache and
+    checkpoint would be unreadable to the rest of a team sharing the output folder.
+    """
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):  # some filesystems refuse directory fsync
         fd = os.open(directory, os.O_RDONLY)
@@ -41,6 +62,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode(target))
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
