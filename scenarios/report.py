@@ -433,6 +433,14 @@ def render_markdown(
         markdown_table(groups),
         "",
     ]
+    if "cpu_rss_growth" in memory_kinds:
+        parts += [
+            "On CPU, memory is the growth of resident memory during training. Cells of one "
+            "grid share a process, so later runs reuse memory earlier ones allocated: compare "
+            "memory (and TPME's memory term) only between runs in separate processes, as "
+            "`benchmarks/efficiency.py` does.",
+            "",
+        ]
     if baseline is None:
         parts += ["No text-only baseline scenario in this grid: no significance tests.", ""]
     else:
@@ -441,7 +449,8 @@ def render_markdown(
             "",
             f"Paired over test users ({metric} per user, averaged over the seeds both sides "
             "finished): paired t-test and paired bootstrap (two-sided), with the bootstrap "
-            "95% interval of the mean difference.",
+            "95% interval of the mean difference. The bootstrap p-value cannot go below "
+            "2 / (resamples + 1).",
             "",
             significance_table(comparisons) if comparisons else "(nothing to compare yet)",
             "",

@@ -46,7 +46,7 @@ overrides = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=documents, extra=overrides)
 def test_any_document_loads_or_raises_scenario_error(doc: dict, extra: list[str]) -> None:
     try:
@@ -88,7 +88,7 @@ toml_ish = st.lists(
 ).map("\n".join)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text=toml_ish)
 def test_any_text_file_loads_or_raises_scenario_error(text: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from scenarios.grid import is_grid_file, load_grid, plan_grid
 from scenarios.schema import (
     SHIPPED_DIR,
     Scenario,
@@ -36,10 +37,15 @@ def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     return path
 
 
-def test_every_shipped_scenario_loads_and_validates() -> None:
-    files = list(SHIPPED_DIR.rglob("*.toml"))
-    assert len(files) == 9, sorted(p.name for p in files)
-    assert len(shipped_scenarios()) == 9
+def test_every_shipped_toml_loads_and_validates(tmp_path: Path) -> None:
+    everything = sorted(SHIPPED_DIR.rglob("*.toml"))
+    grids = [p for p in everything if is_grid_file(p)]
+    files = [p for p in everything if p not in grids]
+    assert len(everything) == 10, [p.name for p in everything]
+    assert [p.name for p in grids] == ["text_vs_multimodal.toml"]
+    assert len(files) == 9 and files == shipped_scenarios()
+    cells = plan_grid(load_grid(grids[0]), tmp_path)
+    assert len(cells) == 27  # 8 content scenarios x 3 seeds + id x 3 seeds
     for path in files:
         scenario = load_scenario(path)
         modalities, captions, method = EXPECTED[path.stem]
