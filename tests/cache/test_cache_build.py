@@ -132,7 +132,7 @@ channel = ChannelInput("title", "text", EncoderSpec(sys.argv[1]), texts=texts)
 enc = build_encoder(channel.encoder, modality="text")
 original = enc.forward
 def slow(**inputs):
-    time.sleep(0.15)
+    time.sleep(0.3)
     return original(**inputs)
 enc.forward = slow
 build_or_load_cache(channel, cache_dir=sys.argv[2], batch_size=10, chunk_size=20,
@@ -150,14 +150,14 @@ def test_killed_build_resumes_without_recomputing_finished_chunks(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # imports are slow on a loaded machine
     done: list[Path] = []
-    while time.monotonic() < deadline and len(done) < 2 and child.poll() is None:
+    while time.monotonic() < deadline and not done and child.poll() is None:
         done = sorted(tmp_path.glob("*/partial/chunk_*.npz"))
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert len(done) >= 2, "the child never finished two chunks"
+    assert done, "the child never finished a chunk"
     finished = len(sorted(tmp_path.glob("*/partial/chunk_*.npz")))
     assert finished < 6 and not list(tmp_path.glob("*/manifest.json"))  # really interrupted
 
