@@ -14,6 +14,7 @@ import numpy as np
 from media.errors import MediaError
 
 BACKENDS = ("auto", "decord", "pyav")
+DEFAULT_MAX_FRAME_PIXELS = 36_000_000  # 8K UHD (7680x4320) fits; a k-frame clip stays < 1 GB
 
 
 def frame_indices(total: int, k: int) -> np.ndarray:
@@ -40,6 +41,27 @@ def _check_file(path: Path) -> None:
         raise MediaError(path, "not a regular file")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file")
+
+
+def _check_frame_size(path: Path, max_pixels: int) -> None:
+    """Refuse clips whose frames are larger than `max_pixels`, from the header alone.
+
+    A small file can declare huge frames (the video form of a decompression bomb): decoding
+    k of them would need k x width x height x 3 bytes. A header PyAV cannot read is left to
+    the decoders, which report it.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.video
+            width, height = (streams[0].width, streams[0].height) if streams else (0, 0)
+    except (av.FFmpegError, ValueError, OSError):
+        return
+    if width * height > max_pixels:
+        raise MediaError(
+            path, f"video frames too large: {width}x{height} exceeds {max_pixels} pixels"
+        )
 
 
 def _check_backend(backend: str) -> None:
@@ -142,25 +164,33 @@ def count_frames(path: str | Path, backend: str = "auto") -> int:
         return _pyav_count(file)
 
 
-def sample_frames(path: str | Path, k: int, *, backend: str = "auto") -> np.ndarray:
+def sample_frames(
+    path: str | Path,
+    k: int,
+    *,
+    backend: str = "auto",
+    max_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+) -> np.ndarray:
     """Decode `k` evenly spaced RGB frames (see `frame_indices`).
 
     Args:
         path: video file.
         k: number of frames to return.
         backend: "decord", "pyav", or "auto" (decord, then PyAV if decord fails).
+        max_pixels: refuse frames with more pixels than this (checked from the header).
 
     Returns:
         uint8 array of shape [k, H, W, 3].
 
     Raises:
-        MediaError: missing, empty, corrupt, truncated or zero-frame video.
+        MediaError: missing, empty, corrupt, truncated, zero-frame or too-large video.
     """
     _check_backend(backend)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     file = Path(path)
     _check_file(file)
+    _check_frame_size(file, max_pixels)
     if backend == "pyav":
         frames = _pyav_sample(file, k)
     else:

@@ -59,6 +59,29 @@ def _no_frames(path: Path) -> Path:
     return path
 
 
+HUGE_CLIP = """
+import av, sys
+with av.open(sys.argv[1], "w", format="mp4") as container:
+    stream = container.add_stream("libx264", rate=1)
+    stream.width, stream.height, stream.pix_fmt = 8192, 6144, "yuv420p"
+    stream.options = {"preset": "ultrafast"}
+    frame = av.VideoFrame(8192, 6144, "yuv420p")
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    for packet in [*stream.encode(frame), *stream.encode()]:
+        container.mux(packet)
+"""
+
+
+def _huge_frames(path: Path) -> Path:
+    """A ~150 KB mp4 of one black 8192x6144 frame (made in a subprocess: x264 needs ~350 MB)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", HUGE_CLIP, str(path)], check=True, timeout=120)
+    return path
+
+
 def _audio_only(path: Path) -> Path:
     with av.open(str(path), "w", format="mp4") as container:
         stream = container.add_stream("aac", rate=8000)
@@ -87,6 +110,7 @@ BAD = {
     "no_frames.mp4": ("video", "no video stream"),
     "audio_only.mp4": ("video", "no video stream"),
     "text.mp4": ("video", "undecodable video"),
+    "huge_frames.mp4": ("video", "video frames too large: 8192x6144"),
 }
 
 
@@ -122,6 +146,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         (root / name).write_bytes(data)
     _no_frames(root / "no_frames.mp4")
     _audio_only(root / "audio_only.mp4")
+    _huge_frames(root / "huge_frames.mp4")
     return {**good, **{name: root / name for name in BAD}}
 
 
@@ -134,16 +159,17 @@ def test_each_bad_file_is_a_media_error_naming_it(zoo: dict[str, Path], name: st
     assert reason in info.value.reason and str(zoo[name]) in str(info.value)
 
 
-def test_the_bomb_is_refused_before_decoding(zoo: dict[str, Path]) -> None:
-    """The header alone decides: 10^10 pixels would need 30 GB; the refusal costs nothing."""
+@pytest.mark.parametrize("name", ["bomb.png", "huge_frames.mp4"])
+def test_bombs_are_refused_from_the_header(zoo: dict[str, Path], name: str) -> None:
+    """10^10 pixels would need 30 GB, 8 frames of 8192x6144 1.2 GB; refusing costs nothing."""
     import tracemalloc
 
     tracemalloc.start()
     with pytest.raises(MediaError, match="too large"):
-        load_image(zoo["bomb.png"])
+        load_image(zoo[name]) if name.endswith(".png") else sample_frames(zoo[name], 8)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < 5_000_000
+    assert peak < 5_000_000 and zoo[name].stat().st_size < 200_000
 
 
 def test_captioning_records_every_bad_file_and_captions_the_rest(
