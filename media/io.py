@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,47 @@ def _file_mode(target: Path) -> int:
         return 0o666 & ~_UMASK
 
 
+# Host and pid go into every temporary file name, so a sweep knows whose temp it is.
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:40] or "host"
+_TEMP = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def sweep_stale_temps(folder: str | Path, *, min_age_s: float = 600.0) -> int:
+    """Delete temporary files that writers killed inside `atomic_path` left in `folder`.
+
+    Only files this module named are touched, and only when their writer ran on this host,
+    is no longer alive and the file has not changed for `min_age_s` seconds (a process of
+    another container with the same host name may still be writing it).
+
+    Returns:
+        How many files were removed.
+    """
+    directory = Path(folder)
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    now = time.time()
+    for path in directory.glob(".*.tmp"):
+        match = _TEMP.match(path.name)
+        if not match or match["host"] != _HOST or _alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime >= min_age_s:
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):  # some filesystems refuse directory fsync
         fd = os.open(directory, os.O_RDONLY)
@@ -55,7 +99,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    prefix = f".{target.name}.{_HOST}-{os.getpid()}."
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -4,6 +4,7 @@ files it writes atomically are readable by whoever may read a new file in that f
 from __future__ import annotations
 
 import ast
+import os
 import stat
 from pathlib import Path
 
@@ -92,3 +93,48 @@ def test_atomic_files_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> No
     (tmp_path / "a.txt").chmod(0o640)
     atomic_write_text(tmp_path / "a.txt", "y")  # a replaced file keeps its mode
     assert _mode(tmp_path / "a.txt") == 0o640 and (tmp_path / "a.txt").read_text() == "y"
+
+
+def test_sweep_removes_only_temps_of_dead_writers_on_this_host(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from media import io
+
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom media.io import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_text('half'); print(tmp.name, flush=True); time.sleep(600)\n",
+            str(tmp_path / "result.json"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    killed = tmp_path / writer.stdout.readline().strip()
+    assert killed.exists() and killed.name.startswith(".result.json.")
+    assert io.sweep_stale_temps(tmp_path, min_age_s=0) == 0  # its writer is still alive
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    old = time.time() - 3600
+    names = {
+        "live": f".a.json.{io._HOST}-{os.getpid()}.x1.tmp",
+        "other_host": f".a.json.elsewhere-{writer.pid}.x2.tmp",
+        "foreign": ".notes.tmp",
+        "fresh": f".b.json.{io._HOST}-{writer.pid}.x3.tmp",
+        "stale": f".c.json.{io._HOST}-{writer.pid}.x4.tmp",
+    }
+    for key, name in names.items():
+        (tmp_path / name).write_text(key)
+        if key != "fresh":
+            os.utime(tmp_path / name, (old, old))
+    os.utime(killed, (old, old))
+    assert io.sweep_stale_temps(tmp_path) == 2  # the killed writer's and the stale one
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {names[k] for k in ("live", "other_host", "foreign", "fresh")}
+    assert not (tmp_path / "result.json").exists()
