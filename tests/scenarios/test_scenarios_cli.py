@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,7 @@ def test_missing_captions_with_generation_off_print_the_command(
         str(tmp_path / "run"),
         "captions.image_caption.generate=false",
         f"output.caption_store={json.dumps(str(store))}",
+        _cache(tmp_path / "cache"),
         *FAST,
     ]
     result = CliRunner().invoke(app, args)
@@ -103,6 +105,15 @@ def test_missing_captions_with_generation_off_print_the_command(
     )
     assert expected in result.output
     assert not (tmp_path / "run" / "results.json").exists()
+    # The printed command is exact: after running it, the same scenario runs.
+    command = next(line for line in result.output.splitlines() if "toolkit caption" in line)
+    captioned = CliRunner().invoke(app, shlex.split(command.strip())[1:])
+    assert captioned.exit_code == 0, captioned.output
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    assert results["record"]["captions"]["image_caption"]["generated"] == 0
+    assert results["record"]["captions"]["image_caption"]["captioned"] == 24
 
 
 def test_recommend_prints_top_k_with_titles(trained_run: Path) -> None:
