@@ -89,3 +89,20 @@ def test_bad_videos_raise_media_error(
 def test_unknown_backend(clips: dict[int, Path]) -> None:
     with pytest.raises(ValueError, match="decord, pyav"):
         sample_frames(clips[5], 2, backend="opencv")
+
+
+def test_auto_falls_back_to_pyav_when_decord_fails(
+    clips: dict[int, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import media.video
+
+    def broken(path: Path, *args: object) -> None:
+        raise MediaError(path, "decord says no")
+
+    monkeypatch.setattr(media.video, "_decord_sample", broken)
+    monkeypatch.setattr(media.video, "_decord_count", broken)
+    sampled = sample_frames(clips[23], 5, backend="auto")
+    assert [_read_index(f) for f in sampled] == frame_indices(23, 5).tolist()
+    assert count_frames(clips[23], "auto") == 23
+    with pytest.raises(MediaError, match="decord says no"):
+        sample_frames(clips[23], 5, backend="decord")
