@@ -100,10 +100,21 @@ def caption_command(spec: CaptionSpec, data: Path, store: Path) -> str:
     return shlex.join(parts)
 
 
+def _wait_for_main_rank() -> None:
+    """Under torchrun, every rank waits until rank 0 has written the missing captions."""
+    from recsys import distributed
+
+    distributed.init_from_env()  # joins the process group (idempotent)
+    distributed.barrier()
+
+
 def resolve_captions(
     scenario: Scenario, catalogue: Catalogue, *, data: Path, progress: bool = True
 ) -> dict[str, FieldCaptions]:
     """Captions for every caption field the scenario's templates use.
+
+    Under torchrun only rank 0 captions (into the main store file); the other ranks wait
+    for it and then read the same store, so every rank builds identical text inputs.
 
     Args:
         scenario: the validated scenario (its `captions` tables and output folders).
@@ -118,7 +129,9 @@ def resolve_captions(
     from captioning.api import MediaItem, caption_items, caption_key
     from captioning.base import CaptioningError
     from captioning.store import CaptionStore
+    from recsys.dist import current
 
+    dist = current()
     store_dir = caption_store_dir(scenario)
     resolved: dict[str, FieldCaptions] = {}
     for field in scenario.caption_fields:
@@ -156,7 +169,7 @@ def resolve_captions(
                     f"{len(todo)} of {len(items)} items have no {field} in {store_dir} and "
                     f"generation is off; run:\n  {command}",
                 )
-            if todo:
+            if todo and dist.is_main:  # one writer; other ranks wait at the barrier below
                 summary = caption_items(
                     todo,
                     captioner=spec.captioner,
@@ -169,9 +182,12 @@ def resolve_captions(
                     device=spec.device,
                     dtype=spec.dtype,
                     num_frames=spec.num_frames,
+                    shard=(0, 1),  # the whole list here, even under torchrun (no part files)
                     progress=progress,
                 )
                 generated = summary.done
+            if todo and dist.distributed:
+                _wait_for_main_rank()
             found = store.captions(key, pairs)
             errors = store.errors(key, pairs)
             fingerprint = store.fingerprint(key, pairs)

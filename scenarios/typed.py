@@ -161,8 +161,9 @@ def _convert_mapping(tp: Any, value: Any, key: str) -> Mapping[str, Any]:
         raise TypedLoadError(key, f"expected a table, got {_describe(value)}")
     args = get_args(tp)
     item_tp = args[1] if len(args) == 2 else Any
-    out = {str(k): convert(item_tp, v, _join(key, str(k))) for k, v in value.items()}
-    return types.MappingProxyType(out)
+    # A plain dict (read-only by convention): MappingProxyType would make scenarios
+    # unpicklable, and grid cells must travel to worker processes.
+    return {str(k): convert(item_tp, v, _join(key, str(k))) for k, v in value.items()}
 
 
 def _convert_scalar(tp: Any, value: Any, key: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,8 @@ def test_grid_file_axes_and_cells(tmp_path: Path) -> None:
         ("id", "id", "", "id-s3"),
     ]
     assert cells[1].scenario.channels[0].encoder.model == "other/bert"
+    # Cells are self-contained values: they pickle (for worker processes) unchanged.
+    assert pickle.loads(pickle.dumps(cells)) == cells
     bad = tmp_path / "bad.toml"
     bad.write_text('scenarios = ["title"]\nmethod = ["id"]\n', encoding="utf-8")
     from scenarios.schema import ScenarioError
