@@ -33,7 +33,13 @@ def main() -> None:
     parser.add_argument("--loss", default="auto", help="auto (full_softmax) or inbatch_logq")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks"))
+    parser.add_argument(
+        "--summary", action="store_true", help="only collect results/id_sasrec_*.json"
+    )
     args = parser.parse_args()
+    if args.summary:
+        _summary()
+        return
     torch.set_num_threads(args.threads)
 
     from recsys.config import EvalConfig, TrainConfig
@@ -101,6 +107,29 @@ def _markdown(r: dict) -> str:
         f"{r['most_popular_test']['ndcg@10']:.4f} | | | | |\n\n"
         f"Reached the reference: {'yes' if r['reached'] else 'no'}.\n"
     )
+
+
+def _summary() -> None:
+    """One table over every id_sasrec_*.json in results/ -> id_sasrec_summary.md."""
+    from media.io import atomic_write_text
+
+    rows = []
+    for path in sorted((ROOT / "results").glob("id_sasrec_*.json")):
+        r = json.loads(path.read_text())
+        t, ref = r["test"], r["reference"]
+        rows.append(
+            f"| {r['convention']} | {r['loss']} | {t['hr@10']:.4f} | {t['ndcg@10']:.4f} | "
+            f"{ref['hr@10']:.4f} / {ref['ndcg@10']:.4f} | {r['best_epoch']} | "
+            f"{r['epochs_run']} | {r['seconds_per_epoch']:.1f} |"
+        )
+    text = (
+        "# ID-SASRec on Amazon Scientific, all runs\n\n"
+        "Seed 12345, 1 torch thread, CPU shared with other jobs (s/epoch is inflated).\n\n"
+        "| convention | loss | test HR@10 | test NDCG@10 | reference | best epoch | epochs "
+        "| train s/epoch |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+    atomic_write_text(ROOT / "results" / "id_sasrec_summary.md", text)
+    print(text)
 
 
 if __name__ == "__main__":
