@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from recsys import distributed
 from recsys.config import PROTOCOL_NAME, EvalConfig
 from recsys.data.types import Split
 from recsys.errors import ConfigError
@@ -106,7 +107,8 @@ def _count_block(
 
     sign(s - s_t) is +1 above, 0 tied, -1 below (masked -inf included); with
     a = sum(sign) and b = sum(|sign|): higher = (a + b) / 2, tied = width - b. For IEEE
-    floats with subnormals, s - s_t == 0 exactly when s == s_t, so ties are exact.
+    floats with subnormals, s - s_t == 0 exactly when s == s_t, so ties are exact (with
+    denormals flushed to zero, gaps below ~1e-38 would count as ties).
     Destroys `scores`.
     """
     width = scores.shape[1]
@@ -251,7 +253,9 @@ def evaluate_states(
     higher = np.zeros(n_users, dtype=np.int64)
     tied = np.zeros(n_users, dtype=np.int64)
     missed = np.zeros(n_users, dtype=bool)
-    for start in range(0, n_users, config.user_batch):
+    # Under torchrun each rank ranks every world_size-th user block; the counts are integers,
+    # so summing the ranks' arrays is the single-process result exactly.
+    for start in distributed.shard_blocks(range(0, n_users, config.user_batch)):
         stop = min(start + config.user_batch, n_users)
         hist = torch.from_numpy(history[start:stop].astype(np.int64)).to(device)
         states = state_fn(hist, start, stop).to(item_table.dtype)
@@ -260,6 +264,7 @@ def evaluate_states(
         )
         h, t = rank_counts(states, item_table, targets[start:stop], rows, cols, config.item_chunk)
         higher[start:stop], tied[start:stop], missed[start:stop] = h, t, miss
+    higher, tied, missed = distributed.all_reduce_arrays(higher, tied, missed)
     per_user = per_user_metrics(higher, tied, tuple(config.ks), missed)
     metric_names = [k for k in per_user if k != "rank"]
     per_user.update(higher=higher, tied=tied, missed=missed)
@@ -299,7 +304,7 @@ def evaluate(
     model.eval()
     try:
         if item_table is None:
-            item_table = model.item_tower.embed_all(split.num_items).float()
+            item_table = distributed.embed_all(model.item_tower, split.num_items)
 
         def state_fn(hist: torch.Tensor, start: int, stop: int) -> torch.Tensor:
             return model.user_state(hist, item_table).float()
