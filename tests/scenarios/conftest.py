@@ -3,7 +3,9 @@ scenario tests, written once per session; and tiny, fast training overrides."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -70,16 +72,24 @@ def make_tiny_dataset(root: Path, *, items: int = 24, users: int = 40, seed: int
     return root
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
     """The scenario tests train tiny models: one intra-op thread is faster than two (and
     does not spin on a busy 2-core machine). Restored afterwards for other test folders."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from toolkit.cli import app
 
-from .conftest import FAST
+from .conftest import FAST, one_thread
 
 RESULT_KEYS = {
     "protocol",
@@ -40,7 +40,8 @@ def _cache(cache: Path) -> str:
 def trained_run(tiny_data: Path, shared_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("cli") / "run"
     args = ["run-scenario", "title+captions", "--data", str(tiny_data), "--out", str(out)]
-    result = CliRunner().invoke(app, [*args, *FAST, _cache(shared_cache), "seed=3"])
+    with one_thread():  # module fixtures start before the per-test autouse fixture
+        result = CliRunner().invoke(app, [*args, *FAST, _cache(shared_cache), "seed=3"])
     assert result.exit_code == 0, result.output
     assert f"results written to {out}" in result.output
     return out

@@ -13,7 +13,7 @@ import pytest
 from scenarios.grid import GridCell, GridSpec, load_grid, plan_grid, run_grid
 from scenarios.runner import run_one
 
-from .conftest import FAST
+from .conftest import FAST, one_thread
 
 
 def _overrides(cache: Path) -> tuple[str, ...]:
@@ -37,7 +37,8 @@ def tiny_grid(tiny_data: Path, shared_cache: Path, tmp_path_factory: pytest.Temp
         bootstrap_samples=500,
     )
     lines: list[str] = []
-    result = run_grid(spec, out_dir=out, data=tiny_data, echo=lines.append)
+    with one_thread():  # module fixtures start before the per-test autouse fixture
+        result = run_grid(spec, out_dir=out, data=tiny_data, echo=lines.append)
     return spec, result, lines
 
 
