@@ -34,7 +34,8 @@ class Family:
             plain text prompt) or "chat" (chat template with image / video entries).
         video_native: the model takes a clip (frames) as a video input.
         echo: prompt tokens at the start of generate()'s output: "input" (the whole
-            input_ids), "input-1" (BLIP drops its final [SEP]) or "none".
+            input_ids, when the output does start with them), "input-1" (BLIP drops its
+            final [SEP]) or "none".
     """
 
     name: str
@@ -160,7 +161,13 @@ class HFCaptioner:
             and echoed.shape == inputs["input_ids"].shape
             and torch.equal(echoed, inputs["input_ids"])
         )
-        skip = {"input": prompt_length, "input-1": max(prompt_length - 1, 1), "none": 0}
+        # an encoder-decoder language model (BLIP-2 with Flan-T5) echoes nothing: strip the
+        # prompt only when the output really starts with it
+        skip = {
+            "input": prompt_length if self.last_echo_matches else 0,
+            "input-1": max(prompt_length - 1, 1),
+            "none": 0,
+        }
         new_tokens = out.sequences[:, skip[self.family.echo] :]  # [B, new]
         texts = [
             clean_caption(t)
