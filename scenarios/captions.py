@@ -126,80 +126,88 @@ def resolve_captions(
         CaptionsMissingError: captions are missing and `generate = false` for that field.
         ScenarioError: the captioner is unknown or fails to load.
     """
-    from captioning.api import MediaItem, caption_items, caption_key
     from captioning.base import CaptioningError
+
+    resolved: dict[str, FieldCaptions] = {}
+    for field in scenario.caption_fields:
+        try:
+            resolved[field] = _resolve_field(scenario, field, catalogue, data, progress)
+        except CaptioningError as exc:
+            raise ScenarioError(scenario.source, f"captions.{field}", str(exc)) from None
+    return resolved
+
+
+def _generate(spec: CaptionSpec, todo: list[Any], store_dir: Path, progress: bool) -> int:
+    """Caption `todo` into the store; returns how many captions were written."""
+    from captioning.api import caption_items
+
+    summary = caption_items(
+        todo,
+        captioner=spec.captioner,
+        store=store_dir,
+        model=spec.model,
+        prompt=spec.prompt,
+        max_new_tokens=spec.max_new_tokens,
+        num_beams=spec.num_beams,
+        batch_size=spec.batch_size,
+        device=spec.device,
+        dtype=spec.dtype,
+        num_frames=spec.num_frames,
+        shard=(0, 1),  # the whole list here, even under torchrun (no part files)
+        progress=progress,
+    )
+    return summary.done
+
+
+def _resolve_field(
+    scenario: Scenario, field: str, catalogue: Catalogue, data: Path, progress: bool
+) -> FieldCaptions:
+    """One caption field: read the store, fill what is missing (or stop), fingerprint."""
+    from captioning.api import MediaItem, caption_key
     from captioning.store import CaptionStore
     from recsys.dist import current
 
-    dist = current()
+    spec = scenario.captions[field]
+    kind = CAPTION_MEDIA[field]
+    paths = catalogue.image_paths if kind == "image" else catalogue.video_paths
+    items = [
+        MediaItem(item_id, path, kind)  # type: ignore[arg-type]
+        for item_id, path in zip(catalogue.item_ids, paths, strict=True)
+    ]
+    pairs = [(it.item_id, media_sha(it.path)) for it in items]
+    key = caption_key(
+        spec.captioner,
+        spec.model,
+        spec.prompt,
+        spec.max_new_tokens,
+        spec.num_beams,
+        dtype=spec.dtype,
+        num_frames=spec.num_frames,
+    )
     store_dir = caption_store_dir(scenario)
-    resolved: dict[str, FieldCaptions] = {}
-    for field in scenario.caption_fields:
-        spec = scenario.captions[field]
-        kind = CAPTION_MEDIA[field]
-        paths = catalogue.image_paths if kind == "image" else catalogue.video_paths
-        items = [
-            MediaItem(item_id, path, kind)  # type: ignore[arg-type]
-            for item_id, path in zip(catalogue.item_ids, paths, strict=True)
-        ]
-        pairs = [(it.item_id, media_sha(it.path)) for it in items]
-        try:
-            key = caption_key(
-                spec.captioner,
-                spec.model,
-                spec.prompt,
-                spec.max_new_tokens,
-                spec.num_beams,
-                dtype=spec.dtype,
-                num_frames=spec.num_frames,
-            )
-            store = CaptionStore(store_dir)
-            done = store.done(key)
-            todo = [
-                it
-                for it, pair in zip(items, pairs, strict=True)
-                if pair not in done and pair[1] != NO_MEDIA
-            ]
-            generated = 0
-            if todo and not spec.generate:
-                command = caption_command(spec, data, store_dir)
-                raise CaptionsMissingError(
-                    scenario.source,
-                    f"captions.{field}",
-                    f"{len(todo)} of {len(items)} items have no {field} in {store_dir} and "
-                    f"generation is off; run:\n  {command}",
-                )
-            if todo and dist.is_main:  # one writer; other ranks wait at the barrier below
-                summary = caption_items(
-                    todo,
-                    captioner=spec.captioner,
-                    store=store_dir,
-                    model=spec.model,
-                    prompt=spec.prompt,
-                    max_new_tokens=spec.max_new_tokens,
-                    num_beams=spec.num_beams,
-                    batch_size=spec.batch_size,
-                    device=spec.device,
-                    dtype=spec.dtype,
-                    num_frames=spec.num_frames,
-                    shard=(0, 1),  # the whole list here, even under torchrun (no part files)
-                    progress=progress,
-                )
-                generated = summary.done
-            if todo and dist.distributed:
-                _wait_for_main_rank()
-            found = store.captions(key, pairs)
-            errors = store.errors(key, pairs)
-            fingerprint = store.fingerprint(key, pairs)
-        except CaptioningError as exc:
-            raise ScenarioError(scenario.source, f"captions.{field}", str(exc)) from None
-        resolved[field] = FieldCaptions(
-            field=field,
-            captions={it.item_id: found.get(it.item_id, "") for it in items},
-            key=key.as_dict(),
-            fingerprint=fingerprint,
-            generated=generated,
-            failed=len([p for p in pairs if p[0] in errors and p[1] != NO_MEDIA]),
-            no_media=sum(p[1] == NO_MEDIA for p in pairs),
+    store = CaptionStore(store_dir)
+    done = store.done(key)
+    todo = [it for it, p in zip(items, pairs, strict=True) if p not in done and p[1] != NO_MEDIA]
+    if todo and not spec.generate:
+        command = caption_command(spec, data, store_dir)
+        raise CaptionsMissingError(
+            scenario.source,
+            f"captions.{field}",
+            f"{len(todo)} of {len(items)} items have no {field} in {store_dir} and "
+            f"generation is off; run:\n  {command}",
         )
-    return resolved
+    dist = current()
+    generated = _generate(spec, todo, store_dir, progress) if todo and dist.is_main else 0
+    if todo and dist.distributed:  # one writer (rank 0); the others wait for it
+        _wait_for_main_rank()
+    found = store.captions(key, pairs)
+    errors = store.errors(key, pairs)
+    return FieldCaptions(
+        field=field,
+        captions={it.item_id: found.get(it.item_id, "") for it in items},
+        key=key.as_dict(),
+        fingerprint=store.fingerprint(key, pairs),
+        generated=generated,
+        failed=len([p for p in pairs if p[0] in errors and p[1] != NO_MEDIA]),
+        no_media=sum(p[1] == NO_MEDIA for p in pairs),
+    )

@@ -69,6 +69,24 @@ def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared:
     return model.eval()
 
 
+def _history_ids(
+    run_dir: Path, prepared: Any, user: str | None, items: list[str] | None
+) -> list[str]:
+    """The item ids to condition on: the user's kept sequence, or the given list."""
+    catalogue = prepared.split.catalogue
+    if (user is None) == (items is None):
+        raise ScenarioError(run_dir, "", "give exactly one of a user id or a list of item ids")
+    if user is not None:
+        sequence = prepared.dataset.sequences.get(user)
+        if sequence is None:
+            raise ScenarioError(run_dir, "user", f"unknown user {user!r}")
+        return [i for i in sequence[-prepared.split.keep_last :] if i in catalogue]
+    unknown = [i for i in items or [] if i not in catalogue]
+    if unknown:
+        raise ScenarioError(run_dir, "items", f"unknown item ids {unknown[:5]}")
+    return list(items or [])
+
+
 def recommend(
     run_dir: str | Path,
     *,
@@ -110,18 +128,7 @@ def recommend(
     data_path = data or Path(record["dataset"]["path"])
     prepared = prepare(scenario, data=data_path, progress=False)
     split, catalogue = prepared.split, prepared.split.catalogue
-    if (user is None) == (items is None):
-        raise ScenarioError(run_dir, "", "give exactly one of a user id or a list of item ids")
-    if user is not None:
-        sequence = prepared.dataset.sequences.get(user)
-        if sequence is None:
-            raise ScenarioError(run_dir, "user", f"unknown user {user!r}")
-        history_ids = [i for i in sequence[-split.keep_last :] if i in catalogue]
-    else:
-        unknown = [i for i in items or [] if i not in catalogue]
-        if unknown:
-            raise ScenarioError(run_dir, "items", f"unknown item ids {unknown[:5]}")
-        history_ids = list(items or [])
+    history_ids = _history_ids(run_dir, prepared, user, items)
     window = history_ids[-split.max_len :]
     dense = [catalogue.index_of(i) for i in window]
     history = torch.tensor([[0] * (split.max_len - len(dense)) + dense])  # [1, L]
