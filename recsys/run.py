@@ -20,7 +20,7 @@ import torch
 
 from media.hashing import sha256_json
 from media.io import atomic_write_json
-from recsys import __version__
+from recsys import __version__, distributed
 from recsys.channels import ChannelInput
 from recsys.config import PROTOCOL_NAME, EvalConfig, SASRecConfig, TrainConfig
 from recsys.data.types import Split
@@ -159,7 +159,7 @@ def run_experiment(
     done = _completed(out_dir, config_sha)
     if done is not None:
         return done
-    dist = current()
+    dist = distributed.init_from_env()  # torchrun: join the process group (idempotent)
     device = resolve_device(train.device)
     torch.manual_seed(seed)  # initialisation: tower first, then SASRec
     ctx = MethodContext(
@@ -214,7 +214,7 @@ def _evaluate_and_record(
 ) -> RunResult:
     """Evaluate the best weights on validation and test; write results (rank 0)."""
     model.eval()
-    item_table = model.item_tower.embed_all(split.num_items).float()
+    item_table = distributed.embed_all(model.item_tower, split.num_items)
     valid = evaluate(model, split, "valid", evaluation, item_table=item_table)
     test = evaluate(model, split, "test", evaluation, item_table=item_table)
     efficiency = dict(fit.efficiency) | {"test_eval_seconds": test.seconds}
@@ -247,4 +247,5 @@ def _evaluate_and_record(
     if current().is_main:
         write_per_user_csv(out_dir / "test_per_user.csv", test, split)
         atomic_write_json(out_dir / "results.json", results)  # last: marks the run complete
+    distributed.barrier()  # other ranks return only once the run folder is complete
     return _result_from_json(out_dir, results)

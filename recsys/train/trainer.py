@@ -9,8 +9,10 @@ and seeds dropout with ``torch.manual_seed(seed * 1_000_003 + e)``, so no RNG st
 be saved: resuming from the checkpoint after epoch k replays epochs k+1, ... exactly as an
 uninterrupted run would (bit-identical on CPU).
 
-Rank-aware: only rank 0 (recsys.dist.current()) writes files or shows progress. A future
-DDP wrapper only needs to shard `_epoch_rows` and wrap `model`.
+Rank-aware: only rank 0 writes files or shows progress. Under torchrun every rank draws the
+same permutation, trains on its slice of each global batch, computes its share of the
+global-batch loss and sums gradients with the others (recsys.distributed), so a run on N
+ranks follows the single-process run up to floating-point summation order.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from torch import nn
 
 from media.hashing import sha256_json
 from media.io import append_jsonl, atomic_write_text
+from recsys import distributed
 from recsys.config import EvalConfig, TrainConfig
 from recsys.data.types import Split
-from recsys.dist import current
 from recsys.errors import ConfigError, RecsysError
 from recsys.eval.efficiency import EfficiencyMeter, Stopwatch, count_parameters
 from recsys.eval.evaluator import evaluate
@@ -121,7 +123,7 @@ class Trainer:
             raise ConfigError(f"train.select_metric={train.select_metric!r}; valid: {valid}")
         self.model, self.split, self.cfg, self.evaluation = model, split, train, evaluation
         self.seed, self.device = seed, device
-        self.dist = current()
+        self.dist = distributed.init_from_env()  # torchrun: join the process group
         self.writes = out_dir is not None and self.dist.is_main
         self.out_dir = out_dir
         self.progress = progress and self.dist.is_main
@@ -171,6 +173,7 @@ class Trainer:
     def _save(self, epoch: int, state: dict[str, Any], improved: bool) -> None:
         if improved and not self.writes:  # no files: keep the best weights in memory
             self._best_memory = {n: p.detach().clone() for n, p in self.named.items()}
+            state.pop("best_weights", None)  # a resumed rank > 0: rank 0 replaces that file
         if not self.writes:
             return
         folder = self.ckpt_dir
@@ -228,14 +231,20 @@ class Trainer:
     def _step(self, batch: torch.Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.use_amp):
-            loss = self.model.loss(batch, self.loss_kind, self.log_pop)
+            if distributed.is_active():  # this rank's share of the global-batch loss
+                loss = distributed.global_batch_loss(
+                    self.model, batch, self.loss_kind, self.log_pop
+                )
+            else:
+                loss = self.model.loss(batch, self.loss_kind, self.log_pop)
         self.scaler.scale(loss).backward()
+        distributed.all_reduce_grads(list(self.named.values()))  # no-op in one process
         if self.cfg.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.named.values(), self.cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return loss.item()
+        return distributed.all_reduce_sum(loss.item())
 
     def _train_epoch(self, epoch: int) -> tuple[float, int, float]:
         """One pass over the users; returns (mean loss, steps, training seconds)."""
@@ -254,7 +263,8 @@ class Trainer:
         total, steps = 0.0, 0
         with Stopwatch(self.meter) as watch:
             for start in bar:
-                rows = torch.from_numpy(order[start : start + size]).to(self.device)
+                local = distributed.local_slice(order[start : start + size], self.dist)
+                rows = torch.from_numpy(local).to(self.device)
                 loss = self._step(self.seqs[rows])
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(
