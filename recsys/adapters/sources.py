@@ -42,14 +42,19 @@ class CachedSource(nn.Module):
         self.num_steps = states.shape[1] + (0 if shared is None else shared.shape[0])
 
     @classmethod
-    def from_cache(cls, cache: CachedStates) -> CachedSource:
-        states, shared, valid = cache.tensors()
+    def from_cache(cls, cache: CachedStates) -> nn.Module:
+        """In memory, or streamed from the memmap when larger than the RAM budget."""
+        from recsys.cache.stream import StreamedSource, should_stream
+
         info = {
             "cache": str(cache.folder),
             "fingerprint": cache.fingerprint,
             "missing": cache.missing,
             "encoder": cache.manifest.get("encoder", {}),
         }
+        if should_stream(cache):
+            return StreamedSource(cache, info)
+        states, shared, valid = cache.tensors()
         return cls(states, shared, valid, info)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:  # [M] -> [M, steps, width] fp32
@@ -145,18 +150,14 @@ def _check_channel(channel: ChannelInput, num_items: int) -> None:
 def _cache_on_main(
     channel: ChannelInput, encoder: Encoder, ctx: MethodContext, rebuild: bool, batch_size: int
 ) -> CachedStates:
-    """Rank 0 builds the cache; the other ranks wait, then open it without rebuilding."""
-    kwargs = {"cache_dir": ctx.cache_dir, "device": ctx.device, "batch_size": batch_size}
-    if ctx.dist.is_main:
-        cache = build_or_load_cache(
-            channel, rebuild=rebuild, progress=ctx.progress, encoder=encoder, **kwargs
-        )
-    if ctx.dist.distributed:
-        import torch.distributed as tdist
-
-        tdist.barrier()
-    if not ctx.dist.is_main:
-        cache = build_or_load_cache(
-            channel, rebuild=False, progress=False, encoder=encoder, **kwargs
-        )
-    return cache
+    """Every rank calls the build: under torchrun each encodes a share of the chunks and
+    rank 0 merges them (recsys.cache.build); all ranks then open the same files."""
+    return build_or_load_cache(
+        channel,
+        rebuild=rebuild,
+        progress=ctx.progress and ctx.dist.is_main,
+        encoder=encoder,
+        cache_dir=ctx.cache_dir,
+        device=ctx.device,
+        batch_size=batch_size,
+    )

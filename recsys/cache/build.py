@@ -14,6 +14,8 @@ import torch
 
 from media.hashing import sha256_file, sha256_json, sha256_lines
 from media.io import atomic_path, atomic_write_json
+from recsys import distributed
+from recsys.cache.lock import folder_lock
 from recsys.cache.states import (
     FORMAT_VERSION,
     MANIFEST,
@@ -124,10 +126,11 @@ def build_or_load_cache(
         encoder = build_encoder(channel.encoder, device=device, modality=channel.modality)
     fields = fingerprint_fields(channel, encoder)
     folder = cache_folder(Path(cache_dir), channel)
-    existing = _check_existing(folder, fields, rebuild)
-    if existing is not None:
-        return existing
-    return _build(channel, encoder, fields, folder, batch_size, chunk_size, progress)
+    with folder_lock(folder):  # grid workers sharing this cache build it once
+        existing = _check_existing(folder, fields, rebuild)
+        if existing is not None:
+            return existing
+        return _build(channel, encoder, fields, folder, batch_size, chunk_size, progress)
 
 
 def _check_existing(folder: Path, fields: dict[str, Any], rebuild: bool) -> CachedStates | None:
@@ -171,14 +174,23 @@ def _build(
     items = channel_items(channel)
     partial = folder / PARTIAL
     fingerprint = sha256_json(fields)
-    _reset_partial(partial, fingerprint)
+    ctx = distributed.active_context()  # under torchrun each rank encodes its own chunks
+    if ctx.is_main:
+        _reset_partial(partial, fingerprint)
+    distributed.barrier()
     # Stable length sort: batches pad little, and a resumed build sees the same chunks.
     order = sorted(range(len(items)), key=lambda i: (encoder.size_key(items[i]), i))
     chunks = [order[s : s + chunk_size] for s in range(0, len(order), chunk_size)]
     started = time.perf_counter()
     computed = 0
-    bar = tqdm(total=len(items), disable=not progress, desc=f"cache {channel.name}", unit="item")
-    for k, chunk in enumerate(chunks):
+    bar = tqdm(
+        total=len(items),
+        disable=not progress or not ctx.is_main,
+        desc=f"cache {channel.name}",
+        unit="item",
+    )
+    for k in distributed.shard_blocks(range(len(chunks)), ctx):
+        chunk = chunks[k]
         path = partial / f"chunk_{k:05d}.npz"
         if not path.exists():
             states, valid = _encode_chunk(encoder, [items[i] for i in chunk], batch_size)
@@ -189,17 +201,19 @@ def _build(
             computed += len(chunk)
         bar.update(len(chunk))
     bar.close()
+    distributed.barrier()  # every rank's chunks are on disk
+    computed = int(distributed.all_reduce_sum(float(computed)))
     seconds = time.perf_counter() - started
     stats = {
         "computed_items": computed,
         "seconds": seconds,
         "items_per_s": computed / max(seconds, 1e-9),
     }
-    cached = _assemble(
-        folder, partial, len(chunks), encoder, fields, fingerprint, len(items), stats
-    )
-    shutil.rmtree(partial, ignore_errors=True)
-    return cached
+    if ctx.is_main:  # one writer merges the chunks (after checking they are all there)
+        _assemble(folder, partial, len(chunks), encoder, fields, fingerprint, len(items), stats)
+        shutil.rmtree(partial, ignore_errors=True)
+    distributed.barrier()
+    return open_cache(folder)
 
 
 def _reset_partial(partial: Path, fingerprint: str) -> None:
@@ -257,6 +271,12 @@ def _assemble(
     num_items: int,
     stats: dict[str, float],
 ) -> CachedStates:
+    absent = [k for k in range(num_chunks) if not (partial / f"chunk_{k:05d}.npz").exists()]
+    if absent:
+        raise CacheMismatchError(
+            f"{partial}: {len(absent)} of {num_chunks} chunks are missing (first: {absent[:5]}); "
+            "a rank died or the cache folder is not shared by every rank; run the build again"
+        )
     chunks = [np.load(partial / f"chunk_{k:05d}.npz") for k in range(num_chunks)]
     valid = np.zeros(num_items + 1, dtype=bool)
     for chunk in chunks:
