@@ -494,3 +494,12 @@ def test_caption_field_without_media_is_a_clear_error(
     code, output = _cli([*args, "--out", str(tmp_path / "run")])  # tiny_data has no videos
     assert code == 2 and "captions.video_caption" in output and "no video files" in output
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="findings F10, F11: typo'd store path, bad --seeds")
+def test_command_line_typos_are_named_and_create_nothing(tmp_path: Path) -> None:
+    code, output = _cli(["caption-merge", str(tmp_path / "typo" / "store")])
+    assert code == 2 and "no caption store here" in output
+    assert not (tmp_path / "typo").exists()
+    code, output = _cli(["grid", "title", "--seeds", "0,x", "--out", str(tmp_path / "g")])
+    assert code == 2 and "--seeds must be comma-separated integers, got '0,x'" in output
