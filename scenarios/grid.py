@@ -299,6 +299,7 @@ def run_grid(
     progress: bool = False,
     echo: Callable[[str], None] = print,
     run_cell: RunCell | None = None,
+    workers: int = 1,
 ) -> GridResult:
     """Run every cell of a grid (skipping complete ones) and write the report.
 
@@ -308,7 +309,9 @@ def run_grid(
         data: dataset for every scenario, overriding the grid's and the scenarios'.
         progress: per-run progress bars.
         echo: where one status line per cell goes.
-        run_cell: replaces the per-cell runner (tests, or a process pool later).
+        run_cell: replaces the per-cell runner (tests); only with workers == 1.
+        workers: cells run in this many spawned local processes (scenarios.grid_pool);
+            1 runs them here, one after another.
 
     Returns:
         The outcomes and the report path; failed cells are listed, not raised.
@@ -319,6 +322,18 @@ def run_grid(
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"grid-{_safe(spec.name)}"
     data_path = data if data is not None else (Path(spec.data) if spec.data else None)
     cells = plan_grid(spec, out)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers > 1:
+        if run_cell is not None:
+            raise ValueError("run_cell cannot be combined with workers > 1")
+        from scenarios.grid_pool import run_cells_in_workers
+
+        outcomes = run_cells_in_workers(
+            cells, workers=workers, data=data_path, progress=progress, echo=echo
+        )
+        report = write_report(out, cells, outcomes, spec)
+        return GridResult(out, tuple(outcomes), report)
     workspace = Workspace()
     outcomes = []
     for i, cell in enumerate(cells, start=1):

@@ -174,6 +174,7 @@ def grid_cmd(
     data: Path | None = typer.Option(None, help="Dataset for every scenario."),
     out: Path | None = typer.Option(None, help="Output folder (default runs/grid-<name>)."),
     set_: list[str] = typer.Option([], "--set", help="Override for every scenario: key=value."),
+    workers: int = typer.Option(1, min=1, help="Run cells in this many local processes."),
 ) -> None:
     """Run scenarios x methods x encoders x seeds; write runs.csv, report.md and a plot."""
     from recsys.errors import RecsysError
@@ -187,7 +188,7 @@ def grid_cmd(
             spec = with_axes(spec, methods=_csv(methods), seeds=seed_list)
         else:
             spec = grid_from_files(files, methods=_csv(methods), seeds=seed_list, overrides=set_)
-        result = run_grid(spec, out_dir=out, data=data, echo=typer.echo)
+        result = run_grid(spec, out_dir=out, data=data, echo=typer.echo, workers=workers)
     except (ScenarioError, RecsysError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"report written to {result.report} ({len(result.failed)} failed runs)")
