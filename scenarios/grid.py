@@ -322,6 +322,8 @@ def run_grid(
     out = Path(out_dir) if out_dir is not None else Path("runs") / f"grid-{_safe(spec.name)}"
     data_path = data if data is not None else (Path(spec.data) if spec.data else None)
     cells = plan_grid(spec, out)
+    if not progress:
+        quiet_model_loading()
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     if workers > 1:
@@ -345,6 +347,14 @@ def run_grid(
         echo(f"[{i}/{len(cells)}] {cell.label}: {outcome.status}{note}")
     report = write_report(out, cells, outcomes, spec)
     return GridResult(out, tuple(outcomes), report)
+
+
+def quiet_model_loading() -> None:
+    """Turn off transformers' weight loading / saving bars: with many cells they bury the
+    one status line per cell."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def grid_from_files(
