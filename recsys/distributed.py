@@ -269,15 +269,15 @@ def _inbatch_share(
     first = first.scatter_reduce(0, where, torch.arange(len(all_ids), device=seqs.device), "amin")
     cand_emb = all_emb[first]  # [C, d] one copy per item (its owner gets the gradient)
     keep_alive = all_emb.sum() * 0.0
-    if local == 0:
-        return keep_alive
     real = seqs != 0
     cols = torch.searchsorted(cand, seqs.clamp(min=1))  # [b, L+1] global column
     counts = torch.zeros(len(cand), dtype=torch.long, device=seqs.device)
     counts.index_add_(0, cols[real], torch.ones_like(cols[real]))
     import torch.distributed as tdist
 
-    tdist.all_reduce(counts)  # occurrences in the global batch
+    tdist.all_reduce(counts)  # occurrences in the global batch (every rank joins)
+    if local == 0:  # e.g. a last global batch smaller than the world
+        return keep_alive
     own = torch.zeros(seqs.shape[0], len(cand), dtype=torch.bool, device=seqs.device)
     own[real.nonzero(as_tuple=True)[0], cols[real]] = True  # [b, C] the user's own items
     local_emb = emb[torch.searchsorted(ids, seqs[real])]  # [n_real, d]

@@ -72,6 +72,8 @@ class GridCell:
     text_encoder: str  # "" when the scenario has no text channel
     vision_encoder: str  # "" when it has no image or video channel
     run_dir: Path
+    source: str = ""  # the scenario file (for `cell_command`)
+    overrides: tuple[str, ...] = ()  # the overrides that made `scenario` from `source`
 
     @property
     def label(self) -> str:
@@ -175,7 +177,8 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[GridCell]:
                 extra = [f"method={method}"] + _encoder_overrides(base, text, vision)
                 seeds = spec.seeds or base.seeds
                 for seed in seeds:
-                    scenario = load_scenario(path, [*spec.overrides, *extra, f"seed={seed}"])
+                    applied = (*spec.overrides, *extra, f"seed={seed}")
+                    scenario = load_scenario(path, list(applied))
                     tag = _encoder_tag(spec, text, vision)
                     run_dir = out_dir / "runs" / _safe(scenario.name) / f"{method}{tag}-s{seed}"
                     if run_dir in seen_dirs:
@@ -183,7 +186,9 @@ def plan_grid(spec: GridSpec, out_dir: Path) -> list[GridCell]:
                             spec.source or "<grid>", "scenarios", f"two cells share {run_dir}"
                         )
                     seen_dirs.add(run_dir)
-                    cells.append(GridCell(scenario, seed, text, vision, run_dir))
+                    cells.append(
+                        GridCell(scenario, seed, text, vision, run_dir, str(path), applied)
+                    )
     return cells
 
 

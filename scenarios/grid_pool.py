@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shlex
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -118,3 +119,24 @@ def run_cells_in_workers(
             note = f" ({outcome.error})" if outcome.error else ""
             echo(f"[{finished}/{len(cells)}] {cells[i].label}: {outcome.status}{note}")
     return outcomes
+
+
+def cell_command(cell: Any, data: Path | None = None) -> str:
+    """The `toolkit run-scenario` line that runs one cell into its grid run folder.
+
+    Hand these lines to a scheduler (one job each, under `torchrun` for several GPUs); a
+    later `toolkit grid` call on the same output folder finds the finished cells complete.
+    """
+    parts = ["toolkit", "run-scenario", cell.source, *cell.overrides, "--out", str(cell.run_dir)]
+    if data is not None:
+        parts += ["--data", str(data)]
+    return shlex.join(parts)
+
+
+def grid_commands(spec: Any, *, out_dir: Path | None = None, data: Path | None = None) -> list[str]:
+    """`cell_command` for every cell of a grid, in plan order (same folders as `run_grid`)."""
+    from scenarios.grid import _safe, plan_grid
+
+    out = Path(out_dir) if out_dir is not None else Path("runs") / f"grid-{_safe(spec.name)}"
+    data_path = data if data is not None else (Path(spec.data) if spec.data else None)
+    return [cell_command(cell, data_path) for cell in plan_grid(spec, out)]

@@ -175,10 +175,14 @@ def grid_cmd(
     out: Path | None = typer.Option(None, help="Output folder (default runs/grid-<name>)."),
     set_: list[str] = typer.Option([], "--set", help="Override for every scenario: key=value."),
     workers: int = typer.Option(1, min=1, help="Run cells in this many local processes."),
+    commands: bool = typer.Option(
+        False, "--commands", help="Print one run-scenario line per cell (for a scheduler)."
+    ),
 ) -> None:
     """Run scenarios x methods x encoders x seeds; write runs.csv, report.md and a plot."""
     from recsys.errors import RecsysError
     from scenarios.grid import grid_from_files, is_grid_file, load_grid, run_grid, with_axes
+    from scenarios.grid_pool import grid_commands
     from scenarios.schema import ScenarioError
 
     try:
@@ -188,6 +192,10 @@ def grid_cmd(
             spec = with_axes(spec, methods=_csv(methods), seeds=seed_list)
         else:
             spec = grid_from_files(files, methods=_csv(methods), seeds=seed_list, overrides=set_)
+        if commands:
+            for line in grid_commands(spec, out_dir=out, data=data):
+                typer.echo(line)
+            return
         result = run_grid(spec, out_dir=out, data=data, echo=typer.echo, workers=workers)
     except (ScenarioError, RecsysError, ValueError) as exc:
         _fail(str(exc))

@@ -18,10 +18,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def torchrun(script: Path, *args: str, nproc: int = 2, timeout: float = 120) -> str:
-    """Run `script` under torchrun on this machine (gloo); returns its output, raises on failure."""
+def torchrun(
+    script: Path, *args: str, nproc: int = 2, timeout: float = 120, backend: str = "gloo"
+) -> str:
+    """Run `script` under torchrun on this machine; returns its output, raises on failure.
+
+    gloo runs hide the GPUs (CPU ranks); nccl runs give each rank its local GPU.
+    """
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env.update(OMP_NUM_THREADS="1", TOOLKIT_DIST_BACKEND="gloo", CUDA_VISIBLE_DEVICES="")
+    env.update(OMP_NUM_THREADS="1", TOOLKIT_DIST_BACKEND=backend)
+    if backend == "gloo":
+        env["CUDA_VISIBLE_DEVICES"] = ""
     command = [
         sys.executable,
         "-m",

@@ -52,3 +52,22 @@ def test_workers_must_be_positive_and_exclude_a_custom_runner(tmp_path: Path):
         run_grid(_spec(tmp_path), out_dir=tmp_path / "x", workers=0, echo=lambda _: None)
     with pytest.raises(ValueError, match="run_cell"):
         run_grid(_spec(tmp_path), out_dir=tmp_path / "x", workers=2, run_cell=lambda *a: None)
+
+
+def test_cell_commands_run_elsewhere_are_found_complete(tmp_path: Path):
+    """What a scheduler job array runs: one printed line per cell; the grid then skips them."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from scenarios.grid import run_grid
+    from scenarios.grid_pool import grid_commands
+    from toolkit.cli import app
+
+    lines = grid_commands(_spec(tmp_path / "cache"), out_dir=tmp_path / "g")
+    assert len(lines) == 2 and all(line.startswith("toolkit run-scenario ") for line in lines)
+    for line in lines:
+        done = CliRunner().invoke(app, shlex.split(line)[1:])
+        assert done.exit_code == 0, done.output
+    result = run_grid(_spec(tmp_path / "cache"), out_dir=tmp_path / "g", echo=lambda _: None)
+    assert [o.status for o in result.outcomes] == ["skipped", "skipped"]
