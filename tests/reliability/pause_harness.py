@@ -5,8 +5,11 @@ batches, in the middle of an epoch, after a checkpoint, half-way through an appe
 is useless on a loaded 2-core machine, so this wrapper (test code, not part of the toolkit)
 patches one function before the CLI starts:
 
-    RELIABILITY_PAUSE="module:qualname:N:when"   when = before | after | torn
+    RELIABILITY_PAUSE="module:qualname:N:when[:needle]"   when = before | after | torn
     RELIABILITY_MARKER=/path/to/marker
+
+With a needle, only calls whose arguments mention it are counted (for functions that
+libraries call too, such as `tempfile.mkstemp`).
 
 On the N-th call of `module.qualname` it writes the marker file and sleeps, either before
 the call runs (`before`), after it returned (`after`), or, for `append_jsonl`-like
@@ -48,7 +51,7 @@ def _torn_append(path: str | os.PathLike, records: object) -> None:
 
 def install(spec: str, marker: Path) -> None:
     """Patch `module:qualname` so that its N-th call stops the process (see module doc)."""
-    module_name, qualname, count_text, when = spec.split(":")
+    module_name, qualname, count_text, when, *needle = spec.split(":", 4)
     if when not in ("before", "after", "torn"):
         raise SystemExit(f"pause_harness: bad mode {when!r}")
     owner = importlib.import_module(module_name)
@@ -62,6 +65,8 @@ def install(spec: str, marker: Path) -> None:
     @functools.wraps(original)
     def wrapper(*args: object, **kwargs: object) -> object:
         nonlocal calls
+        if needle and needle[0] not in repr((args, kwargs)):
+            return original(*args, **kwargs)
         calls += 1
         if calls == target and when == "before":
             _stop(marker)
