@@ -198,7 +198,7 @@ def _resolve_field(
         )
     dist = current()
     generated = _generate(spec, todo, store_dir, progress) if todo and dist.is_main else 0
-    if todo and dist.distributed:  # one writer (rank 0); the others wait for it
+    if dist.distributed:  # one writer (rank 0); every rank meets here, whatever it found to do
         _wait_for_main_rank()
     found = store.captions(key, pairs)
     errors = store.errors(key, pairs)
