@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--loss", default="auto", help="auto (full_softmax) or inbatch_logq")
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="users per step")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks"))
     parser.add_argument(
         "--summary", action="store_true", help="only collect results/id_sasrec_*.json"
@@ -57,9 +58,12 @@ def main() -> None:
     convention = "mask_repeat_targets" if args.mask_repeat_targets else "default"
     tag = convention + ("" if args.loss == "auto" else f"_{args.loss}")
     tag += "" if args.lr is None else f"_lr{args.lr:g}"
+    tag += "" if args.batch_size is None else f"_bs{args.batch_size}"
     split = make_split(load_dataset(args.data))
     evaluation = EvalConfig(mask_repeat_targets=args.mask_repeat_targets)
-    train = TrainConfig(epochs=args.epochs, loss=args.loss, lr=args.lr, device="cpu")
+    train = TrainConfig(
+        epochs=args.epochs, loss=args.loss, lr=args.lr, batch_size=args.batch_size, device="cpu"
+    )
     result = run_experiment(
         split,
         method="id",
@@ -81,6 +85,7 @@ def main() -> None:
         "loss": loss,
         "torch_threads": args.threads,
         "seed": args.seed,
+        "batch_size": args.batch_size or 256,
         "test": result.test,
         "valid": result.valid,
         "best_epoch": result.best_epoch,
