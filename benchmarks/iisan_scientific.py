@@ -68,7 +68,8 @@ def collect(args: argparse.Namespace) -> list[dict]:
     rows = []
     for method in args.methods:
         for seed in args.seeds:
-            path = args.runs / f"sci_{method}{args.tag}_s{seed}" / "results.json"
+            tag = dict(t.split("=", 1) for t in args.run_tag).get(method, args.tag)
+            path = args.runs / f"sci_{method}{tag}_s{seed}" / "results.json"
             if not path.exists():
                 continue
             r = json.loads(path.read_text())
@@ -132,6 +133,22 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
             f"| {method} | {len(nd)} | {statistics.mean(nd):.4f} ± {std:.4f} | "
             f"{statistics.mean(hr):.4f} | {ref[1]:.4f} / {ref[0]:.4f} |"
         )
+    id_file = ROOT / "results" / "id_sasrec_default_inbatch_logq.json"
+    if "id" not in summary and id_file.exists():  # the ID-SASRec benchmark's own run
+        r = json.loads(id_file.read_text())
+        eff = r["efficiency"]
+        lines.append(
+            f"| id (benchmarks/id_sasrec.py, in-batch logQ, seed {r['seed']}) | 1 | "
+            f"{r['test']['ndcg@10']:.4f} | {r['test']['hr@10']:.4f} | 0.0695 / 0.0865 |"
+        )
+        summary["id"] = {
+            "source": id_file.name,
+            "ndcg@10_mean": r["test"]["ndcg@10"],
+            "hr@10_mean": r["test"]["hr@10"],
+            "seconds_per_epoch": eff["seconds_per_epoch"],
+            "rss_growth_mb": eff["rss_growth_mb"],
+            "trainable_params": r["params"]["trainable"],
+        }
     lines.append("\nTarget: IISAN-Versa mean test NDCG@10 >= 0.082.\n")
     out = ROOT / "results" / f"iisan_scientific{args.tag}"
     atomic_write_json(
@@ -151,6 +168,9 @@ def main() -> None:
     parser.add_argument("--options", default="{}", help="iisan_versa options as JSON")
     parser.add_argument("--tag", default="", help="suffix of run folders and result files")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks"))
+    parser.add_argument(
+        "--run-tag", action="append", default=[], help="METHOD=TAG: run folders of METHOD"
+    )
     parser.add_argument("--report", action="store_true", help="only collect finished runs")
     parser.add_argument("--single", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
