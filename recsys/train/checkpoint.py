@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from media.io import atomic_write_json, atomic_write_with
+from media.io import atomic_write_json, atomic_write_with, sweep_stale_temps
 from recsys import __version__
 from recsys.errors import CheckpointError
 
@@ -53,7 +53,7 @@ def save_weights(path: Path, tensors: Mapping[str, torch.Tensor], meta: Mapping[
 
 def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read tensors and decoded metadata written by `save_weights`."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     tensors: dict[str, torch.Tensor] = {}
     try:
@@ -61,8 +61,13 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             raw = handle.metadata() or {}
             for name in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
                 tensors[name] = handle.get_tensor(name)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from exc
+    if raw.get("format") != FORMAT:  # another layout: never copy its tensors in blindly
+        raise CheckpointError(
+            f"{path}: checkpoint format {raw.get('format')!r} (toolkit "
+            f"{raw.get('toolkit_version', 'unknown')}); this toolkit reads {FORMAT!r}"
+        )
     meta = {k: (v if k in ("format", "toolkit_version") else json.loads(v)) for k, v in raw.items()}
     return tensors, meta
 
@@ -101,6 +106,7 @@ def load_optimizer(path: Path) -> dict[str, Any]:
 def write_pointer(folder: Path, state: Mapping[str, Any]) -> None:
     """Write state.json (last), then delete checkpoint files it no longer names."""
     atomic_write_json(folder / "state.json", dict(state))
+    sweep_stale_temps(folder)  # temp files of a save killed mid-write (only rank 0 writes)
     keep = {state.get("weights"), state.get("optim"), state.get("best_weights"), "best.safetensors"}
     for path in folder.iterdir():
         if path.name != "state.json" and path.name not in keep and not path.name.startswith("."):
