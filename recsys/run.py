@@ -91,7 +91,12 @@ def _completed(out_dir: Path, config_sha: str) -> RunResult | None:
     path = out_dir / "results.json"
     if not path.exists():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable results file ({exc}); delete it to rerun") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a results file (a JSON object); delete it to rerun")
     if data.get("config_sha256") != config_sha:
         raise ConfigError(
             f"{path}: this folder holds a finished run of another configuration; "
