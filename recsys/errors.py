@@ -40,3 +40,7 @@ class CheckpointError(RecsysError):
 
 class ConfigError(RecsysError):
     """A configuration value is invalid; names the key and the valid choices."""
+
+
+class DiskSpaceError(RecsysError):
+    """The output disk lacks the room a file needs; says how much is needed and free."""

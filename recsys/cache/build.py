@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from media.hashing import sha256_file, sha256_json, sha256_lines
-from media.io import atomic_path, atomic_write_json
+from media.io import atomic_path, atomic_write_json, sweep_stale_temps
 from recsys import distributed
 from recsys.cache.lock import folder_lock
 from recsys.cache.states import (
@@ -27,7 +28,7 @@ from recsys.cache.states import (
 )
 from recsys.channels import ChannelInput, EncoderSpec
 from recsys.encoders import Encoder, build_encoder
-from recsys.errors import CacheMismatchError, ConfigError
+from recsys.errors import CacheMismatchError, ConfigError, DiskSpaceError
 
 _MEDIA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
 PARTIAL = "partial"
@@ -148,6 +149,7 @@ def _check_existing(folder: Path, fields: dict[str, Any], rebuild: bool) -> Cach
             if stored.get(k) != v
         ]
         if not diffs:
+            shutil.rmtree(folder / PARTIAL, ignore_errors=True)  # a kill after the manifest
             return cached
         reason = "; ".join(diffs)
     if not rebuild:
@@ -175,8 +177,11 @@ def _build(
     partial = folder / PARTIAL
     fingerprint = sha256_json(fields)
     ctx = distributed.active_context()  # under torchrun each rank encodes its own chunks
+    _check_disk(channel.name, folder, len(items), encoder, progress and ctx.is_main)
     if ctx.is_main:
         _reset_partial(partial, fingerprint)
+        sweep_stale_temps(folder)  # temp files of builds killed mid-write (F12)
+        sweep_stale_temps(partial)
     distributed.barrier()
     # Stable length sort: batches pad little, and a resumed build sees the same chunks.
     order = sorted(range(len(items)), key=lambda i: (encoder.size_key(items[i]), i))
@@ -214,6 +219,38 @@ def _build(
         shutil.rmtree(partial, ignore_errors=True)
     distributed.barrier()
     return open_cache(folder)
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_disk(name: str, folder: Path, num_items: int, encoder: Encoder, report: bool) -> None:
+    """Say how much room the cache takes and stop before writing when the disk lacks it.
+
+    `states.npy` takes (N+1) x steps x width fp16 values (an upper bound: a shared first
+    step is stored once); until the chunk files are removed both exist, so the peak is twice
+    that, less the chunks a killed build already finished (stale ones are deleted first).
+
+    Raises:
+        DiskSpaceError: the free space of the cache folder's disk is below what is still needed.
+    """
+    size = (num_items + 1) * encoder.num_steps * encoder.width * 2
+    done = sum(p.stat().st_size for p in (folder / PARTIAL).glob("chunk_*.npz"))
+    free = shutil.disk_usage(_existing(folder)).free
+    message = (
+        f"cache {name}: needs {size / 1e6:.2f} MB ({num_items} items x {encoder.num_steps} "
+        f"steps x {encoder.width} fp16; up to {2 * size / 1e6:.2f} MB while building), "
+        f"{free / 1e6:.2f} MB free in {folder}"
+    )
+    if free < 2 * size - done:
+        raise DiskSpaceError(f"{message}; free some space or set output.cache_dir elsewhere")
+    if report:
+        from tqdm.auto import tqdm
+
+        tqdm.write(message, file=sys.stderr)
 
 
 def _reset_partial(partial: Path, fingerprint: str) -> None:
@@ -305,7 +342,7 @@ def _assemble(
         "shared_steps": skip,
         "missing": int(len(missing)),
         "missing_items": missing[:100].tolist(),  # dense indices, first 100
-        "build": stats,
+        "build": {**stats, "bytes": int(np.prod(shape)) * 2},
     }
     atomic_write_json(folder / MANIFEST, manifest)  # written last: its presence means complete
     return open_cache(folder)
