@@ -6,6 +6,7 @@ gives `[B, steps, width]` pooled states of the selected hidden layers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import torch
@@ -91,7 +92,10 @@ def build_encoder(
     """
     if modality is not None and modality not in _MODALITIES:
         raise ConfigError(f"unknown modality {modality!r}; valid: {', '.join(_MODALITIES)}")
-    kind = _auto_kind(spec, modality) if spec.kind == "auto" else spec.kind
+    try:
+        kind = _auto_kind(spec, modality) if spec.kind == "auto" else spec.kind
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load encoder {spec.model!r}: {exc}") from None
     if kind not in _REGISTRY:
         raise ConfigError(
             f"unknown encoder kind {spec.kind!r}; valid: auto, {', '.join(encoder_kinds())}"
@@ -100,7 +104,14 @@ def build_encoder(
         raise ConfigError(f"encoder kind {kind!r} cannot encode text channels")
     if modality in ("image", "video") and kind == "hf_text":
         raise ConfigError(f"encoder kind 'hf_text' cannot encode {modality} channels")
-    encoder = _REGISTRY[kind](spec, device, for_training)
+    try:
+        encoder = _REGISTRY[kind](spec, device, for_training)
+    except (OSError, ValueError) as exc:  # transformers' "no such folder / repo / file"
+        offline = os.environ.get("HF_HUB_OFFLINE", "0")
+        raise ConfigError(
+            f"cannot load encoder {spec.model!r}: not a loadable local model folder, and no "
+            f"hub copy is reachable (HF_HUB_OFFLINE={offline}): {exc}"
+        ) from None
     if modality == "video":
         from recsys.encoders.video import VideoEncoder
 
