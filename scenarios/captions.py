@@ -202,6 +202,17 @@ def _resolve_field(
         _wait_for_main_rank()
     found = store.captions(key, pairs)
     errors = store.errors(key, pairs)
+    if not found:  # no text would carry this field: say so rather than train on blanks
+        reason = (
+            f"the dataset has no {kind} files"
+            if all(p[1] == NO_MEDIA for p in pairs)
+            else f"every {kind} failed to caption (see the error records in {store_dir})"
+        )
+        raise ScenarioError(
+            scenario.source,
+            f"captions.{field}",
+            f"no item has a {field}: {reason}; remove {{{field}}} from the templates",
+        )
     return FieldCaptions(
         field=field,
         captions={it.item_id: found.get(it.item_id, "") for it in items},

@@ -61,7 +61,10 @@ def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared:
     if not path.exists():
         raise ScenarioError(run_dir, "", "no checkpoint/best.safetensors: the run did not finish")
     tensors, _ = load_weights(path)
-    result = model.load_state_dict(tensors, strict=False)
+    try:
+        result = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as exc:  # shape mismatch: another catalogue or model size
+        raise ScenarioError(path, "", f"checkpoint does not fit the model: {exc}") from None
     if result.unexpected_keys:
         raise ScenarioError(
             path, "", f"checkpoint does not fit the model: {result.unexpected_keys[:5]}"
@@ -128,6 +131,15 @@ def recommend(
     data_path = data or Path(record["dataset"]["path"])
     prepared = prepare(scenario, data=data_path, progress=False)
     split, catalogue = prepared.split, prepared.split.catalogue
+    trained_on = results.get("dataset", {}).get("catalogue_sha256")
+    if trained_on and catalogue.content_hash != trained_on:  # indices would no longer match
+        raise ScenarioError(
+            run_dir,
+            "data",
+            f"{data_path} is another dataset than the run was trained on (catalogue "
+            f"{catalogue.content_hash[:12]}, trained on {trained_on[:12]}); "
+            "pass --data with the run's dataset",
+        )
     history_ids = _history_ids(run_dir, prepared, user, items)
     window = history_ids[-split.max_len :]
     dense = [catalogue.index_of(i) for i in window]
