@@ -246,6 +246,10 @@ def merge_parts(path: str | Path) -> int:
         The number of records in the merged main file.
     """
     store = CaptionStore(path)
+    if not store.path.is_dir():  # a mistyped path must not become a new, empty store
+        from captioning.base import CaptioningError
+
+        raise CaptioningError(f"{store.path}: no caption store here (no such folder)")
     parts = [f for f in store.files() if f.parent.name == PARTS_DIR]
     rows = _deduplicate(store.records())
     payload = "".join(canonical_json(r) + "\n" for r in rows)

@@ -157,9 +157,14 @@ def caption_cmd(
 @app.command("caption-merge")
 def caption_merge_cmd(store: Path = typer.Argument(..., help="Caption store folder.")) -> None:
     """Join the shard part files of a caption store into its main file."""
+    from captioning.base import CaptioningError
     from captioning.store import merge_parts
 
-    typer.echo(f"merged {merge_parts(store)} records into {store}")
+    try:
+        merged = merge_parts(store)
+    except CaptioningError as exc:
+        _fail(str(exc))
+    typer.echo(f"merged {merged} records into {store}")
 
 
 def _csv(text: str | None) -> list[str]:
@@ -186,7 +191,10 @@ def grid_cmd(
     from scenarios.schema import ScenarioError
 
     try:
-        seed_list = [int(s) for s in _csv(seeds)]
+        try:
+            seed_list = [int(s) for s in _csv(seeds)]
+        except ValueError:
+            raise ValueError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
         if len(files) == 1 and is_grid_file(files[0]):
             spec = load_grid(files[0], set_)
             spec = with_axes(spec, methods=_csv(methods), seeds=seed_list)
