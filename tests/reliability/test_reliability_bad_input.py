@@ -407,7 +407,6 @@ def test_run_folder_of_another_encoder_is_refused(
     assert code == 2 and "holds a checkpoint of another configuration" in output
 
 
-@pytest.mark.xfail(strict=True, reason="finding F3: SafetensorError escapes load_weights")
 def test_damaged_checkpoint_is_a_clear_error(
     reference: dict, tiny_models: dict[str, Path], tiny_data: Path, tmp_path: Path
 ) -> None:
@@ -421,7 +420,6 @@ def test_damaged_checkpoint_is_a_clear_error(
     assert "unreadable checkpoint" in output and state["weights"] in output
 
 
-@pytest.mark.xfail(strict=True, reason="finding F4: load_weights does not check the format")
 def test_checkpoint_of_another_format_is_refused(
     reference: dict, tiny_models: dict[str, Path], tiny_data: Path, tmp_path: Path
 ) -> None:
@@ -441,7 +439,6 @@ def test_checkpoint_of_another_format_is_refused(
     assert code == 2 and "mmrec-trainable-v0" in output
 
 
-@pytest.mark.xfail(strict=True, reason="finding F5: a damaged results.json is a traceback")
 def test_damaged_results_file_is_a_clear_error(
     reference: dict, tiny_models: dict[str, Path], tiny_data: Path, tmp_path: Path
 ) -> None:
@@ -453,7 +450,6 @@ def test_damaged_results_file_is_a_clear_error(
     assert str(run / "results.json") in output
 
 
-@pytest.mark.xfail(strict=True, reason="finding F6: recommend does not check the dataset")
 def test_recommend_refuses_a_dataset_other_than_the_runs(
     reference: dict, tiny_data: Path, tmp_path: Path
 ) -> None:
@@ -469,7 +465,6 @@ def test_recommend_refuses_a_dataset_other_than_the_runs(
         recommend(reference["runs"][0], user="u1", data=other)
 
 
-@pytest.mark.xfail(strict=True, reason="finding F1: encoder load errors are raw tracebacks")
 @pytest.mark.parametrize("model", ["/nonexistent/model", "someorg/not-a-model"])
 def test_missing_encoder_is_a_clear_error(
     tiny_models: dict[str, Path], tiny_data: Path, tmp_path: Path, model: str
@@ -482,7 +477,6 @@ def test_missing_encoder_is_a_clear_error(
     assert output.startswith("error: ") and f"cannot load encoder {model!r}" in output
 
 
-@pytest.mark.xfail(strict=True, reason="finding F2: an unprovidable caption field is silent")
 def test_caption_field_without_media_is_a_clear_error(
     tiny_models: dict[str, Path], tiny_data: Path, tmp_path: Path
 ) -> None:
@@ -496,7 +490,6 @@ def test_caption_field_without_media_is_a_clear_error(
     assert not (tmp_path / "run" / "results.json").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="findings F10, F11: typo'd store path, bad --seeds")
 def test_command_line_typos_are_named_and_create_nothing(tmp_path: Path) -> None:
     code, output = _cli(["caption-merge", str(tmp_path / "typo" / "store")])
     assert code == 2 and "no caption store here" in output

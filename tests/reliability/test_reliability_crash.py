@@ -10,6 +10,8 @@ the previous kill left, so one chain also checks resuming a resumed run.
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -57,10 +59,13 @@ def _same_cache(cache: Path, ref_cache: Path) -> None:
         assert manifest["fingerprint"] == ref_manifest["fingerprint"]
 
 
-# Each pause is reached in the run it is used in: the first builds both caches, the later
-# ones reuse them; `atomic_write_json` call 4 of the cache build is the image manifest.
+# Each pause is reached in the run it is used in. The first run is killed while the text
+# cache's states.npy is being written (its temp file exists); the second finishes the text
+# cache (the manifest is its first atomic_write_json) and is killed before the image
+# manifest (marker, then manifest: calls 2 and 3); the later runs reuse both caches.
 SCENARIO_CHAIN = [
-    ("recsys.cache.build:atomic_write_json:4:before", "image cache arrays written, no manifest"),
+    ("tempfile:mkstemp:1:after:.states.npy.", "text cache's states.npy half-way written"),
+    ("recsys.cache.build:atomic_write_json:3:before", "image cache arrays written, no manifest"),
     ("recsys.train.trainer:Trainer._step:2:before", "epoch 1, between step 1 and step 2"),
     # restarts from scratch; stops with the epoch-1 checkpoint written and epoch 2 logged
     # but not checkpointed, so the next run resumes from a checkpoint behind the log
@@ -69,7 +74,15 @@ SCENARIO_CHAIN = [
 ]
 
 
-def test_run_scenario_killed_four_times_finishes_like_an_uninterrupted_run(
+def _age_temporaries(root: Path) -> None:
+    """Date temp files an hour back: a rerun comes minutes after a crash, not milliseconds
+    (media.io.sweep_stale_temps leaves young temps alone in case their writer is alive)."""
+    old = time.time() - 3600
+    for path in root.rglob(".*.tmp"):
+        os.utime(path, (old, old))
+
+
+def test_run_scenario_killed_five_times_finishes_like_an_uninterrupted_run(
     tiny_models: dict[str, Path], tiny_data: Path, reference: dict, tmp_path: Path
 ) -> None:
     scenario = tmp_path / "pair.toml"
@@ -78,7 +91,9 @@ def test_run_scenario_killed_four_times_finishes_like_an_uninterrupted_run(
     for pause, _ in SCENARIO_CHAIN:
         kill_at(args, pause, tmp_path)
         assert not (tmp_path / "run" / "results.json").exists()
+        _age_temporaries(tmp_path)
     run_ok(args, tmp_path)
+    assert not list(tmp_path.rglob("*.tmp")), "a killed write's temp file was left behind"
     _same_run(tmp_path / "run", reference["runs"][0], reference["results"][0])
     _same_cache(tmp_path / "cache" / "states", reference["cache"])
 

@@ -29,7 +29,6 @@ def _free(monkeypatch: pytest.MonkeyPatch, free: int) -> list[str]:
     return asked
 
 
-@pytest.mark.xfail(strict=True, reason="finding F8: the cache build does not check disk space")
 def test_full_disk_stops_the_build_before_anything_is_written(
     tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -44,7 +43,6 @@ def test_full_disk_stops_the_build_before_anything_is_written(
     assert asked and not list((tmp_path / "c").rglob("*.np*"))  # no chunk, no array
 
 
-@pytest.mark.xfail(strict=True, reason="finding F8: the cache build does not report its size")
 def test_the_build_reports_its_size_and_proceeds_when_there_is_room(
     tiny_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
