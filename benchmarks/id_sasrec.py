@@ -110,7 +110,7 @@ def _markdown(r: dict) -> str:
     return (
         f"# ID-SASRec on Amazon Scientific ({r['convention']})\n\n"
         f"{r['users']:,} users x {r['items']:,} items, loss {r['loss']}, seed {r['seed']}, "
-        f"{r['torch_threads']} torch thread(s), CPU.\n\n"
+        f"batch {r.get('batch_size', 256)} users, {r['torch_threads']} torch thread(s), CPU.\n\n"
         "| model | test HR@10 | test NDCG@10 | reference HR@10 / NDCG@10 | best epoch | "
         "epochs | train s/epoch |\n|---|---|---|---|---|---|---|\n"
         f"| ID-SASRec | {t['hr@10']:.4f} | {t['ndcg@10']:.4f} | {ref['hr@10']:.4f} / "
@@ -131,15 +131,18 @@ def _summary() -> None:
         r = json.loads(path.read_text())
         t, ref = r["test"], r["reference"]
         rows.append(
-            f"| {r['convention']} | {r['loss']} | {t['hr@10']:.4f} | {t['ndcg@10']:.4f} | "
+            f"| {r['convention']} | {r['loss']} | {r.get('batch_size', 256)} | "
+            f"{t['hr@10']:.4f} | {t['ndcg@10']:.4f} | "
             f"{ref['hr@10']:.4f} / {ref['ndcg@10']:.4f} | {r['best_epoch']} | "
             f"{r['epochs_run']} | {r['seconds_per_epoch']:.1f} |"
         )
     text = (
         "# ID-SASRec on Amazon Scientific, all runs\n\n"
         "Seed 12345, 1 torch thread, CPU shared with other jobs (s/epoch is inflated).\n\n"
-        "| convention | loss | test HR@10 | test NDCG@10 | reference | best epoch | epochs "
-        "| train s/epoch |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "| convention | loss | batch | test HR@10 | test NDCG@10 | reference | best epoch "
+        "| epochs | train s/epoch |\n|---|---|---|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
     )
     atomic_write_text(ROOT / "results" / "id_sasrec_summary.md", text)
     print(text)
