@@ -21,7 +21,7 @@ import dist_worker as worker
 import numpy as np
 import pytest
 import torch
-from conftest import HERE, torchrun
+from dist_launch import HERE, torchrun
 from safetensors.torch import load_file
 
 TOL = 1e-5
