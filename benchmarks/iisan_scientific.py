@@ -31,6 +31,10 @@ REFERENCE = {
 }
 
 
+def _clip(value: str) -> float | None:
+    return None if value.lower() == "none" else float(value)
+
+
 def run_one(method: str, seed: int, args: argparse.Namespace) -> None:
     """Train and evaluate one (method, seed) in this process."""
     import torch
@@ -55,7 +59,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> None:
         method=method,
         channels=channels,
         method_options=options,
-        train=TrainConfig(epochs=args.epochs, device="cpu"),
+        train=TrainConfig(epochs=args.epochs, device="cpu", grad_clip=_clip(args.grad_clip)),
         seed=seed,
         out_dir=args.runs / f"sci_{method}{args.tag}_s{seed}",
         cache_dir=args.runs / "cache",
@@ -231,6 +235,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[12345, 12346, 12347])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--grad-clip", default="5.0", help="max grad norm, or 'none'")
     parser.add_argument("--options", default="{}", help="iisan_versa options as JSON")
     parser.add_argument("--tag", default="", help="suffix of run folders and result files")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks"))
