@@ -24,6 +24,11 @@ class SASRecConfig:
     num_heads: int = 2  # attention heads
     ffn_dim: int = 256  # feed-forward inner width
     dropout: float = 0.1  # dropout on embeddings, attention and FFN
+    init: str = "xavier"  # "xavier" (IISAN reference) | "normal" (N(0, 0.02), RecBole)
+
+
+# Weight-initialisation schemes of the learned recommender parts (SASRec, the `id` table).
+SASREC_INITS = ("xavier", "normal")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from recsys.eval.evaluator import evaluate
 from recsys.eval.per_user import write_per_user_csv
 from recsys.methods import MethodContext, get_method
 from recsys.models.recommender import SequentialRecommender
-from recsys.models.sasrec import SASRec
+from recsys.models.sasrec import SASRec, check_init
 from recsys.train.trainer import Trainer, resolve_device, resolve_train_config
 
 
@@ -73,6 +73,15 @@ def _channel_record(channel: ChannelInput) -> dict[str, Any]:
         "encoder": dataclasses.asdict(channel.encoder),
         "source_fingerprint": channel.source_fingerprint,
     }
+
+
+def _sasrec_record(sasrec: SASRecConfig) -> dict[str, Any]:
+    """The user-encoder part of the run config; the default init is left out so runs
+    recorded before the option existed keep their config hash (and stay resumable)."""
+    record = dataclasses.asdict(sasrec)
+    if record["init"] == SASRecConfig.init:
+        del record["init"]
+    return record
 
 
 def _result_from_json(out_dir: Path, data: Mapping[str, Any]) -> RunResult:
@@ -143,13 +152,14 @@ def run_experiment(
     entry = get_method(method)
     if entry.needs_channels and not channels:
         raise ConfigError(f"method {method!r} needs at least one input channel")
+    check_init(sasrec.init)
     train = resolve_train_config(train, entry.defaults)
     run_config = {
         "protocol": PROTOCOL_NAME,
         "method": method,
         "method_options": dict(method_options or {}),
         "channels": [_channel_record(c) for c in channels],
-        "sasrec": dataclasses.asdict(sasrec),
+        "sasrec": _sasrec_record(sasrec),
         "train": dataclasses.asdict(train),
         "evaluation": dataclasses.asdict(evaluation),
         "seed": seed,
@@ -174,6 +184,7 @@ def run_experiment(
         device=device,
         cache_dir=Path(cache_dir),
         out_dim=sasrec.dim,
+        init=sasrec.init,
         dist=dist,
         seed=seed,
         progress=progress,
@@ -186,6 +197,7 @@ def run_experiment(
         sasrec.ffn_dim,
         split.max_len,
         sasrec.dropout,
+        init=sasrec.init,
     )
     model = SequentialRecommender(tower, user_encoder, num_items=split.num_items).to(device)
     if dist.is_main:

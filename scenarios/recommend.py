@@ -50,12 +50,15 @@ def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared:
         device=torch.device("cpu"),
         cache_dir=Path(scenario.output.cache_dir) / "states",
         out_dim=scenario.model.dim,
+        init=scenario.model.init,
         seed=int(results.get("seed", 0)),
         progress=False,
     )
     tower = get_method(results["method"]).builder(ctx)
     m = scenario.model
-    sasrec = SASRec(m.dim, m.num_blocks, m.num_heads, m.ffn_dim, split.max_len, m.dropout)
+    sasrec = SASRec(
+        m.dim, m.num_blocks, m.num_heads, m.ffn_dim, split.max_len, m.dropout, init=m.init
+    )
     model = SequentialRecommender(tower, sasrec, num_items=split.num_items)
     path = run_dir / "checkpoint" / "best.safetensors"
     if not path.exists():

@@ -9,6 +9,7 @@ from torch import nn
 
 from recsys.methods import MethodContext, register_method
 from recsys.models.base import ItemTower, MethodDefaults, ParamGroup
+from recsys.models.sasrec import check_init, init_weights
 
 
 class IdTower(ItemTower):
@@ -17,14 +18,20 @@ class IdTower(ItemTower):
     Args:
         num_items: number of real items N (indices 1..N).
         dim: embedding width.
+        init: "xavier" (the reference) or "normal" (N(0, 0.02), RecBole), as SASRec's.
+
+    Raises:
+        ConfigError: `init` is not a known scheme.
     """
 
-    def __init__(self, num_items: int, dim: int) -> None:
+    def __init__(self, num_items: int, dim: int, init: str = "xavier") -> None:
         super().__init__()
+        check_init(init)
         self.num_items = num_items
         self.out_dim = dim
+        self.init = init
         self.embedding = nn.Embedding(num_items + 1, dim, padding_idx=0)
-        nn.init.xavier_normal_(self.embedding.weight)  # reference init for Embedding weights
+        init_weights(self.embedding, init)
         with torch.no_grad():
             self.embedding.weight[0].zero_()
 
@@ -36,12 +43,12 @@ class IdTower(ItemTower):
         return [ParamGroup("item_embedding", [self.embedding.weight], role="recommender")]
 
     def describe(self) -> dict[str, Any]:
-        return {"tower": "id", "num_items": self.num_items, "dim": self.out_dim}
+        return {"tower": "id", "num_items": self.num_items, "dim": self.out_dim, "init": self.init}
 
 
 def build_id_tower(ctx: MethodContext) -> IdTower:
-    """Builder registered as method `id`."""
-    return IdTower(ctx.split.num_items, ctx.out_dim)
+    """Builder registered as method `id`; the table follows the user encoder's init."""
+    return IdTower(ctx.split.num_items, ctx.out_dim, ctx.init)
 
 
 register_method(

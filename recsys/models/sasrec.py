@@ -6,7 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recsys.config import SASREC_INITS
+from recsys.errors import ConfigError
+
 _LN_EPS = 1e-6  # as the reference encoder
+_NORMAL_STD = 0.02  # RecBole's initializer_range
 
 
 class _SelfAttention(nn.Module):
@@ -71,12 +75,25 @@ class SASRec(nn.Module):
         max_len: number of learned positions; inputs may be shorter (they take the last
             positions, so the most recent item always sits at position max_len - 1).
         dropout: dropout on the input, attention probabilities, attention output and FFN.
+        init: weight initialisation of Linear and Embedding layers: "xavier" (Xavier-normal,
+            the IISAN reference) or "normal" (N(0, 0.02), RecBole); biases start at zero.
+
+    Raises:
+        ConfigError: `init` is not a known scheme.
     """
 
     def __init__(
-        self, dim: int, num_blocks: int, num_heads: int, ffn_dim: int, max_len: int, dropout: float
+        self,
+        dim: int,
+        num_blocks: int,
+        num_heads: int,
+        ffn_dim: int,
+        max_len: int,
+        dropout: float,
+        init: str = "xavier",
     ) -> None:
         super().__init__()
+        check_init(init)
         self.dim = dim
         self.max_len = max_len
         self.positions = nn.Embedding(max_len, dim)
@@ -85,7 +102,7 @@ class SASRec(nn.Module):
         self.blocks = nn.ModuleList(
             _Block(dim, num_heads, ffn_dim, dropout) for _ in range(num_blocks)
         )
-        self.apply(_xavier_init)
+        self.apply(lambda module: init_weights(module, init))
 
     def forward(
         self, item_emb: torch.Tensor, pad_mask: torch.Tensor, *, last_only: bool = False
@@ -118,9 +135,24 @@ class SASRec(nn.Module):
         return x
 
 
-def _xavier_init(module: nn.Module) -> None:
-    """Xavier-normal weights and zero biases for Linear and Embedding (reference init)."""
+def check_init(init: str) -> None:
+    """Raise ConfigError unless `init` names a scheme in `recsys.config.SASREC_INITS`."""
+    if init not in SASREC_INITS:
+        valid = ", ".join(SASREC_INITS)
+        raise ConfigError(f"unknown init {init!r}; valid choices: {valid}")
+
+
+def init_weights(module: nn.Module, init: str) -> None:
+    """Initialise one Linear or Embedding in place (other modules are left alone).
+
+    Args:
+        module: the layer; only Linear and Embedding weights are touched, biases zeroed.
+        init: "xavier" (Xavier-normal, the reference) or "normal" (N(0, 0.02), RecBole).
+    """
     if isinstance(module, nn.Linear | nn.Embedding):
-        nn.init.xavier_normal_(module.weight)
+        if init == "normal":
+            nn.init.normal_(module.weight, std=_NORMAL_STD)
+        else:
+            nn.init.xavier_normal_(module.weight)
         if getattr(module, "bias", None) is not None:
             nn.init.zeros_(module.bias)

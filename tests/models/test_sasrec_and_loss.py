@@ -155,3 +155,45 @@ def test_last_only_equals_full_forward_last_position() -> None:
         full = model.sasrec(emb, history == 0)[:, -1]
         last = model.sasrec(emb, history == 0, last_only=True)[:, -1]
     torch.testing.assert_close(full, last)
+
+
+def _weight_std(module: torch.nn.Module) -> float:
+    weights = [p.detach().flatten() for n, p in module.named_parameters() if "weight" in n]
+    return torch.cat([w for w in weights if w.numel() > 1 and w.std() > 0]).std().item()
+
+
+def test_init_normal_draws_std_002_and_xavier_stays_default() -> None:
+    torch.manual_seed(0)
+    default = SASRec(64, 2, 2, 256, 10, 0.1)
+    torch.manual_seed(0)
+    xavier = SASRec(64, 2, 2, 256, 10, 0.1, init="xavier")
+    normal = SASRec(64, 2, 2, 256, 10, 0.1, init="normal")
+    for a, b in zip(default.parameters(), xavier.parameters(), strict=True):
+        torch.testing.assert_close(a, b)  # the default is the reference's Xavier init
+    # Xavier-normal std of a 64x64 projection is sqrt(2 / (64 + 64)) = 0.125.
+    assert normal.blocks[0].attn.query.weight.std().item() == pytest.approx(0.02, rel=0.1)
+    assert xavier.blocks[0].attn.query.weight.std().item() == pytest.approx(0.125, rel=0.1)
+    assert normal.positions.weight.std().item() == pytest.approx(0.02, rel=0.1)
+    assert normal.blocks[0].ffn[0].bias.abs().max().item() == 0.0
+    ln = normal.blocks[0].attn_norm  # LayerNorm keeps its identity init under either scheme
+    assert torch.equal(ln.weight, torch.ones(64)) and torch.equal(ln.bias, torch.zeros(64))
+
+
+def test_id_table_follows_init_and_keeps_padding_row_zero() -> None:
+    xavier, normal = IdTower(2000, 64), IdTower(2000, 64, init="normal")
+    # Xavier-normal over a [2001, 64] table: sqrt(2 / 2065) ~ 0.0311.
+    assert xavier.embedding.weight[1:].std().item() == pytest.approx(0.0311, rel=0.05)
+    assert normal.embedding.weight[1:].std().item() == pytest.approx(0.02, rel=0.05)
+    assert normal.embedding.weight[0].abs().max().item() == 0.0
+    assert normal.describe()["init"] == "normal"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: SASRec(8, 1, 2, 16, 4, 0.0, init="kaiming"), lambda: IdTower(5, 8, init="kaiming")],
+)
+def test_unknown_init_lists_valid_choices(build) -> None:
+    from recsys.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown init 'kaiming'; valid choices: xavier, normal"):
+        build()

@@ -217,6 +217,14 @@ def test_fingerprint_tracks_what_changes_results() -> None:
         base.fingerprint()
     )
     assert load_scenario("title", ["train.lr=0.01"]).fingerprint() != base.fingerprint()
+    # model.init reuses SASRecConfig: overridable, validated, hashed only when not the default.
+    assert base.model.init == "xavier"
+    normal = load_scenario("title", ["model.init=normal"])
+    assert normal.model.init == "normal"
+    assert normal.fingerprint() != base.fingerprint()
+    assert load_scenario("title", ["model.init=xavier"]).fingerprint() == base.fingerprint()
+    with pytest.raises(ScenarioError, match="valid choices: 'xavier', 'normal'"):
+        load_scenario("title", ["model.init=kaiming"])
     assert isinstance(base, Scenario)
     with pytest.raises(AttributeError):
         base.name = "x"  # type: ignore[misc]  # frozen

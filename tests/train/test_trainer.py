@@ -249,6 +249,48 @@ def test_run_experiment_rejects_bad_method_and_settings(split, tmp_path):
         _run(split, tmp_path / "c", loss="bpr")
 
 
+def test_sasrec_init_reaches_run_config_and_changes_the_hash(split, tmp_path, monkeypatch):
+    import dataclasses
+
+    import recsys.run as run_mod
+
+    built = []  # every model run_experiment builds, to look at its ID table
+    original = run_mod.SequentialRecommender
+
+    def recording(*args, **kwargs):
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(run_mod, "SequentialRecommender", recording)
+    _run(split, tmp_path / "x", epochs=1)
+    normal = dataclasses.replace(SASREC, init="normal")
+    run_experiment(
+        split,
+        method="id",
+        sasrec=normal,
+        train=_train_config(epochs=1),
+        evaluation=EVAL,
+        seed=7,
+        out_dir=tmp_path / "n",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
+    xavier_cfg = json.loads((tmp_path / "x" / "config.json").read_text())
+    normal_cfg = json.loads((tmp_path / "n" / "config.json").read_text())
+    assert "init" not in xavier_cfg["sasrec"]  # default left out: older run hashes still hold
+    assert normal_cfg["sasrec"]["init"] == "normal"
+    assert normal_cfg["config_sha256"] != xavier_cfg["config_sha256"]
+    assert built[1].item_tower.init == "normal" and built[0].item_tower.init == "xavier"
+    with pytest.raises(ConfigError, match="valid choices: xavier, normal"):
+        run_experiment(
+            split,
+            method="id",
+            sasrec=dataclasses.replace(SASREC, init="he"),
+            out_dir=tmp_path / "bad",
+            cache_dir=tmp_path,
+        )
+
+
 def test_method_defaults_fill_unset_train_fields():
     from recsys.methods import get_method
     from recsys.train.trainer import resolve_train_config
