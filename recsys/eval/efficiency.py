@@ -1,19 +1,26 @@
 """The efficiency record (DESIGN.md's efficiency section) and TPME.
 
-Per run: seconds per training epoch (training only; evaluation is timed separately), memory
-(CUDA: ``torch.cuda.max_memory_allocated``; CPU: growth of resident memory during training
-over the level just before training, plus the process's peak RSS), trainable and total
-parameters. ``memory_mb`` is the headline figure TPME uses: the CUDA peak on GPU, the RSS
-growth on CPU. A process's peak RSS never resets, so compare methods run in separate
-processes.
+Per run: seconds per training epoch (wall-clock, training only; evaluation is timed
+separately), CPU seconds per training epoch (``time.process_time``: all threads of this
+process, so it is robust to other processes sharing the machine), memory (CUDA:
+``torch.cuda.max_memory_allocated``; CPU: growth of resident memory during training over the
+level just before training, plus the process's peak RSS), trainable and total parameters.
+``memory_mb`` is the headline figure TPME uses: the CUDA peak on GPU, the RSS growth on CPU.
+
+On CPU a daemon thread samples RSS every 10 ms while an epoch trains, so the growth includes
+peaks inside a step (the backward pass); before, RSS was read only between steps and
+missed them, so CPU ``memory_mb`` figures recorded earlier can be lower. A process's peak
+RSS never resets, so compare methods run in separate processes.
 """
 
 from __future__ import annotations
 
 import resource
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,20 +60,48 @@ def _peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
 
+class _RssSampler:
+    """A daemon thread keeping the highest RSS of this process, read every `interval` s."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        process = psutil.Process()
+        while not self._stop.wait(self.interval):  # wakes at once when stopped
+            self.peak = max(self.peak, process.memory_info().rss)
+
+    def stop(self) -> int:
+        """Stop and join the thread; the peak RSS in bytes, including a last reading."""
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, _rss_bytes())
+
+
 @dataclass
 class EfficiencyMeter:
     """Accumulates training and evaluation time and memory over a run.
 
-    Call `start_training()` once before the first step, `sample()` after steps (cheap),
+    Call `start_training()` once before the first step; wrap each epoch's training in
+    `with meter.training_epoch():` (CPU time; on CPU, RSS sampled every `sample_interval`
+    seconds by a thread that stops when the block ends); `sample()` after steps (cheap);
     and `add_epoch(seconds, steps)` / `add_eval(seconds)` as they finish.
     """
 
     device: torch.device
     epoch_seconds: list[float] = field(default_factory=list)
     epoch_steps: list[int] = field(default_factory=list)
+    epoch_cpu_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
     rss_before: int = 0
     rss_max: int = 0
+    sample_interval: float = 0.01  # seconds between RSS readings inside an epoch (CPU)
 
     def start_training(self) -> None:
         """Record the memory level just before training."""
@@ -79,6 +114,23 @@ class EfficiencyMeter:
     def sample(self) -> None:
         """Track the highest resident memory seen during training."""
         self.rss_max = max(self.rss_max, _rss_bytes())
+
+    @contextmanager
+    def training_epoch(self) -> Iterator[None]:
+        """Measure one epoch's training part: CPU seconds and, on CPU, in-step RSS peaks.
+
+        The sampler thread runs only inside the block and is joined when it ends, also
+        when training raises. On CUDA no thread runs (``max_memory_allocated`` already
+        sees every peak).
+        """
+        sampler = None if self.device.type == "cuda" else _RssSampler(self.sample_interval)
+        start = time.process_time()
+        try:
+            yield
+        finally:
+            self.epoch_cpu_seconds.append(time.process_time() - start)
+            if sampler is not None:
+                self.rss_max = max(self.rss_max, sampler.stop())
 
     def sync(self) -> None:
         """Wait for queued GPU work so wall-clock timings are honest."""
@@ -112,6 +164,12 @@ class EfficiencyMeter:
             "epochs_timed": len(seconds),
             "steps_per_epoch": (sum(steps) / len(steps)) if steps else None,
             "seconds_per_step": sum(seconds) / sum(steps) if steps and sum(steps) else None,
+            # CPU time of this process's epochs only (None when it resumed a finished run)
+            "cpu_seconds_per_epoch": (
+                sum(self.epoch_cpu_seconds) / len(self.epoch_cpu_seconds)
+                if self.epoch_cpu_seconds
+                else None
+            ),
             "eval_seconds_per_call": (
                 sum(self.eval_seconds) / len(self.eval_seconds) if self.eval_seconds else None
             ),

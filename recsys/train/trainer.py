@@ -261,7 +261,7 @@ class Trainer:
             starts, desc=f"epoch {epoch}", disable=not self.progress, leave=False, unit="step"
         )
         total, steps = 0.0, 0
-        with Stopwatch(self.meter) as watch:
+        with self.meter.training_epoch(), Stopwatch(self.meter) as watch:
             for start in bar:
                 local = distributed.local_slice(order[start : start + size], self.dist)
                 rows = torch.from_numpy(local).to(self.device)

@@ -68,3 +68,51 @@ def test_record_fields_and_parameter_counts() -> None:
     assert record["memory_mb"] == record["rss_growth_mb"] >= 0
     assert record["peak_rss_mb"] > 0 and record["trainable_params"] == 10
     assert record["eval_seconds_per_call"] == 0.5
+
+
+def _sampler_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "rss-sampler"]
+
+
+def test_training_epoch_sees_an_in_step_peak_and_counts_cpu_time() -> None:
+    import time
+
+    meter = EfficiencyMeter(torch.device("cpu"), sample_interval=0.002)
+    meter.start_training()
+    with meter.training_epoch():
+        assert len(_sampler_threads()) == 1  # sampling only while an epoch trains
+        block = torch.ones(64 * 2**20 // 4)  # 64 MiB touched, freed before any sample()
+        time.sleep(0.1)  # many sampler periods while the block is resident
+        del block
+        spin = time.process_time()
+        while time.process_time() - spin < 0.05:  # burn CPU time, not just wall time
+            pass
+    assert _sampler_threads() == []  # joined when the block ends
+    meter.add_epoch(0.2, 1)
+    record = meter.record({"trainable": 1, "total": 1})
+    # The 64 MiB lived only inside the "step"; between-step sampling alone would miss it.
+    assert record["memory_mb"] == record["rss_growth_mb"] >= 48
+    assert record["cpu_seconds_per_epoch"] >= 0.05
+    assert meter.epoch_cpu_seconds == [record["cpu_seconds_per_epoch"]]
+
+
+def test_sampler_stops_when_the_epoch_raises_and_not_started_on_cuda_meters() -> None:
+    meter = EfficiencyMeter(torch.device("cpu"))
+    meter.start_training()
+    with pytest.raises(RuntimeError, match="diverged"), meter.training_epoch():
+        raise RuntimeError("diverged")
+    assert _sampler_threads() == []
+    assert len(meter.epoch_cpu_seconds) == 1
+    gpu = EfficiencyMeter(torch.device("cuda"))  # no CUDA call is made by training_epoch
+    with gpu.training_epoch():
+        assert _sampler_threads() == []  # max_memory_allocated covers CUDA peaks
+
+
+def test_record_without_a_trained_epoch_has_no_cpu_time() -> None:
+    meter = EfficiencyMeter(torch.device("cpu"))
+    meter.start_training()
+    history = [{"train_seconds": 3.0, "steps": 6}]
+    record = meter.record({"trainable": 1, "total": 1}, history)
+    assert record["seconds_per_epoch"] == 3.0 and record["cpu_seconds_per_epoch"] is None

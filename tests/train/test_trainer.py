@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,10 @@ def test_completed_run_is_reused_and_files_are_complete(split, tmp_path):
     ):
         assert key in results
     assert results["dataset"]["users"] == split.num_users
+    efficiency = results["efficiency"]
+    assert efficiency["cpu_seconds_per_epoch"] > 0 and efficiency["memory_mb"] >= 0
+    assert efficiency["memory_mb"] == efficiency["rss_growth_mb"]  # CPU: growth incl. peaks
+    assert not [t for t in threading.enumerate() if t.name == "rss-sampler"]  # joined
     assert set(results["test"]) == {"hr@5", "hr@10", "ndcg@5", "ndcg@10", "mrr"}
     per_user = read_per_user_csv(tmp_path / "run" / "test_per_user.csv")
     assert per_user["user_id"].tolist() == list(split.user_ids)
