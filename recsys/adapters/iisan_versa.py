@@ -38,7 +38,7 @@ class IISANVersaTower(ItemTower):
         super().__init__()
         self.sources = nn.ModuleList(sources)
         self.adapter = adapter
-        self.out_dim = adapter.fusion.out_features
+        self.out_dim = adapter.out_dim
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:  # [...] -> [..., out_dim]
         flat = items.reshape(-1)
