@@ -1,4 +1,4 @@
-"""Toy splits built through the real loader types and `make_split`."""
+"""Shared fixtures: toy splits built through the real loader types and `make_split`."""
 
 from __future__ import annotations
 
