@@ -30,7 +30,7 @@ class MethodContext:
     device: torch.device
     cache_dir: Path
     out_dim: int = 64
-    init: str = "xavier"  # SASRecConfig.init: learned recommender tables (the `id` table) follow it
+    init: str = "normal"  # SASRecConfig.init: learned recommender tables (the `id` table) follow it
     dist: DistContext = field(default_factory=DistContext)
     seed: int = 0
     progress: bool = True

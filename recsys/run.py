@@ -22,7 +22,7 @@ from media.hashing import sha256_json
 from media.io import atomic_write_json
 from recsys import __version__, distributed
 from recsys.channels import ChannelInput
-from recsys.config import PROTOCOL_NAME, EvalConfig, SASRecConfig, TrainConfig
+from recsys.config import PROTOCOL_NAME, UNRECORDED_INIT, EvalConfig, SASRecConfig, TrainConfig
 from recsys.data.types import Split
 from recsys.dist import current
 from recsys.errors import ConfigError
@@ -76,10 +76,10 @@ def _channel_record(channel: ChannelInput) -> dict[str, Any]:
 
 
 def _sasrec_record(sasrec: SASRecConfig) -> dict[str, Any]:
-    """The user-encoder part of the run config; the default init is left out so runs
-    recorded before the option existed keep their config hash (and stay resumable)."""
+    """The user-encoder part of the run config; Xavier, the init of runs recorded before the
+    option existed, is left out so they keep their config hash (and stay resumable)."""
     record = dataclasses.asdict(sasrec)
-    if record["init"] == SASRecConfig.init:
+    if record["init"] == UNRECORDED_INIT:
         del record["init"]
     return record
 

@@ -25,7 +25,14 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
 
 from media.hashing import sha256_json
 from recsys.channels import EncoderSpec
-from recsys.config import SASREC_INITS, EvalConfig, SASRecConfig, SplitConfig, TrainConfig
+from recsys.config import (
+    SASREC_INITS,
+    UNRECORDED_INIT,
+    EvalConfig,
+    SASRecConfig,
+    SplitConfig,
+    TrainConfig,
+)
 from scenarios.typed import TypedLoadError, build, suggest, to_plain
 
 SHIPPED_DIR = Path(__file__).resolve().parent
@@ -130,8 +137,8 @@ class Scenario:
         plain = self.to_dict()
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
-        if plain["model"]["init"] == SASRecConfig.init:
-            # Left out at its default so grids recorded before the option stay complete.
+        if plain["model"]["init"] == UNRECORDED_INIT:
+            # Grids recorded before the option (all Xavier) keep their fingerprints.
             del plain["model"]["init"]
         return sha256_json(plain)
 

@@ -24,7 +24,7 @@ class IdTower(ItemTower):
         ConfigError: `init` is not a known scheme.
     """
 
-    def __init__(self, num_items: int, dim: int, init: str = "xavier") -> None:
+    def __init__(self, num_items: int, dim: int, init: str = "normal") -> None:
         super().__init__()
         check_init(init)
         self.num_items = num_items

@@ -90,7 +90,7 @@ class SASRec(nn.Module):
         ffn_dim: int,
         max_len: int,
         dropout: float,
-        init: str = "xavier",
+        init: str = "normal",
     ) -> None:
         super().__init__()
         check_init(init)

@@ -267,25 +267,26 @@ def test_sasrec_init_reaches_run_config_and_changes_the_hash(split, tmp_path, mo
         return built[-1]
 
     monkeypatch.setattr(run_mod, "SequentialRecommender", recording)
-    _run(split, tmp_path / "x", epochs=1)
-    normal = dataclasses.replace(SASREC, init="normal")
+    _run(split, tmp_path / "n", epochs=1)  # the default init, "normal"
+    xavier = dataclasses.replace(SASREC, init="xavier")
     run_experiment(
         split,
         method="id",
-        sasrec=normal,
+        sasrec=xavier,
         train=_train_config(epochs=1),
         evaluation=EVAL,
         seed=7,
-        out_dir=tmp_path / "n",
+        out_dir=tmp_path / "x",
         cache_dir=tmp_path / "cache",
         progress=False,
     )
     xavier_cfg = json.loads((tmp_path / "x" / "config.json").read_text())
     normal_cfg = json.loads((tmp_path / "n" / "config.json").read_text())
-    assert "init" not in xavier_cfg["sasrec"]  # default left out: older run hashes still hold
+    # Runs recorded before the option were all Xavier and name no init: their hash still holds.
+    assert "init" not in xavier_cfg["sasrec"]
     assert normal_cfg["sasrec"]["init"] == "normal"
     assert normal_cfg["config_sha256"] != xavier_cfg["config_sha256"]
-    assert built[1].item_tower.init == "normal" and built[0].item_tower.init == "xavier"
+    assert built[0].item_tower.init == "normal" and built[1].item_tower.init == "xavier"
     with pytest.raises(ConfigError, match="valid choices: xavier, normal"):
         run_experiment(
             split,
