@@ -41,7 +41,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     from recsys.channels import ChannelInput, EncoderSpec
-    from recsys.config import TrainConfig
+    from recsys.config import SASRecConfig, TrainConfig
     from recsys.data import load_dataset, make_split
     from recsys.run import run_experiment
 
@@ -59,6 +59,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> None:
         method=method,
         channels=channels,
         method_options=options,
+        sasrec=SASRecConfig(init=args.init),
         train=TrainConfig(epochs=args.epochs, device="cpu", grad_clip=_clip(args.grad_clip)),
         seed=seed,
         out_dir=args.runs / f"sci_{method}{args.tag}_s{seed}",
@@ -169,7 +170,7 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
     lines = [
         "# IISAN-Versa vs ID-SASRec vs frozen MiniLM on Amazon Scientific (titles)\n",
         f"Protocol: DESIGN.md defaults (target never masked), CPU, {args.threads} thread(s); "
-        f"method options {args.options}.\n",
+        f"method options {args.options}; SASRec init {args.init}; grad clip {args.grad_clip}.\n",
         "| method | seed | test HR@10 | test NDCG@10 | best epoch | s/epoch | RSS growth MB | "
         "peak RSS MB | trainable params |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -237,6 +238,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--grad-clip", default="5.0", help="max grad norm, or 'none'")
     parser.add_argument("--options", default="{}", help="iisan_versa options as JSON")
+    parser.add_argument(
+        "--init", default="normal", choices=("xavier", "normal"), help="SASRec weight init"
+    )
     parser.add_argument("--tag", default="", help="suffix of run folders and result files")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks"))
     parser.add_argument(
@@ -264,6 +268,8 @@ def main() -> None:
                 for k, v in (
                     ("threads", args.threads),
                     ("epochs", args.epochs),
+                    ("grad-clip", args.grad_clip),
+                    ("init", args.init),
                     ("options", args.options),
                     ("tag", args.tag),
                     ("runs", args.runs),
