@@ -14,7 +14,7 @@ as a ratio to full fine-tuning.
     # quality: IISAN-Versa (cached) vs FFT on ~2,000 users, same epoch budget, paired test
     .venv/bin/python benchmarks/efficiency.py quality --users 2000 --epochs 5 --seeds 1 2 3
 
-Writes benchmarks/results/efficiency_<device>.{json,md} and quality_<device>.{json,md};
+Writes benchmarks/results/efficiency_<device>.{json,md} and quality_<device>_<users>u.{json,md};
 run folders and caches go under runs/benchmarks/efficiency/.
 """
 
@@ -268,10 +268,13 @@ QUALITY_METHODS = ("fft", "iisan_versa_cached")
 
 def _budget(args: argparse.Namespace, label: str) -> tuple[int, int, str]:
     """(epochs, patience, record suffix) of a method in the quality comparison."""
-    if label == "fft" or args.iisan_epochs is None:
-        return args.epochs, args.patience, ""
+    if label == "fft":
+        return args.epochs, args.patience, "" if args.fft_lr is None else f"_lr{args.fft_lr:g}"
+    suffix = "" if args.iisan_lr is None else f"_lr{args.iisan_lr:g}"
+    if args.iisan_epochs is None:
+        return args.epochs, args.patience, suffix
     patience = args.iisan_patience if args.iisan_patience is not None else args.patience
-    return args.iisan_epochs, patience, f"_e{args.iisan_epochs}p{patience}"
+    return args.iisan_epochs, patience, f"_e{args.iisan_epochs}p{patience}{suffix}"
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -291,6 +294,9 @@ def quality(args: argparse.Namespace) -> None:
         for label in QUALITY_METHODS:
             epochs, patience, suffix = budgets[label]
             spec = _spec(args, label, "text", epochs, patience, seed, suffix)
+            lr = args.fft_lr if label == "fft" else args.iisan_lr
+            if lr is not None:  # adapter / encoder LR: half, as by default
+                spec |= {"lr": lr, "adapter_lr": lr / 2}
             if args.reuse and Path(spec["record"]).exists():
                 rec = json.loads(Path(spec["record"]).read_text())
                 print(f"[quality] {label} seed {seed}: reusing {spec['record']}", flush=True)
@@ -305,9 +311,20 @@ def quality(args: argparse.Namespace) -> None:
             per_user[label].append(_per_user(Path(rec["run_dir"]), "ndcg@10"))
     summary = _quality_summary(runs, per_user, args)
     budget = {k: {"epochs": v[0], "patience": v[1]} for k, v in budgets.items()}
-    report = {"setup": _setup(args) | {"budgets": budget, "seeds": args.seeds}, **summary}
+    from recsys.config import SASRecConfig
+
+    setup = _setup(args) | {
+        "budgets": budget,
+        "seeds": args.seeds,
+        "sasrec_init": SASRecConfig.init,
+        # None: the methods' defaults (recommender 2e-4, adapters / encoder 1e-4)
+        "iisan_lr": args.iisan_lr,
+        "fft_lr": args.fft_lr,
+    }
+    report = {"setup": setup, **summary}
     report["runs"] = runs
-    stem = f"quality_{args.device}" + budgets["iisan_versa_cached"][2]
+    stem = f"quality_{args.device}_{args.users}u" + budgets["iisan_versa_cached"][2]
+    stem += f"_fft{budgets['fft'][2]}" if args.fft_lr is not None else ""
     atomic_write_json(args.out / f"{stem}.json", report)
     atomic_write_text(args.out / f"{stem}.md", _quality_markdown(report))
     print(f"wrote {args.out / stem}.json and .md")
@@ -337,6 +354,7 @@ def _quality_summary(runs, per_user, args) -> dict[str, Any]:
             "test_hr@10_mean": float(np.mean([r["test"]["hr@10"] for r in ok])) if ok else None,
             "seeds": len(values),
             "seconds_per_epoch": [r["efficiency"]["seconds_per_epoch"] for r in ok],
+            "cpu_seconds_per_epoch": [r["efficiency"].get("cpu_seconds_per_epoch") for r in ok],
             "best_epochs": [r["best_epoch"] for r in ok],
         }
     a, b = per_user["fft"], per_user["iisan_versa_cached"]
@@ -369,19 +387,23 @@ def _quality_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# IISAN-Versa vs full fine-tuning ({s['device']}, {s['torch_threads']} thread(s))",
         "",
-        f"Seeded {s['users']}-user subsample of {s['data']}, MiniLM text, seeds {s['seeds']}; "
+        f"Seeded {s['users']}-user subsample of {s['data']}, MiniLM text, seeds {s['seeds']}, "
+        f"SASRec init {s.get('sasrec_init', 'xavier')}, recommender LR (adapter / encoder: "
+        f"half) IISAN {s.get('iisan_lr') or 2e-4:g}, FFT {s.get('fft_lr') or 2e-4:g}; "
         f"epoch budgets (max epochs, early-stopping patience): {_budget_text(s['budgets'])}; "
         "test metrics at the best validation epoch. Paired tests over test users "
         "(difference = IISAN − FFT).",
         "",
-        "| method | test NDCG@10 (mean ± std over seeds) | test HR@10 | s/epoch | best epochs |",
-        "|---|---|---|---|---|",
+        "| method | test NDCG@10 (mean ± std over seeds) | test HR@10 | s/epoch | CPU s/epoch "
+        "| best epochs |",
+        "|---|---|---|---|---|---|",
     ]
     for label, m in report["per_method"].items():
         spe = ", ".join(f"{x:.1f}" for x in m["seconds_per_epoch"])
+        cpu = ", ".join(_fmt(x, ".1f") for x in m.get("cpu_seconds_per_epoch", []))
         ndcg = f"{_fmt(m['test_ndcg@10_mean'], '.4f')} ± {_fmt(m['test_ndcg@10_std'], '.4f')}"
         hr = _fmt(m["test_hr@10_mean"], ".4f")
-        lines.append(f"| {label} | {ndcg} | {hr} | {spe} | {m['best_epochs']} |")
+        lines.append(f"| {label} | {ndcg} | {hr} | {spe} | {cpu} | {m['best_epochs']} |")
     lines += [
         "",
         "| comparison | users | diff | 95% CI | p (t-test) | p (bootstrap) |",
@@ -432,6 +454,12 @@ def main() -> None:
     quality_p.add_argument("--seeds", type=int, nargs="+", default=[12345])
     quality_p.add_argument("--iisan-epochs", type=int, default=None, help="own budget for IISAN")
     quality_p.add_argument("--iisan-patience", type=int, default=None)
+    quality_p.add_argument(
+        "--iisan-lr", type=float, default=None, help="IISAN recommender LR (adapter LR: half)"
+    )
+    quality_p.add_argument(
+        "--fft-lr", type=float, default=None, help="FFT recommender LR (encoder LR: half)"
+    )
     quality_p.add_argument("--reuse", action="store_true", help="reuse finished runs' records")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -208,11 +208,13 @@ def worker(spec: dict[str, Any]) -> None:
     run_name = f"seed{spec['seed']}{spec.get('run_suffix', '')}"
     out_dir = work / "runs" / spec["tag"] / spec["label"] / run_name
     shutil.rmtree(out_dir, ignore_errors=True)  # a fresh measurement, never a reused run
+    lrs = {k: spec[k] for k in ("lr", "adapter_lr") if spec.get(k) is not None}
     train = TrainConfig(
         epochs=spec["epochs"],
         patience=spec["patience"],
         device=spec["device"],
         amp=spec["device"] == "cuda",
+        **lrs,
     )
     wall = time.perf_counter()
     result = run_experiment(
