@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from recsys.cache import CachedStates, build_or_load_cache
+from recsys.cache import CachedStates, build_or_load_cache, open_current_cache
 from recsys.cache.build import channel_items
 from recsys.channels import ChannelInput
 from recsys.encoders import Encoder, build_encoder
@@ -128,6 +128,10 @@ def build_sources(
     sources: list[nn.Module] = []
     for channel in ctx.channels:
         _check_channel(channel, ctx.split.num_items)
+        current = open_current_cache(channel, ctx.cache_dir) if cached else None
+        if current is not None:  # provably current: the backbone need not even be loaded
+            sources.append(CachedSource.from_cache(current))
+            continue
         encoder = build_encoder(channel.encoder, device=ctx.device, modality=channel.modality)
         if not cached:
             sources.append(LiveSource(encoder, channel_items(channel), batch_size))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import shutil
 import sys
@@ -32,6 +34,8 @@ from recsys.errors import CacheMismatchError, ConfigError, DiskSpaceError
 
 _MEDIA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
 PARTIAL = "partial"
+STAMP = "quick_key.json"  # lets a current cache be opened without loading the encoder
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def channel_items(channel: ChannelInput) -> list[Any]:
@@ -81,6 +85,83 @@ def fingerprint_fields(channel: ChannelInput, encoder: Encoder) -> dict[str, Any
     return fields
 
 
+def model_files_revision(spec: EncoderSpec) -> str | None:
+    """Identify the model's files without loading the model, or None when that cannot be
+    done safely: a local folder's snapshot commit or content hash, or the commit a Hugging
+    Face hub id resolves to in the local hub cache (only when that is what loading would
+    use: offline, or a pinned commit). open_clip models are never identified this way."""
+    from recsys.encoders.base import folder_revision
+
+    if spec.kind == "open_clip":
+        return None
+    if Path(spec.model).is_dir():
+        return folder_revision(spec.model, {})
+    pinned = spec.revision is not None and _COMMIT.fullmatch(spec.revision)
+    if not pinned and os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes"):
+        return None  # online, "main" may have moved: only loading can tell
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(spec.model, "config.json", revision=spec.revision)
+    except (ImportError, ValueError, OSError):
+        return None
+    if not isinstance(found, str):
+        return None
+    commit = Path(found).parent.name
+    return commit if _COMMIT.fullmatch(commit) else None
+
+
+def quick_key(channel: ChannelInput) -> str | None:
+    """A key that changes whenever the cache fingerprint could: every encoder setting, the
+    inputs and the model's files (`model_files_revision`); None when those files cannot be
+    identified without loading the model."""
+    files = model_files_revision(channel.encoder)
+    if files is None:
+        return None
+    return sha256_json(
+        {
+            "format": FORMAT_VERSION,
+            "modality": channel.modality,
+            "encoder": dataclasses.asdict(channel.encoder),
+            "content": content_hash(channel),
+            "source_fingerprint": channel.source_fingerprint,
+            "files": files,
+        }
+    )
+
+
+def open_current_cache(channel: ChannelInput, cache_dir: str | Path) -> CachedStates | None:
+    """The channel's cache when it is provably current without loading the encoder: a stamp
+    written beside the manifest by the last full check holds the same `quick_key` and the
+    manifest's fingerprint. None otherwise (then `build_or_load_cache` decides)."""
+    folder = cache_folder(Path(cache_dir), channel)
+    if not (folder / STAMP).exists():
+        return None
+    key = quick_key(channel)
+    if key is None:
+        return None
+    with folder_lock(folder):  # a concurrent rebuild never shows half its files
+        try:
+            stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
+            cached = open_cache(folder)
+        except (OSError, ValueError, KeyError):
+            return None
+    manifest = cached.manifest
+    if stamp.get("key") != key or stamp.get("fingerprint") != manifest.get("fingerprint"):
+        return None
+    if sha256_json(manifest.get("fields")) != manifest["fingerprint"]:
+        return None  # the manifest was edited after the build: let the full check name it
+    return cached
+
+
+def _write_stamp(folder: Path, channel: ChannelInput, cached: CachedStates) -> None:
+    key = quick_key(channel)
+    if key is not None and distributed.active_context().is_main:
+        atomic_write_json(
+            folder / STAMP, {"key": key, "fingerprint": cached.manifest["fingerprint"]}
+        )
+
+
 def cache_folder(cache_dir: Path, channel: ChannelInput) -> Path:
     """One slot per (channel name, encoder, inputs): other settings of it are rebuilt there."""
     model = channel.encoder.model
@@ -124,14 +205,18 @@ def build_or_load_cache(
 
         channel = replace(channel, encoder=encoder_spec)
     if encoder is None:
+        current = open_current_cache(channel, cache_dir)
+        if current is not None:
+            return current
         encoder = build_encoder(channel.encoder, device=device, modality=channel.modality)
     fields = fingerprint_fields(channel, encoder)
     folder = cache_folder(Path(cache_dir), channel)
     with folder_lock(folder):  # grid workers sharing this cache build it once
-        existing = _check_existing(folder, fields, rebuild)
-        if existing is not None:
-            return existing
-        return _build(channel, encoder, fields, folder, batch_size, chunk_size, progress)
+        cached = _check_existing(folder, fields, rebuild)
+        if cached is None:
+            cached = _build(channel, encoder, fields, folder, batch_size, chunk_size, progress)
+        _write_stamp(folder, channel, cached)
+        return cached
 
 
 def _check_existing(folder: Path, fields: dict[str, Any], rebuild: bool) -> CachedStates | None:
@@ -157,7 +242,7 @@ def _check_existing(folder: Path, fields: dict[str, Any], rebuild: bool) -> Cach
             f"hidden-state cache {folder} was built for other settings ({reason}); "
             "rebuild it (rebuild_cache=true) or delete the folder"
         )
-    for name in (MANIFEST, STATES, SHARED, VALID):  # manifest first: never half-valid
+    for name in (MANIFEST, STAMP, STATES, SHARED, VALID):  # manifest first: never half-valid
         (folder / name).unlink(missing_ok=True)
     return None
 

@@ -105,7 +105,11 @@ def build_encoder(
     if modality in ("image", "video") and kind == "hf_text":
         raise ConfigError(f"encoder kind 'hf_text' cannot encode {modality} channels")
     try:
-        encoder = _REGISTRY[kind](spec, device, for_training)
+        # Loading may draw random numbers (weights a checkpoint lacks); on a forked RNG the
+        # caller's stream, hence the adapter's and SASRec's init, is the same whether or not
+        # an encoder had to be loaded (a current cache skips it).
+        with torch.random.fork_rng(devices=_initialised_cuda_devices()):
+            encoder = _REGISTRY[kind](spec, device, for_training)
     except (OSError, ValueError) as exc:  # transformers' "no such folder / repo / file"
         offline = os.environ.get("HF_HUB_OFFLINE", "0")
         raise ConfigError(
@@ -117,6 +121,12 @@ def build_encoder(
 
         return VideoEncoder(encoder)
     return encoder
+
+
+def _initialised_cuda_devices() -> list[int]:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return list(range(torch.cuda.device_count()))
+    return []
 
 
 __all__ = ["Encoder", "build_encoder", "encoder_kinds", "register_encoder", "select_layers"]

@@ -143,3 +143,22 @@ def test_builders_reject_unknown_options(media_split, zoo: dict[str, str], tmp_p
         _tower("iisan_versa", media_split, channels, tmp_path, ranks=8)
     with pytest.raises(ConfigError, match="unknown option.*rank"):
         _tower("frozen", media_split, channels, tmp_path, rank=8)
+
+
+def test_a_current_cache_trains_without_loading_the_backbone(
+    media_split, zoo: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recsys.adapters.sources as sources
+    import recsys.cache.build as build_mod
+
+    channels = _channels(media_split, zoo, "bert+vit")
+    first = _tower("iisan_versa", media_split, channels, tmp_path)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a backbone was loaded")
+
+    monkeypatch.setattr(sources, "build_encoder", refuse)
+    monkeypatch.setattr(build_mod, "build_encoder", refuse)
+    again = _tower("iisan_versa", media_split, channels, tmp_path)
+    n = media_split.num_items
+    assert torch.equal(_scores(again, n), _scores(first, n))  # same seed, same states

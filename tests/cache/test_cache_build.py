@@ -174,3 +174,69 @@ def test_killed_build_resumes_without_recomputing_finished_chunks(
         channel, cache_dir=tmp_path / "fresh", batch_size=10, progress=False
     )
     np.testing.assert_array_equal(cache.gather(np.arange(121)), fresh.gather(np.arange(121)))
+
+
+def _refuse_encoder(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the encoder was loaded")
+
+
+def test_current_cache_opens_without_loading_the_encoder(
+    zoo: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recsys.cache.build as build_mod
+    from recsys.cache import open_current_cache
+
+    channel = _text_channel(zoo["bert"])
+    assert open_current_cache(channel, tmp_path) is None  # nothing built yet
+    first = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+    stamp = json.loads((first.folder / "quick_key.json").read_text())
+    assert stamp["fingerprint"] == first.fingerprint
+    monkeypatch.setattr(build_mod, "build_encoder", _refuse_encoder)
+    again = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+    assert again.fingerprint == first.fingerprint
+    np.testing.assert_array_equal(again.gather(np.arange(41)), first.gather(np.arange(41)))
+    # a setting the fingerprint covers, or a stamp of another build: back to the full check
+    assert open_current_cache(_text_channel(zoo["bert"], max_tokens=12), tmp_path) is None
+    assert open_current_cache(_text_channel(zoo["bert"], layers=(0, 2)), tmp_path) is None
+    stale = dict(stamp, fingerprint="0" * 64)
+    (first.folder / "quick_key.json").write_text(json.dumps(stale))
+    assert open_current_cache(channel, tmp_path) is None
+    with pytest.raises(AssertionError, match="the encoder was loaded"):
+        build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+
+
+def test_rewritten_weights_are_never_taken_for_current(zoo: dict[str, str], tmp_path: Path) -> None:
+    from recsys.cache import open_current_cache
+    from recsys.encoders.tiny import write_tiny_bert
+
+    model = write_tiny_bert(tmp_path / "m", seed=0)
+    channel = _text_channel(str(model))
+    build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+    assert open_current_cache(channel, tmp_path) is not None
+    write_tiny_bert(model, seed=3)  # same folder, other weights
+    assert open_current_cache(channel, tmp_path) is None
+    rebuilt = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+    assert open_current_cache(channel, tmp_path).fingerprint == rebuilt.fingerprint
+
+
+def test_hub_ids_are_identified_only_from_what_loading_would_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    from recsys.cache.build import model_files_revision
+
+    commit = "a" * 40
+    repo = tmp_path / "hub" / "models--org--enc"
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert model_files_revision(EncoderSpec("org/enc")) == commit
+    assert model_files_revision(EncoderSpec("org/absent")) is None
+    assert model_files_revision(EncoderSpec("ViT-B-32", kind="open_clip")) is None
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # online, "main" may have moved since
+    assert model_files_revision(EncoderSpec("org/enc")) is None
+    assert model_files_revision(EncoderSpec("org/enc", revision=commit)) == commit
