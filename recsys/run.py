@@ -22,7 +22,13 @@ from media.hashing import sha256_json
 from media.io import atomic_write_json
 from recsys import __version__, distributed
 from recsys.channels import ChannelInput
-from recsys.config import PROTOCOL_NAME, UNRECORDED_INIT, EvalConfig, SASRecConfig, TrainConfig
+from recsys.config import (
+    PROTOCOL_NAME,
+    EvalConfig,
+    SASRecConfig,
+    TrainConfig,
+    sasrec_record,
+)
 from recsys.data.types import Split
 from recsys.dist import current
 from recsys.errors import ConfigError
@@ -73,15 +79,6 @@ def _channel_record(channel: ChannelInput) -> dict[str, Any]:
         "encoder": dataclasses.asdict(channel.encoder),
         "source_fingerprint": channel.source_fingerprint,
     }
-
-
-def _sasrec_record(sasrec: SASRecConfig) -> dict[str, Any]:
-    """The user-encoder part of the run config; Xavier, the init of runs recorded before the
-    option existed, is left out so they keep their config hash (and stay resumable)."""
-    record = dataclasses.asdict(sasrec)
-    if record["init"] == UNRECORDED_INIT:
-        del record["init"]
-    return record
 
 
 def _result_from_json(out_dir: Path, data: Mapping[str, Any]) -> RunResult:
@@ -159,7 +156,7 @@ def run_experiment(
         "method": method,
         "method_options": dict(method_options or {}),
         "channels": [_channel_record(c) for c in channels],
-        "sasrec": _sasrec_record(sasrec),
+        "sasrec": sasrec_record(dataclasses.asdict(sasrec)),
         "train": dataclasses.asdict(train),
         "evaluation": dataclasses.asdict(evaluation),
         "seed": seed,

@@ -27,11 +27,11 @@ from media.hashing import sha256_json
 from recsys.channels import EncoderSpec
 from recsys.config import (
     SASREC_INITS,
-    UNRECORDED_INIT,
     EvalConfig,
     SASRecConfig,
     SplitConfig,
     TrainConfig,
+    sasrec_record,
 )
 from scenarios.typed import TypedLoadError, build, suggest, to_plain
 
@@ -137,9 +137,7 @@ class Scenario:
         plain = self.to_dict()
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
-        if plain["model"]["init"] == UNRECORDED_INIT:
-            # Grids recorded before the option (all Xavier) keep their fingerprints.
-            del plain["model"]["init"]
+        plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
         return sha256_json(plain)
 
     @property
