@@ -111,10 +111,11 @@ def model_files_revision(spec: EncoderSpec) -> str | None:
     return commit if _COMMIT.fullmatch(commit) else None
 
 
-def quick_key(channel: ChannelInput) -> str | None:
+def quick_key(channel: ChannelInput, content: str) -> str | None:
     """A key that changes whenever the cache fingerprint could: every encoder setting, the
-    inputs and the model's files (`model_files_revision`); None when those files cannot be
-    identified without loading the model."""
+    inputs (`content`, the channel's `content_hash`) and the model's files
+    (`model_files_revision`); None when those files cannot be identified without loading
+    the model."""
     files = model_files_revision(channel.encoder)
     if files is None:
         return None
@@ -123,7 +124,7 @@ def quick_key(channel: ChannelInput) -> str | None:
             "format": FORMAT_VERSION,
             "modality": channel.modality,
             "encoder": dataclasses.asdict(channel.encoder),
-            "content": content_hash(channel),
+            "content": content,
             "source_fingerprint": channel.source_fingerprint,
             "files": files,
         }
@@ -134,10 +135,11 @@ def open_current_cache(channel: ChannelInput, cache_dir: str | Path) -> CachedSt
     """The channel's cache when it is provably current without loading the encoder: a stamp
     written beside the manifest by the last full check holds the same `quick_key` and the
     manifest's fingerprint. None otherwise (then `build_or_load_cache` decides)."""
-    folder = cache_folder(Path(cache_dir), channel)
+    content = content_hash(channel)  # media channels read every file: once per call
+    folder = cache_folder(Path(cache_dir), channel, content)
     if not (folder / STAMP).exists():
         return None
-    key = quick_key(channel)
+    key = quick_key(channel, content)
     if key is None:
         return None
     with folder_lock(folder):  # a concurrent rebuild never shows half its files
@@ -155,18 +157,20 @@ def open_current_cache(channel: ChannelInput, cache_dir: str | Path) -> CachedSt
 
 
 def _write_stamp(folder: Path, channel: ChannelInput, cached: CachedStates) -> None:
-    key = quick_key(channel)
+    key = quick_key(channel, cached.manifest["fields"]["content"])
     if key is not None and distributed.active_context().is_main:
         atomic_write_json(
             folder / STAMP, {"key": key, "fingerprint": cached.manifest["fingerprint"]}
         )
 
 
-def cache_folder(cache_dir: Path, channel: ChannelInput) -> Path:
-    """One slot per (channel name, encoder, inputs): other settings of it are rebuilt there."""
+def cache_folder(cache_dir: Path, channel: ChannelInput, content: str | None = None) -> Path:
+    """One slot per (channel name, encoder, inputs): other settings of it are rebuilt there.
+    `content`: the channel's `content_hash`, when already computed."""
     model = channel.encoder.model
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name or model)[:40]
-    key = sha256_json([model, content_hash(channel), channel.source_fingerprint])[:10]
+    content = content_hash(channel) if content is None else content
+    key = sha256_json([model, content, channel.source_fingerprint])[:10]
     return Path(cache_dir) / f"{channel.name}--{slug}--{key}"
 
 
@@ -210,7 +214,7 @@ def build_or_load_cache(
             return current
         encoder = build_encoder(channel.encoder, device=device, modality=channel.modality)
     fields = fingerprint_fields(channel, encoder)
-    folder = cache_folder(Path(cache_dir), channel)
+    folder = cache_folder(Path(cache_dir), channel, fields["content"])
     with folder_lock(folder):  # grid workers sharing this cache build it once
         cached = _check_existing(folder, fields, rebuild)
         if cached is None:
