@@ -266,12 +266,16 @@ def _cost_markdown(report: dict[str, Any]) -> str:
 QUALITY_METHODS = ("fft", "iisan_versa_cached")
 
 
+def _lr_override(args: argparse.Namespace, label: str) -> float | None:
+    """The recommender LR given for a method on the command line (None: its default)."""
+    return args.fft_lr if label == "fft" else args.iisan_lr
+
+
 def _budget(args: argparse.Namespace, label: str) -> tuple[int, int, str]:
     """(epochs, patience, record suffix) of a method in the quality comparison."""
-    if label == "fft":
-        return args.epochs, args.patience, "" if args.fft_lr is None else f"_lr{args.fft_lr:g}"
-    suffix = "" if args.iisan_lr is None else f"_lr{args.iisan_lr:g}"
-    if args.iisan_epochs is None:
+    lr = _lr_override(args, label)
+    suffix = "" if lr is None else f"_lr{lr:g}"
+    if label == "fft" or args.iisan_epochs is None:
         return args.epochs, args.patience, suffix
     patience = args.iisan_patience if args.iisan_patience is not None else args.patience
     return args.iisan_epochs, patience, f"_e{args.iisan_epochs}p{patience}{suffix}"
@@ -294,7 +298,7 @@ def quality(args: argparse.Namespace) -> None:
         for label in QUALITY_METHODS:
             epochs, patience, suffix = budgets[label]
             spec = _spec(args, label, "text", epochs, patience, seed, suffix)
-            lr = args.fft_lr if label == "fft" else args.iisan_lr
+            lr = _lr_override(args, label)
             if lr is not None:  # adapter / encoder LR: half, as by default
                 spec |= {"lr": lr, "adapter_lr": lr / 2}
             if args.reuse and Path(spec["record"]).exists():
@@ -312,14 +316,18 @@ def quality(args: argparse.Namespace) -> None:
     summary = _quality_summary(runs, per_user, args)
     budget = {k: {"epochs": v[0], "patience": v[1]} for k, v in budgets.items()}
     from recsys.config import SASRecConfig
+    from recsys.methods import get_method
 
     setup = _setup(args) | {
         "budgets": budget,
         "seeds": args.seeds,
         "sasrec_init": SASRecConfig.init,
-        # None: the methods' defaults (recommender 2e-4, adapters / encoder 1e-4)
-        "iisan_lr": args.iisan_lr,
+        "iisan_lr": args.iisan_lr,  # None: the method's default
         "fft_lr": args.fft_lr,
+        "recommender_lr": {  # what ran: the override, else the method's default
+            label: _lr_override(args, label) or get_method(METHODS[label][0]).defaults.lr
+            for label in QUALITY_METHODS
+        },
     }
     report = {"setup": setup, **summary}
     report["runs"] = runs
@@ -389,7 +397,7 @@ def _quality_markdown(report: dict[str, Any]) -> str:
         "",
         f"Seeded {s['users']}-user subsample of {s['data']}, MiniLM text, seeds {s['seeds']}, "
         f"SASRec init {s.get('sasrec_init', 'xavier')}, recommender LR (adapter / encoder: "
-        f"half) IISAN {s.get('iisan_lr') or 2e-4:g}, FFT {s.get('fft_lr') or 2e-4:g}; "
+        f"half) {', '.join(f'{k} {v:g}' for k, v in s['recommender_lr'].items())}; "
         f"epoch budgets (max epochs, early-stopping patience): {_budget_text(s['budgets'])}; "
         "test metrics at the best validation epoch. Paired tests over test users "
         "(difference = IISAN − FFT).",
