@@ -117,6 +117,19 @@ def interim(method: str, seed: int, args: argparse.Namespace) -> None:
     )
 
 
+def _row(method: str, seed: int, r: dict) -> dict:
+    """The quality part of a report row, from results.json or interim.json."""
+    return {
+        "method": method,
+        "seed": seed,
+        "test_hr@10": r["test"]["hr@10"],
+        "test_ndcg@10": r["test"]["ndcg@10"],
+        "valid_ndcg@10": r["valid"]["ndcg@10"],
+        "best_epoch": r["best_epoch"],
+        "epochs_run": r["epochs_run"],
+    }
+
+
 def collect(args: argparse.Namespace) -> list[dict]:
     rows = []
     for method in args.methods:
@@ -127,14 +140,8 @@ def collect(args: argparse.Namespace) -> list[dict]:
                 if (path.parent / "interim.json").exists():  # unfinished: best checkpoint so far
                     r = json.loads((path.parent / "interim.json").read_text())
                     rows.append(
-                        {
-                            "method": method + " (unfinished)",
-                            "seed": seed,
-                            "test_hr@10": r["test"]["hr@10"],
-                            "test_ndcg@10": r["test"]["ndcg@10"],
-                            "valid_ndcg@10": r["valid"]["ndcg@10"],
-                            "best_epoch": r["best_epoch"],
-                            "epochs_run": r["epochs_run"],
+                        _row(method + " (unfinished)", seed, r)
+                        | {
                             "seconds_per_epoch": float("nan"),
                             "rss_growth_mb": float("nan"),
                             "peak_rss_mb": float("nan"),
@@ -146,14 +153,8 @@ def collect(args: argparse.Namespace) -> list[dict]:
             r = json.loads(path.read_text())
             eff = r["efficiency"]
             rows.append(
-                {
-                    "method": method,
-                    "seed": seed,
-                    "test_hr@10": r["test"]["hr@10"],
-                    "test_ndcg@10": r["test"]["ndcg@10"],
-                    "valid_ndcg@10": r["valid"]["ndcg@10"],
-                    "best_epoch": r["best_epoch"],
-                    "epochs_run": r["epochs_run"],
+                _row(method, seed, r)
+                | {
                     "seconds_per_epoch": eff["seconds_per_epoch"],
                     "rss_growth_mb": eff["rss_growth_mb"],
                     "peak_rss_mb": eff["peak_rss_mb"],
