@@ -30,12 +30,12 @@ from recsys.cache.states import (
 )
 from recsys.channels import ChannelInput, EncoderSpec
 from recsys.encoders import Encoder, build_encoder
+from recsys.encoders.base import COMMIT_HASH, folder_revision
 from recsys.errors import CacheMismatchError, ConfigError, DiskSpaceError
 
 _MEDIA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
 PARTIAL = "partial"
 STAMP = "quick_key.json"  # lets a current cache be opened without loading the encoder
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 def channel_items(channel: ChannelInput) -> list[Any]:
@@ -90,13 +90,11 @@ def model_files_revision(spec: EncoderSpec) -> str | None:
     done safely: a local folder's snapshot commit or content hash, or the commit a Hugging
     Face hub id resolves to in the local hub cache (only when that is what loading would
     use: offline, or a pinned commit). open_clip models are never identified this way."""
-    from recsys.encoders.base import folder_revision
-
     if spec.kind == "open_clip":
         return None
     if Path(spec.model).is_dir():
         return folder_revision(spec.model, {})
-    pinned = spec.revision is not None and _COMMIT.fullmatch(spec.revision)
+    pinned = spec.revision is not None and COMMIT_HASH.fullmatch(spec.revision)
     if not pinned and os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes"):
         return None  # online, "main" may have moved: only loading can tell
     try:
@@ -108,7 +106,7 @@ def model_files_revision(spec: EncoderSpec) -> str | None:
     if not isinstance(found, str):
         return None
     commit = Path(found).parent.name
-    return commit if _COMMIT.fullmatch(commit) else None
+    return commit if COMMIT_HASH.fullmatch(commit) else None
 
 
 def quick_key(channel: ChannelInput, content: str) -> str | None:

@@ -17,6 +17,7 @@ from recsys.errors import ConfigError
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 POOLINGS = ("auto", "cls", "mean", "padded_mean")
 _HASH_LIMIT = 64 << 20  # bytes; larger files are identified by size and mtime
+COMMIT_HASH = re.compile(r"[0-9a-f]{40}")  # a Hugging Face hub commit (snapshot folder name)
 
 
 class Encoder(nn.Module):
@@ -157,7 +158,7 @@ def folder_revision(model_ref: str, config_dict: dict[str, Any]) -> str | None:
     if not path.is_dir():
         return None
     resolved = path.resolve()
-    if re.fullmatch(r"[0-9a-f]{40}", resolved.name) and resolved.parent.name == "snapshots":
+    if COMMIT_HASH.fullmatch(resolved.name) and resolved.parent.name == "snapshots":
         return resolved.name
     files = []
     for file in sorted(p for p in resolved.rglob("*") if p.is_file()):
