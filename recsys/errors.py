@@ -39,7 +39,18 @@ class CheckpointError(RecsysError):
 
 
 class ConfigError(RecsysError):
-    """A configuration value is invalid; names the key and the valid choices."""
+    """A configuration value is invalid; names the key and the valid choices.
+
+    Args:
+        message: what is wrong and what would be valid.
+        field: dotted key of the offending value ("train.lr", "method_options.rank") when
+            one value is at fault; the message then reads "<field>: <message>".
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
 
 
 class DiskSpaceError(RecsysError):

@@ -11,11 +11,10 @@ import torch
 from torch import nn
 
 from media.hashing import sha256_file, sha256_json
-from recsys.channels import EncoderSpec
+from recsys.channels import DTYPES, EncoderSpec
 from recsys.errors import ConfigError
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-POOLINGS = ("auto", "cls", "mean", "padded_mean")
+TORCH_DTYPES = {name: getattr(torch, name) for name in DTYPES}  # the names: recsys.channels
 _HASH_LIMIT = 64 << 20  # bytes; larger files are identified by size and mtime
 COMMIT_HASH = re.compile(r"[0-9a-f]{40}")  # a Hugging Face hub commit (snapshot folder name)
 
@@ -114,12 +113,8 @@ class Encoder(nn.Module):
 
 
 def torch_dtype(spec: EncoderSpec) -> torch.dtype:
-    try:
-        return DTYPES[spec.dtype]
-    except KeyError:
-        raise ConfigError(
-            f"encoder.dtype {spec.dtype!r} is not valid; choose one of {', '.join(DTYPES)}"
-        ) from None
+    spec.check()
+    return TORCH_DTYPES[spec.dtype]
 
 
 def check_pooling(spec: EncoderSpec, allowed: Sequence[str]) -> None:

@@ -139,9 +139,9 @@ def test_builders_reject_unknown_options(media_split, zoo: dict[str, str], tmp_p
     from recsys.errors import ConfigError
 
     channels = _channels(media_split, zoo, "bert+vit")
-    with pytest.raises(ConfigError, match="unknown option.*ranks.*valid options"):
+    with pytest.raises(ConfigError, match="method_options.ranks: unknown key.*valid keys"):
         _tower("iisan_versa", media_split, channels, tmp_path, ranks=8)
-    with pytest.raises(ConfigError, match="unknown option.*rank"):
+    with pytest.raises(ConfigError, match="method_options.rank: unknown key"):
         _tower("frozen", media_split, channels, tmp_path, rank=8)
 
 
