@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from recsys.adapters import SANB, IISANVersa, InterSideNetwork, IntraSideNetwork
-from recsys.methods import parse_method_options
 from recsys.errors import ConfigError
+from recsys.methods import parse_method_options
 
 
 def test_sanb_starts_near_identity_with_the_paper_init() -> None:
