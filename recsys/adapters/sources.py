@@ -13,6 +13,7 @@ from recsys.cache import CachedStates, build_or_load_cache, open_current_cache
 from recsys.cache.build import channel_items
 from recsys.channels import ChannelInput
 from recsys.encoders import Encoder, build_encoder
+from recsys.encoders.base import outside_autocast
 from recsys.errors import ConfigError
 from recsys.methods import MethodContext
 
@@ -126,7 +127,7 @@ class LiveSource(nn.Module):
             present = [(j, x) for j, x in loaded if x is not None]
             if not present:
                 continue
-            with torch.no_grad():
+            with torch.no_grad(), outside_autocast():
                 states = self.encoder(**self.encoder.prepare([x for _, x in present]))
             where = torch.tensor([j for j, _ in present], device=items.device)
             out[where] = states.to(torch.float16).float().to(items.device)  # cache dtype

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,19 @@ class Encoder(nn.Module):
         self.train(self.for_training)  # reaches the backbone too
         if device is not None and self.spec.quantization is None:
             backbone.to(device)
+
+
+@contextlib.contextmanager
+def outside_autocast() -> Iterator[None]:
+    """Run a frozen encoder at its own `dtype` setting only. Inside a trainer's autocast
+    (bf16 / fp16 on CUDA, or a caller's CPU autocast) a live encoder would otherwise compute
+    in low precision and training would see other states than the cache (fp32 computed,
+    stored fp16) gives evaluation."""
+    with contextlib.ExitStack() as stack:
+        for device_type in ("cpu", "cuda"):
+            if torch.is_autocast_enabled(device_type):
+                stack.enter_context(torch.autocast(device_type, enabled=False))
+        yield
 
 
 def torch_dtype(spec: EncoderSpec) -> torch.dtype:
