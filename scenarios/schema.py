@@ -92,6 +92,14 @@ class CaptionSpec:
     dtype: str = "float32"  # captioner compute dtype (part of the caption key)
     device: str = "auto"  # where the captioner runs; not part of the key
     batch_size: int = 8  # media per generate() call; not part of the key
+    # Use captions of the same model and settings made under other torch / transformers
+    # versions (the key records them) instead of captioning again; not part of the key.
+    reuse_across_versions: bool = False
+
+
+CAPTION_RUNTIME = ("device", "batch_size", "reuse_across_versions")
+"""CaptionSpec fields that say how captions are made or looked up, not which: left out of the
+scenario fingerprint (the caption key and the store's fingerprint record what was used)."""
 
 
 @dataclass(frozen=True)
@@ -127,11 +135,15 @@ class Scenario:
         return to_plain(self)
 
     def fingerprint(self) -> str:
-        """sha256 over everything that changes results (not the description or output dirs)."""
+        """sha256 over everything that changes results: not the description, output folders
+        or seeds, nor where and in what batches captions are generated (`CAPTION_RUNTIME`)."""
         plain = self.to_dict()
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
         plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
+        for table in plain["captions"].values():
+            for key in CAPTION_RUNTIME:
+                table.pop(key, None)
         return sha256_json(plain)
 
     @property
