@@ -15,6 +15,7 @@ from recsys.models.sasrec import SASRec
 CASES = {
     "bert+vit": [("text", "bert", "auto"), ("image", "vit", "auto")],
     "llama+vit": [("text", "llama", "auto"), ("image", "vit", "auto")],
+    "mpnet+vit": [("text", "mpnet", "auto"), ("image", "vit", "auto")],
     "wide_text+narrow_vision": [("text", "wide_bert", "auto"), ("image", "vit", "auto")],
     "open_clip": [("image", "open_clip", "open_clip")],
     "text+image+video": [

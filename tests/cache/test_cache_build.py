@@ -83,7 +83,7 @@ def test_other_layers_are_refused_or_rebuilt(zoo: dict[str, str], tmp_path: Path
 
 
 def test_another_encoder_never_reuses_a_cache(zoo: dict[str, str], tmp_path: Path) -> None:
-    from recsys.encoders.tiny import write_tiny_bert
+    from tests.support.tiny_models import write_tiny_bert
 
     a = build_or_load_cache(_text_channel(zoo["bert"]), cache_dir=tmp_path, progress=False)
     b = build_or_load_cache(_text_channel(zoo["llama"]), cache_dir=tmp_path, progress=False)
@@ -207,7 +207,7 @@ def test_current_cache_opens_without_loading_the_encoder(
 
 def test_rewritten_weights_are_never_taken_for_current(zoo: dict[str, str], tmp_path: Path) -> None:
     from recsys.cache import open_current_cache
-    from recsys.encoders.tiny import write_tiny_bert
+    from tests.support.tiny_models import write_tiny_bert
 
     model = write_tiny_bert(tmp_path / "m", seed=0)
     channel = _text_channel(str(model))

@@ -15,9 +15,9 @@ from captioning.hf import FAMILIES, HFCaptioner
 from captioning.prompts import resolve_prompt
 from captioning.registry import captioner_names
 from captioning.store import CaptionStore
-from captioning.tiny import build_tiny
 from media.hashing import sha256_file
 from media.video import write_video
+from tests.support.tiny_captioners import build_tiny
 
 NAMES = [f.name for f in FAMILIES]
 
