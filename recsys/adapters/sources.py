@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from recsys.cache import CachedStates, build_or_load_cache, open_current_cache
-from recsys.cache.build import channel_items
+from recsys.cache.keys import channel_items
 from recsys.channels import ChannelInput
 from recsys.encoders import Encoder, build_encoder
 from recsys.encoders.base import outside_autocast
