@@ -181,7 +181,7 @@ def _resolve_field(
     """One caption field: read the store, fill what is missing (or stop), fingerprint."""
     from captioning.api import MediaItem, caption_key
     from captioning.store import CaptionStore
-    from recsys.dist import current
+    from recsys.distributed import current
 
     spec = scenario.captions[field]
     kind = CAPTION_MEDIA[field]
