@@ -151,6 +151,16 @@ class EvalConfig:
             _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
 
 
+# EvalConfig fields that change validation metrics, and so which epoch training selects and
+# when it stops early: part of a run's training fingerprint. Every other field only changes
+# how the selected checkpoint is scored, so a finished run is re-evaluated under it
+# (`toolkit evaluate`, `recsys.run.evaluate_trained`) instead of trained again.
+SELECTION_FIELDS: tuple[str, ...] = ("mask_repeat_targets",)
+# EvalConfig fields that say how the ranking is chunked, not what it computes: left out of
+# the evaluation fingerprint (changing them re-evaluates nothing).
+EVAL_RUNTIME_FIELDS: tuple[str, ...] = ("user_batch", "item_chunk")
+
+
 def metric_names(evaluation: EvalConfig) -> list[str]:
     """The metrics an evaluation under `evaluation` reports: hr@k, ndcg@k (k in ks), mrr."""
     return [f"hr@{k}" for k in evaluation.ks] + [f"ndcg@{k}" for k in evaluation.ks] + ["mrr"]

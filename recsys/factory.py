@@ -20,7 +20,7 @@ from recsys.channels import ChannelInput
 from recsys.config import SASRecConfig
 from recsys.data.types import Split
 from recsys.distributed import DistContext
-from recsys.errors import ConfigError
+from recsys.errors import CheckpointError, ConfigError
 from recsys.methods import MethodContext, get_method, parse_method_options
 from recsys.models.recommender import SequentialRecommender
 from recsys.models.sasrec import SASRec
@@ -104,3 +104,34 @@ def load_trained(model: SequentialRecommender, path: Path) -> dict[str, Any]:
             does not fit (another catalogue, method or model size).
     """
     return ckpt.load_trainable(trainable_tensors(model), Path(path))
+
+
+def build_trained(
+    split: Split,
+    run_dir: Path,
+    *,
+    method: str,
+    channels: tuple[ChannelInput, ...] = (),
+    method_options: Mapping[str, Any] | None = None,
+    sasrec: SASRecConfig = SASRecConfig(),
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    cache_dir: Path,
+    progress: bool = False,
+) -> SequentialRecommender:
+    """The trained model of a finished run folder, in eval mode: built as training built it
+    (`build_model`, the run's settings) with ``checkpoint/best.safetensors`` loaded strictly.
+
+    Raises:
+        CheckpointError: no best checkpoint (the run did not finish), a damaged one, or one
+            that does not fit (another catalogue, method or model size).
+    """
+    path = Path(run_dir) / "checkpoint" / "best.safetensors"
+    if not path.exists():
+        raise CheckpointError(f"{path}: no best checkpoint: the run did not finish")
+    model = build_model(
+        split, method=method, channels=channels, method_options=method_options, sasrec=sasrec,
+        seed=seed, device=device, cache_dir=cache_dir, progress=progress,
+    )  # fmt: skip
+    load_trained(model, path)
+    return model.eval()

@@ -4,14 +4,23 @@ The run folder holds ``config.json`` (resolved configuration), ``metrics.jsonl``
 per epoch), ``checkpoint/`` (trainable state only), ``test_per_user.csv`` and, once
 complete, ``results.json``. Re-running the same call on a complete folder returns the
 recorded result without training; on an interrupted one it resumes from the last epoch.
+
+Two fingerprints identify a run (`fingerprints`): the training fingerprint (`train_sha256`:
+everything that decides the trained weights and the selected epoch, which includes the
+evaluation settings that change validation metrics, `recsys.config.SELECTION_FIELDS`) and
+the evaluation fingerprint (`eval_sha256`: how the selected checkpoint is scored). A
+finished run asked for under other evaluation settings is not trained again: its best
+checkpoint is scored under them (`evaluate_trained`) into ``eval-<hash>/results.json``
+beside the run's own files, which are never touched. A results.json written before the
+split records only `config_sha256` (one hash over both); its recorded `config` gives the
+two fingerprints by the same rule, so rerunning the same command finds it complete.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +36,23 @@ from recsys.config import (
     TrainConfig,
     sasrec_record,
 )
+from recsys.data.split import restrict_users
 from recsys.data.types import Split
 from recsys.distributed import current
 from recsys.errors import ConfigError
 from recsys.eval.evaluator import evaluate
 from recsys.eval.per_user import write_per_user_csv
-from recsys.factory import build_model
+from recsys.factory import build_model, build_trained
+from recsys.fingerprints import (
+    completed,
+    eval_dir,
+    fingerprints,
+    recorded_fingerprints,
+    training_config,
+)
 from recsys.methods import get_method, parse_method_options
 from recsys.models.recommender import SequentialRecommender
-from recsys.train.trainer import Trainer, resolve_device, resolve_train_config
+from recsys.train.trainer import FitResult, Trainer, resolve_device, resolve_train_config
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,12 @@ class RunResult:
         epochs_run: epochs trained.
         efficiency: seconds per epoch, memory, parameters (recsys.eval.efficiency).
         params: {"trainable", "total"}.
+        status: what this call did: "trained" (from scratch), "resumed" (from a checkpoint),
+            "complete" (nothing: the folder held these results) or "evaluated" (a finished
+            run's best checkpoint scored under other evaluation settings, no training).
+        resumed_from: epochs the checkpoint held when training resumed (0 otherwise).
+        results_dir: the folder of the results.json these numbers are from: `out_dir`, or
+            its `eval-<hash>/` for another evaluation.
     """
 
     out_dir: Path
@@ -59,6 +82,9 @@ class RunResult:
     epochs_run: int
     efficiency: dict[str, Any]
     params: dict[str, int]
+    status: str = "trained"
+    resumed_from: int = 0
+    results_dir: Path | None = None
 
 
 def split_fingerprint(split: Split) -> str:
@@ -79,7 +105,14 @@ def _channel_record(channel: ChannelInput) -> dict[str, Any]:
     }
 
 
-def _result_from_json(out_dir: Path, data: Mapping[str, Any]) -> RunResult:
+def _result_from_json(
+    out_dir: Path,
+    data: Mapping[str, Any],
+    *,
+    status: str = "trained",
+    resumed_from: int = 0,
+    results_dir: Path | None = None,
+) -> RunResult:
     return RunResult(
         out_dir=out_dir,
         valid=dict(data["valid"]),
@@ -88,25 +121,10 @@ def _result_from_json(out_dir: Path, data: Mapping[str, Any]) -> RunResult:
         epochs_run=int(data["epochs_run"]),
         efficiency=dict(data["efficiency"]),
         params=dict(data["params"]),
+        status=status,
+        resumed_from=resumed_from,
+        results_dir=results_dir or out_dir,
     )
-
-
-def _completed(out_dir: Path, config_sha: str) -> RunResult | None:
-    path = out_dir / "results.json"
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: unreadable results file ({exc}); delete it to rerun") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: not a results file (a JSON object); delete it to rerun")
-    if data.get("config_sha256") != config_sha:
-        raise ConfigError(
-            f"{path}: this folder holds a finished run of another configuration; "
-            "choose another output folder or delete it"
-        )
-    return _result_from_json(out_dir, data)
 
 
 def run_config_for(
@@ -120,7 +138,7 @@ def run_config_for(
     evaluation: EvalConfig,
     seed: int,
 ) -> dict[str, Any]:
-    """The resolved configuration a run records and hashes (`config_sha256`); `train` must
+    """The resolved configuration a run records and hashes (`fingerprints`); `train` must
     already carry the method's defaults (`resolve_train_config`)."""
     return {
         "protocol": PROTOCOL_NAME,
@@ -190,10 +208,16 @@ def run_experiment(
         evaluation=evaluation,
         seed=seed,
     )
-    config_sha = sha256_json(run_config)
-    done = _completed(out_dir, config_sha)
-    if done is not None:
-        return done
+    prints = fingerprints(run_config)
+    done = completed(out_dir, run_config)
+    if done is not None and done[0] == "complete":
+        return _result_from_json(out_dir, done[1], status="complete", results_dir=done[2])
+    if done is not None:  # trained under this training configuration: score it, no training
+        return evaluate_trained(
+            split, method=method, channels=channels, method_options=method_options,
+            sasrec=sasrec, train=train, evaluation=evaluation, seed=seed, out_dir=out_dir,
+            cache_dir=cache_dir, record=record, progress=progress,
+        )  # fmt: skip
     dist = distributed.init_from_env()  # torchrun: join the process group (idempotent)
     device = resolve_device(train.device)
     model = build_model(
@@ -201,14 +225,17 @@ def run_experiment(
         seed=seed, device=device, cache_dir=cache_dir, dist=dist, progress=progress,
     )  # fmt: skip
     if dist.is_main:
-        atomic_write_json(out_dir / "config.json", run_config | {"config_sha256": config_sha})
+        atomic_write_json(out_dir / "config.json", run_config | prints)
     fit = Trainer(
-        model, split, train, evaluation, seed=seed, out_dir=out_dir, run_config=run_config,
-        device=device, progress=progress,
+        model, split, train, evaluation, seed=seed, out_dir=out_dir,
+        run_config=training_config(run_config), device=device, progress=progress,
+        accept_hashes=(prints["config_sha256"],),  # a checkpoint from before the split
     ).fit()  # fmt: skip
-    return _evaluate_and_record(
-        model, split, evaluation, fit, run_config, config_sha, out_dir, record
+    result = _evaluate_and_record(
+        model, split, evaluation, fit, run_config, prints, out_dir, record
     )
+    status = "resumed" if fit.resumed_from else "trained"
+    return dataclasses.replace(result, status=status, resumed_from=fit.resumed_from)
 
 
 def _evaluate_and_record(
@@ -217,9 +244,10 @@ def _evaluate_and_record(
     evaluation: EvalConfig,
     fit: Any,
     run_config: Mapping[str, Any],
-    config_sha: str,
+    prints: Mapping[str, str],
     out_dir: Path,
     record: Mapping[str, Any] | None,
+    evaluated_from: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Evaluate the best weights on validation and test; write results (rank 0)."""
     model.eval()
@@ -232,10 +260,12 @@ def _evaluate_and_record(
         "method": run_config["method"],
         "seed": run_config["seed"],
         "config": dict(run_config),
-        "config_sha256": config_sha,
+        **prints,
         "dataset": {
             "users": split.num_users,
             "items": split.num_items,
+            "items_defined": split.defined_items or split.num_items,
+            "catalogue": split.catalogue_note(),
             "dropped_users": split.dropped_users,
             "catalogue_sha256": split.catalogue.content_hash,
             "split_fingerprint": run_config["split"]["fingerprint"],
@@ -253,8 +283,107 @@ def _evaluate_and_record(
         "toolkit_version": __version__,
         "per_user_file": "test_per_user.csv",
     }
+    if evaluated_from is not None:
+        results["evaluated_from"] = dict(evaluated_from)
     if current().is_main:
         write_per_user_csv(out_dir / "test_per_user.csv", test, split)
         atomic_write_json(out_dir / "results.json", results)  # last: marks the run complete
     distributed.barrier()  # other ranks return only once the run folder is complete
     return _result_from_json(out_dir, results)
+
+
+def evaluate_trained(
+    split: Split,
+    *,
+    method: str,
+    channels: tuple[ChannelInput, ...] = (),
+    method_options: Mapping[str, Any] | None = None,
+    sasrec: SASRecConfig = SASRecConfig(),
+    train: TrainConfig = TrainConfig(),
+    evaluation: EvalConfig = EvalConfig(),
+    seed: int = 0,
+    out_dir: Path,
+    cache_dir: Path,
+    users: Sequence[str] | None = None,
+    device: str | None = None,
+    record: Mapping[str, Any] | None = None,
+    progress: bool = False,
+) -> RunResult:
+    """Score a finished run's best checkpoint under `evaluation`, without training.
+
+    The other arguments are `run_experiment`'s and must describe the run's training (the
+    evaluation settings that select the epoch may differ: the checkpoint the run selected is
+    scored under the new ones, and `evaluated_from.selection` records the run's). Writes
+    ``out_dir/eval-<hash>/results.json`` (a run's keys, `train_sha256` the run's) and its
+    ``test_per_user.csv``; the run's own files are never touched. The model is rebuilt by the
+    one factory and its checkpoint loaded strictly (`recsys.factory.build_trained`).
+
+    Args:
+        users: score only these users (ids of the split); their count and hash join the
+            evaluation fingerprint (as `evaluation.users`).
+        device: where to score (default: the run's `train.device`; not part of any hash).
+
+    Raises:
+        ConfigError: no finished run in `out_dir`, one of another training configuration,
+            or a user id that is not in the split.
+        CheckpointError: the best checkpoint is missing, damaged or does not fit the model.
+    """
+    out_dir = Path(out_dir)
+    train = resolve_train_config(train, get_method(method).defaults)
+    run_config = run_config_for(
+        split, method=method, channels=channels, method_options=method_options, sasrec=sasrec,
+        train=train, evaluation=evaluation, seed=seed,
+    )  # fmt: skip
+    scored = split
+    if users is not None:
+        scored = restrict_users(split, users)
+        subset = {"count": scored.num_users, "sha256": sha256_json(sorted(scored.user_ids))}
+        run_config["evaluation"] = run_config["evaluation"] | {"users": subset}
+    done = completed(out_dir, run_config, scoring=True)
+    if done is None:
+        raise ConfigError(f"{out_dir}: no results.json: not a finished run (train it first)")
+    status, trained, folder = done
+    if status == "complete":
+        return _result_from_json(out_dir, trained, status="complete", results_dir=folder)
+    model = build_trained(
+        split, out_dir, method=method, channels=channels, method_options=method_options,
+        sasrec=sasrec, seed=seed, device=resolve_device(device or train.device),
+        cache_dir=cache_dir, progress=progress,
+    )  # fmt: skip
+    return _record_scoring(model, scored, evaluation, run_config, trained, out_dir, record)
+
+
+def _record_scoring(
+    model: SequentialRecommender,
+    split: Split,
+    evaluation: EvalConfig,
+    run_config: dict[str, Any],
+    trained: Mapping[str, Any],
+    out_dir: Path,
+    record: Mapping[str, Any] | None,
+) -> RunResult:
+    """Score a trained run's model and write ``eval-<hash>/``; the run's training facts
+    (selected epoch, epochs, efficiency, parameters) are carried over from its results."""
+    held = recorded_fingerprints(trained) or {}
+    prints = fingerprints(run_config) | {"train_sha256": held["train_sha256"]}
+    fit = FitResult(
+        best_epoch=int(trained["best_epoch"]),
+        epochs_run=int(trained["epochs_run"]),
+        best_valid=dict(trained["valid"]),
+        history=[],
+        stop_reason=str(trained.get("stop_reason", "max_epochs")),
+        efficiency={k: v for k, v in trained["efficiency"].items() if k != "test_eval_seconds"},
+        params=dict(trained["params"]),
+    )
+    source = {
+        "run_dir": "..",
+        "checkpoint": "checkpoint/best.safetensors",
+        "eval_sha256": held["eval_sha256"],
+        "selection": training_config(trained["config"])["selection"],
+        "valid_at_selection": dict(trained["valid"]),
+    }
+    target = eval_dir(out_dir, prints["eval_sha256"])
+    result = _evaluate_and_record(
+        model, split, evaluation, fit, run_config, prints, target, record, evaluated_from=source
+    )
+    return dataclasses.replace(result, out_dir=out_dir, status="evaluated")

@@ -12,11 +12,11 @@ cache) record exactly which captions fed the model.
 from __future__ import annotations
 
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from media.console import say, show_bars
 from media.hashing import sha256_file
 from recsys.data.types import Catalogue
 from scenarios.schema import CAPTION_MEDIA, CaptionSpec, Scenario, ScenarioError
@@ -83,7 +83,7 @@ def caption_store_dir(scenario: Scenario) -> Path:
     """The caption store folder a scenario uses."""
     if scenario.output.caption_store:
         return Path(scenario.output.caption_store)
-    return Path(scenario.output.cache_dir) / "captions"
+    return scenario.output.cache_path() / "captions"
 
 
 def caption_command(spec: CaptionSpec, data: Path, store: Path) -> str:
@@ -108,12 +108,6 @@ def _drift_note(drift: list[str], field: str) -> str:
         f" (the store's captions of these settings were made under {', '.join(drift)}; "
         f"captions.{field}.reuse_across_versions = true uses them)"
     )
-
-
-def _say(line: str) -> None:
-    from tqdm.auto import tqdm
-
-    tqdm.write(line, file=sys.stderr)
 
 
 def _wait_for_main_rank() -> None:
@@ -170,7 +164,7 @@ def _generate(spec: CaptionSpec, todo: list[Any], store_dir: Path, progress: boo
         dtype=spec.dtype,
         num_frames=spec.num_frames,
         shard=(0, 1),  # the whole list here, even under torchrun (no part files)
-        progress=progress,
+        progress=progress and show_bars(),  # a bar in a log file keeps every redraw
     )
     return summary.done
 
@@ -215,7 +209,7 @@ def _resolve_field(
             f"generation is off{_drift_note(drift, field)}; run:\n  {command}",
         )
     if drift:
-        _say(f"{field}: captioning {len(todo)} items again{_drift_note(drift, field)}")
+        say(f"{field}: captioning {len(todo)} items again{_drift_note(drift, field)}")
     dist = current()
     generated = _generate(spec, todo, store_dir, progress) if todo and dist.is_main else 0
     if dist.distributed:  # one writer (rank 0); every rank meets here, whatever it found to do

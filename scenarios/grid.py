@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from media.console import quiet_libraries
 from media.io import atomic_write_json, atomic_write_text
 from scenarios.grid_plan import (
     EncoderAxis,
@@ -61,6 +62,7 @@ class CellOutcome:
     status: str  # "done" (trained now), "skipped" (already complete), "failed"
     error: str = ""  # one-line reason when failed
     seconds: float = 0.0  # wall time of this call for the cell
+    results_dir: Path | None = None  # the cell's eval-<hash>/ under the grid's report_eval
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ def run_grid(
     run_cell: RunCell | None = None,
     workers: int = 1,
     run: bool = True,
+    verbose: bool = False,
 ) -> GridResult:
     """Run every cell of a grid that is not complete, then write the report.
 
@@ -249,6 +252,8 @@ def run_grid(
             1 runs them here, one after another.
         run: False only writes the report from what is on disk: unfinished cells are
             "not run" and stale ones "stale" (listed, never in the tables).
+        verbose: keep the model libraries' own bars and warnings (quieted otherwise, unless
+            `progress`: with many cells they bury the one status line per cell).
 
     Returns:
         The outcomes and the report path; failed cells are listed, not raised.
@@ -263,8 +268,8 @@ def run_grid(
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
     data_path = grid_data(spec, data)
     cells = plan_grid(spec, out)
-    if not progress:
-        quiet_model_loading()
+    if not (progress or verbose):
+        quiet_libraries()
     outcomes, todo = _sort_cells(cells, data_path, run, echo)
     shown = 0
 
@@ -272,7 +277,7 @@ def run_grid(
         nonlocal shown
         shown += 1
         outcomes[i] = outcome
-        note = f" ({outcome.error})" if outcome.error else ""
+        note = f" ({outcome.error})" if outcome.error else _cell_numbers(outcome)
         echo(f"[{shown}/{len(cells)}] {cells[i].label}: {outcome.status}{note}")
 
     for i, outcome in enumerate(outcomes):
@@ -302,13 +307,50 @@ def run_grid(
                 ),
             )
     final = [o for o in outcomes if o is not None]
+    if spec.report_eval:
+        workspace = Workspace()
+        final = [_score_cell(o, spec.report_eval, data_path, workspace, echo) for o in final]
     report = write_report(out, cells, final, spec)
     return GridResult(out, tuple(final), report)
 
 
-def quiet_model_loading() -> None:
-    """Turn off transformers' weight loading / saving bars: with many cells they bury the
-    one status line per cell."""
-    from transformers.utils import logging as hf_logging
+def _cell_numbers(outcome: CellOutcome) -> str:
+    """" (test NDCG@10 ..., ...)" for a finished cell; "" when it has no results."""
+    from recsys.errors import RecsysError
+    from recsys.fingerprints import read_results
+    from scenarios.summary import summary_line, summary_of
 
-    hf_logging.disable_progress_bar()
+    if outcome.status not in ("done", "skipped"):
+        return ""
+    folder = outcome.results_dir or outcome.cell.run_dir
+    try:
+        results = read_results(folder / "results.json")
+    except RecsysError:  # unreadable: the report names it
+        return ""
+    if results is None:
+        return ""
+    summary = summary_of(results, run_dir=outcome.cell.run_dir, results_dir=folder)
+    return f" ({summary_line(summary)})"
+
+
+def _score_cell(
+    outcome: CellOutcome,
+    overrides: Sequence[str],
+    data: Path | None,
+    workspace: Any,
+    echo: Callable[[str], None],
+) -> CellOutcome:
+    """A finished cell scored under the grid's `report_eval` (`toolkit evaluate`); failures
+    are the cell's, recorded like a failed run."""
+    from scenarios.evaluate import evaluate_run
+
+    if outcome.status not in ("done", "skipped"):
+        return outcome
+    try:
+        run = evaluate_run(outcome.cell.run_dir, overrides, data=data, workspace=workspace)
+    except Exception as exc:  # one cell's failure never stops the report
+        reason = f"scoring under {' '.join(overrides)}: {type(exc).__name__}: {exc}"
+        return CellOutcome(outcome.cell, "failed", reason.splitlines()[0][:300], outcome.seconds)
+    scored = CellOutcome(outcome.cell, outcome.status, "", outcome.seconds, run.results_dir)
+    echo(f"{outcome.cell.label}: scored under {' '.join(overrides)}{_cell_numbers(scored)}")
+    return scored

@@ -6,6 +6,8 @@ A grid file (TOML) lists scenario files and the axes to sweep::
     methods = ["iisan_versa", "frozen"]      # optional; default: each scenario's own method
     seeds = [0, 1, 2]                         # optional; default: each scenario's seeds
     overrides = ["train.epochs=5"]            # optional; applied to every scenario
+    report_eval = ["eval.mask_repeat_targets=true"]  # optional; the report scores every
+                                              #   finished cell's checkpoint under these
     [method_options.frozen]                   # optional; options for the cells of one method
     head = "iisan"
     [encoders]                                # optional axis: swap the encoder of every
@@ -33,6 +35,7 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
     import tomli as tomllib  # type: ignore[no-redef]
 
 from media.typed import TypedLoadError, build
+from scenarios.evaluate import check_eval_overrides
 from scenarios.schema import Scenario, ScenarioError, find_scenario_file, load_scenario
 
 
@@ -60,6 +63,9 @@ class GridSpec:
     bootstrap_samples: int = 2_000  # resamples of the hierarchical bootstrap
     # method -> option table for the cells of that method (e.g. every baseline's `head`)
     method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # eval.* overrides the report is made under: each finished cell's best checkpoint is
+    # scored under them (`toolkit evaluate`, no training); the cells train as given above
+    report_eval: tuple[str, ...] = ()
     source: str = field(default="", init=False)  # file it was read from (set by the loader)
 
 
@@ -93,18 +99,26 @@ def load_grid(file: str | Path, overrides: Sequence[str] = ()) -> GridSpec:
         raise ScenarioError(path, exc.key, exc.message) from None
     if not spec.scenarios:
         raise ScenarioError(path, "scenarios", "list at least one scenario")
+    check_eval_overrides(spec.report_eval, source=f"{path}: report_eval")
     spec = GridSpec(**{**_fields(spec), "overrides": (*spec.overrides, *overrides)})
     object.__setattr__(spec, "source", str(path))
     return spec
 
 
 def with_axes(
-    spec: GridSpec, *, methods: Sequence[str] = (), seeds: Sequence[int] = ()
+    spec: GridSpec,
+    *,
+    methods: Sequence[str] = (),
+    seeds: Sequence[int] = (),
+    report_eval: Sequence[str] = (),
 ) -> GridSpec:
-    """The grid with its method and seed axes replaced (empty keeps the grid's own)."""
+    """The grid with its method and seed axes replaced (empty keeps the grid's own) and
+    `report_eval` overrides added to its own."""
+    check_eval_overrides(report_eval, source="--report-eval")
     fields = _fields(spec) | {
         "methods": tuple(methods) or spec.methods,
         "seeds": tuple(seeds) or spec.seeds,
+        "report_eval": (*spec.report_eval, *report_eval),
     }
     out = GridSpec(**fields)
     object.__setattr__(out, "source", spec.source)

@@ -8,12 +8,11 @@ scored in one pass.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.schema import ScenarioError, parse_scenario
+from scenarios.schema import ScenarioError
 
 
 @dataclass(frozen=True)
@@ -39,26 +38,22 @@ def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared:
     checkpoint loaded strictly (a missing or unexpected tensor is an error, never a silently
     untrained one)."""
     from recsys.errors import CheckpointError
-    from recsys.factory import build_model, load_trained
+    from recsys.factory import build_trained
 
-    config = results["config"]
-    model = build_model(
-        prepared.split,
-        method=results["method"],
-        channels=prepared.channels,
-        method_options=config.get("method_options", {}),
-        sasrec=scenario.model,
-        seed=int(results.get("seed", 0)),
-        cache_dir=Path(scenario.output.cache_dir) / "states",
-    )
-    path = run_dir / "checkpoint" / "best.safetensors"
-    if not path.exists():
-        raise ScenarioError(run_dir, "", "no checkpoint/best.safetensors: the run did not finish")
     try:
-        load_trained(model, path)
+        return build_trained(
+            prepared.split,
+            run_dir,
+            method=results["method"],
+            channels=prepared.channels,
+            method_options=results["config"].get("method_options", {}),
+            sasrec=scenario.model,
+            seed=int(results.get("seed", 0)),
+            cache_dir=scenario.output.cache_path() / "states",
+        )
     except CheckpointError as exc:  # another catalogue, method or model size, or a damaged file
+        path = run_dir / "checkpoint" / "best.safetensors"
         raise ScenarioError(path, "", str(exc).removeprefix(f"{path}: ")) from None
-    return model.eval()
 
 
 def _history_ids(
@@ -105,37 +100,19 @@ def recommend(
     import numpy as np
     import torch
 
-    from scenarios.runner import prepare
+    from media.console import quiet_libraries
+    from scenarios.evaluate import open_run
 
-    run_dir = Path(run_dir)
-    results_file = run_dir / "results.json"
-    if not results_file.exists():
-        raise ScenarioError(run_dir, "", "no results.json: not a finished run folder")
-    results = json.loads(results_file.read_text(encoding="utf-8"))
-    record = results.get("record", {})
-    if "scenario" not in record:
-        raise ScenarioError(results_file, "record.scenario", "run not made by run-scenario/grid")
-    plain = {k: v for k, v in record["scenario"].items() if k != "source"}
-    scenario = parse_scenario(plain, source=str(results_file))
-    data_path = data or Path(record["dataset"]["path"])
-    prepared = prepare(scenario, data=data_path, progress=False)
+    opened = open_run(run_dir, data=data)
+    run_dir, results, scenario, prepared = (
+        opened.run_dir, opened.results, opened.scenario, opened.prepared
+    )  # fmt: skip
     split, catalogue = prepared.split, prepared.split.catalogue
-    trained_on = results.get("dataset", {}).get("catalogue_sha256")
-    if trained_on and catalogue.content_hash != trained_on:  # indices would no longer match
-        raise ScenarioError(
-            run_dir,
-            "data",
-            f"{data_path} is another dataset than the run was trained on (catalogue "
-            f"{catalogue.content_hash[:12]}, trained on {trained_on[:12]}); "
-            "pass --data with the run's dataset",
-        )
     history_ids = _history_ids(run_dir, prepared, user, items)
     window = history_ids[-split.max_len :]
     dense = [catalogue.index_of(i) for i in window]
     history = torch.tensor([[0] * (split.max_len - len(dense)) + dense])  # [1, L]
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the printed list is the output; no loading bars
+    quiet_libraries()  # the printed list is the output; no loading bars
     model = _load_model(run_dir, results, scenario, prepared)
     with torch.no_grad():
         table = model.item_tower.embed_all(split.num_items).float()  # [N+1, d]

@@ -90,7 +90,10 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
         wall_seconds=round(outcome.seconds, 2),
         run_dir=str(cell.run_dir),
     )
-    results_file = cell.run_dir / "results.json"
+    scored = getattr(outcome, "results_dir", None)  # the cell scored under `report_eval`
+    if scored is not None:
+        row["run_dir"] = str(scored)  # where its results and per-user metrics are
+    results_file = Path(row["run_dir"]) / "results.json"
     if outcome.status in ("failed", "stale") or not results_file.exists():
         return row
     results = json.loads(results_file.read_text(encoding="utf-8"))
@@ -321,6 +324,14 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
     atomic_write_json(out_dir / "comparisons.json", comparisons)
     plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png")
     text = render_markdown(groups, comparisons, rows, baseline, metric, plot)
+    if getattr(spec, "report_eval", ()):
+        settings = " ".join(f"`{o}`" for o in spec.report_eval)
+        text = text.replace(
+            "# Grid report\n",
+            f"# Grid report\n\nScored under {settings}: every run's best checkpoint, selected "
+            "as the run was trained, re-scored without training (each run's `eval-<hash>/`).\n",
+            1,
+        )
     atomic_write_text(out_dir / "report.md", text)
     return out_dir / "report.md"
 

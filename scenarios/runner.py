@@ -65,12 +65,15 @@ class ScenarioResult:
     Attributes:
         out_dir: the run folder (one seed) or the folder holding one run folder per seed.
         run_dirs: seed -> run folder.
-        results: seed -> the run's results.json content.
+        results: seed -> the run's results.json content (of its `eval-<hash>/` folder when
+            a finished run was scored under other evaluation settings).
+        runs: seed -> what `recsys.run.run_experiment` did (status, resumed_from, ...).
     """
 
     out_dir: Path
     run_dirs: dict[int, Path]
     results: dict[int, dict[str, Any]]
+    runs: dict[int, Any] = field(default_factory=dict)
 
 
 def load_data(path: Path, fmt: str, on_unknown: str) -> Dataset:
@@ -159,8 +162,10 @@ def prepare(
 
 
 def _caption_settings(scenario: Scenario) -> dict[str, Any]:
+    from scenarios.captions import caption_store_dir
+
     return {
-        "store": str(scenario.output.caption_store or scenario.output.cache_dir),
+        "store": str(caption_store_dir(scenario)),
         "fields": {f: dataclasses.asdict(scenario.captions[f]) for f in scenario.caption_fields},
     }
 
@@ -171,7 +176,7 @@ def _channel_input(
     from scenarios.models import resolve_model
 
     encoder = dataclasses.replace(
-        channel.encoder, model=resolve_model(channel.encoder.model, scenario.output.cache_dir)
+        channel.encoder, model=resolve_model(channel.encoder.model, scenario.output.cache_path())
     )
     cat = split.catalogue
     if channel.modality == "text":
@@ -208,15 +213,33 @@ def run_one(
     progress: bool = True,
     extra_record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one (scenario, seed) into `run_dir`; returns results.json content.
+    """Train and evaluate one (scenario, seed) into `run_dir`; returns results.json content
+    (`run_one_result` says what was done)."""
+    result = run_one_result(
+        scenario, seed=seed, run_dir=run_dir, data=data, workspace=workspace,
+        progress=progress, extra_record=extra_record,
+    )  # fmt: skip
+    return read_results(result.results_dir or run_dir)
 
-    A completed run folder is not trained again (`run_experiment` skips it).
-    """
+
+def run_one_result(
+    scenario: Scenario,
+    *,
+    seed: int,
+    run_dir: Path,
+    data: Path | None = None,
+    workspace: Workspace | None = None,
+    progress: bool = True,
+    extra_record: dict[str, Any] | None = None,
+) -> Any:
+    """`run_one`, returning `recsys.run.RunResult`: a completed run folder is not trained
+    again, an interrupted one resumes, a finished one asked for under other evaluation
+    settings is scored under them (`run_experiment`)."""
     from recsys.run import run_experiment
 
     prepared = prepare(scenario, data=data, workspace=workspace, progress=progress)
     record = {**prepared.record, **(extra_record or {})}
-    run_experiment(
+    return run_experiment(
         prepared.split,
         method=scenario.method,
         channels=prepared.channels,
@@ -226,11 +249,43 @@ def run_one(
         evaluation=scenario.eval,
         seed=seed,
         out_dir=run_dir,
-        cache_dir=Path(scenario.output.cache_dir) / "states",
+        cache_dir=scenario.output.cache_path() / "states",
         record=record,
         progress=progress,
     )
-    return read_results(run_dir)
+
+
+def evaluate_one(
+    scenario: Scenario,
+    prepared: Prepared,
+    *,
+    seed: int,
+    run_dir: Path,
+    users: list[str] | None = None,
+    device: str | None = None,
+    progress: bool = False,
+    extra_record: dict[str, Any] | None = None,
+) -> Any:
+    """Score the finished run in `run_dir` under `scenario`'s evaluation settings, without
+    training (`recsys.run.evaluate_trained`); returns its RunResult."""
+    from recsys.run import evaluate_trained
+
+    return evaluate_trained(
+        prepared.split,
+        method=scenario.method,
+        channels=prepared.channels,
+        method_options=dict(scenario.method_options),
+        sasrec=scenario.model,
+        train=scenario.train,
+        evaluation=scenario.eval,
+        seed=seed,
+        out_dir=run_dir,
+        cache_dir=scenario.output.cache_path() / "states",
+        users=users,
+        device=device,
+        record={**prepared.record, **(extra_record or {})},
+        progress=progress,
+    )
 
 
 def read_results(run_dir: Path) -> dict[str, Any]:
@@ -265,12 +320,14 @@ def run_scenario(
     ws = workspace or Workspace()
     run_dirs: dict[int, Path] = {}
     results: dict[int, dict[str, Any]] = {}
+    runs: dict[int, Any] = {}
     for seed in scenario.seeds:
         run_dir = run_dir_for(scenario, seed, out)
-        results[seed] = run_one(
+        runs[seed] = run_one_result(
             scenario, seed=seed, run_dir=run_dir, data=data, workspace=ws, progress=progress
         )
+        results[seed] = read_results(runs[seed].results_dir or run_dir)
         run_dirs[seed] = run_dir
     first = run_dirs[scenario.seeds[0]]
     out_dir = first if len(run_dirs) == 1 else first.parent
-    return ScenarioResult(out_dir=out_dir, run_dirs=run_dirs, results=results)
+    return ScenarioResult(out_dir=out_dir, run_dirs=run_dirs, results=results, runs=runs)

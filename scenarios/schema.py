@@ -24,6 +24,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject dependency there)
     import tomli as tomllib  # type: ignore[no-redef]
 
+from media.cachedir import user_cache_dir
 from media.hashing import sha256_json
 from media.typed import TypedLoadError, build, suggest, to_plain
 from recsys.channels import EncoderSpec
@@ -107,8 +108,14 @@ class OutputSpec:
     """Where runs, caches and captions go."""
 
     dir: str = "runs"  # runs land in <dir>/<scenario>/<method>-s<seed>
-    cache_dir: str = ".cache/mmrec"  # hidden-state caches and generated tiny models
-    caption_store: str | None = None  # caption JSONL; None = <cache_dir>/captions.jsonl
+    # Hidden-state caches, generated tiny models and captions. None: the user's cache folder
+    # ($MMREC_TOOLKIT_CACHE, else $XDG_CACHE_HOME/mmrec-toolkit, else ~/.cache/mmrec-toolkit).
+    cache_dir: str | None = None
+    caption_store: str | None = None  # caption store folder; None = <cache_dir>/captions
+
+    def cache_path(self) -> Path:
+        """`cache_dir`, or the user's cache folder (`media.cachedir.user_cache_dir`)."""
+        return Path(self.cache_dir).expanduser() if self.cache_dir else user_cache_dir()
 
 
 @dataclass(frozen=True)

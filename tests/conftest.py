@@ -1,11 +1,29 @@
 """Shared fixtures: toy splits built through the real loader types and `make_split`, and
-the zoo of tiny encoders (`tests.support.tiny_models`), written once per session."""
+the zoo of tiny encoders (`tests.support.tiny_models`), written once per session.
+
+The toolkit's user-level cache folder (`media.cachedir.user_cache_dir`: where scenarios that
+name no `output.cache_dir` keep hidden states, captions and generated models) points into a
+temporary folder for the whole session, removed at its end, so the suite never writes into
+the real ~/.cache; subprocesses inherit the variable."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+from media.cachedir import CACHE_ENV
+
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="mmrec-test-cache-"))
+os.environ[CACHE_ENV] = str(SESSION_CACHE)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
+
 
 from recsys.config import SplitConfig
 from recsys.data import Catalogue, Dataset, make_split

@@ -17,11 +17,51 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+cache_app = typer.Typer(
+    help="Show and remove the toolkit's caches (hidden states, captions, generated models).",
+    no_args_is_help=True,
+)
+app.add_typer(cache_app, name="cache")
+
+PROGRESS_OPTION = typer.Option(
+    None,
+    "--progress/--no-progress",
+    help="Draw progress bars (default: only when stderr is a terminal; otherwise one line "
+    "per epoch).",
+)
+VERBOSE_OPTION = typer.Option(
+    False, "--verbose", help="Keep transformers' and huggingface_hub's own bars and warnings."
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print the summary as JSON (one line a run).")
 
 
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
+
+
+def _console(progress: bool | None, verbose: bool) -> None:
+    from media.console import quiet_libraries, set_bars
+
+    set_bars(progress)
+    if not verbose:
+        quiet_libraries()
+
+
+def _show_runs(runs: list, as_json: bool) -> None:
+    """Each run's status line (stderr), then the summary table or JSON (stdout)."""
+    import json
+
+    from scenarios.summary import run_summary, status_line, summary_table
+
+    summaries = [run_summary(run) for run in runs]
+    for run, summary in zip(runs, summaries, strict=True):
+        typer.echo(status_line(summary, run.resumed_from), err=True)
+    if as_json:
+        for summary in summaries:
+            typer.echo(json.dumps(summary))
+    else:
+        typer.echo(summary_table(summaries))
 
 
 @data_app.command("stats")
@@ -53,18 +93,95 @@ def run_scenario_cmd(
     out: Path | None = typer.Option(
         None, help="Run folder (default: runs/<scenario>/<method>-s<seed>)."
     ),
+    as_json: bool = JSON_OPTION,
+    progress: bool | None = PROGRESS_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
-    """Train and evaluate one scenario; writes results.json, metrics and a checkpoint."""
+    """Train and evaluate one scenario; writes results.json, metrics and a checkpoint, and
+    prints the test metrics. A finished run is not trained again; an interrupted one resumes.
+    """
     from recsys.errors import RecsysError
     from scenarios.runner import run_scenario
     from scenarios.schema import ScenarioError, load_scenario
 
+    _console(progress, verbose)
     try:
         scenario = load_scenario(file, overrides or [])
         result = run_scenario(scenario, data=data, out=out)
     except (ScenarioError, RecsysError) as exc:
         _fail(str(exc))
-    typer.echo(f"results written to {result.out_dir}")
+    _show_runs([result.runs[seed] for seed in scenario.seeds], as_json)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    overrides: list[str] = typer.Argument(
+        None, help="Evaluation overrides, e.g. eval.mask_repeat_targets=true eval.ks=[1,10,50]."
+    ),
+    users: Path | None = typer.Option(None, help="Score only these users (one id a line)."),
+    data: Path | None = typer.Option(None, help="The run's dataset, when it moved."),
+    device: str | None = typer.Option(None, help="Where to score (default: the run's)."),
+    as_json: bool = JSON_OPTION,
+    verbose: bool = VERBOSE_OPTION,
+) -> None:
+    """Score a finished run's best checkpoint under other evaluation settings, without
+    training; writes <run>/eval-<hash>/results.json and never touches the run's files."""
+    from recsys.errors import RecsysError
+    from scenarios.evaluate import evaluate_run
+    from scenarios.schema import ScenarioError
+
+    _console(None, verbose)
+    try:
+        run = evaluate_run(run_dir, overrides or [], users_file=users, data=data, device=device)
+    except (ScenarioError, RecsysError) as exc:
+        _fail(str(exc))
+    _show_runs([run], as_json)
+
+
+@cache_app.command("list")
+def cache_list_cmd(
+    folder: Path | None = typer.Option(
+        None, "--dir", help="Cache folder (default: the user's, see `output.cache_dir`)."
+    ),
+) -> None:
+    """List the caches with their sizes, last use and what built them."""
+    from media.cachedir import user_cache_dir
+    from scenarios.caches import cache_entries, entries_table
+
+    root = folder or user_cache_dir()
+    typer.echo(entries_table(cache_entries(root), root))
+
+
+@cache_app.command("clean")
+def cache_clean_cmd(
+    folder: Path | None = typer.Option(None, "--dir", help="Cache folder (default: the user's)."),
+    older_than: str | None = typer.Option(
+        None, help="Only entries not used for this long: 30d, 12h, 2w."
+    ),
+    kind: list[str] = typer.Option([], help="Only this kind: states, captions, models."),
+    all_: bool = typer.Option(False, "--all", help="Remove every entry (of --kind)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would go."),
+) -> None:
+    """Remove caches (each is rebuilt when next needed; captions by a large model are costly)."""
+    from media.cachedir import user_cache_dir
+    from media.console import human_size
+    from scenarios.caches import KINDS, clean_caches, parse_age
+
+    if (older_than is None) == (not all_):
+        _fail("give --older-than AGE or --all")
+    root = folder or user_cache_dir()
+    try:
+        age = parse_age(older_than) if older_than is not None else None
+        removed = clean_caches(root, older_than=age, kinds=tuple(kind) or KINDS, dry_run=dry_run)
+    except ValueError as exc:
+        _fail(str(exc))
+    for entry in removed:
+        typer.echo(
+            f"{'would remove' if dry_run else 'removed'} {entry.path} ({human_size(entry.size)})"
+        )
+    total = human_size(sum(e.size for e in removed))
+    typer.echo(f"{len(removed)} entries, {total}{' (dry run)' if dry_run else ''}")
 
 
 def _captioner_help() -> str:
@@ -198,6 +315,14 @@ def grid_cmd(
     no_run: bool = typer.Option(
         False, "--no-run", help="Only write the report from finished cells; train nothing."
     ),
+    report_eval: list[str] = typer.Option(
+        [],
+        "--report-eval",
+        help="Report under this eval.* setting: each finished cell's checkpoint is scored "
+        "under it without training (repeatable).",
+    ),
+    progress: bool | None = PROGRESS_OPTION,
+    verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Run scenarios x methods x encoders x seeds; write runs.csv, report.md and a plot.
 
@@ -221,16 +346,18 @@ def grid_cmd(
             raise ValueError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
         if len(files) == 1 and is_grid_file(files[0]):
             spec = load_grid(files[0], set_)
-            spec = with_axes(spec, methods=_csv(methods), seeds=seed_list)
         else:
-            spec = grid_from_files(files, methods=_csv(methods), seeds=seed_list, overrides=set_)
+            spec = grid_from_files(files, overrides=set_)
+        spec = with_axes(spec, methods=_csv(methods), seeds=seed_list, report_eval=report_eval)
         if commands:
             for line in grid_commands(spec, out_dir=out, data=data):
                 typer.echo(line)
             return
+        _console(progress, verbose)
         result = run_grid(
-            spec, out_dir=out, data=data, echo=typer.echo, workers=workers, run=not no_run
-        )
+            spec, out_dir=out, data=data, echo=typer.echo, workers=workers, run=not no_run,
+            progress=bool(progress), verbose=verbose,
+        )  # fmt: skip
     except (ScenarioError, RecsysError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"report written to {result.report} ({len(result.failed)} failed runs)")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from media.console import human_duration, human_size, say, show_bars
 from media.hashing import sha256_json
 from media.io import atomic_path, atomic_write_json, sweep_stale_temps
 from recsys import distributed
@@ -113,10 +114,11 @@ def build_or_load_cache(
         from dataclasses import replace
 
         channel = replace(channel, encoder=encoder_spec)
+    report = progress and distributed.active_context().is_main
     if encoder is None:
         current = open_current_cache(channel, cache_dir)
         if current is not None:
-            return current
+            return _reused(current, report)
         encoder = build_encoder(channel.encoder, device=device, modality=channel.modality)
     fields = fingerprint_fields(channel, encoder)
     folder = cache_folder(Path(cache_dir), channel, fields["content"])
@@ -124,9 +126,30 @@ def build_or_load_cache(
         cached = _check_existing(folder, fields, rebuild, reuse_versions, channel.name)
         if cached is None:
             cached = _build(channel, encoder, fields, folder, batch_size, chunk_size, progress)
+            if report:
+                seconds = float(cached.manifest["build"]["seconds"])
+                say(f"cache built in {human_duration(seconds)}: {folder} ({_size(cached)})")
+        else:
+            _reused(cached, report)
         if cached.manifest["fields"] == fields:  # a cache reused across versions is not current
             _write_stamp(folder, channel, cached)
         return cached
+
+
+def _size(cached: CachedStates) -> str:
+    return human_size(sum(p.stat().st_size for p in cached.folder.iterdir() if p.is_file()))
+
+
+def _reused(cached: CachedStates, report: bool) -> CachedStates:
+    """Say which cache is reused, when it was built (local time) and how big it is."""
+    if report:
+        built = cached.manifest.get("build", {}).get("built_at")
+        try:
+            when = datetime.fromisoformat(built).astimezone()
+        except (TypeError, ValueError):  # built before the date was recorded: the manifest's
+            when = datetime.fromtimestamp((cached.folder / MANIFEST).stat().st_mtime)
+        say(f"cache reused: {cached.folder} (built {when:%Y-%m-%d %H:%M}, {_size(cached)})")
+    return cached
 
 
 def _version_changes(stored: Any, wanted: dict[str, str]) -> str:
@@ -154,7 +177,7 @@ def _check_existing(
         if not differing or (reuse_versions and differing == ["versions"]):
             shutil.rmtree(folder / PARTIAL, ignore_errors=True)  # a kill after the manifest
             if differing:
-                _say(
+                say(
                     f"cache {name}: reused across library versions "
                     f"({_version_changes(stored.get('versions'), fields['versions'])})"
                 )
@@ -172,16 +195,10 @@ def _check_existing(
             f"rebuild it (rebuild_cache=true){hint} or delete the folder"
         )
     if cached is not None:
-        _say(f"cache {name}: rebuilding, it was built for other settings ({reason})")
+        say(f"cache {name}: rebuilding, it was built for other settings ({reason})")
     for file in (MANIFEST, STAMP, STATES, SHARED, VALID):  # manifest first: never half-valid
         (folder / file).unlink(missing_ok=True)
     return None
-
-
-def _say(line: str) -> None:
-    from tqdm.auto import tqdm
-
-    tqdm.write(line, file=sys.stderr)
 
 
 def _build(
@@ -212,7 +229,7 @@ def _build(
     computed = 0
     bar = tqdm(
         total=len(items),
-        disable=not progress or not ctx.is_main,
+        disable=not (progress and ctx.is_main and show_bars()),
         desc=f"cache {channel.name}",
         unit="item",
     )
@@ -235,6 +252,7 @@ def _build(
     computed = int(distributed.all_reduce_sum(float(computed)))
     seconds = time.perf_counter() - started
     stats = {
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "computed_items": computed,
         "seconds": seconds,
         "items_per_s": computed / max(seconds, 1e-9),
@@ -273,9 +291,7 @@ def _check_disk(name: str, folder: Path, num_items: int, encoder: Encoder, repor
     if free < 2 * size - done:
         raise DiskSpaceError(f"{message}; free some space or set output.cache_dir elsewhere")
     if report:
-        from tqdm.auto import tqdm
-
-        tqdm.write(message, file=sys.stderr)
+        say(message)
 
 
 def _reset_partial(partial: Path, fingerprint: str) -> None:
@@ -355,7 +371,7 @@ def _assemble(
     fields: dict[str, Any],
     fingerprint: str,
     num_items: int,
-    stats: dict[str, float],
+    stats: dict[str, Any],
 ) -> CachedStates:
     absent = [k for k in range(num_chunks) if not (partial / f"chunk_{k:05d}.npz").exists()]
     if absent:

@@ -8,11 +8,14 @@ items-file order, re-indexed densely 1..N (0 is padding).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import numpy as np
 
 from recsys.config import SplitConfig
 from recsys.data.types import Dataset, Split
-from recsys.errors import DataFormatError
+from recsys.errors import ConfigError, DataFormatError
 
 
 def _right_aligned(flat: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
@@ -105,4 +108,44 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
         keep_last=config.keep_last,
         max_len=config.max_len,
         min_len=config.min_len,
+        defined_items=len(dataset.catalogue),
+    )
+
+
+def restrict_users(split: Split, user_ids: Sequence[str]) -> Split:
+    """The split with only the rows of `user_ids` (kept in the split's order), for scoring a
+    subset of users. The catalogue and training counts stay the whole split's: they are
+    what a trained model's item indices and the popularity statistics refer to.
+
+    Raises:
+        ConfigError: an id that is not a user of the split, or no id at all.
+    """
+    index = {user: row for row, user in enumerate(split.user_ids)}
+    unknown = [u for u in user_ids if u not in index]
+    if unknown:
+        raise ConfigError(
+            f"{len(unknown)} of {len(user_ids)} user ids are not users of the split "
+            f"(first: {', '.join(map(repr, unknown[:3]))})"
+        )
+    rows = np.array(sorted({index[u] for u in user_ids}), dtype=np.int64)
+    if len(rows) == 0:
+        raise ConfigError("the user subset is empty")
+
+    def take(seen: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        indptr, indices = seen
+        parts = [indices[indptr[r] : indptr[r + 1]] for r in rows]
+        lengths = np.array([len(p) for p in parts], dtype=np.int64)
+        new_indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return new_indptr, np.concatenate(parts).astype(np.int64)
+
+    return dataclasses.replace(
+        split,
+        user_ids=tuple(split.user_ids[r] for r in rows),
+        train_seqs=split.train_seqs[rows],
+        valid_history=split.valid_history[rows],
+        valid_target=split.valid_target[rows],
+        test_history=split.test_history[rows],
+        test_target=split.test_target[rows],
+        valid_seen=take(split.valid_seen),
+        test_seen=take(split.test_seen),
     )

@@ -128,6 +128,7 @@ class Split:
         train_counts: [N+1] item counts over the training parts; index 0 unused (0).
         dropped_users: users dropped for having fewer than `min_len` interactions.
         keep_last, max_len, min_len: the protocol parameters used.
+        defined_items: items the dataset's items file defines (0: not known).
     """
 
     catalogue: Catalogue
@@ -144,6 +145,7 @@ class Split:
     keep_last: int
     max_len: int
     min_len: int
+    defined_items: int = 0
 
     @property
     def num_items(self) -> int:
@@ -153,6 +155,16 @@ class Split:
     @property
     def num_users(self) -> int:
         return len(self.user_ids)
+
+    def catalogue_note(self) -> str:
+        """The ranked catalogue in words: how many items, and why not every defined one."""
+        ranked, defined = self.num_items, self.defined_items
+        if not defined or defined == ranked:
+            return f"{ranked:,} items ranked"
+        return (
+            f"{ranked:,} of {defined:,} items ranked: those occurring in the kept interactions "
+            f"(the last {self.keep_last} of each user with at least {self.min_len})"
+        )
 
     def log_popularity(self) -> np.ndarray:
         """[N+1] log of the train popularity p(i) used by the logQ correction.

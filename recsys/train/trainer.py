@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from media.console import say, show_bars
 from media.hashing import sha256_json
 from media.io import append_jsonl, atomic_write_text
 from recsys import distributed
@@ -58,6 +59,7 @@ class FitResult:
         stop_reason: "early_stopping" or "max_epochs".
         efficiency: the efficiency record (recsys.eval.efficiency).
         params: {"trainable", "total"}.
+        resumed_from: epochs a checkpoint already held when this fit started (0: fresh).
     """
 
     best_epoch: int
@@ -67,6 +69,7 @@ class FitResult:
     stop_reason: str
     efficiency: dict[str, Any]
     params: dict[str, int]
+    resumed_from: int = 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -95,7 +98,10 @@ class Trainer:
         run_config: the resolved run configuration, stored in checkpoints; a checkpoint made
             under another configuration is refused on resume.
         device: where the model lives.
-        progress: show a progress bar (rank 0 only).
+        progress: report progress (rank 0 only): a bar per epoch where stderr is a terminal
+            (`media.console.show_bars`), and one line per epoch.
+        accept_hashes: hashes other than sha256(run_config) under which a checkpoint is
+            this configuration (one recorded by an earlier release), so it resumes.
     """
 
     def __init__(
@@ -110,6 +116,7 @@ class Trainer:
         run_config: Mapping[str, Any],
         device: torch.device,
         progress: bool = True,
+        accept_hashes: tuple[str, ...] = (),
     ) -> None:
         if train.batch_size is None or train.lr is None:
             raise ConfigError("Trainer needs a resolved TrainConfig (batch_size and lr set)")
@@ -125,6 +132,7 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         self.run_config = dict(run_config)
         self.config_hash = sha256_json(self.run_config)
+        self.accept_hashes = (self.config_hash, *accept_hashes)
         self.groups = trainable_groups(model)
         self.named = ckpt.trainable_named(model, [p for g in self.groups for p in g["params"]])
         self.optimizer = torch.optim.Adam(
@@ -205,7 +213,7 @@ class Trainer:
                 # lines of an attempt that died before its first checkpoint
                 atomic_write_text(self.out_dir / "metrics.jsonl", "")
             return fresh
-        if state.get("config_sha256") != self.config_hash:
+        if state.get("config_sha256") not in self.accept_hashes:
             raise ConfigError(
                 f"{self.ckpt_dir}: holds a checkpoint of another configuration; "
                 "choose another output folder or delete this one"
@@ -254,7 +262,11 @@ class Trainer:
         if self.cfg.max_steps_per_epoch is not None:
             starts = starts[: self.cfg.max_steps_per_epoch]
         bar = tqdm(
-            starts, desc=f"epoch {epoch}", disable=not self.progress, leave=False, unit="step"
+            starts,
+            desc=f"epoch {epoch}",
+            disable=not (self.progress and show_bars()),
+            leave=False,
+            unit="step",
         )
         total, steps = 0.0, 0
         with self.meter.training_epoch(), Stopwatch(self.meter) as watch:
@@ -284,6 +296,14 @@ class Trainer:
         """Train until early stopping or the epoch limit; load the best weights at the end."""
         before = frozen_checksum(self.model.item_tower.frozen_modules())
         state = self._resume()
+        resumed_from = state["epoch"]
+        if resumed_from and self.progress:
+            finished = state["done"] or resumed_from >= self.cfg.epochs
+            say(
+                f"training had finished ({resumed_from} epochs); evaluating"
+                if finished
+                else f"resuming at epoch {resumed_from + 1} of {self.cfg.epochs}"
+            )
         self.meter.start_training()
         while not state["done"] and state["epoch"] < self.cfg.epochs:
             epoch = state["epoch"] + 1
@@ -314,7 +334,7 @@ class Trainer:
             if self.progress:
                 _report(record, self.cfg.select_metric)
         assert_frozen_unchanged(before, frozen_checksum(self.model.item_tower.frozen_modules()))
-        return self._finish(state)
+        return dataclasses.replace(self._finish(state), resumed_from=resumed_from)
 
     def _finish(self, state: dict[str, Any]) -> FitResult:
         if state["epoch"] == 0:
@@ -354,9 +374,7 @@ def _json_line(record: Mapping[str, Any]) -> str:
 
 
 def _report(record: Mapping[str, Any], metric: str) -> None:
-    from tqdm.auto import tqdm
-
-    tqdm.write(
+    say(
         f"epoch {record['epoch']}: loss {record['loss']:.4f}, "
         f"valid {metric} {record['valid'][metric]:.4f} (best epoch {record['best_epoch']}), "
         f"train {record['train_seconds']:.1f}s, eval {record['eval_seconds']:.1f}s"

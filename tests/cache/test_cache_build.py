@@ -70,6 +70,30 @@ def test_reuse_does_not_encode_again(zoo: dict[str, str], tmp_path: Path) -> Non
     assert counter.items == 0 and again.fingerprint == first.fingerprint
 
 
+def test_building_and_reusing_say_so_with_date_and_size(
+    zoo: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import re
+    from datetime import datetime
+
+    channel = _text_channel(zoo["bert"])
+    first = build_or_load_cache(channel, cache_dir=tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert re.search(rf"cache built in \d+\.\d s: {re.escape(str(first.folder))} \(\d", err)
+    assert not re.search(r"cache title: +\d+%", err)  # stderr is no terminal: no bar
+    built = datetime.fromisoformat(first.manifest["build"]["built_at"]).astimezone()
+    size = sum(p.stat().st_size for p in first.folder.iterdir() if p.is_file())
+    encoders = (None, build_encoder(channel.encoder, modality="text"))
+    capsys.readouterr()  # the model library's own loading output
+    for encoder in encoders:  # reused without loading the encoder, and with one given
+        build_or_load_cache(channel, cache_dir=tmp_path, progress=True, encoder=encoder)
+        assert capsys.readouterr().err.strip() == (
+            f"cache reused: {first.folder} (built {built:%Y-%m-%d %H:%M}, {size / 1000:.1f} kB)"
+        )
+    build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_other_layers_are_refused_or_rebuilt(zoo: dict[str, str], tmp_path: Path) -> None:
     build_or_load_cache(_text_channel(zoo["bert"]), cache_dir=tmp_path, progress=False)
     other = _text_channel(zoo["bert"], layers=(0, 2), max_tokens=12)

@@ -162,3 +162,31 @@ def test_scientific_counts_match_the_reference() -> None:
         for u in range(split.num_users)
     )
     assert repeats == 621  # DESIGN.md: "about 620 Scientific test targets" repeat history
+
+
+def test_the_split_states_its_ranked_catalogue_and_why() -> None:
+    split = make_split(TOY)  # z, p and q are defined but not in any kept interaction
+    assert split.defined_items == 18 and split.num_items == 15
+    assert split.catalogue_note() == (
+        "15 of 18 items ranked: those occurring in the kept interactions "
+        "(the last 13 of each user with at least 3)"
+    )
+    every_item_used = toy_dataset(["a", "b", "c"], {"u": ["a", "b", "c"]})
+    assert make_split(every_item_used).catalogue_note() == "3 items ranked"
+
+
+def test_a_user_subset_keeps_those_rows_and_the_whole_catalogue() -> None:
+    from recsys.data.split import restrict_users
+
+    split = make_split(TOY)
+    sub = restrict_users(split, ["u5", "u3"])  # given out of order: the split's order is kept
+    assert sub.user_ids == ("u3", "u5")
+    np.testing.assert_array_equal(sub.test_target, split.test_target[[0, 2]])
+    np.testing.assert_array_equal(sub.valid_history, split.valid_history[[0, 2]])
+    # CSR rows of u3 and u5, re-based: u3 masks [3, 1] for test, u5 masks 3..14.
+    np.testing.assert_array_equal(sub.test_seen[0], [0, 2, 14])
+    np.testing.assert_array_equal(sub.test_seen[1], [3, 1, *range(3, 15)])
+    np.testing.assert_array_equal(sub.valid_seen[0], [0, 1, 12])
+    assert sub.catalogue == split.catalogue and sub.train_counts is split.train_counts
+    with pytest.raises(ConfigError, match="1 of 2 user ids are not users of the split"):
+        restrict_users(split, ["u3", "u1"])  # u1 was dropped (too short)

@@ -44,3 +44,10 @@ def test_the_toolkit_variable_wins_and_a_relative_one_is_anchored(
     assert user_cache_dir() == tmp_path / "rel" / "cache"
     monkeypatch.setenv("MMREC_TOOLKIT_CACHE", "")  # empty: as if unset
     assert user_cache_dir() == tmp_path / "xdg" / "mmrec-toolkit"
+
+
+def test_the_test_suite_never_uses_the_real_user_cache() -> None:
+    from tests.conftest import SESSION_CACHE
+
+    assert user_cache_dir() == SESSION_CACHE  # set for the session (subprocesses inherit it)
+    assert Path.home() / ".cache" not in SESSION_CACHE.parents

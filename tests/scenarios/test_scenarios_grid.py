@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.grid import GridCell, GridSpec, load_grid, plan_grid, run_grid
+from scenarios.grid import GridCell, GridSpec, load_grid, plan_grid, run_grid, with_axes
 from scenarios.runner import run_one
+from scenarios.schema import ScenarioError
 
 from .conftest import FAST, one_thread
 
@@ -311,3 +312,39 @@ def test_the_shipped_grid_gives_every_baseline_iisan_versas_head() -> None:
     assert options == {"iisan_versa": {}, "frozen": {"head": "iisan"}, "lora": {"head": "iisan"}}
     frozen = next(c for c in cells if c.scenario.method == "frozen")
     assert 'method_options.head="iisan"' in frozen.overrides  # so --commands lines carry it
+
+
+def test_report_eval_scores_every_finished_cell_without_training(
+    tiny_grid, tiny_data: Path, tmp_path: Path
+) -> None:
+    import dataclasses
+    import shutil
+
+    spec, result, _ = tiny_grid
+    out = tmp_path / "grid"
+    shutil.copytree(result.out_dir, out)  # leave the module's grid as it is
+    own = {p: p.read_bytes() for p in out.glob("runs/*/*/results.json")}
+    scored_spec = dataclasses.replace(spec, report_eval=("eval.mask_repeat_targets=true",))
+    lines: list[str] = []
+    trained: list[GridCell] = []
+    again = run_grid(
+        scored_spec,
+        out_dir=out,
+        data=tiny_data,
+        echo=lines.append,
+        run_cell=lambda cell, *_: trained.append(cell),
+    )
+    assert trained == [] and [o.status for o in again.outcomes] == ["skipped"] * 8
+    rows = _rows(out)
+    assert all(Path(r["run_dir"]).name.startswith("eval-") for r in rows), rows
+    assert {r["protocol"] for r in rows} == {"leave_one_out_full_ranking+mask_repeat_targets"}
+    for row in rows:  # the row's numbers are its evaluation's
+        scored = json.loads((Path(row["run_dir"]) / "results.json").read_text())
+        assert float(row["test_ndcg@10"]) == pytest.approx(scored["test"]["ndcg@10"])
+        assert scored["masking"]["mask_repeat_targets"] is True
+    assert {p: p.read_bytes() for p in own} == own  # the runs' own results are untouched
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "Scored under `eval.mask_repeat_targets=true`" in report
+    assert sum("scored under eval.mask_repeat_targets=true" in line for line in lines) == 8
+    with pytest.raises(ScenarioError, match="train.epochs: only evaluation settings"):
+        with_axes(spec, report_eval=["train.epochs=3"])

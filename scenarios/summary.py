@@ -1,0 +1,131 @@
+"""What a run's end shows on screen: one status line that says what was done, and a small
+table of the numbers a researcher looks for first, all read from the run's results.json.
+
+`run_summary` is the JSON form (`toolkit run-scenario --json`), `summary_table` the table
+(`rich`), `summary_line` the one-line form a grid prints per cell and `status_line` the
+honest account of the call ("already complete: ...; nothing trained").
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from scenarios.report import efficiency_of, metrics_of, protocol_of
+
+SUMMARY_METRICS = (("hr@10", "test HR@10"), ("ndcg@10", "test NDCG@10"), ("mrr", "test MRR"))
+
+
+def summary_of(
+    results: Mapping[str, Any], *, run_dir: Path, results_dir: Path, status: str = ""
+) -> dict[str, Any]:
+    """The summary of one results.json (plain values, JSON-able)."""
+    test = metrics_of(dict(results), "test")
+    dataset = results.get("dataset") if isinstance(results.get("dataset"), dict) else {}
+    params = results.get("params") if isinstance(results.get("params"), dict) else {}
+    return {
+        "run_dir": str(run_dir),
+        "results_file": str(Path(results_dir) / "results.json"),
+        "status": status,
+        "method": results.get("method"),
+        "seed": results.get("seed"),
+        "protocol": protocol_of(dict(results)),
+        "test": {key: test.get(key) for key, _ in SUMMARY_METRICS},
+        "best_epoch": results.get("best_epoch"),
+        "epochs": results.get("epochs_run"),
+        "stop_reason": results.get("stop_reason"),
+        "seconds_per_epoch": efficiency_of(dict(results)).get("seconds_per_epoch"),
+        "trainable_params": params.get("trainable"),
+        "users": dataset.get("users"),
+        "items_ranked": dataset.get("items"),
+        "items_defined": dataset.get("items_defined"),
+        "catalogue": dataset.get("catalogue"),
+    }
+
+
+def run_summary(run: Any) -> dict[str, Any]:
+    """The summary of a `recsys.run.RunResult` (its results.json read from disk)."""
+    from recsys.fingerprints import read_results
+
+    folder = Path(run.results_dir or run.out_dir)
+    results = read_results(folder / "results.json") or {}
+    return summary_of(results, run_dir=run.out_dir, results_dir=folder, status=run.status)
+
+
+def _number(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, int | float) else "–"
+
+
+def status_line(summary: Mapping[str, Any], resumed_from: int = 0) -> str:
+    """What the call did, in one line."""
+    ndcg = _number(summary["test"].get("ndcg@10"), ".4f")
+    run_dir, status = summary["run_dir"], summary["status"]
+    if status == "complete":
+        where = Path(summary["results_file"]).parent
+        return f"already complete: {where} (test NDCG@10 {ndcg}); nothing trained"
+    if status == "evaluated":
+        return (
+            f"already trained: {run_dir}; its best checkpoint scored under these evaluation "
+            f"settings into {Path(summary['results_file']).parent} (test NDCG@10 {ndcg}); "
+            "nothing trained"
+        )
+    if status == "resumed":
+        return f"results written to {run_dir} (resumed at epoch {resumed_from + 1})"
+    return f"results written to {run_dir}"
+
+
+def summary_line(summary: Mapping[str, Any]) -> str:
+    """The numbers of one run in one line (a grid's per-cell line)."""
+    test = summary["test"]
+    return (
+        f"test NDCG@10 {_number(test.get('ndcg@10'), '.4f')}, "
+        f"HR@10 {_number(test.get('hr@10'), '.4f')}, MRR {_number(test.get('mrr'), '.4f')}; "
+        f"best epoch {summary['best_epoch']} of {summary['epochs']}, "
+        f"{_number(summary['seconds_per_epoch'], '.2f')} s/epoch"
+    )
+
+
+def _rows(summary: Mapping[str, Any]) -> list[str]:
+    test = summary["test"]
+    return [
+        *(_number(test.get(key), ".4f") for key, _ in SUMMARY_METRICS),
+        str(summary["best_epoch"]),
+        f"{summary['epochs']} ({summary['stop_reason'] or '–'})",
+        _number(summary["seconds_per_epoch"], ".2f"),
+        _number(summary["trainable_params"], ","),
+        str(summary["protocol"] or "–"),
+    ]
+
+
+ROW_NAMES = (
+    *(name for _, name in SUMMARY_METRICS),
+    "best epoch",
+    "epochs",
+    "s/epoch",
+    "trainable parameters",
+    "protocol",
+)
+
+
+def summary_table(summaries: Sequence[Mapping[str, Any]], *, width: int = 100) -> str:
+    """A small table, one column per run (seed), and the ranked catalogue under it."""
+    from rich.console import Console
+    from rich.table import Table
+
+    first = summaries[0]
+    table = Table(title=f"{first['method']}: {first['run_dir']}", title_justify="left")
+    table.add_column("")
+    for summary in summaries:
+        table.add_column(f"seed {summary['seed']}", justify="right")
+    columns = [_rows(s) for s in summaries]
+    for i, name in enumerate(ROW_NAMES):
+        table.add_row(name, *(column[i] for column in columns))
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
+    console.print(table)
+    notes = {s["catalogue"] for s in summaries if s.get("catalogue")}
+    for note in sorted(notes):
+        console.print(f"catalogue: {note}", highlight=False)
+    return buffer.getvalue().rstrip("\n")

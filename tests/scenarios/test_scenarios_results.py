@@ -1,0 +1,214 @@
+"""The command line at the end of a run: the summary on screen equals results.json, a rerun
+says it trained nothing, a log file stays short, caches default to the user's cache folder
+(and `toolkit cache` lists and removes them), and `toolkit evaluate` scores a finished run
+under other evaluation settings without training or touching the run's files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli import app
+
+from .conftest import FAST, one_thread
+
+
+def _cache(cache: Path) -> str:
+    return f"output.cache_dir={json.dumps(str(cache))}"
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every file of a run folder except its eval-* folders: mtime and content hash."""
+    return {
+        str(p.relative_to(folder)): (
+            p.stat().st_mtime_ns,
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+        )
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.relative_to(folder).parts[0].startswith("eval-")
+    }
+
+
+def _invoke(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def title_run(tiny_data: Path, shared_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("results") / "run"
+    args = ("run-scenario", "title", "--data", str(tiny_data), "--out", str(out), *FAST)
+    with one_thread():
+        result = _invoke(*args, _cache(shared_cache), "seed=4", "--json")
+    return out, (*args, _cache(shared_cache), "seed=4"), result
+
+
+def test_the_summary_on_screen_equals_results_json(title_run) -> None:
+    out, args, first = title_run
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    summary = json.loads(first.stdout)  # --json: stdout holds the summary alone
+    assert summary["status"] == "trained" and summary["run_dir"] == str(out)
+    assert summary["test"] == {k: results["test"][k] for k in ("hr@10", "ndcg@10", "mrr")}
+    assert summary["best_epoch"] == results["best_epoch"]
+    assert summary["epochs"] == results["epochs_run"] == 2
+    assert summary["seconds_per_epoch"] == results["efficiency"]["seconds_per_epoch"]
+    assert summary["trainable_params"] == results["params"]["trainable"]
+    assert summary["protocol"] == results["protocol"] == "leave_one_out_full_ranking"
+    assert summary["items_ranked"] == results["dataset"]["items"] == 24
+    assert summary["catalogue"] == results["dataset"]["catalogue"] == "24 items ranked"
+    table = _invoke(*args).stdout  # the table: the same numbers, rounded for the eye
+    for key in ("hr@10", "ndcg@10", "mrr"):
+        assert f"{results['test'][key]:.4f}" in table
+    assert f"{results['params']['trainable']:,}" in table
+    assert f"{results['efficiency']['seconds_per_epoch']:.2f}" in table
+    assert "leave_one_out_full_ranking" in table and "catalogue: 24 items ranked" in table
+
+
+def test_a_rerun_says_it_is_complete_and_trains_nothing(title_run) -> None:
+    out, args, _ = title_run
+    before = _snapshot(out)
+    rerun = _invoke(*args)
+    ndcg = json.loads((out / "results.json").read_text())["test"]["ndcg@10"]
+    assert f"already complete: {out} (test NDCG@10 {ndcg:.4f}); nothing trained" in rerun.stderr
+    assert "epoch 1:" not in rerun.output and "results written" not in rerun.output
+    assert _snapshot(out) == before  # no checkpoint (or any other file) changed
+
+
+def test_a_three_epoch_run_logged_to_a_file_stays_short(
+    tiny_data: Path, shared_cache: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "run.log"
+    command = [sys.executable, "-m", "toolkit", "run-scenario", "title", "--data"]
+    command += [str(tiny_data), "--out", str(tmp_path / "run"), *FAST, "train.epochs=3"]
+    with open(log, "w", encoding="utf-8") as handle:  # stdout and stderr: not a terminal
+        done = subprocess.run(
+            [*command, _cache(shared_cache)], stdout=handle, stderr=subprocess.STDOUT
+        )
+    text = log.read_text(encoding="utf-8")
+    assert done.returncode == 0, text
+    lines = text.splitlines()
+    assert len(lines) < 50, text
+    assert "\r" not in text and "it/s" not in text  # no progress bar redraws, ours or HF's
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch ")] == [
+        "epoch 1",
+        "epoch 2",
+        "epoch 3",
+    ]
+    assert f"results written to {tmp_path / 'run'}" in text
+
+
+def test_caches_default_to_the_user_cache_folder_and_cache_commands_manage_them(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenarios.runner import run_scenario
+    from scenarios.schema import load_scenario
+
+    monkeypatch.delenv("MMREC_TOOLKIT_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    work = tmp_path / "checkout"
+    work.mkdir()
+    monkeypatch.chdir(work)  # as when running from a clone of the repository
+    scenario = load_scenario("title", list(FAST))
+    assert scenario.output.cache_dir is None
+    run_scenario(scenario, data=tiny_data, out=work / "runs" / "r", progress=False)
+    root = tmp_path / "xdg" / "mmrec-toolkit"
+    states = [p for p in (root / "states").iterdir() if p.is_dir()]
+    assert len(states) == 1 and (states[0] / "manifest.json").is_file()
+    assert sorted(p.name for p in work.iterdir()) == ["runs"]  # no cache in the checkout
+    listed = _invoke("cache", "list", "--dir", str(root)).stdout
+    assert "states" in listed and "text states of model" in listed and "24 items" in listed
+    assert "1 entries" in listed
+    kept = _invoke("cache", "clean", "--dir", str(root), "--older-than", "1d").stdout
+    assert kept.strip().endswith("0 entries, 0 B") and states[0].exists()
+    dry = _invoke("cache", "clean", "--dir", str(root), "--all", "--dry-run").stdout
+    assert f"would remove {states[0]}" in dry and states[0].exists()
+    gone = _invoke("cache", "clean", "--dir", str(root), "--all", "--kind", "states").stdout
+    assert f"removed {states[0]}" in gone and not states[0].exists()
+    refused = CliRunner().invoke(app, ["cache", "clean", "--dir", str(root)])
+    assert refused.exit_code == 2 and "give --older-than AGE or --all" in refused.output
+
+
+def test_the_demo_keeps_its_caches_under_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scenarios.demo as demo
+    import scenarios.grid as grid
+    from scenarios.grid_plan import plan_grid
+
+    seen = {}
+
+    def capture(spec, **kwargs):
+        seen["cells"] = plan_grid(spec, kwargs["out_dir"])
+        raise KeyboardInterrupt  # planned only: nothing trained
+
+    monkeypatch.setattr(demo, "caption_sample", lambda *args, **kwargs: _Done())
+    monkeypatch.setattr(grid, "run_grid", capture)
+    with pytest.raises(KeyboardInterrupt):
+        demo.run_demo(tmp_path / "demo_out", echo=lambda _: None, threads=None)
+    for cell in seen["cells"]:
+        assert cell.scenario.output.cache_path() == tmp_path / "demo_out" / "cache"
+
+
+class _Done:
+    """What caption_sample returns, as far as run_demo reads it."""
+
+    done = skipped = failed = 0
+
+
+def test_evaluate_with_masked_repeats_equals_training_with_it(
+    tiny_data: Path, shared_cache: Path, tmp_path: Path
+) -> None:
+    from recsys.data import load_dataset, make_split
+
+    one_epoch = ("train.epochs=1", _cache(shared_cache), "seed=2", "--data", str(tiny_data))
+    plain, masked = tmp_path / "plain", tmp_path / "masked"
+    _invoke("run-scenario", "title", "--out", str(plain), *FAST, *one_epoch)
+    _invoke(
+        "run-scenario", "title", "--out", str(masked), *FAST, *one_epoch,
+        "eval.mask_repeat_targets=true",
+    )  # fmt: skip
+    before = _snapshot(plain)
+    scored = _invoke("evaluate", str(plain), "eval.mask_repeat_targets=true", "--json")
+    summary = json.loads(scored.stdout)
+    assert summary["status"] == "evaluated" and "nothing trained" in scored.stderr
+    assert summary["protocol"] == "leave_one_out_full_ranking+mask_repeat_targets"
+    assert _snapshot(plain) == before  # the original run's files are untouched
+    evaluated = json.loads(Path(summary["results_file"]).read_text())
+    trained_with = json.loads((masked / "results.json").read_text())
+    # Seeded identically, one epoch (the same selected checkpoint): the same numbers.
+    for part in ("test", "valid"):
+        for key, value in trained_with[part].items():
+            assert evaluated[part][key] == pytest.approx(value, abs=1e-9), (part, key)
+    assert evaluated["masking"] == trained_with["masking"]
+    # And they are the original run's per-user results with repeated targets counted missed.
+    split = make_split(load_dataset(tiny_data))
+    indptr, seen = split.test_seen
+    repeated = np.array(
+        [split.test_target[u] in seen[indptr[u] : indptr[u + 1]] for u in range(split.num_users)]
+    )
+    assert repeated.any() and not repeated.all()
+    from recsys.eval.per_user import read_per_user_csv
+
+    rows = read_per_user_csv(plain / "test_per_user.csv")
+    for key in ("hr@10", "ndcg@10", "mrr"):
+        expected = np.where(repeated, 0.0, rows[key]).mean()
+        assert evaluated["test"][key] == pytest.approx(expected, abs=1e-12)
+    again = _invoke("evaluate", str(plain), "eval.mask_repeat_targets=true")
+    assert f"already complete: {Path(summary['results_file']).parent}" in again.stderr
+
+
+def test_evaluate_refuses_training_settings_in_one_line(title_run, tmp_path: Path) -> None:
+    out, _, _ = title_run
+    refused = CliRunner().invoke(app, ["evaluate", str(out), "train.epochs=9"])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "train.epochs: only evaluation settings (eval.*) can change" in refused.output
+    missing = CliRunner().invoke(app, ["evaluate", str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "no results.json" in missing.output
