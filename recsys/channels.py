@@ -38,6 +38,8 @@ class ChannelInput:
         paths: one media path (or None when missing) per item (image/video), else None.
         source_fingerprint: hash of what produced the inputs (template, caption store),
             recorded in the cache manifest so stale captions force a rebuild.
+        item_ids: the catalogue's item ids, in the same order (None: unnamed); the cache
+            manifest lists the items that fell back to zero states by these ids.
     """
 
     name: str
@@ -46,3 +48,4 @@ class ChannelInput:
     texts: tuple[str, ...] | None = None
     paths: tuple[Path | None, ...] | None = None
     source_fingerprint: str = ""
+    item_ids: tuple[str, ...] | None = None

@@ -9,6 +9,11 @@ import pytest
 from reliability_helpers import make_dataset, run_ok, scenario_text
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hf_logs_on_session_stderr(hf_log_handler: None) -> None:
+    """See tests/conftest.py: model loads through the CLI must not log to a closed stream."""
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A 2-layer BERT (width 32) and a 2-layer ViT (32x32 images), saved as HF folders."""

@@ -9,11 +9,10 @@ import shlex
 from pathlib import Path
 
 import pytest
+from scenario_helpers import FAST, one_thread
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-
-from .conftest import FAST, one_thread
 
 RESULT_KEYS = {
     "protocol",
