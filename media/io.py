@@ -264,29 +264,32 @@ def append_jsonl(path: str | Path, records: list[dict[str, Any]] | dict[str, Any
     payload = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "ab+") as handle:
-            _append(handle, payload.encode("utf-8"))
+        _append(target, payload.encode("utf-8"))
     except OSError as exc:
         raise _output_error(target, exc) from None
 
 
-def _append(handle: Any, data: bytes) -> None:
-    """Append `data` and fsync; on a failed write (a full disk) cut the file back to its
-    old length, so no half record is left for the next append to terminate."""
-    start = handle.seek(0, os.SEEK_END)
+def _append(target: Path, data: bytes) -> None:
+    """Append `data` and fsync. Unbuffered, so a failed write (a full disk) is known to
+    have written what it wrote: the file is then cut back to its old length, and no half
+    record is left behind for the next append to terminate."""
+    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     try:
-        if start > 0:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                handle.write(b"\n")
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    except OSError:
-        with contextlib.suppress(OSError):
-            handle.truncate(start)
-            os.fsync(handle.fileno())
-        raise
+        start = os.fstat(fd).st_size
+        try:
+            if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
+                data = b"\n" + data  # terminate a torn line first
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+            raise
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: str | Path) -> tuple[list[dict[str, Any]], int]:
