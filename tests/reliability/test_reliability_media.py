@@ -245,3 +245,46 @@ def test_amazon_covers_in_any_pillow_format_are_found(tmp_path: Path, fmt: str) 
         (tmp_path / "images" / "b.PNG").resolve(),
     )
     assert load_image(catalogue.image_paths[0]).size == (32, 32)
+
+
+# ---- say what was skipped -------------------------------------------------------------------
+
+
+def test_a_run_says_which_inputs_fell_back_to_empty_and_lists_their_ids(
+    tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two covers missing, two broken: one line on stdout names the counts per channel and
+    caption field and where the ids are; the manifest and results.json list ids, not rows."""
+    data = make_dataset(tmp_path / "data", items=15, users=24)
+    for name in ("i1", "i2"):
+        (data / "covers" / f"{name}.png").unlink()
+    for name in ("i3", "i4"):
+        (data / "covers" / f"{name}.png").write_bytes(b"not a picture")
+    text = scenario_text(tiny_models, tmp_path / "cache").replace(
+        'template = "{title}"', 'template = "{title}. {image_caption}"'
+    )
+    (tmp_path / "s.toml").write_text(text + '\n[captions.image_caption]\ncaptioner = "baseline"\n')
+    args = ["run-scenario", str(tmp_path / "s.toml"), "--data", str(data), "--out", "run"]
+    done = run_toolkit(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    (image,) = [c for c in results["tower"]["channels"] if c["encoder"]["modality"] == "image"]
+    manifest = Path(image["cache"]) / "manifest.json"
+    assert _summary(done.stdout) == (
+        f"inputs that fell back to empty, of {results['dataset']['items']} items: "
+        "caption image_caption 4 (2 failed, 2 without a file; ids in run/results.json "
+        f"record.captions.image_caption); channel image 4 (zero states; ids in {manifest} "
+        "missing_items)"
+    )
+    assert sorted(json.loads(manifest.read_text())["missing_items"]) == ["i1", "i2", "i3", "i4"]
+    captions = results["record"]["captions"]["image_caption"]
+    assert (captions["failed_items"], captions["no_media_items"]) == (["i3", "i4"], ["i1", "i2"])
+    (channel,) = [c for c in results["record"]["channels"] if c["name"] == "image"]
+    assert channel["no_media_items"] == ["i1", "i2"]
+    again = run_toolkit(args, tmp_path)  # a finished run says it again, from its results
+    assert again.returncode == 0 and _summary(again.stdout) == _summary(done.stdout)
+
+
+def _summary(stdout: str) -> str:
+    (line,) = [line for line in stdout.splitlines() if line.startswith("inputs that fell back")]
+    return line
