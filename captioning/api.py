@@ -28,9 +28,10 @@ from captioning.prompts import resolve_prompt
 from captioning.registry import get_captioner_spec
 from captioning.store import CaptionKey, CaptionStore
 from media.errors import MediaError
-from media.hashing import media_sha256, sha256_json
+from media.hashing import media_sha256
 from media.io import check_output_dir
 from media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from media.revision import library_versions, model_revision
 
 NO_MEDIA = "none"  # media_sha256 of an item with no path or a missing/unreadable file
 
@@ -64,6 +65,9 @@ class CaptionSummary:
         failed: error records written by this call.
         shard: (index, count) when sharded.
         seconds: wall time.
+        version_drift: library versions that differ in captions of the same model and
+            settings already in the store ("transformers 4.46.0 -> 5.1.0"); those were not
+            reused (see `reuse_across_versions`).
     """
 
     store: Path
@@ -75,23 +79,7 @@ class CaptionSummary:
     failed: int
     shard: tuple[int, int] | None
     seconds: float
-
-
-def model_revision(model: str | None, revision: str | None = None) -> str:
-    """A revision string for a hub id or local folder, computed without loading the model.
-
-    A local folder is named by its folder name and a hash of its config and file sizes; a hub
-    id by the id and `revision` (default "main").
-    """
-    if model is None:
-        return "none"
-    folder = Path(model).expanduser()
-    if folder.is_dir():
-        files = sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file())
-        config = folder / "config.json"
-        content = config.read_text("utf-8") if config.exists() else ""
-        return f"local:{folder.name}@{sha256_json([content, files])[:16]}"
-    return f"{model}@{revision or 'main'}"
+    version_drift: tuple[str, ...] = ()
 
 
 def caption_key(
@@ -119,17 +107,22 @@ def caption_key(
     """
     spec = get_captioner_spec(captioner)
     resolved = resolve_prompt(prompt)
-    if not spec.needs_model:
-        return CaptionKey(captioner, spec.revision, resolved.key_text, {"num_frames": num_frames})
+    if not spec.needs_model:  # pixels -> words with numpy and Pillow; its algorithm: revision
+        versions = library_versions(("numpy", "pillow"))
+        generation: dict[str, Any] = {"num_frames": num_frames}
+        return CaptionKey(captioner, spec.revision, resolved.key_text, generation, versions)
     model = model or spec.default_model
-    generation: dict[str, Any] = {
+    generation = {
         "max_new_tokens": max_new_tokens,
         "num_beams": num_beams,
         "do_sample": False,
         "dtype": dtype,
         "num_frames": num_frames,
     }
-    return CaptionKey(captioner, model_revision(model, revision), resolved.key_text, generation)
+    versions = library_versions(("torch", "transformers"))
+    return CaptionKey(
+        captioner, model_revision(model, revision), resolved.key_text, generation, versions
+    )
 
 
 def list_media(folder: str | Path, kind: Literal["image", "video"]) -> list[MediaItem]:
@@ -291,6 +284,7 @@ def caption_items(
     progress: bool = True,
     num_workers: int = 2,
     retry_errors: bool = False,
+    reuse_across_versions: bool = False,
 ) -> CaptionSummary:
     """Caption images and videos into a caption store; resumable and safe on bad media.
 
@@ -310,27 +304,26 @@ def caption_items(
         progress: show a progress bar with items/s and ETA.
         num_workers: decode / hashing threads.
         retry_errors: also redo items whose last record is an error.
+        reuse_across_versions: count captions made under other torch / transformers
+            versions (same model files and settings) as done, instead of captioning again.
 
     Returns:
         Counts of captions written, items skipped and error records written.
 
     Raises:
-        CaptioningError: a bad option, or a captioner that needs a model and has none.
-        OutputError: the store cannot be written, before the job or when its disk fills up
-            (every batch appended before stays; a rerun resumes).
+        OutputError: the store cannot be written (a disk full mid-job keeps every batch).
     """
     started = time.perf_counter()
-    spec = _check_job(items, captioner, model, batch_size, num_workers, num_frames)
-    model = model or spec.default_model
+    spec, model = _check_job(items, captioner, model, batch_size, num_workers, num_frames)
     key = caption_key(
         captioner, model, prompt, max_new_tokens, num_beams, dtype=dtype, num_frames=num_frames
     )
     shard = resolve_shard(shard)
     selected = _select_shard(items, shard)
     caption_store = CaptionStore(store, part=shard)
-    check_output_dir(store, "caption store")
+    check_output_dir(store, "caption store")  # before any file is hashed
     with ThreadPoolExecutor(max_workers=num_workers) as pool:
-        todo = _pending(selected, caption_store, key, pool, retry_errors)
+        todo = _pending(selected, caption_store, key, pool, retry_errors, reuse_across_versions)
         written = failed = 0
         if todo:
             options = CaptionerOptions(
@@ -350,6 +343,7 @@ def caption_items(
         failed=failed,
         shard=shard,
         seconds=time.perf_counter() - started,
+        version_drift=() if reuse_across_versions else tuple(caption_store.version_drift(key)),
     )
 
 
@@ -360,17 +354,18 @@ def _check_job(
     batch_size: int,
     num_workers: int,
     num_frames: int,
-) -> CaptionerSpec:
-    """The captioner's spec, once the job's options are known to make sense."""
+) -> tuple[CaptionerSpec, str | None]:
+    """The captioner's spec and model, once the job's options are known to make sense."""
     if batch_size < 1 or num_workers < 1 or num_frames < 1:
         raise CaptioningError("batch_size, num_workers and num_frames must be >= 1")
     bad_kinds = sorted({it.kind for it in items} - {"image", "video"})
     if bad_kinds:
         raise CaptioningError(f"unknown media kind(s) {bad_kinds}; valid: image, video")
     spec = get_captioner_spec(captioner)
-    if spec.needs_model and (model or spec.default_model) is None:
+    model = model or spec.default_model
+    if spec.needs_model and model is None:
         raise CaptioningError(f"captioner {captioner!r} needs --model (a hub id or folder)")
-    return spec
+    return spec, model
 
 
 def _pending(
@@ -379,14 +374,15 @@ def _pending(
     key: CaptionKey,
     pool: ThreadPoolExecutor,
     retry_errors: bool,
+    reuse_versions: bool,
 ) -> list[tuple[MediaItem, str]]:
     """(item, media hash) of every item without a record under `key` (hashed in `pool`)."""
-    hashes = list(pool.map(lambda item: media_sha(item.path), selected))
-    done_before = store.done(key, include_errors=not retry_errors)
+    done = store.done(key, include_errors=not retry_errors, reuse_versions=reuse_versions)
+    hashes = pool.map(lambda item: media_sha(item.path), selected)
     return [
         (item, sha)
         for item, sha in zip(selected, hashes, strict=True)
-        if (item.item_id, sha) not in done_before
+        if (item.item_id, sha) not in done
     ]
 
 

@@ -182,7 +182,6 @@ def _channel_input(
         channel.encoder, model=resolve_model(channel.encoder.model, scenario.output.cache_dir)
     )
     cat = split.catalogue
-    ids = cat.item_ids
     if channel.modality == "text":
         columns = {name: fc.captions for name, fc in captions.items()}
         texts = tuple(
@@ -196,10 +195,15 @@ def _channel_input(
         used = {name: captions[name].fingerprint for name in captions if name in channel.template}
         source = sha256_json({"template": channel.template, "captions": used})
         return ChannelInput(
-            channel.name, "text", encoder, texts=texts, source_fingerprint=source, item_ids=ids
+            channel.name,
+            "text",
+            encoder,
+            texts=texts,
+            source_fingerprint=source,
+            item_ids=cat.item_ids,
         )
     paths = cat.image_paths if channel.modality == "image" else cat.video_paths
-    return ChannelInput(channel.name, channel.modality, encoder, paths=paths, item_ids=ids)
+    return ChannelInput(channel.name, channel.modality, encoder, paths=paths, item_ids=cat.item_ids)
 
 
 def run_one(

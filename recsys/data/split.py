@@ -12,20 +12,7 @@ import numpy as np
 
 from recsys.config import SplitConfig
 from recsys.data.types import Dataset, Split
-from recsys.errors import ConfigError, DataFormatError
-
-
-def _check(config: SplitConfig) -> None:
-    if config.min_len < 3:
-        raise ConfigError(
-            f"split.min_len={config.min_len}: must be at least 3 (train, valid, test)"
-        )
-    if config.keep_last < config.min_len:
-        raise ConfigError(
-            f"split.keep_last={config.keep_last} must be >= split.min_len={config.min_len}"
-        )
-    if config.max_len < 1:
-        raise ConfigError(f"split.max_len={config.max_len}: must be at least 1")
+from recsys.errors import DataFormatError
 
 
 def _right_aligned(flat: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
@@ -72,7 +59,7 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
         ConfigError: an impossible configuration.
         DataFormatError: no user has enough interactions.
     """
-    _check(config)
+    config.check()
     full_index = dataset.catalogue._index  # item id -> 1-based index in the full catalogue
     kept_users: list[str] = []
     flat_ids: list[str] = []

@@ -395,7 +395,7 @@ def test_run_folder_of_another_dataset_is_refused(
 def test_run_folder_of_another_encoder_is_refused(
     reference: dict, tiny_models: dict[str, Path], tiny_data: Path, tmp_path: Path
 ) -> None:
-    from recsys.encoders.tiny import write_tiny_bert
+    from tests.support.tiny_models import write_tiny_bert
 
     run = _copy_reference(reference, tmp_path, tiny_models)
     (run / "results.json").unlink()

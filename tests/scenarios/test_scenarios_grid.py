@@ -9,10 +9,11 @@ import pickle
 from pathlib import Path
 
 import pytest
-from scenario_helpers import FAST, one_thread
 
 from scenarios.grid import GridCell, GridSpec, load_grid, plan_grid, run_grid
 from scenarios.runner import run_one
+
+from .conftest import FAST, one_thread
 
 
 def _overrides(cache: Path) -> tuple[str, ...]:
