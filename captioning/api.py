@@ -8,7 +8,6 @@ under the same key. Bad media become error records; the job always runs to the e
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,6 +30,7 @@ from media.errors import MediaError
 from media.hashing import media_sha256
 from media.io import check_output_dir
 from media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from media.ranks import launcher_rank
 from media.revision import library_versions, model_revision
 
 NO_MEDIA = "none"  # media_sha256 of an item with no path or a missing/unreadable file
@@ -167,10 +167,8 @@ def resolve_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
         if count < 1 or not 0 <= index < count:
             raise CaptioningError(f"shard {index}/{count}: need 0 <= index < count")
         return None if count == 1 else shard
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        return int(os.environ.get("RANK", "0")), world
-    return None
+    launched = launcher_rank()
+    return (launched.rank, launched.world_size) if launched.world_size > 1 else None
 
 
 def media_sha(path: Path | None) -> str:

@@ -201,7 +201,7 @@ def _resolve_field(
     """One caption field: read the store, fill what is missing (or stop), fingerprint."""
     from captioning.api import caption_key, media_sha
     from captioning.store import CaptionStore
-    from recsys.dist import current
+    from recsys.distributed import current
 
     spec = scenario.captions[field]
     kind = CAPTION_MEDIA[field]

@@ -208,7 +208,7 @@ def _build(
     _check_disk(channel.name, folder, len(items), encoder, progress and ctx.is_main)
     if ctx.is_main:
         _reset_partial(partial, fingerprint)
-        sweep_stale_temps(folder)  # temp files of builds killed mid-write (F12)
+        sweep_stale_temps(folder)  # temp files of builds killed mid-write
         sweep_stale_temps(partial)
     distributed.barrier()
     # Stable length sort: batches pad little, and a resumed build sees the same chunks.

@@ -305,3 +305,20 @@ def test_a_checkpoint_file_is_identified_by_its_content(tmp_path: Path) -> None:
     checkpoint.write_bytes(b"weights-2" * 10)  # replaced under the same path and size
     assert files_revision(checkpoint) not in (None, first)
     assert files_revision(tmp_path / "absent.pt") is None
+
+
+def test_a_cache_lock_held_too_long_is_reported_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filelock import FileLock
+
+    from recsys.cache.lock import TIMEOUT_ENV, folder_lock
+
+    folder = tmp_path / "title--m--abc"
+    monkeypatch.setenv(TIMEOUT_ENV, "0.2")
+    held = FileLock(tmp_path / ".title--m--abc.lock")  # another builder holds it
+    expected = pytest.raises(CacheMismatchError, match=f"building this cache.*{TIMEOUT_ENV}")
+    with held, expected, folder_lock(folder):
+        pass
+    with folder_lock(folder):  # released: taken at once
+        pass
