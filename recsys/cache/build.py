@@ -154,7 +154,7 @@ def _check_existing(
         cached = open_cache(folder)
         stored = cached.manifest["fields"]
     except (OSError, ValueError, KeyError) as exc:
-        stored, cached, reason = {}, None, f"unreadable ({exc})"
+        stored, cached, differing, reason = {}, None, [], f"unreadable ({exc})"
     else:
         differing = [k for k, v in fields.items() if stored.get(k) != v]
         if not differing or (reuse_versions and differing == ["versions"]):
