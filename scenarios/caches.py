@@ -40,7 +40,7 @@ class CacheEntry:
 
 
 def parse_age(text: str) -> float:
-    """"30d" -> seconds; units s, m, h, d, w.
+    """ "30d" -> seconds; units s, m, h, d, w.
 
     Raises:
         ValueError: naming the accepted form.

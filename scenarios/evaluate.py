@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.schema import Scenario, ScenarioError, parse_override, parse_scenario
+from scenarios.errors import ScenarioError
+from scenarios.overrides import parse_override
+from scenarios.schema import Scenario, parse_scenario
 
 EVAL_PREFIX = "eval."
 

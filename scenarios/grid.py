@@ -315,7 +315,7 @@ def run_grid(
 
 
 def _cell_numbers(outcome: CellOutcome) -> str:
-    """" (test NDCG@10 ..., ...)" for a finished cell; "" when it has no results."""
+    """ " (test NDCG@10 ..., ...)" for a finished cell; "" when it has no results."""
     from recsys.errors import RecsysError
     from recsys.fingerprints import read_results
     from scenarios.summary import summary_line, summary_of

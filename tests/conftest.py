@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from media.cachedir import CACHE_ENV
+from recsys.config import SplitConfig
+from recsys.data import Catalogue, Dataset, make_split
+from recsys.data.types import Split
 
 SESSION_CACHE = Path(tempfile.mkdtemp(prefix="mmrec-test-cache-"))
 os.environ[CACHE_ENV] = str(SESSION_CACHE)
@@ -23,11 +26,6 @@ os.environ[CACHE_ENV] = str(SESSION_CACHE)
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(SESSION_CACHE, ignore_errors=True)
-
-
-from recsys.config import SplitConfig
-from recsys.data import Catalogue, Dataset, make_split
-from recsys.data.types import Split
 
 
 def toy_split(sequences: dict[str, list[str]], max_len: int = 10) -> Split:
@@ -59,3 +57,18 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from tests.support.tiny_models import write_tiny_zoo
 
     return write_tiny_zoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture(scope="session")
+def hf_log_handler() -> None:
+    """Bind transformers' log handler to the session's stderr before any test runs a command.
+
+    transformers creates its handler on first use, on whatever `sys.stderr` is then; when
+    that first use happens inside a `CliRunner` invocation, the handler keeps the runner's
+    stream, which is closed afterwards, and every later model load prints a "Logging error"
+    traceback into the next command's output. Folders whose tests load models through the
+    CLI use this fixture (autouse, in their conftest).
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.get_logger("transformers")
