@@ -184,13 +184,14 @@ def run_experiment(
         train: optimisation; None / "auto" fields take the method's defaults.
         evaluation: ranking protocol options.
         seed: seeds initialisation, shuffling and dropout.
-        out_dir: the run folder (created; a finished run there is returned as is).
+        out_dir: the run folder (created; a finished run there is returned as is, or, when
+            only scoring settings differ, scored under them without training).
         cache_dir: where methods keep hidden-state caches.
         record: caller facts stored verbatim in results.json (scenario name, ...).
         progress: show progress bars.
 
     Returns:
-        The RunResult.
+        The RunResult; its `status` says what this call did.
     """
     out_dir = Path(out_dir)
     entry = get_method(method)

@@ -113,8 +113,8 @@ def run_scenario_cmd(
         result = run_scenario(scenario, data=data, out=out)
     except (ScenarioError, RecsysError, OutputError) as exc:
         _fail(str(exc))
-    if result.skipped:
-        typer.echo(result.skipped, err=True)
+    if result.skipped:  # on stdout with the table; with --json stdout holds JSON only
+        typer.echo(result.skipped, err=as_json)
     _show_runs([result.runs[seed] for seed in scenario.seeds], as_json)
 
 
