@@ -127,5 +127,5 @@ def summary_table(summaries: Sequence[Mapping[str, Any]], *, width: int = 100) -
     console.print(table)
     notes = {s["catalogue"] for s in summaries if s.get("catalogue")}
     for note in sorted(notes):
-        console.print(f"catalogue: {note}", highlight=False)
+        console.print(f"catalogue: {note}", highlight=False, soft_wrap=True)
     return buffer.getvalue().rstrip("\n")

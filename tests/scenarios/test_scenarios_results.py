@@ -5,7 +5,6 @@ under other evaluation settings without training or touching the run's files."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.support.runs import snapshot
 from toolkit.cli import app
 
 from .conftest import FAST, one_thread
@@ -22,18 +22,6 @@ from .conftest import FAST, one_thread
 
 def _cache(cache: Path) -> str:
     return f"output.cache_dir={json.dumps(str(cache))}"
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
-    """Every file of a run folder except its eval-* folders: mtime and content hash."""
-    return {
-        str(p.relative_to(folder)): (
-            p.stat().st_mtime_ns,
-            hashlib.sha256(p.read_bytes()).hexdigest(),
-        )
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.relative_to(folder).parts[0].startswith("eval-")
-    }
 
 
 def _invoke(*args: str):
@@ -74,12 +62,12 @@ def test_the_summary_on_screen_equals_results_json(title_run) -> None:
 
 def test_a_rerun_says_it_is_complete_and_trains_nothing(title_run) -> None:
     out, args, _ = title_run
-    before = _snapshot(out)
+    before = snapshot(out)
     rerun = _invoke(*args)
     ndcg = json.loads((out / "results.json").read_text())["test"]["ndcg@10"]
     assert f"already complete: {out} (test NDCG@10 {ndcg:.4f}); nothing trained" in rerun.stderr
     assert "epoch 1:" not in rerun.output and "results written" not in rerun.output
-    assert _snapshot(out) == before  # no checkpoint (or any other file) changed
+    assert snapshot(out) == before  # no checkpoint (or any other file) changed
 
 
 def test_a_three_epoch_run_logged_to_a_file_stays_short(
@@ -175,12 +163,12 @@ def test_evaluate_with_masked_repeats_equals_training_with_it(
         "run-scenario", "title", "--out", str(masked), *FAST, *one_epoch,
         "eval.mask_repeat_targets=true",
     )  # fmt: skip
-    before = _snapshot(plain)
+    before = snapshot(plain)
     scored = _invoke("evaluate", str(plain), "eval.mask_repeat_targets=true", "--json")
     summary = json.loads(scored.stdout)
     assert summary["status"] == "evaluated" and "nothing trained" in scored.stderr
     assert summary["protocol"] == "leave_one_out_full_ranking+mask_repeat_targets"
-    assert _snapshot(plain) == before  # the original run's files are untouched
+    assert snapshot(plain) == before  # the original run's files are untouched
     evaluated = json.loads(Path(summary["results_file"]).read_text())
     trained_with = json.loads((masked / "results.json").read_text())
     # Seeded identically, one epoch (the same selected checkpoint): the same numbers.

@@ -4,7 +4,6 @@ honest statuses (complete / resumed / evaluated) and scoring a finished run with
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from recsys.errors import ConfigError
 from recsys.eval.per_user import read_per_user_csv
 from recsys.fingerprints import fingerprints, training_config
 from recsys.run import evaluate_trained, run_experiment
-from recsys.train import checkpoint as ckpt
+from tests.support.runs import crash_after_checkpoints, snapshot
 
 SASREC = SASRecConfig(dim=16, num_blocks=1, num_heads=2, ffn_dim=32, dropout=0.2)
 EVAL = EvalConfig(ks=(5, 10))
@@ -40,18 +39,6 @@ def _run(split, out: Path, evaluation: EvalConfig = EVAL, progress: bool = False
         split, method="id", sasrec=SASREC, train=TRAIN, evaluation=evaluation, seed=7,
         out_dir=out, cache_dir=out / "cache", progress=progress,
     )  # fmt: skip
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[int, str]]:
-    """Every file under `folder` (eval-* folders aside): modification time and content."""
-    return {
-        str(p.relative_to(folder)): (
-            p.stat().st_mtime_ns,
-            hashlib.sha256(p.read_bytes()).hexdigest(),
-        )
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.relative_to(folder).parts[0].startswith("eval-")
-    }
 
 
 def _to_legacy_form(run_dir: Path) -> dict:
@@ -96,15 +83,15 @@ def test_a_run_recorded_before_the_split_is_still_complete(split, tmp_path: Path
     written = json.loads((run_dir / "results.json").read_text())
     assert {"config_sha256", "train_sha256", "eval_sha256"} <= set(written)
     legacy = _to_legacy_form(run_dir)
-    before = _snapshot(run_dir)
+    before = snapshot(run_dir)
     again = _run(split, run_dir)
     assert again.status == "complete" and again.test == legacy["test"]
-    assert _snapshot(run_dir) == before  # nothing trained, nothing rewritten
+    assert snapshot(run_dir) == before  # nothing trained, nothing rewritten
     # Other cut-offs: scored, not trained, beside the untouched legacy files.
     wider = _run(split, run_dir, EvalConfig(ks=(5, 10, 20)))
     assert wider.status == "evaluated" and wider.results_dir.name.startswith("eval-")
     assert wider.test["ndcg@10"] == pytest.approx(legacy["test"]["ndcg@10"], abs=1e-12)
-    assert "ndcg@20" in wider.test and _snapshot(run_dir) == before
+    assert "ndcg@20" in wider.test and snapshot(run_dir) == before
     assert _run(split, run_dir, EvalConfig(ks=(5, 10, 20))).status == "complete"
     # Another validation convention selects epochs differently: another run, and the
     # message says how to score this one under it instead.
@@ -116,20 +103,11 @@ def test_an_interrupted_run_from_before_the_split_resumes_and_says_so(
     split, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     straight = _run(split, tmp_path / "straight")
-    calls = {"n": 0}
-    real_write_pointer = ckpt.write_pointer
-
-    def crash_after_second_epoch(folder, state):
-        real_write_pointer(folder, state)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ckpt, "write_pointer", crash_after_second_epoch)
+    crash_after_checkpoints(monkeypatch, 2)
     run_dir = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         _run(split, run_dir)
-    monkeypatch.setattr(ckpt, "write_pointer", real_write_pointer)
+    monkeypatch.undo()
     # The checkpoint as a release before the split wrote it: hashed over the whole config.
     config = json.loads((run_dir / "config.json").read_text())
     legacy_hash = config["config_sha256"]
@@ -147,13 +125,13 @@ def test_an_interrupted_run_from_before_the_split_resumes_and_says_so(
 def test_scoring_a_user_subset_writes_their_rows_only(split, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     _run(split, run_dir)
-    before = _snapshot(run_dir)
+    before = snapshot(run_dir)
     users = list(split.user_ids[10:30:2])
     scored = evaluate_trained(
         split, method="id", sasrec=SASREC, train=TRAIN, evaluation=EVAL, seed=7,
         out_dir=run_dir, cache_dir=run_dir / "cache", users=users,
     )  # fmt: skip
-    assert scored.status == "evaluated" and _snapshot(run_dir) == before
+    assert scored.status == "evaluated" and snapshot(run_dir) == before
     rows = read_per_user_csv(scored.results_dir / "test_per_user.csv")
     assert sorted(rows["user_id"]) == sorted(users)
     full = read_per_user_csv(run_dir / "test_per_user.csv")

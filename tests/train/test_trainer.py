@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -21,6 +22,7 @@ from recsys.models.sasrec import SASRec
 from recsys.run import run_experiment
 from recsys.train import checkpoint as ckpt
 from recsys.train.trainer import Trainer
+from tests.support.runs import crash_after_checkpoints
 
 SASREC = SASRecConfig(dim=16, num_blocks=1, num_heads=2, ffn_dim=32, dropout=0.2)
 EVAL = EvalConfig(ks=(5, 10))
@@ -59,16 +61,8 @@ def _run(split, out: Path, **kw):
 def test_interrupted_then_resumed_run_matches_uninterrupted(split, tmp_path, monkeypatch):
     straight = _run(split, tmp_path / "straight")
 
-    calls = {"n": 0}
     real_write_pointer = ckpt.write_pointer
-
-    def crash_after_second_epoch(folder, state):
-        real_write_pointer(folder, state)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # as if killed right after epoch 2's checkpoint
-
-    monkeypatch.setattr(ckpt, "write_pointer", crash_after_second_epoch)
+    crash_after_checkpoints(monkeypatch, 2)  # as if killed right after epoch 2's checkpoint
     with pytest.raises(KeyboardInterrupt):
         _run(split, tmp_path / "resumed")
     assert not (tmp_path / "resumed" / "results.json").exists()
@@ -91,7 +85,8 @@ def test_completed_run_is_reused_and_files_are_complete(split, tmp_path):
     first = _run(split, tmp_path / "run", epochs=2)
     stamp = (tmp_path / "run" / "results.json").stat().st_mtime_ns
     again = _run(split, tmp_path / "run", epochs=2)
-    assert again == first
+    assert (first.status, again.status) == ("trained", "complete")  # and says so
+    assert dataclasses.replace(again, status="trained") == first
     assert (tmp_path / "run" / "results.json").stat().st_mtime_ns == stamp  # not retrained
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     for key in (
