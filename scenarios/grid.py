@@ -252,13 +252,11 @@ def run_grid(
             1 runs them here, one after another.
         run: False only writes the report from what is on disk: unfinished cells are
             "not run" and stale ones "stale" (listed, never in the tables).
-        verbose: keep the model libraries' own bars and warnings (quieted otherwise, unless
-            `progress`: with many cells they bury the one status line per cell).
+        verbose: keep the model libraries' own bars and warnings (else quiet unless progress).
 
     Returns:
         The outcomes and the report path; failed cells are listed, not raised.
     """
-    from scenarios.report import write_report
     from scenarios.runner import Workspace
 
     if workers < 1:
@@ -306,10 +304,25 @@ def run_grid(
                     run_cell=run_cell,
                 ),
             )
-    final = [o for o in outcomes if o is not None]
+    return _report(out, cells, [o for o in outcomes if o is not None], spec, data_path, echo)
+
+
+def _report(
+    out: Path,
+    cells: list[GridCell],
+    final: list[CellOutcome],
+    spec: GridSpec,
+    data: Path | None,
+    echo: Callable[[str], None],
+) -> GridResult:
+    """Score the finished cells under the grid's `report_eval` (when it names settings),
+    then write the report."""
+    from scenarios.report import write_report
+    from scenarios.runner import Workspace
+
     if spec.report_eval:
         workspace = Workspace()
-        final = [_score_cell(o, spec.report_eval, data_path, workspace, echo) for o in final]
+        final = [_score_cell(o, spec.report_eval, data, workspace, echo) for o in final]
     report = write_report(out, cells, final, spec)
     return GridResult(out, tuple(final), report)
 
