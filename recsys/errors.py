@@ -16,13 +16,23 @@ class DataFormatError(RecsysError):
         path: the offending file.
         message: what is wrong.
         line: 1-based line number, when the problem is on one line.
+        row: 1-based data row of a table (header not counted; CSV, TSV, Parquet), when the
+            problem is in one row and lines are not what the reader counts.
     """
 
-    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, message: str, line: int | None = None, *, row: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.line = line
+        self.row = row
         self.message = message
-        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        if line is not None:
+            where = f"{self.path}:{line}"
+        elif row is not None:
+            where = f"{self.path}: row {row}"
+        else:
+            where = str(self.path)
         super().__init__(f"{where}: {message}")
 
 
@@ -39,7 +49,19 @@ class CheckpointError(RecsysError):
 
 
 class ConfigError(RecsysError):
-    """A configuration value is invalid; names the key and the valid choices."""
+    """A configuration value is invalid; names the key and the valid choices.
+
+    Args:
+        message: what is wrong and what would be valid.
+        key: dotted key of the offending setting ("split.valid_cut"), when there is one;
+            the message then reads "key: message", and callers that name the file
+            themselves (the scenario loader) use `key` and `reason` separately.
+    """
+
+    def __init__(self, message: str, *, key: str = "") -> None:
+        self.key = key
+        self.reason = message
+        super().__init__(f"{key}: {message}" if key else message)
 
 
 class DiskSpaceError(RecsysError):

@@ -12,9 +12,9 @@ raises `ScenarioError` naming the file, the dotted key and the valid keys or cho
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,16 +30,22 @@ from recsys.config import (
     EvalConfig,
     SASRecConfig,
     SplitConfig,
+    TableColumns,
     TrainConfig,
+    drop_defaults,
     sasrec_record,
+    split_record,
 )
+from scenarios.templates import template_fields
 from scenarios.typed import TypedLoadError, build, suggest, to_plain
 
-SHIPPED_DIR = Path(__file__).resolve().parent
-"""Folder of the shipped scenario files (package data)."""
+SHIPPED_DIR = Path(str(files("scenarios")))
+"""Folder of the shipped scenario files (package data, found through importlib.resources)."""
 
 TEMPLATE_FIELDS = ("title", "item_id", "image_caption", "video_caption")
-"""Item fields a text channel's template may use."""
+"""Item fields every dataset offers a text channel's template; a dataset's own text fields
+(description, brand, ...) come on top and are checked when the dataset is loaded
+(`scenarios.templates.check_templates`)."""
 
 CAPTION_MEDIA = {"image_caption": "image", "video_caption": "video"}
 """Caption field -> the media it describes."""
@@ -67,11 +73,21 @@ class ScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where the interactions and items come from."""
+    """Where the interactions and items come from, and how to read them."""
 
     path: str | None = None  # dataset folder or file; None = the embedded sample
-    format: Literal["auto", "amazon", "microlens"] = "auto"  # "auto" detects by file names
+    format: str = "auto"  # "auto" detects by file names, or one of recsys DATASET_FORMATS
     on_unknown: Literal["error", "drop"] = "error"  # interactions naming an unknown item
+    items: str | None = None  # explicit items / titles / meta / .item file (else found)
+    interactions: str | None = None  # explicit interactions file (else found)
+    images: str | None = None  # explicit cover folder of <item_id>.jpg (else found)
+    videos: str | None = None  # explicit video folder of <item_id>.mp4 (else found)
+    columns: TableColumns = field(default_factory=TableColumns)  # tables / RecBole columns
+    kcore: int = 0  # keep users and items with >= kcore interactions (0: no filter)
+
+
+# Keys added after scenario fingerprints were first recorded: left out while at their default.
+DATASET_UNRECORDED = ("items", "interactions", "images", "videos", "columns", "kcore")
 
 
 @dataclass(frozen=True)
@@ -116,7 +132,7 @@ class Scenario:
     name: str  # short name; used in run folders and reports
     description: str = ""  # what the scenario tests, one sentence
     dataset: DatasetSpec = field(default_factory=DatasetSpec)  # data source
-    split: SplitConfig = field(default_factory=SplitConfig)  # leave-one-out protocol
+    split: SplitConfig = field(default_factory=SplitConfig)  # leave-one-out or temporal
     channels: tuple[ChannelSpec, ...] = ()  # input channels; empty only for `id`
     captions: Mapping[str, CaptionSpec] = field(default_factory=dict)  # per caption field
     method: str = "iisan_versa"  # registered method (recsys.methods)
@@ -138,6 +154,10 @@ class Scenario:
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
         plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
+        plain["split"] = split_record(plain["split"])
+        plain["dataset"] = drop_defaults(
+            plain["dataset"], to_plain(DatasetSpec()), DATASET_UNRECORDED
+        )
         return sha256_json(plain)
 
     @property
@@ -332,18 +352,6 @@ def _choice(source: str, key: str, value: Any, choices: Sequence[Any]) -> None:
         raise ScenarioError(source, key, f"invalid value {value!r}{hint}; valid choices: {valid}")
 
 
-def template_fields(template: str) -> list[str]:
-    """Field names a template uses, in order; raises ValueError on malformed braces."""
-    names = []
-    for _, name, spec, conversion in string.Formatter().parse(template):
-        if name is None:
-            continue
-        if spec or conversion:
-            raise ValueError(f"{{{name}}}: format specs and conversions are not supported")
-        names.append(name)
-    return names
-
-
 def validate(s: Scenario) -> None:
     """The checks types cannot express; raises ScenarioError on the first problem."""
     src = s.source
@@ -398,14 +406,8 @@ def _validate_template(src: str, key: str, template: str | None) -> None:
         raise ScenarioError(src, f"{key}.template", str(exc)) from None
     if not names:
         raise ScenarioError(src, f"{key}.template", "uses no item field; valid: {title}, ...")
-    for name in names:
-        if name not in TEMPLATE_FIELDS:
-            valid = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
-            raise ScenarioError(
-                src,
-                f"{key}.template",
-                f"unknown field {{{name}}}{suggest(name, TEMPLATE_FIELDS)}; valid fields: {valid}",
-            )
+    # Whether the other names are fields of the dataset is checked once it is loaded, before
+    # any captioning or encoding (scenarios.templates.check_templates).
 
 
 def _validate_captions(s: Scenario) -> None:
@@ -449,11 +451,9 @@ def _validate_method(s: Scenario) -> None:
 
 def _validate_numbers(s: Scenario) -> None:
     src = s.source
-    sp, tr, ev, md = s.split, s.train, s.eval, s.model
+    tr, ev, md = s.train, s.eval, s.model
+    _validate_data_settings(s)
     checks = [
-        ("split.min_len", sp.min_len >= 3, "must be >= 3 (train, validation and test items)"),
-        ("split.keep_last", sp.keep_last >= sp.min_len, "must be >= split.min_len"),
-        ("split.max_len", sp.max_len >= 1, "must be >= 1"),
         (
             "model.num_heads",
             md.num_heads >= 1 and md.dim % md.num_heads == 0,
@@ -486,6 +486,18 @@ def _validate_numbers(s: Scenario) -> None:
         raise ScenarioError(src, "train.device", "valid: auto, cpu, cuda, cuda:N, mps")
     metrics = [f"{m}@{k}" for m in ("hr", "ndcg") for k in ev.ks] + ["mrr"]
     _choice(src, "train.select_metric", tr.select_metric, metrics)
+
+
+def _validate_data_settings(s: Scenario) -> None:
+    """The split and the dataset's load options, checked by their recsys owners."""
+    from recsys.data.loader import check_options
+    from recsys.errors import ConfigError
+
+    try:
+        s.split.check()
+        check_options(s.dataset.format, s.dataset.kcore, s.dataset.columns)
+    except ConfigError as exc:
+        raise ScenarioError(s.source, exc.key, exc.reason) from None
 
 
 def scenario_summary(s: Scenario) -> dict[str, Any]:
