@@ -1,10 +1,10 @@
 """The grid report: runs.csv / runs.json, report.md and the quality-vs-cost plot.
 
 Rows come from the run folders (results.json), so a report can be rebuilt at any time
-from what is on disk. Per scenario, method and encoders: HR@10, NDCG@10 and MRR as mean ±
-std over seeds, seconds per epoch, memory, trainable parameters and TPME (min-max over the
-compared configurations). Text-only vs multimodal: per method, each scenario against the
-text-only baseline with a paired test over test users (t-test and bootstrap).
+from what is on disk. Per scenario, method, encoders and protocol: HR@10, NDCG@10 and MRR as
+mean ± std over seeds, seconds per epoch, memory, trainable parameters and TPME (min-max over
+the compared configurations). Text-only vs multimodal: per method, each scenario against the
+matching text-only baseline with seed-aware paired statistics (`scenarios.comparisons`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from media.io import atomic_write_json, atomic_write_text
+from scenarios.comparisons import TESTED, group_key, pick_baseline, significance, significance_table
 from scenarios.schema import scenario_summary
 
 METRICS = ("hr@10", "ndcg@10", "mrr")
@@ -29,6 +30,7 @@ COLUMNS = (
     "modalities",
     "text_encoder",
     "vision_encoder",
+    "protocol",
     "seed",
     "status",
     "error",
@@ -88,9 +90,10 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
         run_dir=str(cell.run_dir),
     )
     results_file = cell.run_dir / "results.json"
-    if outcome.status == "failed" or not results_file.exists():
+    if outcome.status in ("failed", "stale") or not results_file.exists():
         return row
     results = json.loads(results_file.read_text(encoding="utf-8"))
+    row["protocol"] = protocol_of(results)
     test, valid, eff = (
         metrics_of(results, "test"),
         metrics_of(results, "valid"),
@@ -108,6 +111,15 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
         f"{k}={v.get('fingerprint', '')[:12]}" for k, v in sorted(captions.items())
     )
     return row
+
+
+def protocol_of(results: dict[str, Any]) -> str:
+    """The protocol a run was evaluated under: its name, plus the masking convention when it
+    is not the default (runs under different protocols are never compared or averaged)."""
+    name = str(results.get("protocol", ""))
+    if _get(results, "masking", "mask_repeat_targets"):
+        name += "+mask_repeat_targets"
+    return name
 
 
 def _first_model(scenario: Any, *, text: bool) -> str:
@@ -131,23 +143,26 @@ def _num(value: Any) -> float | None:
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean ± std over seeds per (scenario, method, text encoder, vision encoder)."""
+    """Mean ± std over seeds per (scenario, method, text encoder, vision encoder, protocol)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        key = (row["scenario"], row["method"], row["text_encoder"], row["vision_encoder"])
-        groups.setdefault(key, []).append(row)
+        groups.setdefault(group_key(row), []).append(row)
     out = []
     for key, members in groups.items():
         done = [r for r in members if _num(r["test_ndcg@10"]) is not None]
-        agg: dict[str, Any] = {
-            "scenario": key[0],
-            "method": key[1],
-            "text_encoder": key[2],
-            "vision_encoder": key[3],
-            "modalities": members[0]["modalities"],
-            "seeds": len(done),
-            "failed": sum(r["status"] == "failed" for r in members),
-        }
+        agg: dict[str, Any] = dict(
+            zip(
+                ("scenario", "method", "text_encoder", "vision_encoder", "protocol"),
+                key,
+                strict=True,
+            )
+        )
+        agg.update(
+            modalities=members[0]["modalities"],
+            seeds=len(done),
+            failed=sum(r["status"] == "failed" for r in members),
+            stale=sum(r["status"] == "stale" for r in members),
+        )
         for col in (
             *(f"test_{m}" for m in METRICS),
             "seconds_per_epoch",
@@ -187,92 +202,6 @@ def _add_tpme(groups: list[dict[str, Any]]) -> None:
         groups[i]["tpme"] = scores[str(i)]
 
 
-# ---------------------------------------------------------------- significance
-
-
-def user_metrics(run_dir: Path, metric: str) -> dict[str, float]:
-    """Per-test-user values of `metric` from a run's `test_per_user.csv` (user id -> value)."""
-    path = Path(run_dir) / "test_per_user.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no per-user test metrics")
-    with open(path, encoding="utf-8", newline="") as handle:
-        return {row["user_id"]: float(row[metric]) for row in csv.DictReader(handle)}
-
-
-def _seed_averaged(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, float]:
-    """User id -> metric averaged over the given runs (users present in all of them)."""
-    per_run = [user_metrics(Path(r["run_dir"]), metric) for r in rows]
-    users = set(per_run[0]).intersection(*per_run[1:]) if per_run else set()
-    return {u: float(np.mean([m[u] for m in per_run])) for u in users}
-
-
-def pick_baseline(cells: Sequence[Any], requested: str | None) -> str | None:
-    """The text-only reference scenario: the requested one, else the first text-only one."""
-    names = [c.scenario.name for c in cells]
-    if requested:
-        return requested if requested in names else None
-    for cell in cells:
-        summary = scenario_summary(cell.scenario)
-        if summary["text_only"]:
-            return cell.scenario.name
-    return None
-
-
-def significance(
-    rows: Sequence[dict[str, Any]],
-    baseline: str,
-    *,
-    metric: str = "ndcg@10",
-    samples: int = 10_000,
-) -> list[dict[str, Any]]:
-    """Each scenario vs the baseline scenario, per method and text encoder.
-
-    Per user, the metric is averaged over the seeds both configurations finished; users
-    are paired by id. Returns one dict per comparison with the `PairedComparison` fields.
-    """
-    from scenarios.stats import compare_paired
-
-    done = [r for r in rows if _num(r["test_ndcg@10"]) is not None]
-    out = []
-    keyed: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for r in done:
-        keyed.setdefault(
-            (r["scenario"], r["method"], r["text_encoder"], r["vision_encoder"]), []
-        ).append(r)
-    for (scenario, method, text_enc, vision_enc), members in keyed.items():
-        if scenario == baseline:
-            continue
-        base = [r for r in done if r["scenario"] == baseline and r["method"] == method]
-        same_text = [r for r in base if r["text_encoder"] == text_enc]
-        base = same_text or base
-        seeds = {r["seed"] for r in members} & {r["seed"] for r in base}
-        if not seeds:
-            continue
-        try:
-            a = _seed_averaged([r for r in base if r["seed"] in seeds], metric)
-            b = _seed_averaged([r for r in members if r["seed"] in seeds], metric)
-        except (FileNotFoundError, KeyError) as exc:
-            out.append({"scenario": scenario, "method": method, "error": str(exc)})
-            continue
-        users = sorted(set(a) & set(b))
-        result = compare_paired(
-            np.array([a[u] for u in users]), np.array([b[u] for u in users]), samples=samples
-        )
-        out.append(
-            {
-                "scenario": scenario,
-                "baseline": baseline,
-                "method": method,
-                "text_encoder": text_enc,
-                "vision_encoder": vision_enc,
-                "metric": metric,
-                "seeds": len(seeds),
-                **result.__dict__,
-            }
-        )
-    return out
-
-
 # ---------------------------------------------------------------- writing
 
 
@@ -298,35 +227,17 @@ def markdown_table(groups: Sequence[dict[str, Any]]) -> str:
         "| s/epoch | memory MB | trainable params | TPME |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    several = len({g["protocol"] for g in groups}) > 1
     for g in groups:
+        name = f"{g['scenario']} [{g['protocol']}]" if several else g["scenario"]
         lines.append(
-            f"| {g['scenario']} | {g['method']} | {g['modalities']} | {_encoders(g)} "
+            f"| {name} | {g['method']} | {g['modalities']} | {_encoders(g)} "
             f"| {g['seeds']}{' (' + str(g['failed']) + ' failed)' if g['failed'] else ''} "
             f"| {_pm(g['test_hr@10'], g['test_hr@10_std'])} "
             f"| {_pm(g['test_ndcg@10'], g['test_ndcg@10_std'])} "
             f"| {_pm(g['test_mrr'], g['test_mrr_std'])} "
             f"| {_fmt(g['seconds_per_epoch'], '.2f')} | {_fmt(g['memory_mb'], '.1f')} "
             f"| {_fmt(g['trainable_params'], ',.0f')} | {_fmt(g['tpme'], '.3f')} |"
-        )
-    return "\n".join(lines)
-
-
-def significance_table(comparisons: Sequence[dict[str, Any]]) -> str:
-    """The text-only vs other scenarios table (paired over test users)."""
-    lines = [
-        "| scenario | method | vs | users | seeds | metric | mean (vs) | mean | Δ | 95% CI "
-        "| p (t-test) | p (bootstrap) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in comparisons:
-        if "error" in c:
-            lines.append(f"| {c['scenario']} | {c['method']} | – | {c['error']} |" + " |" * 8)
-            continue
-        lines.append(
-            f"| {c['scenario']} | {c['method']} | {c['baseline']} | {c['n']} | {c['seeds']} "
-            f"| {c['metric']} | {c['mean_a']:.4f} | {c['mean_b']:.4f} | {c['diff']:+.4f} "
-            f"| [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['p_ttest']:.2g} "
-            f"| {c['p_bootstrap']:.2g} |"
         )
     return "\n".join(lines)
 
@@ -395,15 +306,12 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
     out_dir = Path(out_dir)
     rows = [row_for(o.cell, o) for o in outcomes]
     write_rows(out_dir, rows)
-    groups = aggregate(rows)
+    groups = aggregate([r for r in rows if r["status"] != "stale"])
     baseline = pick_baseline(cells, getattr(spec, "baseline", None))
     metric = getattr(spec, "metric", "ndcg@10")
+    resamples = getattr(spec, "bootstrap_samples", 2_000)
     comparisons = (
-        significance(
-            rows, baseline, metric=metric, samples=getattr(spec, "bootstrap_samples", 10_000)
-        )
-        if baseline
-        else []
+        significance(rows, baseline, metric=metric, resamples=resamples) if baseline else []
     )
     atomic_write_json(out_dir / "comparisons.json", comparisons)
     plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png")
@@ -422,10 +330,11 @@ def render_markdown(
 ) -> str:
     """The whole report.md."""
     memory_kinds = sorted({g["memory_kind"] for g in groups if g["memory_kind"]})
+    protocols = ", ".join(sorted({g["protocol"] for g in groups if g["protocol"]}))
     parts = [
         "# Grid report",
         "",
-        "Test metrics under the leave-one-out full-ranking protocol, mean ± std over seeds. "
+        f"Test metrics, mean ± std over seeds, under each row's protocol ({protocols or '–'}). "
         f"Memory: {', '.join(memory_kinds) or 'not recorded'}. TPME (lower is better) "
         "min-max normalises time, trainable parameters and memory over the configurations "
         "below, then weighs them 0.45 / 0.10 / 0.45.",
@@ -447,16 +356,20 @@ def render_markdown(
         parts += [
             f"## Against the text-only baseline `{baseline}`",
             "",
-            f"Paired over test users ({metric} per user, averaged over the seeds both sides "
-            "finished): paired t-test and paired bootstrap (two-sided), with the bootstrap "
-            "95% interval of the mean difference. The bootstrap p-value cannot go below "
-            "2 / (resamples + 1).",
+            TESTED.format(metric=metric),
             "",
             significance_table(comparisons) if comparisons else "(nothing to compare yet)",
             "",
         ]
     if plot is not None:
         parts += [f"![quality vs cost]({plot.name})", ""]
+    stale = [r for r in rows if r["status"] == "stale"]
+    if stale:
+        parts += ["## Stale runs (not in the tables)", ""]
+        parts += [
+            f"- {r['scenario']} / {r['method']} / seed {r['seed']}: {r['error']}" for r in stale
+        ]
+        parts.append("")
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
         parts += ["## Failed runs", ""]

@@ -141,7 +141,7 @@ def prepare(
         "scenario": scenario.to_dict(),
         "scenario_fingerprint": scenario.fingerprint(),
         "dataset": {
-            "path": str(path),
+            "path": str(path.resolve()),  # absolute: grids compare it across working folders
             "name": dataset.name,
             "content_hash": dataset.content_hash,
             "dropped_unknown": dataset.report.dropped_unknown,

@@ -183,11 +183,23 @@ def grid_cmd(
     commands: bool = typer.Option(
         False, "--commands", help="Print one run-scenario line per cell (for a scheduler)."
     ),
+    no_run: bool = typer.Option(
+        False, "--no-run", help="Only write the report from finished cells; train nothing."
+    ),
 ) -> None:
-    """Run scenarios x methods x encoders x seeds; write runs.csv, report.md and a plot."""
+    """Run scenarios x methods x encoders x seeds; write runs.csv, report.md and a plot.
+
+    A cell whose folder holds a finished run of another configuration (a changed override,
+    seed or dataset) is stale: it is moved aside and run again (with --no-run, listed)."""
     from recsys.errors import RecsysError
-    from scenarios.grid import grid_from_files, is_grid_file, load_grid, run_grid, with_axes
-    from scenarios.grid_pool import grid_commands
+    from scenarios.grid import (
+        grid_commands,
+        grid_from_files,
+        is_grid_file,
+        load_grid,
+        run_grid,
+        with_axes,
+    )
     from scenarios.schema import ScenarioError
 
     try:
@@ -204,7 +216,9 @@ def grid_cmd(
             for line in grid_commands(spec, out_dir=out, data=data):
                 typer.echo(line)
             return
-        result = run_grid(spec, out_dir=out, data=data, echo=typer.echo, workers=workers)
+        result = run_grid(
+            spec, out_dir=out, data=data, echo=typer.echo, workers=workers, run=not no_run
+        )
     except (ScenarioError, RecsysError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"report written to {result.report} ({len(result.failed)} failed runs)")

@@ -73,9 +73,11 @@ def test_tiny_grid_writes_csv_report_and_plot(tiny_grid) -> None:
         ("title+image", "frozen"),
     }
     for c in comparisons:
-        assert c["baseline"] == "title" and c["seeds"] == 2 and c["n"] == 40
-        assert 0.0 <= c["p_ttest"] <= 1.0 and 0.0 < c["p_bootstrap"] <= 1.0
+        assert c["baseline"] == "title" and c["seeds"] == [0, 1] and c["n"] == 40
+        assert 0.0 < c["p_value"] <= 1.0 and c["ci_low"] <= c["diff"] <= c["ci_high"]
         assert c["diff"] == pytest.approx(c["mean_b"] - c["mean_a"])
+        assert c["diff"] == pytest.approx(sum(c["per_seed"]) / 2)
+        assert c["text_encoder"] == "minilm" and c["vision_encoder"] == "tiny-vit"
     assert "## Against the text-only baseline `title`" in report
     assert "![quality vs cost](quality_vs_cost.png)" in report
     assert (out / "quality_vs_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -125,9 +127,12 @@ def test_interrupted_grid_resumes_without_redoing_finished_runs(
 
 
 def _fake_run(fail: str):
-    """A run_cell that writes a results.json and per-user file without training."""
+    """A run_cell that writes a results.json and per-user file without training (recording
+    what a real run records about the cell: scenario fingerprint, seed, dataset)."""
 
     def run(cell: GridCell, data, workspace, progress) -> None:
+        from scenarios.runner import dataset_path
+
         if cell.scenario.name == fail and cell.seed == 1:
             raise RuntimeError("the encoder ran out of memory")
         better = 0.1 if cell.scenario.name == "title" else 0.3
@@ -146,7 +151,12 @@ def _fake_run(fail: str):
                 "trainable_params": 100 if cell.scenario.name == "title" else 200,
                 "total_params": 1000,
             },
-            "record": {"captions": {}},
+            "seed": cell.seed,
+            "record": {
+                "captions": {},
+                "scenario_fingerprint": cell.scenario.fingerprint(),
+                "dataset": {"path": str(dataset_path(cell.scenario, data))},
+            },
         }
         (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
 
@@ -177,9 +187,11 @@ def test_failed_cell_is_reported_and_the_grid_goes_on(tiny_data: Path, tmp_path:
     assert "| 1 (1 failed) |" in report
     [comparison] = json.loads((tmp_path / "comparisons.json").read_text(encoding="utf-8"))
     # Only seed 0 finished on both sides: 30 users, every non-zero user gains exactly 0.2.
-    assert comparison["seeds"] == 1 and comparison["n"] == 30
+    assert comparison["seeds"] == [0] and comparison["n"] == 30
     assert comparison["diff"] == pytest.approx(0.2 * 27 / 30)
-    assert comparison["p_ttest"] < 1e-6
+    assert comparison["p_value"] < 1e-3  # users: a consistent gain ...
+    assert comparison["single_seed"] and not comparison["significant"]  # ... but one seed
+    assert "one seed: not tested" in report
     # TPME over the two configurations: title is cheaper on every axis -> 0; title+video 1 * 0.1
     # for params plus 0 for memory (equal) and 0.45 * time normalised (seed 0 only: equal) = 0.1.
     rows = _rows(tmp_path)
@@ -192,15 +204,67 @@ def test_failed_cell_is_reported_and_the_grid_goes_on(tiny_data: Path, tmp_path:
     assert not error_file.exists()
 
 
-def test_a_folder_of_another_configuration_is_not_reused(tiny_data: Path, tmp_path: Path) -> None:
+def test_a_folder_of_another_configuration_is_set_aside_and_rerun(
+    tiny_data: Path, tmp_path: Path
+) -> None:
     spec = GridSpec(scenarios=("title",), seeds=(0,))
     run_grid(spec, out_dir=tmp_path, data=tiny_data, echo=lambda _: None, run_cell=_fake_run(""))
     changed = GridSpec(scenarios=("title",), seeds=(0,), overrides=("train.lr=0.5",))
+    listed = run_grid(changed, out_dir=tmp_path, data=tiny_data, echo=lambda _: None, run=False)
+    assert [(o.status, o.error) for o in listed.outcomes] == [
+        ("stale", "finished run of another configuration")
+    ]
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## Stale runs (not in the tables)" in report
+    assert not [line for line in report.splitlines() if line.startswith("| title |")]
+    lines: list[str] = []
     result = run_grid(
-        changed, out_dir=tmp_path, data=tiny_data, echo=lambda _: None, run_cell=_fake_run("")
+        changed, out_dir=tmp_path, data=tiny_data, echo=lines.append, run_cell=_fake_run("")
     )
-    assert result.outcomes[0].status == "failed"
-    assert "different configuration" in result.outcomes[0].error
+    assert result.outcomes[0].status == "done"
+    moved = tmp_path / "runs" / "title" / "iisan_versa-s0.stale-1"
+    assert (moved / "results.json").exists()  # the old run is kept, never deleted
+    assert lines[0].startswith("title / iisan_versa / seed 0: finished run of another")
+    assert len(_rows(tmp_path)) == 1
+
+
+def test_cells_run_by_their_printed_commands_are_rerun_after_an_override_changes(
+    tiny_data: Path, shared_cache: Path, tmp_path: Path
+) -> None:
+    """The issue's case: a cell run through `toolkit grid --commands`, then the grid's
+    override changes; the grid must rerun that cell, and the report lists one configuration."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from scenarios.grid import grid_commands
+    from toolkit.cli import app
+
+    first = GridSpec(scenarios=("title",), seeds=(0,), overrides=_overrides(shared_cache))
+    [line] = grid_commands(first, out_dir=tmp_path, data=tiny_data)
+    with one_thread():
+        done = CliRunner().invoke(app, shlex.split(line)[1:])
+    assert done.exit_code == 0, done.output
+    assert (
+        run_grid(first, out_dir=tmp_path, data=tiny_data, echo=lambda _: None).outcomes[0].status
+        == "skipped"
+    )
+    changed = GridSpec(
+        scenarios=("title",), seeds=(0,), overrides=(*_overrides(shared_cache), "train.lr=1e-3")
+    )
+    with one_thread():
+        result = run_grid(changed, out_dir=tmp_path, data=tiny_data, echo=lambda _: None)
+    assert result.outcomes[0].status == "done"
+    rows = _rows(tmp_path)
+    assert len(rows) == 1 and rows[0]["status"] == "done"
+    recorded = json.loads(
+        (tmp_path / "runs" / "title" / "iisan_versa-s0" / "results.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    assert recorded["config"]["train"]["lr"] == 1e-3
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert len([line for line in report.splitlines() if line.startswith("| title |")]) == 1
 
 
 def test_grid_file_axes_and_cells(tmp_path: Path) -> None:

@@ -1,0 +1,194 @@
+"""Each scenario of a grid against the text-only baseline, with seed-aware statistics.
+
+A comparison pairs a configuration (scenario, method, encoders, protocol) with the baseline
+scenario trained by the same method, with the same text encoder, the same vision encoder
+(or none), under the same protocol, over the seeds both finished; users are paired by id
+(`test_per_user.csv`). When no such baseline exists the comparison says so: a baseline with
+another encoder or protocol would confound the difference, so it is never used instead.
+The statistics are `scenarios.stats.compare_seeded`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scenarios.schema import scenario_summary
+
+GroupKey = tuple[str, str, str, str, str]  # scenario, method, text enc., vision enc., protocol
+
+
+def group_key(row: dict[str, Any]) -> GroupKey:
+    """The configuration a runs.csv row belongs to (seeds aside)."""
+    return (
+        row["scenario"],
+        row["method"],
+        row["text_encoder"],
+        row["vision_encoder"],
+        row.get("protocol", ""),
+    )
+
+
+def user_metrics(run_dir: Path, metric: str) -> dict[str, float]:
+    """Per-test-user values of `metric` from a run's `test_per_user.csv` (user id -> value)."""
+    path = Path(run_dir) / "test_per_user.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no per-user test metrics")
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if metric not in (reader.fieldnames or ()):
+            raise KeyError(f"{path}: no column {metric!r}")
+        return {row["user_id"]: float(row[metric]) for row in reader}
+
+
+def pick_baseline(cells: Sequence[Any], requested: str | None) -> str | None:
+    """The text-only reference scenario: the requested one, else the first text-only one."""
+    names = [c.scenario.name for c in cells]
+    if requested:
+        return requested if requested in names else None
+    for cell in cells:
+        if scenario_summary(cell.scenario)["text_only"]:
+            return cell.scenario.name
+    return None
+
+
+def _matches(base: GroupKey, other: GroupKey, baseline: str) -> bool:
+    """`base` is the baseline scenario's configuration that `other` may be compared with:
+    same method, text encoder and protocol, and the same vision encoder or none."""
+    return (
+        base[0] == baseline
+        and base[1] == other[1]
+        and base[2] == other[2]
+        and base[3] in ("", other[3])
+        and base[4] == other[4]
+    )
+
+
+def _per_seed_arrays(
+    base: Sequence[dict[str, Any]], other: Sequence[dict[str, Any]], metric: str
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], int]:
+    """Seed -> per-user metric for both sides, over the users present in every run."""
+    seeds = sorted({int(r["seed"]) for r in base} & {int(r["seed"]) for r in other})
+    runs_a = {
+        s: user_metrics(next(r for r in base if int(r["seed"]) == s)["run_dir"], metric)
+        for s in seeds
+    }
+    runs_b = {
+        s: user_metrics(next(r for r in other if int(r["seed"]) == s)["run_dir"], metric)
+        for s in seeds
+    }
+    every = [*runs_a.values(), *runs_b.values()]
+    users = sorted(set(every[0]).intersection(*every[1:])) if every else []
+    a = {s: np.array([runs_a[s][u] for u in users]) for s in seeds}
+    b = {s: np.array([runs_b[s][u] for u in users]) for s in seeds}
+    return a, b, len(users)
+
+
+def significance(
+    rows: Sequence[dict[str, Any]],
+    baseline: str,
+    *,
+    metric: str = "ndcg@10",
+    resamples: int = 2_000,
+) -> list[dict[str, Any]]:
+    """Every non-baseline configuration against its matching baseline configuration.
+
+    Returns one dict per configuration: `scenarios.stats.SeededComparison` fields plus the
+    configuration's names, or an `error` ("no matching baseline ...", unreadable per-user
+    files) in its place.
+    """
+    from scenarios.stats import compare_seeded
+
+    done = [r for r in rows if r.get("status") != "failed" and r.get("test_ndcg@10") != ""]
+    groups: dict[GroupKey, list[dict[str, Any]]] = {}
+    for row in done:
+        groups.setdefault(group_key(row), []).append(row)
+    out = []
+    for key, members in groups.items():
+        if key[0] == baseline:
+            continue
+        names = dict(
+            zip(
+                ("scenario", "method", "text_encoder", "vision_encoder", "protocol"),
+                key,
+                strict=True,
+            )
+        )
+        entry: dict[str, Any] = {**names, "baseline": baseline, "metric": metric}
+        # One baseline configuration: the one with this vision encoder, else the text-only one.
+        candidates = sorted(
+            (k for k in groups if _matches(k, key, baseline)), key=lambda k: k[3] == ""
+        )
+        base = groups[candidates[0]] if candidates else []
+        seeds = {int(r["seed"]) for r in base} & {int(r["seed"]) for r in members}
+        if not base or not seeds:
+            entry["error"] = _no_match(key, baseline, bool(base))
+            out.append(entry)
+            continue
+        try:
+            a, b, users = _per_seed_arrays(base, members, metric)
+        except (FileNotFoundError, KeyError) as exc:
+            out.append({**entry, "error": str(exc).strip("'\"")})
+            continue
+        if users == 0:
+            out.append({**entry, "error": "no test user in common with the baseline"})
+            continue
+        result = compare_seeded(a, b, resamples=resamples)
+        out.append({**entry, **result.to_dict()})
+    return out
+
+
+def _no_match(key: GroupKey, baseline: str, any_seed: bool) -> str:
+    if any_seed:
+        return f"no matching baseline: `{baseline}` has no seed in common with this configuration"
+    encoders = " + ".join(x for x in key[2:4] if x) or "no encoder"
+    return (
+        f"no matching baseline: `{baseline}` was not run with method {key[1]}, encoders "
+        f"{encoders} and protocol {key[4] or 'default'}"
+    )
+
+
+def _verdict(c: dict[str, Any]) -> str:
+    if c["single_seed"]:
+        return "one seed: not tested"
+    if c["significant"]:
+        return "better" if c["diff"] > 0 else "worse"
+    return "no significant difference"
+
+
+def significance_table(comparisons: Sequence[dict[str, Any]]) -> str:
+    """The text-only vs other scenarios table (paired over test users, seeds counted)."""
+    lines = [
+        "| scenario | method | encoders | vs | users | seeds | Δ per seed | seeds agree "
+        "| mean (vs) | mean | Δ | 95% CI (seeds, users) | p (sign-flip) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in comparisons:
+        encoders = " + ".join(Path(x).name for x in (c["text_encoder"], c["vision_encoder"]) if x)
+        head = f"| {c['scenario']} | {c['method']} | {encoders or '–'} | {c['baseline']} "
+        if "error" in c:
+            lines.append(head + f"| {c['error']} |" + " |" * 9)
+            continue
+        per_seed = ", ".join(f"{x:+.4f}" for x in c["per_seed"])
+        k = len(c["seeds"])
+        lines.append(
+            head + f"| {c['n']} | {k} | {per_seed} | {c['agree']}/{k} "
+            f"| {c['mean_a']:.4f} | {c['mean_b']:.4f} | {c['diff']:+.4f} "
+            f"| [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['p_value']:.2g} | {_verdict(c)} |"
+        )
+    return "\n".join(lines)
+
+
+TESTED = (
+    "Paired over test users ({metric} per user). The p-value is a two-sided sign-flip "
+    "permutation test over users of each user's difference averaged over the seeds both "
+    "sides finished: it treats the trained runs as fixed. The 95% interval is a hierarchical "
+    "bootstrap that resamples seeds, then users within the resampled seeds, so seed-to-seed "
+    "variance widens it. A difference is called better or worse only with at least two seeds, "
+    "p < 0.05 and an interval that excludes 0. A baseline is used only when it was trained "
+    "with the same method, text encoder, vision encoder (or none) and protocol."
+)
