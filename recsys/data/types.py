@@ -105,14 +105,16 @@ class Catalogue:
 
     @cached_property
     def content_hash(self) -> str:
-        """sha256 over ids and titles in order, then each extra text field (media bytes are
-        hashed by the cache; image URLs are not model inputs). A catalogue without extra
-        fields hashes exactly as before they existed, so existing caches stay valid."""
+        """sha256 over ids and titles in order, then each extra text field that has a value
+        (media bytes are hashed by the cache; image URLs are not model inputs). A catalogue
+        without such fields hashes exactly as before they existed, so existing caches stay
+        valid, and the same items hash alike in every format."""
         lines = (f"{i}\t{t}" for i, t in zip(self.item_ids, self.titles, strict=True))
         base = sha256_lines(lines)
-        if not self.text_fields:
+        filled = [f for f in self.text_fields if any(f.values)]
+        if not filled:
             return base
-        extra = (f"{f.name}\t{json.dumps(f.values, ensure_ascii=False)}" for f in self.text_fields)
+        extra = (f"{f.name}\t{json.dumps(f.values, ensure_ascii=False)}" for f in filled)
         return sha256_lines([base, *extra])
 
 
