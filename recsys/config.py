@@ -1,19 +1,47 @@
 """Typed, frozen configuration of the recommendation side. Modules never see these;
-builders turn them into explicit arguments."""
+builders turn them into explicit arguments.
+
+Each dataclass checks its own values (`check(prefix)`, raising `ConfigError` with the dotted
+key), and every list of valid choices is a constant here or a `Literal` annotation: the
+scenario loader, the split, the trainer and the encoders all call these, so a rule has one
+home.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
+from media.typed import invalid_choice
 from recsys.errors import ConfigError
 
-SPLIT_KINDS = ("leave_one_out", "temporal")
-"""How validation and test targets are chosen (see recsys.data.split)."""
+SasrecInit = Literal["xavier", "normal"]
+# Weight-initialisation schemes of the learned recommender parts (SASRec, the `id` table).
+SASREC_INITS: tuple[str, ...] = get_args(SasrecInit)
+# The default before "normal" was: run configs and scenario fingerprints that do not name an
+# init were recorded with it, so it is the one left out of hashes (old runs stay resumable).
+UNRECORDED_INIT = "xavier"
+LOSS_KINDS = ("inbatch_logq", "full_softmax")  # train.loss; "auto" takes the method's
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
-TEMPORAL_DEFAULT_CUTS = (0.8, 0.9)
-"""Quantiles of all interaction times where validation and test start, when not given."""
+
+def _require(ok: bool, field: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(message, field=field)
+
+
+def check_init(init: str, field: str = "") -> None:
+    """Raise ConfigError unless `init` names a scheme in `SASREC_INITS`."""
+    valid = ", ".join(SASREC_INITS)
+    _require(init in SASREC_INITS, field, f"unknown init {init!r}; valid choices: {valid}")
+
+
+SplitKind = Literal["leave_one_out", "temporal"]
+# How validation and test targets are chosen (see recsys.data.split).
+SPLIT_KINDS: tuple[str, ...] = get_args(SplitKind)
+TEMPORAL_DEFAULT_CUTS = (0.8, 0.9)  # quantiles where validation and test start by default
 
 
 @dataclass(frozen=True)
@@ -23,38 +51,35 @@ class SplitConfig:
     keep_last: int = 13  # interactions kept per user (most recent), as IISAN
     max_len: int = 10  # history window fed to SASRec
     min_len: int = 3  # users with fewer interactions are dropped (and counted)
-    kind: str = "leave_one_out"  # one of SPLIT_KINDS
+    kind: SplitKind = "leave_one_out"  # "temporal": global time cuts (datasets with times)
     # temporal only: where validation starts, as a quantile in (0, 1) of all interaction
     # times or an ISO date / date-time (UTC unless it names a zone); None = 0.8
     valid_cut: float | str | None = None
     test_cut: float | str | None = None  # temporal only: where test starts; None = 0.9
 
-    def check(self) -> None:
-        """Raise ConfigError naming the `split.*` key of the first impossible setting."""
-        rules = (
-            ("min_len", self.min_len >= 3, "must be >= 3 (train, validation and test items)"),
-            ("keep_last", self.keep_last >= self.min_len, "must be >= split.min_len"),
-            ("max_len", self.max_len >= 1, "must be >= 1"),
+    def check(self, prefix: str = "split") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible protocol."""
+        _require(
+            self.min_len >= 3, f"{prefix}.min_len", "must be >= 3 (train, validation and test)"
         )
-        for key, ok, message in rules:
-            if not ok:
-                raise ConfigError(f"is {getattr(self, key)}; {message}", key=f"split.{key}")
-        if self.kind not in SPLIT_KINDS:
-            valid = ", ".join(repr(k) for k in SPLIT_KINDS)
-            raise ConfigError(
-                f"invalid value {self.kind!r}; valid choices: {valid}", key="split.kind"
+        _require(self.keep_last >= self.min_len, f"{prefix}.keep_last", "must be >= min_len")
+        _require(self.max_len >= 1, f"{prefix}.max_len", "must be >= 1")
+        kinds = SPLIT_KINDS
+        _require(self.kind in kinds, f"{prefix}.kind", invalid_choice(self.kind, kinds))
+        given = []
+        for name in ("valid_cut", "test_cut"):
+            value = getattr(self, name)
+            _require(
+                value is None or self.kind == "temporal",
+                f"{prefix}.{name}",
+                "only applies to split.kind = 'temporal'",
             )
-        cuts = (("valid_cut", self.valid_cut), ("test_cut", self.test_cut))
-        for key, value in cuts:
-            if value is not None and self.kind != "temporal":
-                raise ConfigError("only applies to split.kind = 'temporal'", key=f"split.{key}")
-            cut_value(value, f"split.{key}")
-        given = [cut_value(v, "") for _, v in cuts]
-        if all(isinstance(g, float) for g in given) and given[0] >= given[1]:
-            raise ConfigError(
-                f"{self.test_cut!r} must come after split.valid_cut = {self.valid_cut!r}",
-                key="split.test_cut",
-            )
+            given.append(cut_value(value, f"{prefix}.{name}"))
+        _require(
+            not all(isinstance(g, float) for g in given) or given[0] < given[1],
+            f"{prefix}.test_cut",
+            f"{self.test_cut!r} must come after split.valid_cut = {self.valid_cut!r}",
+        )
 
     @property
     def cuts(self) -> tuple[float | str, float | str]:
@@ -66,39 +91,7 @@ class SplitConfig:
         )
 
 
-TIMESTAMP_UNITS = ("s", "ms")
-"""Units of numeric timestamps in generic tables and RecBole files."""
-
-
-@dataclass(frozen=True)
-class TableColumns:
-    """Column names of generic tables and RecBole atomic files (the other formats fix theirs)."""
-
-    user: str = "user_id"  # interactions: the user id column
-    item: str = "item_id"  # interactions and items: the item id column
-    # interactions: the time column. Left at this default it may be absent (rows are then in
-    # time order per user and the temporal split is unavailable); a name given must exist.
-    timestamp: str = "timestamp"
-    timestamp_unit: str = "s"  # numeric times: "s" or "ms" (date-time strings carry theirs)
-    title: str = "title"  # items: the title column
-    text: tuple[str, ...] | None = None  # items: text fields to keep; None = all other columns
-    image: str = "image_path"  # items: cover path, relative to the items table's folder
-    video: str = "video_path"  # items: video path, relative to the items table's folder
-
-    def check(self) -> None:
-        """Raise ConfigError naming the `dataset.columns.*` key of an impossible setting."""
-        if self.timestamp_unit not in TIMESTAMP_UNITS:
-            valid = ", ".join(repr(u) for u in TIMESTAMP_UNITS)
-            raise ConfigError(
-                f"invalid value {self.timestamp_unit!r}; valid choices: {valid}",
-                key="dataset.columns.timestamp_unit",
-            )
-        for key in ("user", "item", "title"):
-            if not getattr(self, key).strip():
-                raise ConfigError("must name a column", key=f"dataset.columns.{key}")
-
-
-def cut_value(value: float | str | None, key: str) -> float | str | None:
+def cut_value(value: float | str | None, field: str) -> float | str | None:
     """A temporal cut as given, checked: a quantile strictly inside (0, 1), or an ISO date.
 
     Returns a quantile as float and a date as its canonical ISO form (UTC when naive).
@@ -106,12 +99,10 @@ def cut_value(value: float | str | None, key: str) -> float | str | None:
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not 0.0 < float(value) < 1.0:
-            raise ConfigError(f"{value!r}: a quantile must lie strictly between 0 and 1", key=key)
+        _require(0.0 < value < 1.0, field, f"{value!r}: a quantile lies strictly between 0 and 1")
         return float(value)
-    if isinstance(value, str):
-        return parse_date(value, key).isoformat()
-    raise ConfigError(f'{value!r}: give a quantile (0.8) or an ISO date ("2023-01-01")', key=key)
+    _require(isinstance(value, str), field, f"{value!r}: a quantile (0.8) or an ISO date")
+    return parse_date(value, field).isoformat()
 
 
 def iso_datetime(text: str) -> datetime:
@@ -122,15 +113,15 @@ def iso_datetime(text: str) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
-def parse_date(text: str, key: str) -> datetime:
-    """`iso_datetime`, with a ConfigError naming `key` for text that is no ISO date."""
+def parse_date(text: str, field: str) -> datetime:
+    """`iso_datetime`, with a ConfigError naming `field` for text that is no ISO date."""
     try:
         return iso_datetime(text)
     except ValueError:
         raise ConfigError(
             f'{text!r} is neither a quantile nor an ISO date such as "2023-01-01" or '
             '"2023-01-01T12:00:00+02:00"',
-            key=key,
+            field=field,
         ) from None
 
 
@@ -151,6 +142,37 @@ def split_record(plain: dict[str, Any]) -> dict[str, Any]:
     return drop_defaults(plain, defaults, tuple(defaults))
 
 
+TimestampUnit = Literal["s", "ms"]
+TIMESTAMP_UNITS: tuple[str, ...] = get_args(TimestampUnit)  # numeric times in tables
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """Column names of generic tables and RecBole atomic files (the other formats fix theirs)."""
+
+    user: str = "user_id"  # interactions: the user id column
+    item: str = "item_id"  # interactions and items: the item id column
+    # interactions: the time column. Left at this default it may be absent (rows are then in
+    # time order per user and the temporal split is unavailable); a name given must exist.
+    timestamp: str = "timestamp"
+    timestamp_unit: TimestampUnit = "s"  # numeric times (date-time strings carry their own)
+    title: str = "title"  # items: the title column
+    text: tuple[str, ...] | None = None  # items: text fields to keep; None = all other columns
+    image: str = "image_path"  # items: cover path, relative to the items table's folder
+    video: str = "video_path"  # items: video path, relative to the items table's folder
+
+    def check(self, prefix: str = "dataset.columns") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
+        units = TIMESTAMP_UNITS
+        _require(
+            self.timestamp_unit in units,
+            f"{prefix}.timestamp_unit",
+            invalid_choice(self.timestamp_unit, units),
+        )
+        for name in ("user", "item", "title"):
+            _require(bool(getattr(self, name).strip()), f"{prefix}.{name}", "must name a column")
+
+
 @dataclass(frozen=True)
 class SASRecConfig:
     """The user encoder."""
@@ -162,14 +184,19 @@ class SASRecConfig:
     dropout: float = 0.1  # dropout on embeddings, attention and FFN
     # "normal" (N(0, 0.02), RecBole's) trains better here than the IISAN reference's "xavier":
     # Scientific test NDCG@10 IISAN-Versa 0.0814 -> 0.0866 (3 seeds), ID-SASRec 0.0674 -> 0.0786.
-    init: str = "normal"
+    init: SasrecInit = "normal"
 
-
-# Weight-initialisation schemes of the learned recommender parts (SASRec, the `id` table).
-SASREC_INITS = ("xavier", "normal")
-# The default before "normal" was: run configs and scenario fingerprints that do not name an
-# init were recorded with it, so it is the one left out of hashes (old runs stay resumable).
-UNRECORDED_INIT = "xavier"
+    def check(self, prefix: str = "model") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible user encoder."""
+        for name in ("dim", "num_blocks", "ffn_dim"):
+            _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
+        _require(
+            self.num_heads >= 1 and self.dim % self.num_heads == 0,
+            f"{prefix}.num_heads",
+            "must divide model.dim",
+        )
+        _require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", "must be in [0, 1)")
+        check_init(self.init, f"{prefix}.init")
 
 
 def sasrec_record(plain: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +226,29 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # cap steps per epoch (benchmarks, smoke runs)
     weight_decay: float = 0.0  # Adam weight decay (the reference uses none)
 
+    def check(self, prefix: str = "train") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
+        for name in ("epochs", "patience"):
+            _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
+        for name in ("batch_size", "max_steps_per_epoch"):
+            value = getattr(self, name)
+            _require(value is None or value >= 1, f"{prefix}.{name}", "must be >= 1")
+        _require(self.lr is None or self.lr > 0, f"{prefix}.lr", "must be > 0")
+        _require(self.adapter_lr > 0, f"{prefix}.adapter_lr", "must be > 0")
+        _require(
+            self.grad_clip is None or self.grad_clip > 0,
+            f"{prefix}.grad_clip",
+            "must be > 0 (omit it to turn clipping off)",
+        )
+        _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
+        losses = ("auto", *LOSS_KINDS)
+        _require(self.loss in losses, f"{prefix}.loss", invalid_choice(self.loss, losses))
+        _require(
+            bool(_DEVICE.match(self.device)),
+            f"{prefix}.device",
+            f"invalid value {self.device!r}; valid: auto, cpu, cuda, cuda:N, mps",
+        )
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -208,6 +258,31 @@ class EvalConfig:
     mask_repeat_targets: bool = False  # IISAN-code convention: also mask a target seen before
     user_batch: int = 1024  # users scored per chunk
     item_chunk: int = 200_000  # items scored per chunk (bounds memory on huge catalogues)
+
+    def check(self, prefix: str = "eval") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
+        _require(
+            bool(self.ks) and min(self.ks) >= 1,
+            f"{prefix}.ks",
+            "a non-empty list of cut-offs >= 1",
+        )
+        for name in ("user_batch", "item_chunk"):
+            _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
+
+
+def metric_names(evaluation: EvalConfig) -> list[str]:
+    """The metrics an evaluation under `evaluation` reports: hr@k, ndcg@k (k in ks), mrr."""
+    return [f"hr@{k}" for k in evaluation.ks] + [f"ndcg@{k}" for k in evaluation.ks] + ["mrr"]
+
+
+def check_select_metric(train: TrainConfig, evaluation: EvalConfig, prefix: str = "train") -> None:
+    """`train.select_metric` must be one of the metrics the evaluation reports."""
+    names = metric_names(evaluation)
+    _require(
+        train.select_metric in names,
+        f"{prefix}.select_metric",
+        invalid_choice(train.select_metric, names),
+    )
 
 
 PROTOCOL_NAME = "leave_one_out_full_ranking"

@@ -53,15 +53,14 @@ class ConfigError(RecsysError):
 
     Args:
         message: what is wrong and what would be valid.
-        key: dotted key of the offending setting ("split.valid_cut"), when there is one;
-            the message then reads "key: message", and callers that name the file
-            themselves (the scenario loader) use `key` and `reason` separately.
+        field: dotted key of the offending value ("train.lr", "method_options.rank") when
+            one value is at fault; the message then reads "<field>: <message>".
     """
 
-    def __init__(self, message: str, *, key: str = "") -> None:
-        self.key = key
-        self.reason = message
-        super().__init__(f"{key}: {message}" if key else message)
+    def __init__(self, message: str, *, field: str = "") -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
 
 
 class DiskSpaceError(RecsysError):

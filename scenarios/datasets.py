@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from media.typed import TypedLoadError, build
 from recsys.data.canonical import Converted
 from recsys.data.types import Dataset
 from scenarios.schema import DatasetSpec, ScenarioError, apply_override
-from scenarios.typed import TypedLoadError, build
 
 
 def dataset_spec(settings: Sequence[str] = (), *, source: str = "<command line>") -> DatasetSpec:
@@ -33,7 +33,7 @@ def dataset_spec(settings: Sequence[str] = (), *, source: str = "<command line>"
     except TypedLoadError as exc:
         raise ScenarioError(source, exc.key, exc.message) from None
     except ConfigError as exc:
-        raise ScenarioError(source, exc.key, exc.reason) from None
+        raise ScenarioError(source, exc.field, exc.message) from None
     return spec
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from media.typed import suggest
 from recsys.data.types import Catalogue
 from scenarios.schema import CAPTION_MEDIA, TEMPLATE_FIELDS, Scenario, ScenarioError
 from scenarios.templates import template_fields, template_slots
-from scenarios.typed import suggest
 
 LIST_SEPARATOR = ", "  # joins the entries of a list field (features, categories, ...)
 

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from media.hashing import sha256_json
+from media.typed import to_plain
 from recsys.channels import ChannelInput
 from recsys.config import SplitConfig
 from recsys.data.types import Dataset, Split
 from scenarios.item_texts import check_templates, render_texts
 from scenarios.schema import DatasetSpec, Scenario, ScenarioError
-from scenarios.typed import to_plain
 
 
 @dataclass

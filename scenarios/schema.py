@@ -5,14 +5,15 @@ captions, cover images, video frames), which method and which training / evaluat
 settings one comparison cell uses. `load_scenario(file, overrides)` reads the TOML with
 `tomllib`, applies dotted command-line overrides (`train.epochs=5`, parsed as TOML values,
 never evaluated), builds the dataclasses through the one generic loader in
-`scenarios.typed`, then checks the combinations the types cannot express. Every problem
+`media.typed`, then checks the combinations the types cannot express. Every problem
 raises `ScenarioError` naming the file, the dotted key and the valid keys or choices.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -24,9 +25,9 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
     import tomli as tomllib  # type: ignore[no-redef]
 
 from media.hashing import sha256_json
+from media.typed import TypedLoadError, build, suggest, to_plain
 from recsys.channels import EncoderSpec
 from recsys.config import (
-    SASREC_INITS,
     EvalConfig,
     SASRecConfig,
     SplitConfig,
@@ -37,7 +38,6 @@ from recsys.config import (
     split_record,
 )
 from scenarios.templates import template_fields
-from scenarios.typed import TypedLoadError, build, suggest, to_plain
 
 SHIPPED_DIR = Path(str(files("scenarios")))
 """Folder of the shipped scenario files (package data, found through importlib.resources)."""
@@ -45,7 +45,7 @@ SHIPPED_DIR = Path(str(files("scenarios")))
 TEMPLATE_FIELDS = ("title", "item_id", "image_caption", "video_caption")
 """Item fields every dataset offers a text channel's template; a dataset's own text fields
 (description, brand, ...) come on top and are checked when the dataset is loaded
-(`scenarios.templates.check_templates`)."""
+(`scenarios.item_texts.check_templates`)."""
 
 CAPTION_MEDIA = {"image_caption": "image", "video_caption": "video"}
 """Caption field -> the media it describes."""
@@ -333,23 +333,19 @@ def _list_entry(node: list[Any], part: str, where: str, source: str) -> dict[str
 
 # ---------------------------------------------------------------- validation
 
-_STRING_CHOICES: dict[str, tuple[str | None, ...]] = {
-    "encoder.kind": ("auto", "hf_text", "hf_vision", "open_clip"),
-    "encoder.pooling": ("auto", "cls", "mean", "padded_mean"),
-    "encoder.dtype": ("float32", "float16", "bfloat16"),
-    "encoder.quantization": (None, "8bit", "4bit"),
-    "train.loss": ("auto", "inbatch_logq", "full_softmax"),
-}
-_TEXT_KINDS = ("auto", "hf_text")
-_VISION_KINDS = ("auto", "hf_vision", "open_clip")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,63}$")
 
 
-def _choice(source: str, key: str, value: Any, choices: Sequence[Any]) -> None:
-    if value not in choices:
-        valid = ", ".join(repr(c) for c in choices)
-        hint = suggest(str(value), [str(c) for c in choices])
-        raise ScenarioError(source, key, f"invalid value {value!r}{hint}; valid choices: {valid}")
+@contextlib.contextmanager
+def _named(source: str) -> Iterator[None]:
+    """Turn a ConfigError from a configuration's own check into a ScenarioError naming the
+    file and the dotted key (the checks live with the configurations, in recsys)."""
+    from recsys.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise ScenarioError(source, exc.field, exc.message if exc.field else str(exc)) from None
 
 
 def validate(s: Scenario) -> None:
@@ -364,6 +360,8 @@ def validate(s: Scenario) -> None:
 
 
 def _validate_channels(s: Scenario) -> None:
+    from recsys.encoders import encoder_kinds
+
     src = s.source
     seen: set[str] = set()
     for i, ch in enumerate(s.channels):
@@ -374,10 +372,9 @@ def _validate_channels(s: Scenario) -> None:
             raise ScenarioError(src, f"{key}.name", f"duplicate channel name {ch.name!r}")
         seen.add(ch.name)
         enc = ch.encoder
-        for field_name in ("kind", "pooling", "dtype", "quantization"):
-            choices = _STRING_CHOICES[f"encoder.{field_name}"]
-            _choice(src, f"{key}.encoder.{field_name}", getattr(enc, field_name), choices)
-        kinds = _TEXT_KINDS if ch.modality == "text" else _VISION_KINDS
+        with _named(src):
+            enc.check(f"{key}.encoder")
+        kinds = ("auto", *encoder_kinds(ch.modality))
         if enc.kind not in kinds:
             valid = ", ".join(kinds)
             raise ScenarioError(
@@ -385,16 +382,17 @@ def _validate_channels(s: Scenario) -> None:
                 f"{key}.encoder.kind",
                 f"{enc.kind!r} cannot read {ch.modality}; valid: {valid}",
             )
+        if enc.quantization is not None and ch.modality != "text":
+            raise ScenarioError(
+                src,
+                f"{key}.encoder.quantization",
+                f"quantization applies to text encoders only (this is a {ch.modality} channel); "
+                "remove the key",
+            )
         if ch.modality == "text":
             _validate_template(src, key, ch.template)
         elif ch.template is not None:
             raise ScenarioError(src, f"{key}.template", "only text channels take a template")
-        if enc.max_tokens < 1 or enc.num_frames < 1 or enc.groups < 1:
-            raise ScenarioError(
-                src, f"{key}.encoder", "max_tokens, num_frames, groups must be >= 1"
-            )
-        if enc.layers is not None and (not enc.layers or min(enc.layers) < 0):
-            raise ScenarioError(src, f"{key}.encoder.layers", "a non-empty list of indices >= 0")
 
 
 def _validate_template(src: str, key: str, template: str | None) -> None:
@@ -406,8 +404,8 @@ def _validate_template(src: str, key: str, template: str | None) -> None:
         raise ScenarioError(src, f"{key}.template", str(exc)) from None
     if not names:
         raise ScenarioError(src, f"{key}.template", "uses no item field; valid: {title}, ...")
-    # Whether the other names are fields of the dataset is checked once it is loaded, before
-    # any captioning or encoding (scenarios.templates.check_templates).
+    # Whether the names are fields of the dataset is checked once it is loaded, before any
+    # captioning or encoding (scenarios.item_texts.check_templates).
 
 
 def _validate_captions(s: Scenario) -> None:
@@ -434,7 +432,7 @@ def _validate_captions(s: Scenario) -> None:
 
 def _validate_method(s: Scenario) -> None:
     from recsys.errors import ConfigError
-    from recsys.methods import get_method
+    from recsys.methods import get_method, parse_method_options
 
     src = s.source
     try:
@@ -447,57 +445,24 @@ def _validate_method(s: Scenario) -> None:
         raise ScenarioError(
             src, "channels", f"method {s.method!r} reads no content; remove the channels"
         )
+    with _named(src):
+        parse_method_options(s.method, s.method_options)
 
 
 def _validate_numbers(s: Scenario) -> None:
-    src = s.source
-    tr, ev, md = s.train, s.eval, s.model
-    _validate_data_settings(s)
-    checks = [
-        (
-            "model.num_heads",
-            md.num_heads >= 1 and md.dim % md.num_heads == 0,
-            "must divide model.dim",
-        ),
-        ("model.dropout", 0.0 <= md.dropout < 1.0, "must be in [0, 1)"),
-        ("train.epochs", tr.epochs >= 1, "must be >= 1"),
-        ("train.patience", tr.patience >= 1, "must be >= 1"),
-        ("train.batch_size", tr.batch_size is None or tr.batch_size >= 1, "must be >= 1"),
-        ("train.lr", tr.lr is None or tr.lr > 0, "must be > 0"),
-        ("train.adapter_lr", tr.adapter_lr > 0, "must be > 0"),
-        (
-            "train.max_steps_per_epoch",
-            tr.max_steps_per_epoch is None or tr.max_steps_per_epoch >= 1,
-            "must be >= 1",
-        ),
-        ("eval.ks", bool(ev.ks) and min(ev.ks) >= 1, "a non-empty list of cut-offs >= 1"),
-        (
-            "seeds",
-            bool(s.seeds) and len(set(s.seeds)) == len(s.seeds),
-            "a non-empty list of distinct integers",
-        ),
-    ]
-    for key, ok, message in checks:
-        if not ok:
-            raise ScenarioError(src, key, message)
-    _choice(src, "train.loss", tr.loss, _STRING_CHOICES["train.loss"])
-    _choice(src, "model.init", md.init, SASREC_INITS)
-    if not re.match(r"^(auto|cpu|cuda(:\d+)?|mps)$", tr.device):
-        raise ScenarioError(src, "train.device", "valid: auto, cpu, cuda, cuda:N, mps")
-    metrics = [f"{m}@{k}" for m in ("hr", "ndcg") for k in ev.ks] + ["mrr"]
-    _choice(src, "train.select_metric", tr.select_metric, metrics)
-
-
-def _validate_data_settings(s: Scenario) -> None:
-    """The split and the dataset's load options, checked by their recsys owners."""
+    from recsys.config import check_select_metric
     from recsys.data.loader import check_options
-    from recsys.errors import ConfigError
 
-    try:
-        s.split.check()
+    src = s.source
+    with _named(src):
+        s.split.check("split")
         check_options(s.dataset.format, s.dataset.kcore, s.dataset.columns)
-    except ConfigError as exc:
-        raise ScenarioError(s.source, exc.key, exc.reason) from None
+        s.model.check("model")
+        s.train.check("train")
+        s.eval.check("eval")
+        check_select_metric(s.train, s.eval, "train")
+    if not s.seeds or len(set(s.seeds)) != len(s.seeds):
+        raise ScenarioError(src, "seeds", "a non-empty list of distinct integers")
 
 
 def scenario_summary(s: Scenario) -> dict[str, Any]:

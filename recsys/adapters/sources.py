@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -12,8 +13,22 @@ from recsys.cache import CachedStates, build_or_load_cache, open_current_cache
 from recsys.cache.build import channel_items
 from recsys.channels import ChannelInput
 from recsys.encoders import Encoder, build_encoder
+from recsys.encoders.base import outside_autocast
 from recsys.errors import ConfigError
 from recsys.methods import MethodContext
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Options of the methods that read frozen encoder states (`iisan_versa`, `frozen`)."""
+
+    cached: bool = True  # train from the hidden-state cache (False: live encoders)
+    rebuild_cache: bool = True  # False: a stale cache is an error, not a rebuild
+    encode_batch_size: int = 64  # items per encoder forward pass (cache build, live)
+
+    def check(self, prefix: str) -> None:
+        if self.encode_batch_size < 1:
+            raise ConfigError("must be >= 1", field=f"{prefix}.encode_batch_size")
 
 
 class CachedSource(nn.Module):
@@ -112,17 +127,17 @@ class LiveSource(nn.Module):
             present = [(j, x) for j, x in loaded if x is not None]
             if not present:
                 continue
-            with torch.no_grad():
+            with torch.no_grad(), outside_autocast():
                 states = self.encoder(**self.encoder.prepare([x for _, x in present]))
             where = torch.tensor([j for j, _ in present], device=items.device)
             out[where] = states.to(torch.float16).float().to(items.device)  # cache dtype
         return out
 
 
-def build_sources(
-    ctx: MethodContext, *, cached: bool, rebuild: bool, batch_size: int
-) -> list[nn.Module]:
-    """One state source per channel of `ctx`, cached or live."""
+def build_sources(ctx: MethodContext, options: SourceOptions) -> list[nn.Module]:
+    """One state source per channel of `ctx`, cached or live (`options`)."""
+    cached, rebuild = options.cached, options.rebuild_cache
+    batch_size = options.encode_batch_size
     if not ctx.channels:
         raise ConfigError("this method needs at least one input channel")
     sources: list[nn.Module] = []

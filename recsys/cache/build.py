@@ -30,7 +30,7 @@ from recsys.cache.states import (
 )
 from recsys.channels import ChannelInput, EncoderSpec
 from recsys.encoders import Encoder, build_encoder
-from recsys.encoders.base import COMMIT_HASH, folder_revision
+from recsys.encoders.base import COMMIT_HASH, folder_revision, outside_autocast
 from recsys.errors import CacheMismatchError, ConfigError, DiskSpaceError
 
 _MEDIA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
@@ -372,7 +372,7 @@ def _encode_chunk(
                 continue
         if not loaded:
             continue
-        with torch.inference_mode():
+        with torch.inference_mode(), outside_autocast():
             states = encoder(**encoder.prepare(loaded))  # [b, steps, width] fp32
         out[where] = states.to(torch.float16).cpu().numpy()
         valid[where] = True

@@ -230,7 +230,7 @@ def check_format(fmt: str) -> None:
     """Raise ConfigError (key `dataset.format`, valid names listed) for an unknown format."""
     if fmt not in DATASET_FORMATS:
         valid = ", ".join(repr(f) for f in ("auto", *DATASET_FORMATS))
-        raise ConfigError(f"invalid value {fmt!r}; valid choices: {valid}", key="dataset.format")
+        raise ConfigError(f"invalid value {fmt!r}; valid choices: {valid}", field="dataset.format")
 
 
 def format_of_file(path: Path) -> str:

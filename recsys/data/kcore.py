@@ -23,7 +23,7 @@ def kcore_filter(dataset: Dataset, k: int) -> Dataset:
         DataFormatError: nothing survives.
     """
     if k < 1:
-        raise ConfigError(f"is {k}; must be >= 1 (0 turns the filter off)", key="dataset.kcore")
+        raise ConfigError(f"is {k}; must be >= 1 (0 turns the filter off)", field="dataset.kcore")
     cat = dataset.catalogue
     users = list(dataset.sequences)
     lengths = np.fromiter((len(dataset.sequences[u]) for u in users), dtype=np.int64)

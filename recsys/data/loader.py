@@ -61,7 +61,7 @@ def _check_parts(files: DatasetFiles, columns: TableColumns | None) -> None:
         raise ConfigError(
             f"column names apply to the {' and '.join(_WITH_COLUMNS)} formats only; this "
             f"dataset is {files.format!r}",
-            key="dataset.columns",
+            field="dataset.columns",
         )
 
 
@@ -72,7 +72,7 @@ def check_options(fmt: str, kcore: int, columns: TableColumns) -> None:
     if fmt != "auto":
         check_format(fmt)
     if kcore < 0:
-        raise ConfigError(f"is {kcore}; must be >= 0 (0: no filter)", key="dataset.kcore")
+        raise ConfigError(f"is {kcore}; must be >= 0 (0: no filter)", field="dataset.kcore")
     columns.check()
 
 

@@ -155,7 +155,7 @@ def temporal_cuts(dataset: Dataset, config: SplitConfig) -> tuple[float, float]:
         raise ConfigError(
             f"{config.cuts[1]!r} falls at {_iso(cuts[1])}, not after split.valid_cut "
             f"{config.cuts[0]!r} at {_iso(cuts[0])}",
-            key="split.test_cut",
+            field="split.test_cut",
         )
     return cuts[0], cuts[1]
 

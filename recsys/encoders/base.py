@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,10 @@ import torch
 from torch import nn
 
 from media.hashing import sha256_file, sha256_json
-from recsys.channels import EncoderSpec
+from recsys.channels import DTYPES, EncoderSpec
 from recsys.errors import ConfigError
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-POOLINGS = ("auto", "cls", "mean", "padded_mean")
+TORCH_DTYPES = {name: getattr(torch, name) for name in DTYPES}  # the names: recsys.channels
 _HASH_LIMIT = 64 << 20  # bytes; larger files are identified by size and mtime
 COMMIT_HASH = re.compile(r"[0-9a-f]{40}")  # a Hugging Face hub commit (snapshot folder name)
 
@@ -113,13 +113,22 @@ class Encoder(nn.Module):
             backbone.to(device)
 
 
+@contextlib.contextmanager
+def outside_autocast() -> Iterator[None]:
+    """Run a frozen encoder at its own `dtype` setting only. Inside a trainer's autocast
+    (bf16 / fp16 on CUDA, or a caller's CPU autocast) a live encoder would otherwise compute
+    in low precision and training would see other states than the cache (fp32 computed,
+    stored fp16) gives evaluation."""
+    with contextlib.ExitStack() as stack:
+        for device_type in ("cpu", "cuda"):
+            if torch.is_autocast_enabled(device_type):
+                stack.enter_context(torch.autocast(device_type, enabled=False))
+        yield
+
+
 def torch_dtype(spec: EncoderSpec) -> torch.dtype:
-    try:
-        return DTYPES[spec.dtype]
-    except KeyError:
-        raise ConfigError(
-            f"encoder.dtype {spec.dtype!r} is not valid; choose one of {', '.join(DTYPES)}"
-        ) from None
+    spec.check()
+    return TORCH_DTYPES[spec.dtype]
 
 
 def check_pooling(spec: EncoderSpec, allowed: Sequence[str]) -> None:
