@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +107,7 @@ class UnknownItems:
 
 
 def finish_sequences(
-    sequences: dict[str, list[str]], path: Path, notes: list[str]
+    sequences: Mapping[str, Sequence[str]], path: Path, notes: list[str]
 ) -> dict[str, tuple[str, ...]]:
     """Freeze sequences; users left empty by dropped items are removed and noted."""
     out = {user: tuple(items) for user, items in sequences.items() if items}
@@ -117,6 +117,54 @@ def finish_sequences(
     if not out:
         raise DataFormatError(path, "no users with interactions")
     return out
+
+
+class Events:
+    """Timed interactions as parsed, in file order, with the unknown-item policy applied.
+
+    Args:
+        path: the interactions file (error messages).
+        known: the catalogue's ids.
+        on_unknown: "error" or "drop" (see UnknownItems).
+        rows: positions are table rows, not file lines.
+    """
+
+    def __init__(
+        self, path: Path, known: dict[str, int], on_unknown: str, *, rows: bool = False
+    ) -> None:
+        self.path = path
+        self.policy = UnknownItems(path, known, on_unknown, rows=rows)
+        self.all_users: dict[str, None] = {}  # every user named, first-seen order
+        self.users: list[str] = []
+        self.items: list[str] = []
+        self.times: list[float] = []
+
+    def add(self, user: str, item: str, seconds: float, where: int) -> None:
+        """One interaction at line (or row) `where`; an unknown item raises or is dropped."""
+        self.all_users.setdefault(user)
+        if self.policy.keep(item, user, where):
+            self.users.append(user)
+            self.items.append(item)
+            self.times.append(seconds)
+
+    def finish(
+        self, notes: list[str]
+    ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[float, ...]], int]:
+        """(user -> items by time, equal times in file order; user -> times; dropped)."""
+        if not self.all_users:
+            raise DataFormatError(self.path, "no interactions")
+        times = np.asarray(self.times, dtype=np.float64)
+        sequences, stamps = timed_sequences(
+            self.users, self.items, times, list(self.all_users), self.path, notes
+        )
+        return sequences, stamps, self.policy.dropped
+
+
+def note_empty_titles(titles: Sequence[str], notes: list[str]) -> None:
+    """Formats whose items may lack a title (tables, Amazon 2023, RecBole) say how many do."""
+    empty = sum(not t for t in titles)
+    if empty:
+        notes.append(f"{empty} items have an empty title")
 
 
 def timed_sequences(
@@ -141,21 +189,23 @@ def timed_sequences(
     codes = np.fromiter((code_of[u] for u in users), dtype=np.int64, count=len(users))
     order = np.lexsort((times, codes))  # stable: equal (user, time) keep their row order
     codes, times = codes[order], times[order]
-    ordered = [items[i] for i in order]
+    ordered = [items[i] for i in order.tolist()]
     bounds = np.flatnonzero(np.diff(codes)) + 1
-    starts = np.concatenate([[0], bounds]).astype(np.int64)
-    stops = np.concatenate([bounds, [len(codes)]]).astype(np.int64)
+    starts = [0, *bounds.tolist()]
+    stops = [*bounds.tolist(), len(ordered)]
+    stamps = times.tolist()
+    heads = codes[starts].tolist() if ordered else []
     grouped = {
-        int(codes[a]): (tuple(ordered[a:b]), tuple(times[a:b].tolist()))
-        for a, b in zip(starts, stops, strict=True)
-        if b > a
+        code: (tuple(ordered[a:b]), tuple(stamps[a:b]))
+        for code, a, b in zip(heads, starts[: len(heads)], stops[: len(heads)], strict=True)
     }
     duplicates = _count_duplicates(codes, times, ordered)
     if duplicates:
         notes.append(
             f"{duplicates} duplicate (user, item, timestamp) rows kept as repeat interactions"
         )
-    sequences = {u: list(grouped[c][0]) if c in grouped else [] for c, u in enumerate(all_users)}
+    none: tuple[tuple[str, ...], tuple[float, ...]] = ((), ())
+    sequences = {u: grouped.get(c, none)[0] for c, u in enumerate(all_users)}
     kept = finish_sequences(sequences, path, notes)
     return kept, {u: grouped[code_of[u]][1] for u in kept}
 

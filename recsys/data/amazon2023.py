@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.data._build import UnknownItems, folder_media, make_dataset, timed_sequences
+from recsys.data._build import Events, folder_media, make_dataset, note_empty_titles
 from recsys.data._read import (
     IMAGE_SUFFIXES,
     check_item_id,
@@ -95,9 +95,7 @@ def read_meta(path: Path, images: Path | None, notes: list[str]) -> Catalogue:
             fields[name].append(_as_list(record.get(name)))
     if not ids:
         raise DataFormatError(path, "no items defined")
-    empty = sum(not t for t in titles)
-    if empty:
-        notes.append(f"{empty} items have an empty title")
+    note_empty_titles(titles, notes)
     return Catalogue(
         item_ids=tuple(ids),
         titles=tuple(titles),
@@ -118,25 +116,14 @@ def read_reviews(
     path: Path, known: dict[str, int], on_unknown: str, notes: list[str]
 ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[float, ...]], int]:
     """(user -> items by time, user -> times in seconds, dropped unknown reviews)."""
-    policy = UnknownItems(path, known, on_unknown)
-    all_users: dict[str, None] = {}
-    users: list[str] = []
-    items: list[str] = []
-    times: list[float] = []
+    events = Events(path, known, on_unknown)
     for line, record in jsonl_records(path):
         user = check_item_id(str(_required(record, "user_id", path, line)), path, line, "user id")
         item = check_item_id(str(_required(record, "parent_asin", path, line)), path, line)
-        seconds = _timestamp_ms(_required(record, "timestamp", path, line), path, line)
-        all_users.setdefault(user)
-        if policy.keep(item, user, line):
-            users.append(user)
-            items.append(item)
-            times.append(seconds)
-    if not all_users:
-        raise DataFormatError(path, "no reviews")
-    stamps = np.asarray(times, dtype=np.float64)
-    sequences, by_user = timed_sequences(users, items, stamps, list(all_users), path, notes)
-    return sequences, by_user, policy.dropped
+        events.add(
+            user, item, _timestamp_ms(_required(record, "timestamp", path, line), path, line), line
+        )
+    return events.finish(notes)
 
 
 def load_amazon2023(

@@ -18,15 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-
-from recsys.data._build import (
-    ItemRows,
-    UnknownItems,
-    build_catalogue,
-    make_dataset,
-    timed_sequences,
-)
+from recsys.data._build import Events, ItemRows, build_catalogue, make_dataset
 from recsys.data._read import (
     check_item_id,
     check_on_unknown,
@@ -83,25 +75,12 @@ def read_microlens_pairs(
 ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[float, ...]], int]:
     """Parse a pairs file; returns (user -> items by time, stable ties; user -> times in
     seconds; dropped count)."""
-    policy = UnknownItems(path, known, on_unknown)
-    all_users: dict[str, None] = {}
-    users: list[str] = []
-    items: list[str] = []
-    times: list[float] = []
+    events = Events(path, known, on_unknown)
     for line, (raw_user, raw_item, raw_ts) in _records(path, PAIRS_COLUMNS):
         user = check_item_id(raw_user, path, line, "user id")
         item = check_item_id(raw_item, path, line)
-        ts = parse_timestamp(raw_ts, path, line)
-        all_users.setdefault(user)
-        if policy.keep(item, user, line):
-            users.append(user)
-            items.append(item)
-            times.append(ts / 1000.0)  # Unix ms -> s
-    if not all_users:
-        raise DataFormatError(path, "no interactions")
-    seconds = np.asarray(times, dtype=np.float64)
-    sequences, stamps = timed_sequences(users, items, seconds, list(all_users), path, notes)
-    return sequences, stamps, policy.dropped
+        events.add(user, item, parse_timestamp(raw_ts, path, line) / 1000.0, line)  # ms -> s
+    return events.finish(notes)
 
 
 def load_microlens(

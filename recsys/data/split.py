@@ -98,18 +98,32 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
     flat = remap[full]  # [T]
 
     seqs = _right_aligned(flat, np.asarray(lengths, dtype=np.int64), config.keep_last)
-    train_part = seqs[:, :-2]  # [U, keep_last-2] s[:-2], right-aligned
-    seen_test = seqs[:, :-1]  # [U, keep_last-1] s[:-1]
+    # train part s[:-2] [U, keep_last-2] and test history s[:-1] [U, keep_last-1], right-aligned
+    parts = (seqs[:, :-2], seqs[:, :-1], seqs[:, -2].copy(), seqs[:, -1].copy())
+    return _assemble(catalogue, tuple(kept_users), parts, dropped, config)
+
+
+def _assemble(
+    catalogue: Catalogue,
+    users: tuple[str, ...],
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    dropped: int,
+    config: SplitConfig,
+    cuts: tuple[float, float] | None = None,
+) -> Split:
+    """The Split from (train part [U, W], test history [U, W'], valid targets [U], test
+    targets [U]), each history right-aligned; `cuts` marks a temporal split."""
+    train_part, seen_test, valid_target, test_target = parts
     train_counts = np.bincount(train_part.ravel(), minlength=len(catalogue) + 1)
     train_counts[0] = 0
     return Split(
         catalogue=catalogue,
-        user_ids=tuple(kept_users),
+        user_ids=users,
         train_seqs=_last_columns(train_part, config.max_len + 1),
         valid_history=_last_columns(train_part, config.max_len),
-        valid_target=seqs[:, -2].copy(),
+        valid_target=valid_target,
         test_history=_last_columns(seen_test, config.max_len),
-        test_target=seqs[:, -1].copy(),
+        test_target=test_target,
         valid_seen=_csr(train_part),
         test_seen=_csr(seen_test),
         train_counts=train_counts.astype(np.int64),
@@ -117,6 +131,8 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
         keep_last=config.keep_last,
         max_len=config.max_len,
         min_len=config.min_len,
+        kind="leave_one_out" if cuts is None else "temporal",
+        cuts=cuts,
     )
 
 
@@ -207,23 +223,6 @@ def make_temporal_split(dataset: Dataset, config: SplitConfig) -> Split:
         dense[n_train : n_train + n_test], np.asarray(test_len), config.keep_last - 1
     )
     pairs = dense[n_train + n_test :].reshape(-1, 2)  # [U, 2] (valid, test) targets
-    train_counts = np.bincount(train_part.ravel(), minlength=len(catalogue) + 1)
-    train_counts[0] = 0
-    return Split(
-        catalogue=catalogue,
-        user_ids=tuple(kept),
-        train_seqs=_last_columns(train_part, config.max_len + 1),
-        valid_history=_last_columns(train_part, config.max_len),
-        valid_target=pairs[:, 0].copy(),
-        test_history=_last_columns(seen_test, config.max_len),
-        test_target=pairs[:, 1].copy(),
-        valid_seen=_csr(train_part),
-        test_seen=_csr(seen_test),
-        train_counts=train_counts.astype(np.int64),
-        dropped_users=len(dataset.sequences) - len(kept),
-        keep_last=config.keep_last,
-        max_len=config.max_len,
-        min_len=config.min_len,
-        kind="temporal",
-        cuts=(valid_start, test_start),
-    )
+    parts = (train_part, seen_test, pairs[:, 0].copy(), pairs[:, 1].copy())
+    dropped = len(dataset.sequences) - len(kept)
+    return _assemble(catalogue, tuple(kept), parts, dropped, config, (valid_start, test_start))

@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from recsys.config import TableColumns, iso_datetime
-from recsys.data._build import UnknownItems, folder_media, make_dataset, timed_sequences
+from recsys.data._build import (
+    UnknownItems,
+    folder_media,
+    make_dataset,
+    note_empty_titles,
+    timed_sequences,
+)
 from recsys.data._read import IMAGE_SUFFIXES, VIDEO_SUFFIXES, check_item_id
 from recsys.data.types import Catalogue, Dataset, FieldValue, TextField
 from recsys.errors import DataFormatError
@@ -98,16 +104,36 @@ def _optional_name(table: Any, name: str, default: str, path: Path, what: str) -
     return None
 
 
-def id_values(column: Any, path: Path, what: str) -> list[str]:
-    """The column's values as checked, trimmed ids (checked once per distinct value)."""
-    values = [("" if v is None else str(v)) for v in column.to_pylist()]
-    clean: dict[str, str] = {}
-    for value in dict.fromkeys(values):
+# An id character that check_item_id refuses: whitespace (Unicode too) or a control character.
+_BAD_ID_CHAR = r"[\s\p{Z}\x00-\x1f\x7f\x85]"
+
+
+def id_column(column: Any, path: Path, what: str) -> Any:
+    """The column as trimmed id strings (a pyarrow array), checked in bulk; the first bad
+    cell gets `check_item_id`'s message, naming its row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    strings = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+    trimmed = pc.utf8_trim_whitespace(strings.fill_null(""))
+    bad = pc.or_(
+        pc.equal(pc.utf8_length(trimmed), 0), pc.match_substring_regex(trimmed, _BAD_ID_CHAR)
+    )
+    if pc.any(bad).as_py():
+        row = pc.index(bad, True).as_py()
+        value = str(trimmed[row].as_py())
         try:
-            clean[value] = check_item_id(value, path, 0, what)
+            check_item_id(value, path, 0, what)  # the usual message
         except DataFormatError as exc:
-            raise DataFormatError(path, exc.message, row=values.index(value) + 1) from None
-    return [clean[v] for v in values]
+            raise DataFormatError(path, exc.message, row=row + 1) from None
+        raise DataFormatError(path, f"{what} {value!r} is not a plain id", row=row + 1)
+    return trimmed
+
+
+def id_values(column: Any, path: Path, what: str) -> list[str]:
+    """`id_column` as a Python list."""
+    return id_column(column, path, what).to_pylist()
 
 
 def _cell_seconds(value: Any, scale: float, path: Path, row: int) -> float:
@@ -163,9 +189,12 @@ def read_interactions_table(
     notes: list[str],
 ) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[float, ...]] | None, int]:
     """(user -> items oldest first, user -> times or None, dropped unknown interactions)."""
-    users = id_values(require_column(table, columns.user, path, "user"), path, "user id")
-    items = id_values(require_column(table, columns.item, path, "item"), path, "item id")
-    if not users:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    users = id_column(require_column(table, columns.user, path, "user"), path, "user id")
+    items = id_column(require_column(table, columns.item, path, "item"), path, "item id")
+    if not len(users):
         raise DataFormatError(path, "no interactions")
     time_name = _optional_name(table, columns.timestamp, "timestamp", path, "timestamp")
     if time_name is None:
@@ -176,22 +205,20 @@ def read_interactions_table(
         times = np.arange(len(users), dtype=np.float64)  # row order stands in for time
     else:
         times = time_values(table.column(time_name), columns.timestamp_unit, path)
-    policy = UnknownItems(path, known, on_unknown, rows=True)
-    keep = np.fromiter(
-        (policy.keep(i, u, r) for r, (u, i) in enumerate(zip(users, items, strict=True), 1)),
-        dtype=bool,
-        count=len(users),
-    )
-    kept = np.flatnonzero(keep)
+    all_users = list(dict.fromkeys(users.to_pylist()))
+    known_mask = pc.is_in(items, value_set=pa.array(list(known), type=pa.string()))
+    dropped = len(items) - pc.sum(known_mask).as_py()
+    if dropped:
+        first = pc.index(known_mask, False).as_py()
+        UnknownItems(path, known, on_unknown, rows=True).keep(
+            items[first].as_py(), users[first].as_py(), first + 1
+        )  # raises with on_unknown="error"; "drop" counts them below
+        users, items = users.filter(known_mask), items.filter(known_mask)
+        times = times[known_mask.to_numpy(zero_copy_only=False)]
     sequences, stamps = timed_sequences(
-        [users[k] for k in kept],
-        [items[k] for k in kept],
-        times[kept],
-        list(dict.fromkeys(users)),
-        path,
-        notes,
+        users.to_pylist(), items.to_pylist(), times, all_users, path, notes
     )
-    return sequences, (stamps if time_name is not None else None), policy.dropped
+    return sequences, (stamps if time_name is not None else None), dropped
 
 
 def _text_cells(column: Any) -> list[FieldValue]:
@@ -315,9 +342,7 @@ def read_items_table(
     urls = ()
     if IMAGE_URL_COLUMN in table.column_names:
         urls = tuple(str(u) if u else None for u in table.column(IMAGE_URL_COLUMN).to_pylist())
-    empty = sum(not t for t in titles)
-    if empty:
-        notes.append(f"{empty} items have an empty title")
+    note_empty_titles(titles, notes)
     return Catalogue(
         item_ids=tuple(ids),
         titles=tuple(titles),

@@ -121,4 +121,15 @@ def test_the_sample_renders_as_before() -> None:
         template.format(title=t, item_id=i).strip()
         for i, t in zip(cat.item_ids, cat.titles, strict=True)
     )
-    parse_scenario({"method": "id", "dataset": {"format": "tables", "kcore": 2}})
+
+
+def test_dataset_options_in_a_scenario() -> None:
+    doc = {"name": "x", "method": "id", "dataset": {"format": "recbole", "kcore": 2}}
+    doc["dataset"]["columns"] = {"user": "uid", "timestamp_unit": "ms"}
+    spec = parse_scenario(doc).dataset
+    assert (spec.format, spec.kcore, spec.columns.user, spec.columns.timestamp_unit) == (
+        "recbole",
+        2,
+        "uid",
+        "ms",
+    )
