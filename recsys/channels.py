@@ -64,6 +64,8 @@ class ChannelInput:
         paths: one media path (or None when missing) per item (image/video), else None.
         source_fingerprint: hash of what produced the inputs (template, caption store),
             recorded in the cache manifest so stale captions force a rebuild.
+        item_ids: the catalogue's item ids in the same order, when known (messages and
+            manifests name items by id, not by dense row).
     """
 
     name: str
@@ -72,3 +74,4 @@ class ChannelInput:
     texts: tuple[str, ...] | None = None
     paths: tuple[Path | None, ...] | None = None
     source_fingerprint: str = ""
+    item_ids: tuple[str, ...] | None = None

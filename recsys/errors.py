@@ -44,6 +44,10 @@ class CacheMismatchError(RecsysError):
     """A hidden-state cache was built for other inputs; says which fields differ."""
 
 
+class CacheOverflowError(RecsysError):
+    """An encoder's states do not fit the cache's float16; names channel, layer and item."""
+
+
 class CheckpointError(RecsysError):
     """A checkpoint cannot be loaded into this run (other config, encoder or dataset)."""
 

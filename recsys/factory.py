@@ -19,7 +19,7 @@ import torch
 from recsys.channels import ChannelInput
 from recsys.config import SASRecConfig
 from recsys.data.types import Split
-from recsys.dist import DistContext
+from recsys.distributed import DistContext
 from recsys.errors import ConfigError
 from recsys.methods import MethodContext, get_method, parse_method_options
 from recsys.models.recommender import SequentialRecommender

@@ -20,7 +20,7 @@ import torch
 from media.typed import TypedLoadError, build
 from recsys.channels import ChannelInput
 from recsys.data.types import Split
-from recsys.dist import DistContext
+from recsys.distributed import DistContext
 from recsys.errors import ConfigError
 from recsys.models.base import ItemTower, MethodDefaults
 

@@ -27,7 +27,7 @@ from recsys.config import (
     sasrec_record,
 )
 from recsys.data.types import Split
-from recsys.dist import current
+from recsys.distributed import current
 from recsys.errors import ConfigError
 from recsys.eval.evaluator import evaluate
 from recsys.eval.per_user import write_per_user_csv
@@ -230,31 +230,15 @@ def run_experiment(
     dist = distributed.init_from_env()  # torchrun: join the process group (idempotent)
     device = resolve_device(train.device)
     model = build_model(
-        split,
-        method=method,
-        channels=channels,
-        method_options=method_options,
-        sasrec=sasrec,
-        seed=seed,
-        device=device,
-        cache_dir=cache_dir,
-        dist=dist,
-        progress=progress,
-    )
+        split, method=method, channels=channels, method_options=method_options, sasrec=sasrec,
+        seed=seed, device=device, cache_dir=cache_dir, dist=dist, progress=progress,
+    )  # fmt: skip
     if dist.is_main:
         atomic_write_json(out_dir / "config.json", run_config | {"config_sha256": config_sha})
-    trainer = Trainer(
-        model,
-        split,
-        train,
-        evaluation,
-        seed=seed,
-        out_dir=out_dir,
-        run_config=run_config,
-        device=device,
-        progress=progress,
-    )
-    fit = trainer.fit()
+    fit = Trainer(
+        model, split, train, evaluation, seed=seed, out_dir=out_dir, run_config=run_config,
+        device=device, progress=progress,
+    ).fit()  # fmt: skip
     return _evaluate_and_record(
         model, split, evaluation, fit, run_config, config_sha, out_dir, record
     )

@@ -43,9 +43,7 @@ SHIPPED_DIR = Path(str(files("scenarios")))
 """Folder of the shipped scenario files (package data, found through importlib.resources)."""
 
 TEMPLATE_FIELDS = ("title", "item_id", "image_caption", "video_caption")
-"""Item fields every dataset offers a text channel's template; a dataset's own text fields
-(description, brand, ...) come on top and are checked when the dataset is loaded
-(`scenarios.item_texts.check_templates`)."""
+"""Fields every dataset offers templates; its own text fields come on top (scenarios.item_texts)."""
 
 CAPTION_MEDIA = {"image_caption": "image", "video_caption": "video"}
 """Caption field -> the media it describes."""
@@ -114,6 +112,14 @@ class CaptionSpec:
     dtype: str = "float32"  # captioner compute dtype (part of the caption key)
     device: str = "auto"  # where the captioner runs; not part of the key
     batch_size: int = 8  # media per generate() call; not part of the key
+    # Use captions of the same model and settings made under other torch / transformers
+    # versions (the key records them) instead of captioning again; not part of the key.
+    reuse_across_versions: bool = False
+
+
+CAPTION_RUNTIME = ("device", "batch_size", "reuse_across_versions")
+"""CaptionSpec fields that say how captions are made or looked up, not which: left out of the
+scenario fingerprint (the caption key and the store's fingerprint record what was used)."""
 
 
 @dataclass(frozen=True)
@@ -149,11 +155,15 @@ class Scenario:
         return to_plain(self)
 
     def fingerprint(self) -> str:
-        """sha256 over everything that changes results (not the description or output dirs)."""
+        """sha256 over everything that changes results: not the description, output folders
+        or seeds, nor where and in what batches captions are generated (`CAPTION_RUNTIME`)."""
         plain = self.to_dict()
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
         plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
+        for table in plain["captions"].values():
+            for key in CAPTION_RUNTIME:
+                table.pop(key, None)
         plain["split"] = split_record(plain["split"])
         plain["dataset"] = drop_defaults(
             plain["dataset"], to_plain(DatasetSpec()), DATASET_UNRECORDED
@@ -404,8 +414,7 @@ def _validate_template(src: str, key: str, template: str | None) -> None:
         raise ScenarioError(src, f"{key}.template", str(exc)) from None
     if not names:
         raise ScenarioError(src, f"{key}.template", "uses no item field; valid: {title}, ...")
-    # Whether the names are fields of the dataset is checked once it is loaded, before any
-    # captioning or encoding (scenarios.item_texts.check_templates).
+    # the names against the dataset's fields: scenarios.item_texts, once it is loaded
 
 
 def _validate_captions(s: Scenario) -> None:

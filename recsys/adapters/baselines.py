@@ -36,7 +36,7 @@ from torch import nn
 from recsys.adapters.houlsby import find_blocks, insert_houlsby_adapters, lora_targets
 from recsys.adapters.side import HeadOptions
 from recsys.adapters.tuned import ItemInputs, Probe, TunedChannel, TunedTower, backbone_of
-from recsys.cache.build import channel_items
+from recsys.cache.keys import channel_items
 from recsys.errors import ConfigError
 from recsys.methods import MethodContext, options_of, options_record, register_method
 from recsys.models.base import MethodDefaults

@@ -21,17 +21,33 @@ EncoderBuilder = Callable[[EncoderSpec, "torch.device | str | None", bool], Enco
 
 _REGISTRY: dict[str, EncoderBuilder] = {}
 _READS: dict[str, tuple[str, ...]] = {}  # kind -> modalities it can encode
+_LIBRARIES: dict[str, tuple[str, ...]] = {}  # kind -> distributions its states depend on
+_DECODERS = {"image": ("pillow",), "video": ("pillow", "decord", "av")}  # media -> pixels
 _MODALITIES = get_args(Modality)
 
 
-def register_encoder(kind: str, builder: EncoderBuilder, modalities: tuple[str, ...]) -> None:
+def register_encoder(
+    kind: str,
+    builder: EncoderBuilder,
+    modalities: tuple[str, ...],
+    libraries: tuple[str, ...] = ("torch", "transformers"),
+) -> None:
     """Register an encoder family under `kind`, for the modalities it reads (a vision family
-    reads "image" and "video": video is the vision model over sampled frames); raises on a
+    reads "image" and "video": video is the vision model over sampled frames) and with the
+    distributions whose versions its states depend on (caches record them); raises on a
     duplicate."""
     if kind in _REGISTRY:
         raise ValueError(f"encoder kind {kind!r} is already registered")
     _REGISTRY[kind] = builder
     _READS[kind] = tuple(modalities)
+    _LIBRARIES[kind] = tuple(libraries)
+
+
+def encoder_libraries(spec: EncoderSpec, modality: str) -> tuple[str, ...]:
+    """Distributions whose versions a channel's states depend on: the family's, plus the
+    media decoders for image and video channels. Known without loading the model."""
+    kind = spec.kind if spec.kind != "auto" else ("hf_text" if modality == "text" else "hf_vision")
+    return (*_LIBRARIES.get(kind, ("torch",)), *_DECODERS.get(modality, ()))
 
 
 def encoder_kinds(modality: str | None = None) -> list[str]:
@@ -59,7 +75,7 @@ def _open_clip(spec: EncoderSpec, device: torch.device | str | None, train: bool
 
 register_encoder("hf_text", _hf_text, ("text",))
 register_encoder("hf_vision", _hf_vision, ("image", "video"))
-register_encoder("open_clip", _open_clip, ("image", "video"))
+register_encoder("open_clip", _open_clip, ("image", "video"), ("torch", "open_clip_torch"))
 
 
 def _auto_kind(spec: EncoderSpec, modality: str | None) -> str:

@@ -13,8 +13,10 @@ from recsys.models.sasrec import SASRec
 
 # name -> channels as (modality, zoo role, encoder kind)
 CASES = {
+    "bert": [("text", "bert", "auto")],
     "bert+vit": [("text", "bert", "auto"), ("image", "vit", "auto")],
     "llama+vit": [("text", "llama", "auto"), ("image", "vit", "auto")],
+    "mpnet+vit": [("text", "mpnet", "auto"), ("image", "vit", "auto")],
     "wide_text+narrow_vision": [("text", "wide_bert", "auto"), ("image", "vit", "auto")],
     "open_clip": [("image", "open_clip", "open_clip")],
     "text+image+video": [
@@ -186,3 +188,25 @@ def test_a_current_cache_trains_without_loading_the_backbone(
     again = _tower("iisan_versa", media_split, channels, tmp_path)
     n = media_split.num_items
     assert torch.equal(_scores(again, n), _scores(first, n))  # same seed, same states
+
+
+@pytest.mark.parametrize("case", ["bert", "bert+vit"])
+def test_baselines_can_take_iisan_versas_head_and_fusion(
+    media_split, zoo: dict[str, str], case: str, tmp_path: Path
+) -> None:
+    """`head = "iisan"`: per-channel Linear(d -> d) -> Linear(d -> 64), concatenation and a
+    fusion Linear with two channels or more; with one channel the head is IISAN-Versa's
+    exactly, so head capacity cannot explain a difference between the two."""
+    split = media_split
+    channels = _channels(split, zoo, case)
+    widths = [s.width for s in _tower("iisan_versa", split, channels, tmp_path).sources]
+    per_channel = sum(w * w + w + w * 64 + 64 for w in widths)
+    fusion = (len(widths) * 64 * 64 + 64) if len(widths) > 1 else 0
+    frozen = _tower("frozen", split, channels, tmp_path, head="iisan")
+    assert sum(p.numel() for p in frozen.head_parameters()) == per_channel + fusion
+    linear = _tower("frozen", split, channels, tmp_path)
+    assert sum(p.numel() for p in linear.head_parameters()) == sum(widths) * 64 + 64
+    assert torch.isfinite(_scores(frozen, split.num_items)).all()
+    if len(channels) == 1:
+        iisan = _tower("iisan_versa", split, channels, tmp_path)
+        assert sum(p.numel() for p in iisan.head_parameters()) == per_channel
