@@ -10,7 +10,9 @@ from pathlib import Path
 from media.typed import TypedLoadError, build
 from recsys.data.canonical import Converted
 from recsys.data.types import Dataset
-from scenarios.schema import DatasetSpec, ScenarioError, apply_override
+from scenarios.errors import ScenarioError
+from scenarios.overrides import apply_override
+from scenarios.schema import DatasetSpec
 
 
 def dataset_spec(settings: Sequence[str] = (), *, source: str = "<command line>") -> DatasetSpec:

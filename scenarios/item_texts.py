@@ -13,7 +13,8 @@ from typing import Any
 
 from media.typed import suggest
 from recsys.data.types import Catalogue
-from scenarios.schema import CAPTION_MEDIA, TEMPLATE_FIELDS, Scenario, ScenarioError
+from scenarios.errors import ScenarioError
+from scenarios.schema import CAPTION_MEDIA, TEMPLATE_FIELDS, Scenario
 from scenarios.templates import template_fields, template_slots
 
 LIST_SEPARATOR = ", "  # joins the entries of a list field (features, categories, ...)
