@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,6 @@ from media.io import atomic_write_json
 from recsys import __version__, distributed
 from recsys.channels import ChannelInput
 from recsys.config import (
-    PROTOCOL_NAME,
     EvalConfig,
     SASRecConfig,
     TrainConfig,
@@ -88,12 +88,51 @@ class RunResult:
 
 
 def split_fingerprint(split: Split) -> str:
-    """sha256 over the catalogue and every array that defines the split."""
+    """sha256 over the catalogue and every array that defines the split; a split other than
+    leave-one-out also hashes its kind, cut times and validation histories (leave-one-out
+    fingerprints stay what they were before other kinds existed)."""
     digest = hashlib.sha256(split.catalogue.content_hash.encode())
     for array in (split.train_seqs, split.valid_target, split.test_target, *split.test_seen):
         digest.update(array.astype("int64").tobytes())
     digest.update("\n".join(split.user_ids).encode())
+    if split.kind != "leave_one_out":
+        digest.update(json.dumps([split.kind, split.cuts]).encode())
+        for array in split.valid_seen:
+            digest.update(array.astype("int64").tobytes())
     return digest.hexdigest()
+
+
+def split_record(split: Split) -> dict[str, Any]:
+    """What results.json says about the split under its `split` key: kind, protocol name,
+    fingerprint, parameters and, for a temporal split, the cut times (epoch seconds and ISO)."""
+    record: dict[str, Any] = {
+        "kind": split.kind,
+        "protocol": split.protocol,
+        "fingerprint": split_fingerprint(split),
+        "keep_last": split.keep_last,
+        "max_len": split.max_len,
+        "min_len": split.min_len,
+    }
+    if split.cuts is not None:
+        record["cuts"] = list(split.cuts)
+        record["valid_start"], record["test_start"] = (_iso(t) for t in split.cuts)
+    return record
+
+
+def _iso(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
+
+
+def _config_split(split: Split) -> dict[str, Any]:
+    """The split part of the run configuration; only a split other than leave-one-out adds
+    its kind and cuts, so existing run folders keep their configuration hash."""
+    record = split_record(split)
+    keys = ["fingerprint", "keep_last", "max_len", "min_len"]
+    if split.kind != "leave_one_out":
+        keys += ["kind", "cuts"]
+    return {k: record[k] for k in keys}
 
 
 def _channel_record(channel: ChannelInput) -> dict[str, Any]:
@@ -141,7 +180,7 @@ def run_config_for(
     """The resolved configuration a run records and hashes (`fingerprints`); `train` must
     already carry the method's defaults (`resolve_train_config`)."""
     return {
-        "protocol": PROTOCOL_NAME,
+        "protocol": split.protocol,
         "method": method,
         "method_options": dict(method_options or {}),
         "channels": [_channel_record(c) for c in channels],
@@ -149,12 +188,7 @@ def run_config_for(
         "train": dataclasses.asdict(train),
         "evaluation": dataclasses.asdict(evaluation),
         "seed": seed,
-        "split": {
-            "fingerprint": split_fingerprint(split),
-            "keep_last": split.keep_last,
-            "max_len": split.max_len,
-            "min_len": split.min_len,
-        },
+        "split": _config_split(split),
     }
 
 
@@ -257,7 +291,8 @@ def _evaluate_and_record(
     test = evaluate(model, split, "test", evaluation, item_table=item_table)
     efficiency = dict(fit.efficiency) | {"test_eval_seconds": test.seconds}
     results = {
-        "protocol": PROTOCOL_NAME,
+        "protocol": split.protocol,
+        "split": split_record(split),
         "method": run_config["method"],
         "seed": run_config["seed"],
         "config": dict(run_config),

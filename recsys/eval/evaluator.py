@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from recsys import distributed
-from recsys.config import PROTOCOL_NAME, EvalConfig
+from recsys.config import EvalConfig
 from recsys.data.types import Split
 from recsys.errors import ConfigError
 from recsys.eval.metrics import per_user_metrics, summarise
@@ -35,7 +35,7 @@ class EvalResult:
         per_user: per-user arrays in `split.user_ids` order: the same metrics plus
             ``rank`` (expected rank; inf when the target was masked), ``higher``, ``tied``
             and ``missed`` (target masked by mask_repeat_targets).
-        protocol: recsys.config.PROTOCOL_NAME.
+        protocol: the split's protocol name (recsys.config.PROTOCOL_NAMES).
         masking: the masking convention, spelled out.
         num_users: users evaluated.
         seconds: wall time of the evaluation.
@@ -61,10 +61,17 @@ class EvalResult:
         }
 
 
-def masking_convention(config: EvalConfig, which: str) -> dict[str, Any]:
+def masking_convention(
+    config: EvalConfig, which: str, kind: str = "leave_one_out"
+) -> dict[str, Any]:
     """How history was masked, for the record."""
+    if kind == "temporal":
+        period = "validation" if which == "valid" else "test"
+        history = f"the user's interactions before the {period} cut (within keep_last)"
+    else:
+        history = "seq[:-2]" if which == "valid" else "seq[:-1]"
     return {
-        "history": "seq[:-2]" if which == "valid" else "seq[:-1]",
+        "history": history,
         "mask_repeat_targets": config.mask_repeat_targets,
         "target": "masked when repeated (counts as a miss)"
         if config.mask_repeat_targets
@@ -272,8 +279,11 @@ def evaluate_states(
         which=which,
         metrics=summarise({k: per_user[k] for k in metric_names}),
         per_user=per_user,
-        protocol=PROTOCOL_NAME,
-        masking={**masking_convention(config, which), "masked_targets": int(missed.sum())},
+        protocol=split.protocol,
+        masking={
+            **masking_convention(config, which, split.kind),
+            "masked_targets": int(missed.sum()),
+        },
         num_users=n_users,
         seconds=time.perf_counter() - started,
     )

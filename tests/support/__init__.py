@@ -7,5 +7,5 @@
 * `tests.support.runs`: a run folder's file snapshot, and a crash after a chosen checkpoint.
 
 None of this is library code: what the demo itself needs (the tiny-vit config) ships with
-the package (`assets/models/tiny-vit/config.json`, built by `scenarios.models`).
+the package (`scenarios/model_configs/tiny-vit/config.json`, built by `scenarios.models`).
 """
