@@ -173,6 +173,12 @@ def test_the_split_states_its_ranked_catalogue_and_why() -> None:
     )
     every_item_used = toy_dataset(["a", "b", "c"], {"u": ["a", "b", "c"]})
     assert make_split(every_item_used).catalogue_note() == "3 items ranked"
+    import dataclasses
+
+    temporal = dataclasses.replace(split, kind="temporal")  # the reason is worded per kind
+    assert temporal.catalogue_note().endswith(
+        "(those of users with a training, validation and test interaction)"
+    )
 
 
 def test_a_user_subset_keeps_those_rows_and_the_whole_catalogue() -> None:
