@@ -6,6 +6,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from recsys.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class NewItemsConfig:
+    """The new-item protocol (`recsys.data.new_items`): a seeded fraction of the catalogue is
+    withheld from training entirely, and only users whose test target is one of those items
+    are tested, over the full catalogue."""
+
+    fraction: float = 0.1  # share of the split's catalogue withheld, in (0, 1)
+    seed: int = 0  # which items: the same seed withholds the same items for every run seed
+
+    def check(self) -> None:
+        """Raise ConfigError naming the `split.new_items.*` key of an impossible setting."""
+        if not 0.0 < self.fraction < 1.0:
+            raise ConfigError(
+                f"split.new_items.fraction: is {self.fraction!r}; must lie strictly between 0 and 1"
+            )
+
 
 @dataclass(frozen=True)
 class SplitConfig:
@@ -14,6 +33,16 @@ class SplitConfig:
     keep_last: int = 13  # interactions kept per user (most recent), as IISAN
     max_len: int = 10  # history window fed to SASRec
     min_len: int = 3  # users with fewer interactions are dropped (and counted)
+    # the new-item protocol; None (default) = plain leave-one-out. `[split.new_items]` in a
+    # scenario, or `split.new_items.fraction=0.1` on the command line, turns it on.
+    new_items: NewItemsConfig | None = None
+
+
+def split_record(plain: dict[str, Any]) -> dict[str, Any]:
+    """A SplitConfig's plain form as scenario fingerprints hash it: `new_items` is left out
+    while it is off, so leave-one-out scenarios keep the fingerprints they had before the
+    new-item protocol existed."""
+    return {k: v for k, v in plain.items() if not (k == "new_items" and v is None)}
 
 
 @dataclass(frozen=True)
@@ -65,6 +94,10 @@ class TrainConfig:
     weight_decay: float = 0.0  # Adam weight decay (the reference uses none)
 
 
+DEFAULT_BUCKETS = (1, 5, 20)
+"""Where the popularity buckets after `cold` start: 1-4, 5-19 and 20+ training interactions."""
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Full-catalogue ranking."""
@@ -73,6 +106,41 @@ class EvalConfig:
     mask_repeat_targets: bool = False  # IISAN-code convention: also mask a target seen before
     user_batch: int = 1024  # users scored per chunk
     item_chunk: int = 200_000  # items scored per chunk (bounds memory on huge catalogues)
+    # Metrics are also reported per popularity bucket of the target item (its occurrences in
+    # the training part, split.train_counts): `cold` (0), then one bucket starting at each of
+    # these counts, strictly increasing from 1; the last is open-ended.
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
+
+    def check(self) -> None:
+        """Raise ConfigError naming the `eval.*` key of the first impossible setting."""
+        b = self.buckets
+        rules = (
+            ("ks", bool(self.ks) and min(self.ks) >= 1, "a non-empty list of cut-offs >= 1"),
+            ("user_batch", self.user_batch >= 1, "must be >= 1"),
+            ("item_chunk", self.item_chunk >= 1, "must be >= 1"),
+            (
+                "buckets",
+                bool(b) and b[0] == 1 and all(x < y for x, y in zip(b, b[1:], strict=False)),
+                "the training counts where the buckets after `cold` (0) start: strictly "
+                "increasing integers, the first 1 (e.g. [1, 5, 20])",
+            ),
+        )
+        for key, ok, message in rules:
+            if not ok:
+                value = getattr(self, key)
+                shown = list(value) if isinstance(value, tuple) else value
+                raise ConfigError(f"eval.{key}: is {shown!r}; {message}")
+
+
+# The default buckets are left out of run configs and scenario fingerprints: they change
+# what a run reports, not what it trains or how it ranks, and runs recorded before buckets
+# existed keep their hashes.
+def eval_record(plain: dict[str, Any]) -> dict[str, Any]:
+    """An EvalConfig's plain form as run configs and scenario fingerprints hash it."""
+    out = dict(plain)
+    if tuple(out.get("buckets", ())) == DEFAULT_BUCKETS:
+        del out["buckets"]
+    return out
 
 
 PROTOCOL_NAME = "leave_one_out_full_ranking"

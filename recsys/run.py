@@ -23,16 +23,17 @@ from media.io import atomic_write_json
 from recsys import __version__, distributed
 from recsys.channels import ChannelInput
 from recsys.config import (
-    PROTOCOL_NAME,
     EvalConfig,
     SASRecConfig,
     TrainConfig,
+    eval_record,
     sasrec_record,
 )
 from recsys.data.types import Split
 from recsys.dist import current
 from recsys.errors import ConfigError
-from recsys.eval.evaluator import evaluate
+from recsys.eval.buckets import buckets_record
+from recsys.eval.evaluator import evaluate, new_items_record
 from recsys.eval.per_user import write_per_user_csv
 from recsys.methods import MethodContext, get_method
 from recsys.models.recommender import SequentialRecommender
@@ -64,12 +65,29 @@ class RunResult:
 
 
 def split_fingerprint(split: Split) -> str:
-    """sha256 over the catalogue and every array that defines the split."""
+    """sha256 over the catalogue and every array that defines the split, and the protocol
+    when it is not plain leave-one-out (whose fingerprints predate the new-item protocol)."""
     digest = hashlib.sha256(split.catalogue.content_hash.encode())
     for array in (split.train_seqs, split.valid_target, split.test_target, *split.test_seen):
         digest.update(array.astype("int64").tobytes())
     digest.update("\n".join(split.user_ids).encode())
+    if split.withheld is not None:
+        digest.update(f"\n{split.protocol}\n".encode())
+        digest.update(split.withheld.items.astype("int64").tobytes())
     return digest.hexdigest()
+
+
+def _split_record(split: Split) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "fingerprint": split_fingerprint(split),
+        "keep_last": split.keep_last,
+        "max_len": split.max_len,
+        "min_len": split.min_len,
+    }
+    if split.withheld is not None:
+        w = split.withheld
+        record["new_items"] = {"fraction": w.fraction, "seed": w.seed, "items": len(w.items)}
+    return record
 
 
 def _channel_record(channel: ChannelInput) -> dict[str, Any]:
@@ -152,20 +170,15 @@ def run_experiment(
     check_init(sasrec.init)
     train = resolve_train_config(train, entry.defaults)
     run_config = {
-        "protocol": PROTOCOL_NAME,
+        "protocol": split.protocol,
         "method": method,
         "method_options": dict(method_options or {}),
         "channels": [_channel_record(c) for c in channels],
         "sasrec": sasrec_record(dataclasses.asdict(sasrec)),
         "train": dataclasses.asdict(train),
-        "evaluation": dataclasses.asdict(evaluation),
+        "evaluation": eval_record(dataclasses.asdict(evaluation)),
         "seed": seed,
-        "split": {
-            "fingerprint": split_fingerprint(split),
-            "keep_last": split.keep_last,
-            "max_len": split.max_len,
-            "min_len": split.min_len,
-        },
+        "split": _split_record(split),
     }
     config_sha = sha256_json(run_config)
     done = _completed(out_dir, config_sha)
@@ -233,7 +246,7 @@ def _evaluate_and_record(
     test = evaluate(model, split, "test", evaluation, item_table=item_table)
     efficiency = dict(fit.efficiency) | {"test_eval_seconds": test.seconds}
     results = {
-        "protocol": PROTOCOL_NAME,
+        "protocol": split.protocol,
         "method": run_config["method"],
         "seed": run_config["seed"],
         "config": dict(run_config),
@@ -248,6 +261,7 @@ def _evaluate_and_record(
         "masking": test.masking,
         "valid": valid.metrics,
         "test": test.metrics,
+        "buckets": buckets_record(test.protocol, evaluation.buckets, valid, test),
         "best_epoch": fit.best_epoch,
         "epochs_run": fit.epochs_run,
         "stop_reason": fit.stop_reason,
@@ -258,6 +272,8 @@ def _evaluate_and_record(
         "toolkit_version": __version__,
         "per_user_file": "test_per_user.csv",
     }
+    if split.withheld is not None:
+        results["new_items"] = new_items_record(split, valid, test)
     if current().is_main:
         write_per_user_csv(out_dir / "test_per_user.csv", test, split)
         atomic_write_json(out_dir / "results.json", results)  # last: marks the run complete

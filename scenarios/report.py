@@ -302,7 +302,8 @@ def plot_quality_vs_cost(groups: Sequence[dict[str, Any]], path: Path) -> Path |
 
 
 def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], spec: Any) -> Path:
-    """Write runs.csv, runs.json, report.md and quality_vs_cost.png; returns report.md."""
+    """Write runs.csv, runs.json, report.md, quality_vs_cost.png and the popularity-bucket
+    outputs (scenarios.report_buckets); returns report.md."""
     out_dir = Path(out_dir)
     rows = [row_for(o.cell, o) for o in outcomes]
     write_rows(out_dir, rows)
@@ -315,7 +316,10 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
     )
     atomic_write_json(out_dir / "comparisons.json", comparisons)
     plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png")
-    text = render_markdown(groups, comparisons, rows, baseline, metric, plot)
+    from scenarios.report_buckets import write_bucket_report
+
+    buckets = write_bucket_report(out_dir, rows, baseline, metric=metric, resamples=resamples)
+    text = render_markdown(groups, comparisons, rows, baseline, metric, plot, (buckets,))
     atomic_write_text(out_dir / "report.md", text)
     return out_dir / "report.md"
 
@@ -327,8 +331,9 @@ def render_markdown(
     baseline: str | None,
     metric: str,
     plot: Path | None,
+    sections: Sequence[str] = (),
 ) -> str:
-    """The whole report.md."""
+    """The whole report.md; `sections` (e.g. the popularity buckets) follow the plot."""
     memory_kinds = sorted({g["memory_kind"] for g in groups if g["memory_kind"]})
     protocols = ", ".join(sorted({g["protocol"] for g in groups if g["protocol"]}))
     parts = [
@@ -363,6 +368,7 @@ def render_markdown(
         ]
     if plot is not None:
         parts += [f"![quality vs cost]({plot.name})", ""]
+    parts += [section for section in sections if section]
     stale = [r for r in rows if r["status"] == "stale"]
     if stale:
         parts += ["## Stale runs (not in the tables)", ""]

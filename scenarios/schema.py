@@ -31,8 +31,11 @@ from recsys.config import (
     SASRecConfig,
     SplitConfig,
     TrainConfig,
+    eval_record,
     sasrec_record,
+    split_record,
 )
+from recsys.errors import ConfigError
 from scenarios.typed import TypedLoadError, build, suggest, to_plain
 
 SHIPPED_DIR = Path(__file__).resolve().parent
@@ -138,6 +141,8 @@ class Scenario:
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
         plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
+        plain["split"] = split_record(plain["split"])
+        plain["eval"] = eval_record(plain["eval"])
         return sha256_json(plain)
 
     @property
@@ -470,7 +475,6 @@ def _validate_numbers(s: Scenario) -> None:
             tr.max_steps_per_epoch is None or tr.max_steps_per_epoch >= 1,
             "must be >= 1",
         ),
-        ("eval.ks", bool(ev.ks) and min(ev.ks) >= 1, "a non-empty list of cut-offs >= 1"),
         (
             "seeds",
             bool(s.seeds) and len(set(s.seeds)) == len(s.seeds),
@@ -480,6 +484,12 @@ def _validate_numbers(s: Scenario) -> None:
     for key, ok, message in checks:
         if not ok:
             raise ScenarioError(src, key, message)
+    try:  # the config dataclasses' own checks; their messages start with the dotted key
+        ev.check()
+        if sp.new_items is not None:
+            sp.new_items.check()
+    except ConfigError as exc:
+        raise ScenarioError(src, "", str(exc)) from None
     _choice(src, "train.loss", tr.loss, _STRING_CHOICES["train.loss"])
     _choice(src, "model.init", md.init, SASREC_INITS)
     if not re.match(r"^(auto|cpu|cuda(:\d+)?|mps)$", tr.device):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from media.hashing import sha256_lines
+from recsys.config import PROTOCOL_NAME
 from recsys.errors import UnknownItemError
 
 
@@ -107,6 +108,21 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class WithheldItems:
+    """The items the new-item protocol withholds from training (`recsys.data.new_items`).
+
+    Attributes:
+        items: sorted dense indices (1..N) of the withheld items.
+        fraction: the share of the catalogue asked for (`NewItemsConfig.fraction`).
+        seed: the seed that drew them.
+    """
+
+    items: np.ndarray
+    fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
 class Split:
     """The leave-one-out split (IISAN protocol) with dense item indices, 0 = padding.
 
@@ -128,6 +144,8 @@ class Split:
         train_counts: [N+1] item counts over the training parts; index 0 unused (0).
         dropped_users: users dropped for having fewer than `min_len` interactions.
         keep_last, max_len, min_len: the protocol parameters used.
+        withheld: the new-item protocol's withheld items, absent from every training and
+            validation array (and counted 0 in train_counts); None for plain leave-one-out.
     """
 
     catalogue: Catalogue
@@ -144,6 +162,15 @@ class Split:
     keep_last: int
     max_len: int
     min_len: int
+    withheld: WithheldItems | None = None
+
+    @property
+    def protocol(self) -> str:
+        """The protocol name results carry: runs under different protocols never mix."""
+        if self.withheld is None:
+            return PROTOCOL_NAME
+        w = self.withheld
+        return f"{PROTOCOL_NAME}+new_items(fraction={w.fraction:g},seed={w.seed})"
 
     @property
     def num_items(self) -> int:

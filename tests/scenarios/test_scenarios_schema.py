@@ -229,6 +229,8 @@ def test_fingerprint_tracks_what_changes_results() -> None:
     for key in ("description", "source", "output", "seeds"):
         legacy.pop(key, None)
     del legacy["model"]["init"]
+    # The new-item protocol (off) and the default popularity buckets are left out too.
+    del legacy["split"]["new_items"], legacy["eval"]["buckets"]
     assert xavier.fingerprint() == sha256_json(legacy)
     with pytest.raises(ScenarioError, match="valid choices: 'xavier', 'normal'"):
         load_scenario("title", ["model.init=kaiming"])
