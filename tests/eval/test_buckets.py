@@ -89,9 +89,8 @@ def test_bucket_means_weighted_by_users_are_the_overall_metrics(make_toy_split) 
         assert sum(b["users"] for b in buckets) == result.num_users == split.num_users
         assert sum(b["users"] > 0 for b in buckets) >= 3  # the identity is not vacuous
         for metric, overall in result.metrics.items():
-            weighted = sum(b["users"] * b[metric] for b in buckets if b["users"]) / len(
-                result.rows
-            )
+            total = sum(b["users"] * b[metric] for b in buckets if b["users"])
+            weighted = total / len(result.rows)
             assert abs(weighted - overall) <= 1e-12, (which, metric)
 
 
