@@ -258,12 +258,9 @@ def plot_quality_vs_cost(groups: Sequence[dict[str, Any]], path: Path) -> Path |
     points = [g for g in groups if g["test_ndcg@10"] is not None and g["seconds_per_epoch"]]
     if not points:
         return None
-    import matplotlib
+    from scenarios.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")  # files only; never a window
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(7, 4.5), dpi=120)
     markers = "osD^v<>P*X"
     methods = sorted({g["method"] for g in points})
     for i, method in enumerate(methods):
@@ -290,15 +287,7 @@ def plot_quality_vs_cost(groups: Sequence[dict[str, Any]], path: Path) -> Path |
     ax.set_xlabel("training seconds per epoch")
     ax.set_ylabel("test NDCG@10 (mean ± std over seeds)")
     ax.set_title("Quality vs training cost")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    from media.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, ax, path)
 
 
 def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], spec: Any) -> Path:

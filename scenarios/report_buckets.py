@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from media.io import atomic_path, atomic_write_json
+from media.io import atomic_write_json
 from scenarios.comparisons import _verdict, group_key, significance
 
 PLOT_NAME = "buckets.png"
@@ -201,12 +201,9 @@ def plot_buckets(
     buckets are left out of a line. Returns None when no bucket has a value."""
     if not any(b["mean"] is not None for g in groups for b in g["buckets"].values()):
         return None
-    import matplotlib
+    from scenarios.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")  # files only; never a window
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(7, 4.5), dpi=120)
     several_methods = len({g["method"] for g in groups}) > 1
     several_protocols = len({g["protocol"] for g in groups}) > 1
     x = np.arange(len(labels))
@@ -231,13 +228,7 @@ def plot_buckets(
     ax.set_xlabel("target item's interactions in the training part (popularity bucket)")
     ax.set_ylabel(f"test {metric.upper()} (mean ± std over seeds)")
     ax.set_title(f"{metric.upper()} by popularity bucket")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, ax, path)
 
 
 ID_NOTE = (
