@@ -11,9 +11,9 @@ from recsys.errors import ConfigError
 
 @dataclass(frozen=True)
 class NewItemsConfig:
-    """The new-item protocol (`recsys.data.new_items`): a seeded fraction of the catalogue is
-    withheld from training entirely, and only users whose test target is one of those items
-    are tested, over the full catalogue."""
+    """The new-item protocol (`recsys.data.split.withhold_items`): a seeded fraction of the
+    catalogue is withheld from training entirely, and only users whose test target is one of
+    those items are tested, over the full catalogue."""
 
     fraction: float = 0.1  # share of the split's catalogue withheld, in (0, 1)
     seed: int = 0  # which items: the same seed withholds the same items for every run seed

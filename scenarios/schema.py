@@ -489,7 +489,8 @@ def _validate_numbers(s: Scenario) -> None:
         if sp.new_items is not None:
             sp.new_items.check()
     except ConfigError as exc:
-        raise ScenarioError(src, "", str(exc)) from None
+        key, _, reason = str(exc).partition(": ")
+        raise ScenarioError(src, key, reason) from None
     _choice(src, "train.loss", tr.loss, _STRING_CHOICES["train.loss"])
     _choice(src, "model.init", md.init, SASREC_INITS)
     if not re.match(r"^(auto|cpu|cuda(:\d+)?|mps)$", tr.device):

@@ -109,7 +109,7 @@ class Dataset:
 
 @dataclass(frozen=True)
 class WithheldItems:
-    """The items the new-item protocol withholds from training (`recsys.data.new_items`).
+    """The items the new-item protocol withholds from training (`split.withhold_items`).
 
     Attributes:
         items: sorted dense indices (1..N) of the withheld items.

@@ -355,9 +355,13 @@ def evaluate_states(
     config.check()
     rows = evaluated_rows(split, which)
     if len(rows) == 0:
+        why = (
+            "no test target is a withheld item; withhold a larger fraction"
+            if which == "test"
+            else "every validation target is withheld; withhold a smaller fraction"
+        )
         raise ConfigError(
-            f"split.new_items: no {which} user to evaluate under {split.protocol} "
-            "(no test target is a withheld item); withhold a larger fraction"
+            f"split.new_items: no {which} user to evaluate under {split.protocol}: {why}"
         )
     arrays = _select(*_split_arrays(split, which), rows)
     excluded = excluded_items(split, which)

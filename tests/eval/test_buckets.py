@@ -109,8 +109,9 @@ def test_invalid_buckets_name_the_key(make_toy_split, buckets, problem) -> None:
 
 def test_scenario_buckets_are_validated_on_load() -> None:
     assert load_scenario("title", ["eval.buckets=[1, 3, 10]"]).eval.buckets == (1, 3, 10)
-    with pytest.raises(ScenarioError, match=r"title\.toml: eval\.buckets: is \[1, 3, 3\]"):
+    with pytest.raises(ScenarioError, match=r"title\.toml: eval\.buckets: is \[1, 3, 3\]") as info:
         load_scenario("title", ["eval.buckets=[1, 3, 3]"])
+    assert info.value.key == "eval.buckets"
     assert (
         load_scenario("title", ["eval.buckets=[1, 3]"]).fingerprint()
         != load_scenario("title").fingerprint()

@@ -93,6 +93,9 @@ def test_per_bucket_comparison_pairs_only_the_buckets_users(grid) -> None:
     line = next(x for x in text.splitlines() if x.startswith("| title+image |") and "p=" in x)
     assert line.startswith(f"| title+image | iisan_versa | minilm + vit | {expected.diff:+.4f} [")
     assert line.endswith("| – |")
+    ratio = expected.mean_b / expected.mean_a
+    where = next(x for x in text.splitlines() if x.startswith("- title+image (iisan_versa"))
+    assert f"`cold` {expected.diff:+.4f} ({ratio:.2g}×" in where and "`50+`" not in where
 
 
 def test_protocols_stay_apart_and_old_runs_are_counted(grid) -> None:

@@ -192,7 +192,8 @@ def test_scenario_option_and_fingerprint() -> None:
     assert new.fingerprint() != base.fingerprint()
     seeded = load_scenario("title", ["split.new_items.fraction=0.1", "split.new_items.seed=3"])
     assert seeded.fingerprint() != new.fingerprint()
-    with pytest.raises(ScenarioError, match=r"split\.new_items\.fraction: is 1\.5"):
+    with pytest.raises(ScenarioError, match=r"split\.new_items\.fraction: is 1\.5") as info:
         load_scenario("title", ["split.new_items.fraction=1.5"])
+    assert info.value.key == "split.new_items.fraction"
     with pytest.raises(ScenarioError, match="split.new_items.fractoin"):
         load_scenario("title", ["split.new_items.fractoin=0.1"])
