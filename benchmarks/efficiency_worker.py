@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent
+if str(ROOT.parent) not in sys.path:  # run as a script: tests.support lives at the repo root
+    sys.path.append(str(ROOT.parent))
 DATA = Path("/work/shared/data/amazon_scientific")
 RESULTS = ROOT / "results"
 WORK = ROOT.parent / "runs" / "benchmarks" / "efficiency"
@@ -65,24 +67,20 @@ def load_split(users: int, seed: int, data: Path = DATA):
 
 def make_vision_model(folder: Path) -> Path:
     """A small randomly initialised ViT (width 192, 6 blocks, 64 px, patch 16), saved once."""
-    from transformers import ViTConfig, ViTImageProcessor, ViTModel
-
     if (folder / "config.json").exists():
         return folder
-    import torch
+    from tests.support.tiny_models import write_tiny_vit
 
-    torch.manual_seed(0)
-    config = ViTConfig(
-        hidden_size=192,
-        num_hidden_layers=6,
-        num_attention_heads=3,
-        intermediate_size=768,
+    return write_tiny_vit(
+        folder,
+        hidden=192,
+        layers=6,
+        heads=3,
+        intermediate=768,
         image_size=64,
         patch_size=16,
+        pooler=True,
     )
-    ViTModel(config).save_pretrained(folder)
-    ViTImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
-    return folder
 
 
 def make_images(item_ids: tuple[str, ...], folder: Path) -> tuple[Path, ...]:

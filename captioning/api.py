@@ -8,7 +8,6 @@ under the same key. Bad media become error records; the job always runs to the e
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +26,9 @@ from captioning.prompts import resolve_prompt
 from captioning.registry import get_captioner_spec
 from captioning.store import CaptionKey, CaptionStore
 from media.errors import MediaError
-from media.hashing import sha256_file, sha256_json
+from media.hashing import sha256_file
+from media.ranks import launcher_rank
+from media.revision import library_versions, model_revision
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
@@ -63,6 +64,9 @@ class CaptionSummary:
         failed: error records written by this call.
         shard: (index, count) when sharded.
         seconds: wall time.
+        version_drift: library versions that differ in captions of the same model and
+            settings already in the store ("transformers 4.46.0 -> 5.1.0"); those were not
+            reused (see `reuse_across_versions`).
     """
 
     store: Path
@@ -74,23 +78,7 @@ class CaptionSummary:
     failed: int
     shard: tuple[int, int] | None
     seconds: float
-
-
-def model_revision(model: str | None, revision: str | None = None) -> str:
-    """A revision string for a hub id or local folder, computed without loading the model.
-
-    A local folder is named by its folder name and a hash of its config and file sizes; a hub
-    id by the id and `revision` (default "main").
-    """
-    if model is None:
-        return "none"
-    folder = Path(model).expanduser()
-    if folder.is_dir():
-        files = sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file())
-        config = folder / "config.json"
-        content = config.read_text("utf-8") if config.exists() else ""
-        return f"local:{folder.name}@{sha256_json([content, files])[:16]}"
-    return f"{model}@{revision or 'main'}"
+    version_drift: tuple[str, ...] = ()
 
 
 def caption_key(
@@ -118,17 +106,22 @@ def caption_key(
     """
     spec = get_captioner_spec(captioner)
     resolved = resolve_prompt(prompt)
-    if not spec.needs_model:
-        return CaptionKey(captioner, spec.revision, resolved.key_text, {"num_frames": num_frames})
+    if not spec.needs_model:  # pixels -> words with numpy and Pillow; its algorithm: revision
+        versions = library_versions(("numpy", "pillow"))
+        generation: dict[str, Any] = {"num_frames": num_frames}
+        return CaptionKey(captioner, spec.revision, resolved.key_text, generation, versions)
     model = model or spec.default_model
-    generation: dict[str, Any] = {
+    generation = {
         "max_new_tokens": max_new_tokens,
         "num_beams": num_beams,
         "do_sample": False,
         "dtype": dtype,
         "num_frames": num_frames,
     }
-    return CaptionKey(captioner, model_revision(model, revision), resolved.key_text, generation)
+    versions = library_versions(("torch", "transformers"))
+    return CaptionKey(
+        captioner, model_revision(model, revision), resolved.key_text, generation, versions
+    )
 
 
 def list_media(folder: str | Path, kind: Literal["image", "video"]) -> list[MediaItem]:
@@ -169,10 +162,8 @@ def resolve_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
         if count < 1 or not 0 <= index < count:
             raise CaptioningError(f"shard {index}/{count}: need 0 <= index < count")
         return None if count == 1 else shard
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        return int(os.environ.get("RANK", "0")), world
-    return None
+    launched = launcher_rank()
+    return (launched.rank, launched.world_size) if launched.world_size > 1 else None
 
 
 def _media_sha(item: MediaItem) -> str:
@@ -288,6 +279,7 @@ def caption_items(
     progress: bool = True,
     num_workers: int = 2,
     retry_errors: bool = False,
+    reuse_across_versions: bool = False,
 ) -> CaptionSummary:
     """Caption images and videos into a caption store; resumable and safe on bad media.
 
@@ -307,6 +299,8 @@ def caption_items(
         progress: show a progress bar with items/s and ETA.
         num_workers: decode / hashing threads.
         retry_errors: also redo items whose last record is an error.
+        reuse_across_versions: count captions made under other torch / transformers
+            versions (same model files and settings) as done, instead of captioning again.
 
     Returns:
         Counts of captions written, items skipped and error records written.
@@ -329,7 +323,9 @@ def caption_items(
     caption_store = CaptionStore(store, part=shard)
     with ThreadPoolExecutor(max_workers=num_workers) as pool:
         hashes = list(pool.map(_media_sha, selected))
-        done_before = caption_store.done(key, include_errors=not retry_errors)
+        done_before = caption_store.done(
+            key, include_errors=not retry_errors, reuse_versions=reuse_across_versions
+        )
         todo = [
             (item, sha)
             for item, sha in zip(selected, hashes, strict=True)
@@ -359,6 +355,7 @@ def caption_items(
         failed=failed,
         shard=shard,
         seconds=time.perf_counter() - started,
+        version_drift=() if reuse_across_versions else tuple(caption_store.version_drift(key)),
     )
 
 

@@ -6,9 +6,15 @@ Layout of a store folder::
     <store>/parts/part-<i>-of-<n>.jsonl     one file per shard / rank, joined by `merge_parts`
 
 One record per line: `item_id`, `media_sha256`, `captioner`, `revision`, `prompt`,
-`generation`, `key` (sha256 of the key fields, for grouping), `caption` or `error`,
-`created`. Readers see the main file and every part file, so a caller never needs a merge to
-use finished work; a torn last line from a killed job is skipped by `media.io.read_jsonl`.
+`generation`, `versions` (of the libraries the captioner ran on), `format` (the store's
+record layout), `key` (sha256 of the key, for grouping), `caption` or `error`, `created`.
+Readers see the main file and every part file, so a caller never needs a merge to use
+finished work; a torn last line from a killed job is skipped by `media.io.read_jsonl`.
+
+A record counts for a key when its settings (captioner, revision, prompt, generation), its
+library versions and its format all agree. Records made under other library versions are
+reused only when the caller asks (`reuse_versions=True`); `version_drift` says what differs,
+so a job can name it before captioning again.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from media.io import append_jsonl, atomic_write_with, read_jsonl
 MAIN_FILE = "captions.jsonl"
 PARTS_DIR = "parts"
 _PART = re.compile(r"^part-(\d+)-of-(\d+)\.jsonl$")
-KEY_FIELDS = ("captioner", "revision", "prompt", "generation")
+KEY_FIELDS = ("captioner", "revision", "prompt", "generation")  # the settings
+STORE_FORMAT = 1  # the record layout; records written before the field existed are format 1
 
 
 @dataclass(frozen=True, eq=False)  # equality and hash go through the digest (dict field)
@@ -38,17 +45,25 @@ class CaptionKey:
         revision: model id or folder plus its revision ("Salesforce/blip-...@main").
         prompt: the resolved prompt text (not the preset name), so editing a preset re-keys.
         generation: generation settings (max_new_tokens, num_beams, do_sample, ...).
+        versions: installed versions of the libraries the captioner's output depends on
+            (torch and transformers for model captioners), `media.revision.library_versions`.
     """
 
     captioner: str
     revision: str
     prompt: str
     generation: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
-        """sha256 over the key fields; equal keys have equal digests."""
+        """sha256 over the whole key; equal keys have equal digests."""
         return sha256_json(self.as_dict())
+
+    @property
+    def settings_digest(self) -> str:
+        """sha256 over the settings alone (library versions and format left out)."""
+        return sha256_json({name: self.as_dict()[name] for name in KEY_FIELDS})
 
     def as_dict(self) -> dict[str, Any]:
         """The key fields as they appear in each record."""
@@ -57,6 +72,8 @@ class CaptionKey:
             "revision": self.revision,
             "prompt": self.prompt,
             "generation": dict(self.generation),
+            "versions": dict(self.versions),
+            "format": STORE_FORMAT,
         }
 
     def __eq__(self, other: object) -> bool:
@@ -67,10 +84,19 @@ class CaptionKey:
 
 
 def _record_digest(record: dict[str, Any]) -> str | None:
+    """sha256 over a record's settings; None for a record without them."""
     try:
         return sha256_json({name: record[name] for name in KEY_FIELDS})
     except KeyError:
         return None
+
+
+def _matches(record: dict[str, Any], key: CaptionKey, reuse_versions: bool) -> bool:
+    if _record_digest(record) != key.settings_digest:
+        return False
+    if record.get("format", 1) != STORE_FORMAT:
+        return False
+    return reuse_versions or record.get("versions", {}) == key.versions
 
 
 def part_name(index: int, count: int) -> str:
@@ -117,12 +143,13 @@ class CaptionStore:
             self.torn_lines += torn
         return rows
 
-    def _latest(self, key: CaptionKey) -> dict[tuple[str, str], dict[str, Any]]:
+    def _latest(
+        self, key: CaptionKey, reuse_versions: bool = False
+    ) -> dict[tuple[str, str], dict[str, Any]]:
         """(item_id, media_sha256) -> the record that counts: first caption, else last error."""
-        digest = key.digest
         chosen: dict[tuple[str, str], dict[str, Any]] = {}
         for record in self.records():
-            if _record_digest(record) != digest:
+            if not _matches(record, key, reuse_versions):
                 continue
             ident = (str(record.get("item_id")), str(record.get("media_sha256")))
             held = chosen.get(ident)
@@ -132,17 +159,35 @@ class CaptionStore:
                 chosen[ident] = record  # a later error replaces an earlier one (retry)
         return chosen
 
-    def done(self, key: CaptionKey, *, include_errors: bool = True) -> set[tuple[str, str]]:
+    def done(
+        self, key: CaptionKey, *, include_errors: bool = True, reuse_versions: bool = False
+    ) -> set[tuple[str, str]]:
         """(item_id, media_sha256) pairs that already have a record under `key`."""
-        latest = self._latest(key)
+        latest = self._latest(key, reuse_versions)
         return {ident for ident, rec in latest.items() if include_errors or "caption" in rec}
 
-    def captions(self, key: CaptionKey, items: Sequence[tuple[str, str]]) -> dict[str, str]:
+    def version_drift(self, key: CaptionKey) -> list[str]:
+        """What differs in the records with `key`'s settings made under other library
+        versions ("transformers 4.46.0 -> 5.1.0"), most frequent first; empty when none."""
+        seen: dict[str, int] = {}
+        for record in self.records():
+            if not _matches(record, key, True) or _matches(record, key, False):
+                continue
+            held = record.get("versions", {})
+            for name in sorted(set(held) | set(key.versions)):
+                if held.get(name) != key.versions.get(name):
+                    text = f"{name} {held.get(name, 'unrecorded')} -> {key.versions.get(name)}"
+                    seen[text] = seen.get(text, 0) + 1
+        return sorted(seen, key=lambda t: -seen[t])
+
+    def captions(
+        self, key: CaptionKey, items: Sequence[tuple[str, str]], *, reuse_versions: bool = False
+    ) -> dict[str, str]:
         """item_id -> caption for the given (item_id, media_sha256) pairs that have one.
 
         Error records are never returned; items without a caption are absent from the result.
         """
-        latest = self._latest(key)
+        latest = self._latest(key, reuse_versions)
         found: dict[str, str] = {}
         for item_id, media_sha in items:
             record = latest.get((str(item_id), str(media_sha)))
@@ -150,9 +195,11 @@ class CaptionStore:
                 found[str(item_id)] = str(record["caption"])
         return found
 
-    def errors(self, key: CaptionKey, items: Sequence[tuple[str, str]]) -> dict[str, str]:
+    def errors(
+        self, key: CaptionKey, items: Sequence[tuple[str, str]], *, reuse_versions: bool = False
+    ) -> dict[str, str]:
         """item_id -> error reason for the given pairs whose latest record is an error."""
-        latest = self._latest(key)
+        latest = self._latest(key, reuse_versions)
         found: dict[str, str] = {}
         for item_id, media_sha in items:
             record = latest.get((str(item_id), str(media_sha)))
@@ -160,15 +207,20 @@ class CaptionStore:
                 found[str(item_id)] = str(record.get("error", "unknown error"))
         return found
 
-    def fingerprint(self, key: CaptionKey, items: Sequence[tuple[str, str]]) -> str:
-        """sha256 over the sorted (item_id, media_sha256, caption) triples this store supplies."""
-        captions = self.captions(key, items)
-        triples = sorted(
-            (item_id, media_sha, captions[item_id])
-            for item_id, media_sha in {(str(i), str(s)) for i, s in items}
-            if item_id in captions
+    def fingerprint(
+        self, key: CaptionKey, items: Sequence[tuple[str, str]], *, reuse_versions: bool = False
+    ) -> str:
+        """sha256 over the store format, the library versions of the records used and the
+        sorted (item_id, media_sha256, caption) triples this store supplies."""
+        latest = self._latest(key, reuse_versions)
+        wanted = {(str(i), str(s)) for i, s in items}
+        used = sorted(
+            (ident, rec) for ident, rec in latest.items() if ident in wanted and "caption" in rec
         )
-        return sha256_lines(canonical_json(list(t)) for t in triples)
+        versions = sorted({canonical_json(rec.get("versions", {})) for _, rec in used})
+        header = canonical_json({"format": STORE_FORMAT, "versions": versions})
+        triples = (canonical_json([i, s, rec["caption"]]) for (i, s), rec in used)
+        return sha256_lines([header, *triples])
 
     def append(self, key: CaptionKey, results: Iterable[dict[str, Any]]) -> int:
         """Append result rows (`item_id`, `media_sha256`, and `caption` or `error`).
@@ -228,6 +280,7 @@ def _deduplicate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         digest = _record_digest(record)
         if digest is None or "item_id" not in record or "media_sha256" not in record:
             continue
+        digest += canonical_json([record.get("versions", {}), record.get("format", 1)])
         ident = (digest, str(record["item_id"]), str(record["media_sha256"]))
         held = chosen.get(ident)
         if held is None or "caption" not in held:

@@ -1,12 +1,40 @@
 """Typed, frozen configuration of the recommendation side. Modules never see these;
-builders turn them into explicit arguments."""
+builders turn them into explicit arguments.
+
+Each dataclass checks its own values (`check(prefix)`, raising `ConfigError` with the dotted
+key), and every list of valid choices is a constant here or a `Literal` annotation: the
+scenario loader, the split, the trainer and the encoders all call these, so a rule has one
+home.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
+from media.typed import invalid_choice
 from recsys.errors import ConfigError
+
+SasrecInit = Literal["xavier", "normal"]
+# Weight-initialisation schemes of the learned recommender parts (SASRec, the `id` table).
+SASREC_INITS: tuple[str, ...] = get_args(SasrecInit)
+# The default before "normal" was: run configs and scenario fingerprints that do not name an
+# init were recorded with it, so it is the one left out of hashes (old runs stay resumable).
+UNRECORDED_INIT = "xavier"
+LOSS_KINDS = ("inbatch_logq", "full_softmax")  # train.loss; "auto" takes the method's
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def _require(ok: bool, field: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(message, field=field)
+
+
+def check_init(init: str, field: str = "") -> None:
+    """Raise ConfigError unless `init` names a scheme in `SASREC_INITS`."""
+    valid = ", ".join(SASREC_INITS)
+    _require(init in SASREC_INITS, field, f"unknown init {init!r}; valid choices: {valid}")
 
 
 @dataclass(frozen=True)
@@ -18,12 +46,13 @@ class NewItemsConfig:
     fraction: float = 0.1  # share of the split's catalogue withheld, in (0, 1)
     seed: int = 0  # which items: the same seed withholds the same items for every run seed
 
-    def check(self) -> None:
-        """Raise ConfigError naming the `split.new_items.*` key of an impossible setting."""
-        if not 0.0 < self.fraction < 1.0:
-            raise ConfigError(
-                f"split.new_items.fraction: is {self.fraction!r}; must lie strictly between 0 and 1"
-            )
+    def check(self, prefix: str = "split.new_items") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
+        _require(
+            0.0 < self.fraction < 1.0,
+            f"{prefix}.fraction",
+            f"is {self.fraction!r}; must lie strictly between 0 and 1",
+        )
 
 
 @dataclass(frozen=True)
@@ -36,6 +65,16 @@ class SplitConfig:
     # the new-item protocol; None (default) = plain leave-one-out. `[split.new_items]` in a
     # scenario, or `split.new_items.fraction=0.1` on the command line, turns it on.
     new_items: NewItemsConfig | None = None
+
+    def check(self, prefix: str = "split") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible protocol."""
+        _require(
+            self.min_len >= 3, f"{prefix}.min_len", "must be >= 3 (train, validation and test)"
+        )
+        _require(self.keep_last >= self.min_len, f"{prefix}.keep_last", "must be >= min_len")
+        _require(self.max_len >= 1, f"{prefix}.max_len", "must be >= 1")
+        if self.new_items is not None:
+            self.new_items.check(f"{prefix}.new_items")
 
 
 def split_record(plain: dict[str, Any]) -> dict[str, Any]:
@@ -56,14 +95,19 @@ class SASRecConfig:
     dropout: float = 0.1  # dropout on embeddings, attention and FFN
     # "normal" (N(0, 0.02), RecBole's) trains better here than the IISAN reference's "xavier":
     # Scientific test NDCG@10 IISAN-Versa 0.0814 -> 0.0866 (3 seeds), ID-SASRec 0.0674 -> 0.0786.
-    init: str = "normal"
+    init: SasrecInit = "normal"
 
-
-# Weight-initialisation schemes of the learned recommender parts (SASRec, the `id` table).
-SASREC_INITS = ("xavier", "normal")
-# The default before "normal" was: run configs and scenario fingerprints that do not name an
-# init were recorded with it, so it is the one left out of hashes (old runs stay resumable).
-UNRECORDED_INIT = "xavier"
+    def check(self, prefix: str = "model") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible user encoder."""
+        for name in ("dim", "num_blocks", "ffn_dim"):
+            _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
+        _require(
+            self.num_heads >= 1 and self.dim % self.num_heads == 0,
+            f"{prefix}.num_heads",
+            "must divide model.dim",
+        )
+        _require(0.0 <= self.dropout < 1.0, f"{prefix}.dropout", "must be in [0, 1)")
+        check_init(self.init, f"{prefix}.init")
 
 
 def sasrec_record(plain: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +137,29 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # cap steps per epoch (benchmarks, smoke runs)
     weight_decay: float = 0.0  # Adam weight decay (the reference uses none)
 
+    def check(self, prefix: str = "train") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
+        for name in ("epochs", "patience"):
+            _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
+        for name in ("batch_size", "max_steps_per_epoch"):
+            value = getattr(self, name)
+            _require(value is None or value >= 1, f"{prefix}.{name}", "must be >= 1")
+        _require(self.lr is None or self.lr > 0, f"{prefix}.lr", "must be > 0")
+        _require(self.adapter_lr > 0, f"{prefix}.adapter_lr", "must be > 0")
+        _require(
+            self.grad_clip is None or self.grad_clip > 0,
+            f"{prefix}.grad_clip",
+            "must be > 0 (omit it to turn clipping off)",
+        )
+        _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
+        losses = ("auto", *LOSS_KINDS)
+        _require(self.loss in losses, f"{prefix}.loss", invalid_choice(self.loss, losses))
+        _require(
+            bool(_DEVICE.match(self.device)),
+            f"{prefix}.device",
+            f"invalid value {self.device!r}; valid: auto, cpu, cuda, cuda:N, mps",
+        )
+
 
 DEFAULT_BUCKETS = (1, 5, 20)
 """Where the popularity buckets after `cold` start: 1-4, 5-19 and 20+ training interactions."""
@@ -111,25 +178,22 @@ class EvalConfig:
     # these counts, strictly increasing from 1; the last is open-ended.
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
 
-    def check(self) -> None:
-        """Raise ConfigError naming the `eval.*` key of the first impossible setting."""
-        b = self.buckets
-        rules = (
-            ("ks", bool(self.ks) and min(self.ks) >= 1, "a non-empty list of cut-offs >= 1"),
-            ("user_batch", self.user_batch >= 1, "must be >= 1"),
-            ("item_chunk", self.item_chunk >= 1, "must be >= 1"),
-            (
-                "buckets",
-                bool(b) and b[0] == 1 and all(x < y for x, y in zip(b, b[1:], strict=False)),
-                "the training counts where the buckets after `cold` (0) start: strictly "
-                "increasing integers, the first 1 (e.g. [1, 5, 20])",
-            ),
+    def check(self, prefix: str = "eval") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
+        _require(
+            bool(self.ks) and min(self.ks) >= 1,
+            f"{prefix}.ks",
+            "a non-empty list of cut-offs >= 1",
         )
-        for key, ok, message in rules:
-            if not ok:
-                value = getattr(self, key)
-                shown = list(value) if isinstance(value, tuple) else value
-                raise ConfigError(f"eval.{key}: is {shown!r}; {message}")
+        for name in ("user_batch", "item_chunk"):
+            _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
+        b = self.buckets
+        _require(
+            bool(b) and b[0] == 1 and all(x < y for x, y in zip(b, b[1:], strict=False)),
+            f"{prefix}.buckets",
+            f"is {list(b)!r}; the training counts where the buckets after `cold` (0) start: "
+            "strictly increasing integers, the first 1 (e.g. [1, 5, 20])",
+        )
 
 
 # The default buckets are left out of run configs and scenario fingerprints: they change
@@ -141,6 +205,21 @@ def eval_record(plain: dict[str, Any]) -> dict[str, Any]:
     if tuple(out.get("buckets", ())) == DEFAULT_BUCKETS:
         del out["buckets"]
     return out
+
+
+def metric_names(evaluation: EvalConfig) -> list[str]:
+    """The metrics an evaluation under `evaluation` reports: hr@k, ndcg@k (k in ks), mrr."""
+    return [f"hr@{k}" for k in evaluation.ks] + [f"ndcg@{k}" for k in evaluation.ks] + ["mrr"]
+
+
+def check_select_metric(train: TrainConfig, evaluation: EvalConfig, prefix: str = "train") -> None:
+    """`train.select_metric` must be one of the metrics the evaluation reports."""
+    names = metric_names(evaluation)
+    _require(
+        train.select_metric in names,
+        f"{prefix}.select_metric",
+        invalid_choice(train.select_metric, names),
+    )
 
 
 PROTOCOL_NAME = "leave_one_out_full_ranking"

@@ -29,17 +29,47 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import torch
 
-from recsys.dist import DistContext, current
+from media.ranks import launcher_rank
 from recsys.errors import ConfigError
 
 BACKEND_ENV = "TOOLKIT_DIST_BACKEND"  # force "gloo" or "nccl"
 TIMEOUT_ENV = "TOOLKIT_DIST_TIMEOUT_S"  # collective timeout (default 1800 s)
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands in a (possibly single-process) job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes files."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def current() -> DistContext:
+    """The context of this process: torch.distributed when initialised, else the launcher's
+    environment (`media.ranks`), known before any process group exists."""
+    import torch.distributed as tdist
+
+    env = launcher_rank()
+    if tdist.is_available() and tdist.is_initialized():
+        return DistContext(tdist.get_rank(), tdist.get_world_size(), env.local_rank)
+    return DistContext(env.rank, env.world_size, env.local_rank)
 
 
 def is_active() -> bool:
@@ -79,8 +109,8 @@ def init_from_env() -> DistContext:
 def active_context() -> DistContext:
     """Rank and world size of the initialised process group; (0, 1) when none is active.
 
-    Unlike ``recsys.dist.current`` it ignores launcher env vars without a process group, so
-    work is never split across ranks that cannot meet at a barrier.
+    Unlike `current` it ignores launcher env vars without a process group, so work is never
+    split across ranks that cannot meet at a barrier.
     """
     return current() if is_active() else DistContext()
 

@@ -34,12 +34,27 @@ class CacheMismatchError(RecsysError):
     """A hidden-state cache was built for other inputs; says which fields differ."""
 
 
+class CacheOverflowError(RecsysError):
+    """An encoder's states do not fit the cache's float16; names channel, layer and item."""
+
+
 class CheckpointError(RecsysError):
     """A checkpoint cannot be loaded into this run (other config, encoder or dataset)."""
 
 
 class ConfigError(RecsysError):
-    """A configuration value is invalid; names the key and the valid choices."""
+    """A configuration value is invalid; names the key and the valid choices.
+
+    Args:
+        message: what is wrong and what would be valid.
+        field: dotted key of the offending value ("train.lr", "method_options.rank") when
+            one value is at fault; the message then reads "<field>: <message>".
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
 
 
 class DiskSpaceError(RecsysError):

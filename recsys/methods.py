@@ -1,23 +1,33 @@
 """The registry of recommendation methods: name -> builder of an `ItemTower`.
 
 A builder receives a `MethodContext` (split, channels, options, device, cache folder) and
-returns a tower. Registration is explicit; unknown names list the valid ones.
+returns a tower. Each method declares its options as a frozen dataclass next to its builder;
+`parse_method_options` turns a scenario's `[method_options]` table into it with the strict
+loader (unknown keys, wrong types and impossible values name `method_options.<key>`), at
+scenario load, long before any data is read. Registration is explicit; unknown names list
+the valid ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from media.typed import TypedLoadError, build
 from recsys.channels import ChannelInput
 from recsys.data.types import Split
-from recsys.dist import DistContext
+from recsys.distributed import DistContext
 from recsys.errors import ConfigError
 from recsys.models.base import ItemTower, MethodDefaults
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a method that takes none."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,7 @@ class MethodContext:
 
     split: Split
     channels: tuple[ChannelInput, ...]
-    options: Mapping[str, Any]
+    options: Any  # the method's options dataclass (`parse_method_options`)
     device: torch.device
     cache_dir: Path
     out_dim: int = 64
@@ -46,6 +56,7 @@ class MethodEntry:
     defaults: MethodDefaults
     needs_channels: bool
     description: str
+    options: type = NoOptions  # frozen dataclass of the method's options, all defaulted
 
 
 _REGISTRY: dict[str, MethodEntry] = {}
@@ -55,16 +66,62 @@ def register_method(
     name: str,
     builder: Builder,
     *,
+    options: type = NoOptions,
     defaults: MethodDefaults | None = None,
     needs_channels: bool = True,
     description: str = "",
 ) -> None:
-    """Register a method; raises on a duplicate name."""
+    """Register a method; raises on a duplicate name.
+
+    Args:
+        name: the method's name in scenarios.
+        builder: context -> item tower.
+        options: a frozen dataclass whose fields (all with defaults) are the method's
+            options; an optional `check(prefix)` method raises ConfigError on impossible
+            values.
+        defaults: protocol defaults (batch size, LR, loss).
+        needs_channels: False for methods that read no content (`id`).
+        description: one line for listings.
+    """
     if name in _REGISTRY:
         raise ValueError(f"method {name!r} is already registered")
+
+    def build_tower(ctx: MethodContext) -> ItemTower:
+        # Callers may pass the raw option table (tests, benchmarks): parse it here, once.
+        return builder(replace(ctx, options=options_of(options, ctx.options, name)))
+
     _REGISTRY[name] = MethodEntry(
-        name, builder, defaults or MethodDefaults(), needs_channels, description
+        name, build_tower, defaults or MethodDefaults(), needs_channels, description, options
     )
+
+
+def parse_method_options(method: str, given: Mapping[str, Any] | None) -> Any:
+    """A method's options dataclass from a scenario's `[method_options]` table.
+
+    Raises:
+        ConfigError: unknown method, unknown key, wrong type or impossible value; `field`
+            is the dotted key (`method_options.rank`).
+    """
+    return options_of(get_method(method).options, given, method)
+
+
+def options_of(cls: type, given: Mapping[str, Any] | Any, method: str) -> Any:
+    """`given` (a raw table, or already an instance of `cls`) as a checked `cls` instance."""
+    if isinstance(given, cls):
+        return given
+    try:
+        options = build(cls, dict(given or {}), key="method_options")
+    except TypedLoadError as exc:
+        raise ConfigError(f"{exc.message} (method {method!r})", field=exc.key) from None
+    check = getattr(options, "check", None)
+    if check is not None:
+        check("method_options")
+    return options
+
+
+def options_record(options: Any) -> dict[str, Any]:
+    """The resolved options as a plain dict (for `describe` and the record)."""
+    return asdict(options)
 
 
 def get_method(name: str) -> MethodEntry:

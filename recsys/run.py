@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from media.hashing import sha256_json
 from media.io import atomic_write_json
 from recsys import __version__, distributed
@@ -30,14 +28,14 @@ from recsys.config import (
     sasrec_record,
 )
 from recsys.data.types import Split
-from recsys.dist import current
+from recsys.distributed import current
 from recsys.errors import ConfigError
 from recsys.eval.buckets import buckets_record
 from recsys.eval.evaluator import evaluate, new_items_record
 from recsys.eval.per_user import write_per_user_csv
-from recsys.methods import MethodContext, get_method
+from recsys.factory import build_model
+from recsys.methods import get_method, parse_method_options
 from recsys.models.recommender import SequentialRecommender
-from recsys.models.sasrec import SASRec, check_init
 from recsys.train.trainer import Trainer, resolve_device, resolve_train_config
 
 
@@ -129,6 +127,32 @@ def _completed(out_dir: Path, config_sha: str) -> RunResult | None:
     return _result_from_json(out_dir, data)
 
 
+def run_config_for(
+    split: Split,
+    *,
+    method: str,
+    channels: tuple[ChannelInput, ...],
+    method_options: Mapping[str, Any] | None,
+    sasrec: SASRecConfig,
+    train: TrainConfig,
+    evaluation: EvalConfig,
+    seed: int,
+) -> dict[str, Any]:
+    """The resolved configuration a run records and hashes (`config_sha256`); `train` must
+    already carry the method's defaults (`resolve_train_config`)."""
+    return {
+        "protocol": split.protocol,
+        "method": method,
+        "method_options": dict(method_options or {}),
+        "channels": [_channel_record(c) for c in channels],
+        "sasrec": sasrec_record(dataclasses.asdict(sasrec)),
+        "train": dataclasses.asdict(train),
+        "evaluation": eval_record(dataclasses.asdict(evaluation)),
+        "seed": seed,
+        "split": _split_record(split),
+    }
+
+
 def run_experiment(
     split: Split,
     *,
@@ -150,7 +174,7 @@ def run_experiment(
         split: the leave-one-out split.
         method: a registered method name (recsys.methods.method_names()).
         channels: input channels for content methods (empty for `id`).
-        method_options: method-specific options passed to its builder.
+        method_options: the method's raw option table (`recsys.methods.parse_method_options`).
         sasrec: user-encoder configuration.
         train: optimisation; None / "auto" fields take the method's defaults.
         evaluation: ranking protocol options.
@@ -167,63 +191,34 @@ def run_experiment(
     entry = get_method(method)
     if entry.needs_channels and not channels:
         raise ConfigError(f"method {method!r} needs at least one input channel")
-    check_init(sasrec.init)
+    parse_method_options(method, method_options)  # a typo fails before any work
     train = resolve_train_config(train, entry.defaults)
-    run_config = {
-        "protocol": split.protocol,
-        "method": method,
-        "method_options": dict(method_options or {}),
-        "channels": [_channel_record(c) for c in channels],
-        "sasrec": sasrec_record(dataclasses.asdict(sasrec)),
-        "train": dataclasses.asdict(train),
-        "evaluation": eval_record(dataclasses.asdict(evaluation)),
-        "seed": seed,
-        "split": _split_record(split),
-    }
+    run_config = run_config_for(
+        split,
+        method=method,
+        channels=channels,
+        method_options=method_options,
+        sasrec=sasrec,
+        train=train,
+        evaluation=evaluation,
+        seed=seed,
+    )
     config_sha = sha256_json(run_config)
     done = _completed(out_dir, config_sha)
     if done is not None:
         return done
     dist = distributed.init_from_env()  # torchrun: join the process group (idempotent)
     device = resolve_device(train.device)
-    torch.manual_seed(seed)  # initialisation: tower first, then SASRec
-    ctx = MethodContext(
-        split=split,
-        channels=tuple(channels),
-        options=dict(method_options or {}),
-        device=device,
-        cache_dir=Path(cache_dir),
-        out_dim=sasrec.dim,
-        init=sasrec.init,
-        dist=dist,
-        seed=seed,
-        progress=progress,
-    )
-    tower = entry.builder(ctx)
-    user_encoder = SASRec(
-        sasrec.dim,
-        sasrec.num_blocks,
-        sasrec.num_heads,
-        sasrec.ffn_dim,
-        split.max_len,
-        sasrec.dropout,
-        init=sasrec.init,
-    )
-    model = SequentialRecommender(tower, user_encoder, num_items=split.num_items).to(device)
+    model = build_model(
+        split, method=method, channels=channels, method_options=method_options, sasrec=sasrec,
+        seed=seed, device=device, cache_dir=cache_dir, dist=dist, progress=progress,
+    )  # fmt: skip
     if dist.is_main:
         atomic_write_json(out_dir / "config.json", run_config | {"config_sha256": config_sha})
-    trainer = Trainer(
-        model,
-        split,
-        train,
-        evaluation,
-        seed=seed,
-        out_dir=out_dir,
-        run_config=run_config,
-        device=device,
-        progress=progress,
-    )
-    fit = trainer.fit()
+    fit = Trainer(
+        model, split, train, evaluation, seed=seed, out_dir=out_dir, run_config=run_config,
+        device=device, progress=progress,
+    ).fit()  # fmt: skip
     return _evaluate_and_record(
         model, split, evaluation, fit, run_config, config_sha, out_dir, record
     )

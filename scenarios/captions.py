@@ -12,6 +12,7 @@ cache) record exactly which captions fed the model.
 from __future__ import annotations
 
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,21 @@ def caption_command(spec: CaptionSpec, data: Path, store: Path) -> str:
     return shlex.join(parts)
 
 
+def _drift_note(drift: list[str], field: str) -> str:
+    if not drift:
+        return ""
+    return (
+        f" (the store's captions of these settings were made under {', '.join(drift)}; "
+        f"captions.{field}.reuse_across_versions = true uses them)"
+    )
+
+
+def _say(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
 def _wait_for_main_rank() -> None:
     """Under torchrun, every rank waits until rank 0 has written the missing captions."""
     from recsys import distributed
@@ -165,7 +181,7 @@ def _resolve_field(
     """One caption field: read the store, fill what is missing (or stop), fingerprint."""
     from captioning.api import MediaItem, caption_key
     from captioning.store import CaptionStore
-    from recsys.dist import current
+    from recsys.distributed import current
 
     spec = scenario.captions[field]
     kind = CAPTION_MEDIA[field]
@@ -186,22 +202,26 @@ def _resolve_field(
     )
     store_dir = caption_store_dir(scenario)
     store = CaptionStore(store_dir)
-    done = store.done(key)
+    reuse = spec.reuse_across_versions
+    done = store.done(key, reuse_versions=reuse)
     todo = [it for it, p in zip(items, pairs, strict=True) if p not in done and p[1] != NO_MEDIA]
+    drift = store.version_drift(key) if todo and not reuse else []
     if todo and not spec.generate:
         command = caption_command(spec, data, store_dir)
         raise CaptionsMissingError(
             scenario.source,
             f"captions.{field}",
             f"{len(todo)} of {len(items)} items have no {field} in {store_dir} and "
-            f"generation is off; run:\n  {command}",
+            f"generation is off{_drift_note(drift, field)}; run:\n  {command}",
         )
+    if drift:
+        _say(f"{field}: captioning {len(todo)} items again{_drift_note(drift, field)}")
     dist = current()
     generated = _generate(spec, todo, store_dir, progress) if todo and dist.is_main else 0
     if dist.distributed:  # one writer (rank 0); every rank meets here, whatever it found to do
         _wait_for_main_rank()
-    found = store.captions(key, pairs)
-    errors = store.errors(key, pairs)
+    found = store.captions(key, pairs, reuse_versions=reuse)
+    errors = store.errors(key, pairs, reuse_versions=reuse)
     if not found:  # no text would carry this field: say so rather than train on blanks
         reason = (
             f"the dataset has no {kind} files"
@@ -217,7 +237,7 @@ def _resolve_field(
         field=field,
         captions={it.item_id: found.get(it.item_id, "") for it in items},
         key=key.as_dict(),
-        fingerprint=store.fingerprint(key, pairs),
+        fingerprint=store.fingerprint(key, pairs, reuse_versions=reuse),
         generated=generated,
         failed=len([p for p in pairs if p[0] in errors and p[1] != NO_MEDIA]),
         no_media=sum(p[1] == NO_MEDIA for p in pairs),

@@ -32,8 +32,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject dependency there)
     import tomli as tomllib  # type: ignore[no-redef]
 
+from media.typed import TypedLoadError, build
 from scenarios.schema import Scenario, ScenarioError, find_scenario_file, load_scenario
-from scenarios.typed import TypedLoadError, build
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """`recommend`: top-K items from a trained run, with titles, for a user or a list of items.
 
 The run folder's results.json records the scenario and the dataset it was trained on; the
-item tower and SASRec are rebuilt the same way (hidden-state caches are reused), the best
-checkpoint's trainable tensors are loaded, and the catalogue is scored in one pass.
+model is rebuilt by the factory training used (`recsys.factory`; hidden-state caches are
+reused), the best checkpoint's trainable tensors are loaded strictly, and the catalogue is
+scored in one pass.
 """
 
 from __future__ import annotations
@@ -34,44 +35,29 @@ class Recommendations:
 
 
 def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared: Any) -> Any:
-    import torch
-
-    from recsys.methods import MethodContext, get_method
-    from recsys.models.recommender import SequentialRecommender
-    from recsys.models.sasrec import SASRec
-    from recsys.train.checkpoint import load_weights
+    """The trained model of a run: built by the same factory as training, the best
+    checkpoint loaded strictly (a missing or unexpected tensor is an error, never a silently
+    untrained one)."""
+    from recsys.errors import CheckpointError
+    from recsys.factory import build_model, load_trained
 
     config = results["config"]
-    split = prepared.split
-    ctx = MethodContext(
-        split=split,
+    model = build_model(
+        prepared.split,
+        method=results["method"],
         channels=prepared.channels,
-        options=dict(config.get("method_options", {})),
-        device=torch.device("cpu"),
-        cache_dir=Path(scenario.output.cache_dir) / "states",
-        out_dim=scenario.model.dim,
-        init=scenario.model.init,
+        method_options=config.get("method_options", {}),
+        sasrec=scenario.model,
         seed=int(results.get("seed", 0)),
-        progress=False,
+        cache_dir=Path(scenario.output.cache_dir) / "states",
     )
-    tower = get_method(results["method"]).builder(ctx)
-    m = scenario.model
-    sasrec = SASRec(
-        m.dim, m.num_blocks, m.num_heads, m.ffn_dim, split.max_len, m.dropout, init=m.init
-    )
-    model = SequentialRecommender(tower, sasrec, num_items=split.num_items)
     path = run_dir / "checkpoint" / "best.safetensors"
     if not path.exists():
         raise ScenarioError(run_dir, "", "no checkpoint/best.safetensors: the run did not finish")
-    tensors, _ = load_weights(path)
     try:
-        result = model.load_state_dict(tensors, strict=False)
-    except RuntimeError as exc:  # shape mismatch: another catalogue or model size
-        raise ScenarioError(path, "", f"checkpoint does not fit the model: {exc}") from None
-    if result.unexpected_keys:
-        raise ScenarioError(
-            path, "", f"checkpoint does not fit the model: {result.unexpected_keys[:5]}"
-        )
+        load_trained(model, path)
+    except CheckpointError as exc:  # another catalogue, method or model size, or a damaged file
+        raise ScenarioError(path, "", str(exc).removeprefix(f"{path}: ")) from None
     return model.eval()
 
 

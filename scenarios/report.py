@@ -44,6 +44,7 @@ COLUMNS = (
     "memory_kind",
     "peak_rss_mb",
     "trainable_params",
+    "head_params",
     "total_params",
     "caption_fingerprints",
     "wall_seconds",
@@ -105,6 +106,8 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
         row[key] = eff.get(key, "")
     for key in ("trainable_params", "total_params"):
         row[key] = eff.get(key, _get(results, "params", key.removesuffix("_params")) or "")
+    head = _get(results, "params", "head")
+    row["head_params"] = head if head is not None else ""
     row["epochs"] = results.get("epochs_run", "")
     captions = _get(results, "record", "captions") or _get(results, "captions") or {}
     row["caption_fingerprints"] = ";".join(
@@ -168,6 +171,7 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "seconds_per_epoch",
             "memory_mb",
             "trainable_params",
+            "head_params",
             "total_params",
         ):
             values = [v for v in (_num(r[col]) for r in done) if v is not None]
@@ -224,8 +228,8 @@ def markdown_table(groups: Sequence[dict[str, Any]]) -> str:
     """The per-configuration table (quality mean ± std over seeds, and cost)."""
     lines = [
         "| scenario | method | inputs | encoders | seeds | HR@10 | NDCG@10 | MRR "
-        "| s/epoch | memory MB | trainable params | TPME |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| s/epoch | memory MB | trainable params | head params | TPME |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     several = len({g["protocol"] for g in groups}) > 1
     for g in groups:
@@ -237,7 +241,8 @@ def markdown_table(groups: Sequence[dict[str, Any]]) -> str:
             f"| {_pm(g['test_ndcg@10'], g['test_ndcg@10_std'])} "
             f"| {_pm(g['test_mrr'], g['test_mrr_std'])} "
             f"| {_fmt(g['seconds_per_epoch'], '.2f')} | {_fmt(g['memory_mb'], '.1f')} "
-            f"| {_fmt(g['trainable_params'], ',.0f')} | {_fmt(g['tpme'], '.3f')} |"
+            f"| {_fmt(g['trainable_params'], ',.0f')} | {_fmt(g['head_params'], ',.0f')} "
+            f"| {_fmt(g['tpme'], '.3f')} |"
         )
     return "\n".join(lines)
 

@@ -186,9 +186,16 @@ def _channel_input(
         )
         used = {name: captions[name].fingerprint for name in captions if name in channel.template}
         source = sha256_json({"template": channel.template, "captions": used})
-        return ChannelInput(channel.name, "text", encoder, texts=texts, source_fingerprint=source)
+        return ChannelInput(
+            channel.name,
+            "text",
+            encoder,
+            texts=texts,
+            source_fingerprint=source,
+            item_ids=cat.item_ids,
+        )
     paths = cat.image_paths if channel.modality == "image" else cat.video_paths
-    return ChannelInput(channel.name, channel.modality, encoder, paths=paths)
+    return ChannelInput(channel.name, channel.modality, encoder, paths=paths, item_ids=cat.item_ids)
 
 
 def run_one(

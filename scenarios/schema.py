@@ -5,15 +5,16 @@ captions, cover images, video frames), which method and which training / evaluat
 settings one comparison cell uses. `load_scenario(file, overrides)` reads the TOML with
 `tomllib`, applies dotted command-line overrides (`train.epochs=5`, parsed as TOML values,
 never evaluated), builds the dataclasses through the one generic loader in
-`scenarios.typed`, then checks the combinations the types cannot express. Every problem
+`media.typed`, then checks the combinations the types cannot express. Every problem
 raises `ScenarioError` naming the file, the dotted key and the valid keys or choices.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,9 +25,9 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
     import tomli as tomllib  # type: ignore[no-redef]
 
 from media.hashing import sha256_json
+from media.typed import TypedLoadError, build, suggest, to_plain
 from recsys.channels import EncoderSpec
 from recsys.config import (
-    SASREC_INITS,
     EvalConfig,
     SASRecConfig,
     SplitConfig,
@@ -35,8 +36,6 @@ from recsys.config import (
     sasrec_record,
     split_record,
 )
-from recsys.errors import ConfigError
-from scenarios.typed import TypedLoadError, build, suggest, to_plain
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 """Folder of the shipped scenario files (package data)."""
@@ -101,6 +100,14 @@ class CaptionSpec:
     dtype: str = "float32"  # captioner compute dtype (part of the caption key)
     device: str = "auto"  # where the captioner runs; not part of the key
     batch_size: int = 8  # media per generate() call; not part of the key
+    # Use captions of the same model and settings made under other torch / transformers
+    # versions (the key records them) instead of captioning again; not part of the key.
+    reuse_across_versions: bool = False
+
+
+CAPTION_RUNTIME = ("device", "batch_size", "reuse_across_versions")
+"""CaptionSpec fields that say how captions are made or looked up, not which: left out of the
+scenario fingerprint (the caption key and the store's fingerprint record what was used)."""
 
 
 @dataclass(frozen=True)
@@ -136,13 +143,17 @@ class Scenario:
         return to_plain(self)
 
     def fingerprint(self) -> str:
-        """sha256 over everything that changes results (not the description or output dirs)."""
+        """sha256 over everything that changes results: not the description, output folders
+        or seeds, nor where and in what batches captions are generated (`CAPTION_RUNTIME`)."""
         plain = self.to_dict()
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
         plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
         plain["split"] = split_record(plain["split"])
         plain["eval"] = eval_record(plain["eval"])
+        for table in plain["captions"].values():
+            for key in CAPTION_RUNTIME:
+                table.pop(key, None)
         return sha256_json(plain)
 
     @property
@@ -318,23 +329,19 @@ def _list_entry(node: list[Any], part: str, where: str, source: str) -> dict[str
 
 # ---------------------------------------------------------------- validation
 
-_STRING_CHOICES: dict[str, tuple[str | None, ...]] = {
-    "encoder.kind": ("auto", "hf_text", "hf_vision", "open_clip"),
-    "encoder.pooling": ("auto", "cls", "mean", "padded_mean"),
-    "encoder.dtype": ("float32", "float16", "bfloat16"),
-    "encoder.quantization": (None, "8bit", "4bit"),
-    "train.loss": ("auto", "inbatch_logq", "full_softmax"),
-}
-_TEXT_KINDS = ("auto", "hf_text")
-_VISION_KINDS = ("auto", "hf_vision", "open_clip")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,63}$")
 
 
-def _choice(source: str, key: str, value: Any, choices: Sequence[Any]) -> None:
-    if value not in choices:
-        valid = ", ".join(repr(c) for c in choices)
-        hint = suggest(str(value), [str(c) for c in choices])
-        raise ScenarioError(source, key, f"invalid value {value!r}{hint}; valid choices: {valid}")
+@contextlib.contextmanager
+def _named(source: str) -> Iterator[None]:
+    """Turn a ConfigError from a configuration's own check into a ScenarioError naming the
+    file and the dotted key (the checks live with the configurations, in recsys)."""
+    from recsys.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise ScenarioError(source, exc.field, exc.message if exc.field else str(exc)) from None
 
 
 def template_fields(template: str) -> list[str]:
@@ -361,6 +368,8 @@ def validate(s: Scenario) -> None:
 
 
 def _validate_channels(s: Scenario) -> None:
+    from recsys.encoders import encoder_kinds
+
     src = s.source
     seen: set[str] = set()
     for i, ch in enumerate(s.channels):
@@ -371,10 +380,9 @@ def _validate_channels(s: Scenario) -> None:
             raise ScenarioError(src, f"{key}.name", f"duplicate channel name {ch.name!r}")
         seen.add(ch.name)
         enc = ch.encoder
-        for field_name in ("kind", "pooling", "dtype", "quantization"):
-            choices = _STRING_CHOICES[f"encoder.{field_name}"]
-            _choice(src, f"{key}.encoder.{field_name}", getattr(enc, field_name), choices)
-        kinds = _TEXT_KINDS if ch.modality == "text" else _VISION_KINDS
+        with _named(src):
+            enc.check(f"{key}.encoder")
+        kinds = ("auto", *encoder_kinds(ch.modality))
         if enc.kind not in kinds:
             valid = ", ".join(kinds)
             raise ScenarioError(
@@ -382,16 +390,17 @@ def _validate_channels(s: Scenario) -> None:
                 f"{key}.encoder.kind",
                 f"{enc.kind!r} cannot read {ch.modality}; valid: {valid}",
             )
+        if enc.quantization is not None and ch.modality != "text":
+            raise ScenarioError(
+                src,
+                f"{key}.encoder.quantization",
+                f"quantization applies to text encoders only (this is a {ch.modality} channel); "
+                "remove the key",
+            )
         if ch.modality == "text":
             _validate_template(src, key, ch.template)
         elif ch.template is not None:
             raise ScenarioError(src, f"{key}.template", "only text channels take a template")
-        if enc.max_tokens < 1 or enc.num_frames < 1 or enc.groups < 1:
-            raise ScenarioError(
-                src, f"{key}.encoder", "max_tokens, num_frames, groups must be >= 1"
-            )
-        if enc.layers is not None and (not enc.layers or min(enc.layers) < 0):
-            raise ScenarioError(src, f"{key}.encoder.layers", "a non-empty list of indices >= 0")
 
 
 def _validate_template(src: str, key: str, template: str | None) -> None:
@@ -437,7 +446,7 @@ def _validate_captions(s: Scenario) -> None:
 
 def _validate_method(s: Scenario) -> None:
     from recsys.errors import ConfigError
-    from recsys.methods import get_method
+    from recsys.methods import get_method, parse_method_options
 
     src = s.source
     try:
@@ -450,53 +459,22 @@ def _validate_method(s: Scenario) -> None:
         raise ScenarioError(
             src, "channels", f"method {s.method!r} reads no content; remove the channels"
         )
+    with _named(src):
+        parse_method_options(s.method, s.method_options)
 
 
 def _validate_numbers(s: Scenario) -> None:
+    from recsys.config import check_select_metric
+
     src = s.source
-    sp, tr, ev, md = s.split, s.train, s.eval, s.model
-    checks = [
-        ("split.min_len", sp.min_len >= 3, "must be >= 3 (train, validation and test items)"),
-        ("split.keep_last", sp.keep_last >= sp.min_len, "must be >= split.min_len"),
-        ("split.max_len", sp.max_len >= 1, "must be >= 1"),
-        (
-            "model.num_heads",
-            md.num_heads >= 1 and md.dim % md.num_heads == 0,
-            "must divide model.dim",
-        ),
-        ("model.dropout", 0.0 <= md.dropout < 1.0, "must be in [0, 1)"),
-        ("train.epochs", tr.epochs >= 1, "must be >= 1"),
-        ("train.patience", tr.patience >= 1, "must be >= 1"),
-        ("train.batch_size", tr.batch_size is None or tr.batch_size >= 1, "must be >= 1"),
-        ("train.lr", tr.lr is None or tr.lr > 0, "must be > 0"),
-        ("train.adapter_lr", tr.adapter_lr > 0, "must be > 0"),
-        (
-            "train.max_steps_per_epoch",
-            tr.max_steps_per_epoch is None or tr.max_steps_per_epoch >= 1,
-            "must be >= 1",
-        ),
-        (
-            "seeds",
-            bool(s.seeds) and len(set(s.seeds)) == len(s.seeds),
-            "a non-empty list of distinct integers",
-        ),
-    ]
-    for key, ok, message in checks:
-        if not ok:
-            raise ScenarioError(src, key, message)
-    try:  # the config dataclasses' own checks; their messages start with the dotted key
-        ev.check()
-        if sp.new_items is not None:
-            sp.new_items.check()
-    except ConfigError as exc:
-        key, _, reason = str(exc).partition(": ")
-        raise ScenarioError(src, key, reason) from None
-    _choice(src, "train.loss", tr.loss, _STRING_CHOICES["train.loss"])
-    _choice(src, "model.init", md.init, SASREC_INITS)
-    if not re.match(r"^(auto|cpu|cuda(:\d+)?|mps)$", tr.device):
-        raise ScenarioError(src, "train.device", "valid: auto, cpu, cuda, cuda:N, mps")
-    metrics = [f"{m}@{k}" for m in ("hr", "ndcg") for k in ev.ks] + ["mrr"]
-    _choice(src, "train.select_metric", tr.select_metric, metrics)
+    with _named(src):
+        s.split.check("split")
+        s.model.check("model")
+        s.train.check("train")
+        s.eval.check("eval")
+        check_select_metric(s.train, s.eval, "train")
+    if not s.seeds or len(set(s.seeds)) != len(s.seeds):
+        raise ScenarioError(src, "seeds", "a non-empty list of distinct integers")
 
 
 def scenario_summary(s: Scenario) -> dict[str, Any]:

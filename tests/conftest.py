@@ -1,4 +1,5 @@
-"""Shared fixtures: toy splits built through the real loader types and `make_split`."""
+"""Shared fixtures: toy splits built through the real loader types and `make_split`, and
+the zoo of tiny encoders (`tests.support.tiny_models`), written once per session."""
 
 from __future__ import annotations
 
@@ -32,3 +33,11 @@ def toy_split(sequences: dict[str, list[str]], max_len: int = 10) -> Split:
 @pytest.fixture(scope="session")
 def make_toy_split():
     return toy_split
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Spec `model` strings of every tiny encoder by role (see `write_tiny_zoo`)."""
+    from tests.support.tiny_models import write_tiny_zoo
+
+    return write_tiny_zoo(tmp_path_factory.mktemp("zoo"))

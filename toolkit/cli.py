@@ -112,6 +112,12 @@ def caption_cmd(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
     dtype: str = typer.Option("float32", help="float32, float16 or bfloat16."),
     merge: bool = typer.Option(False, "--merge", help="Only join shard parts into the store."),
+    reuse_across_versions: bool = typer.Option(
+        False,
+        "--reuse-across-versions",
+        help="Count captions made with the same model and settings under other torch / "
+        "transformers versions as done (default: caption again).",
+    ),
 ) -> None:
     """Caption images and video frames into a resumable caption store."""
     from captioning.api import caption_items, list_media, parse_shard
@@ -145,9 +151,15 @@ def caption_cmd(
             num_frames=num_frames,
             num_workers=workers,
             shard=parse_shard(shard) if shard else None,
+            reuse_across_versions=reuse_across_versions,
         )
     except (CaptioningError, ValueError) as exc:
         _fail(str(exc))
+    if summary.version_drift:
+        typer.echo(
+            f"note: captions of these settings made under {', '.join(summary.version_drift)} "
+            "were not reused (--reuse-across-versions reuses them)"
+        )
     typer.echo(
         f"{summary.done} captioned, {summary.skipped} skipped, {summary.failed} failed "
         f"-> {summary.write_file}"

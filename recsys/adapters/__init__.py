@@ -3,14 +3,6 @@
 Importing a family's module registers its method (`recsys.methods` imports them lazily).
 """
 
-from recsys.adapters.options import Option, parse_options
 from recsys.adapters.side import SANB, IISANVersa, InterSideNetwork, IntraSideNetwork
 
-__all__ = [
-    "SANB",
-    "IISANVersa",
-    "InterSideNetwork",
-    "IntraSideNetwork",
-    "Option",
-    "parse_options",
-]
+__all__ = ["SANB", "IISANVersa", "InterSideNetwork", "IntraSideNetwork"]

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from recsys.adapters.options import Option, parse_options
-from recsys.adapters.side import MODES, IISANVersa
-from recsys.adapters.sources import LiveSource, build_sources
+from recsys.adapters.side import IISANVersa, Mode
+from recsys.adapters.sources import LiveSource, SourceOptions, build_sources
+from recsys.errors import ConfigError
 from recsys.methods import MethodContext, register_method
 from recsys.models.base import ItemTower, MethodDefaults, ParamGroup
 
-OPTIONS = {
-    "rank": Option(int, 64),  # SANB bottleneck r
-    "mode": Option(str, "intra_inter", MODES),  # ablations: intra only, inter only, both
-    "cached": Option(bool, True),  # train from the hidden-state cache (False: live encoders)
-    "fold_heads": Option(bool, False),  # one Linear(d -> 64) head instead of d -> d -> 64
-    "gate_temperature": Option(float, 0.1),  # T in sigmoid(w / T) and softmax(u / T)
-    "rebuild_cache": Option(bool, True),  # False: a stale cache is an error, not a rebuild
-    "encode_batch_size": Option(int, 64),  # items per encoder forward pass (cache build, live)
-}
+
+@dataclass(frozen=True)
+class IISANVersaOptions(SourceOptions):
+    """`method_options` of `iisan_versa` (plus `cached`, `rebuild_cache`, `encode_batch_size`)."""
+
+    rank: int = 64  # SANB bottleneck r
+    mode: Mode = "intra_inter"  # ablations: intra only, inter only, both
+    fold_heads: bool = False  # one Linear(d -> 64) head instead of d -> d -> 64
+    gate_temperature: float = 0.1  # T in sigmoid(w / T) and softmax(u / T)
+
+    def check(self, prefix: str) -> None:
+        super().check(prefix)
+        if self.rank < 1:
+            raise ConfigError("must be >= 1", field=f"{prefix}.rank")
+        if self.gate_temperature <= 0:
+            raise ConfigError("must be > 0", field=f"{prefix}.gate_temperature")
 
 
 class IISANVersaTower(ItemTower):
@@ -52,6 +60,9 @@ class IISANVersaTower(ItemTower):
             ParamGroup("heads", self.adapter.head_parameters(), role="recommender"),
         ]
 
+    def head_parameters(self) -> list[nn.Parameter]:
+        return self.adapter.head_parameters()
+
     def frozen_modules(self) -> list[nn.Module]:
         return [s.encoder for s in self.sources if isinstance(s, LiveSource)]
 
@@ -66,21 +77,16 @@ class IISANVersaTower(ItemTower):
 
 
 def build_iisan_versa(ctx: MethodContext) -> IISANVersaTower:
-    """Builder registered as method `iisan_versa` (options: see `OPTIONS`)."""
-    opts = parse_options("iisan_versa", ctx.options, OPTIONS)
-    sources = build_sources(
-        ctx,
-        cached=opts["cached"],
-        rebuild=opts["rebuild_cache"],
-        batch_size=opts["encode_batch_size"],
-    )
+    """Builder registered as method `iisan_versa` (options: `IISANVersaOptions`)."""
+    opts: IISANVersaOptions = ctx.options
+    sources = build_sources(ctx, opts)
     adapter = IISANVersa(
         [s.width for s in sources],
         [s.num_steps for s in sources],
-        rank=opts["rank"],
-        mode=opts["mode"],
-        fold_heads=opts["fold_heads"],
-        temperature=opts["gate_temperature"],
+        rank=opts.rank,
+        mode=opts.mode,
+        fold_heads=opts.fold_heads,
+        temperature=opts.gate_temperature,
         out_dim=ctx.out_dim,
     )
     return IISANVersaTower(sources, adapter).to(ctx.device)
@@ -89,6 +95,7 @@ def build_iisan_versa(ctx: MethodContext) -> IISANVersaTower:
 register_method(
     "iisan_versa",
     build_iisan_versa,
+    options=IISANVersaOptions,
     defaults=MethodDefaults(batch_size=64, lr=2e-4, loss="inbatch_logq"),
     description="IISAN-Versa: intra/inter-modal side networks over frozen encoder states",
 )

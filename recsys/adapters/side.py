@@ -6,13 +6,17 @@ Every module takes explicit widths and counts; none sees a config object.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
 from recsys.errors import ConfigError
 
-MODES = ("intra_inter", "intra", "inter")
+Mode = Literal["intra_inter", "intra", "inter"]
+MODES: tuple[str, ...] = get_args(Mode)  # the ablations: both side networks, intra, inter
+HeadKind = Literal["linear", "iisan"]
 
 
 class SANB(nn.Module):
@@ -117,6 +121,52 @@ def head(width: int, out_dim: int, fold: bool) -> nn.Module:
     return nn.Sequential(nn.Linear(width, width), nn.Linear(width, out_dim))
 
 
+def fusion(branches: int, out_dim: int) -> nn.Module:
+    """The reference's `com_dense` over concatenated branch embeddings; nothing to fuse (the
+    identity) for one branch."""
+    return nn.Linear(branches * out_dim, out_dim) if branches > 1 else nn.Identity()
+
+
+@dataclass(frozen=True)
+class HeadOptions:
+    """How a baseline tower turns per-channel states into item embeddings."""
+
+    # "linear": concatenated states -> one Linear (the baselines' original head);
+    # "iisan": IISAN-Versa's structure, so head capacity does not confound a comparison
+    # (per-channel head Linear(d -> d) -> Linear(d -> 64), concatenation, fusion Linear).
+    head: HeadKind = "linear"
+    fold_heads: bool = False  # with head = "iisan": one Linear(d -> 64) per channel
+
+
+class BranchHeads(nn.Module):
+    """IISAN-Versa's head and fusion structure over branches of the given widths: each
+    branch -> `head` -> concatenation -> `fusion` (identity for one branch)."""
+
+    def __init__(self, widths: Sequence[int], out_dim: int, fold: bool) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(head(w, out_dim, fold) for w in widths)
+        self.fusion = fusion(len(widths), out_dim)
+
+    def forward(self, branches: Sequence[torch.Tensor]) -> torch.Tensor:  # -> [B, out_dim]
+        outs = [h(x) for h, x in zip(self.heads, branches, strict=True)]
+        return self.fusion(torch.cat(outs, dim=-1))
+
+
+def item_head(widths: Sequence[int], out_dim: int, options: HeadOptions) -> nn.Module:
+    """The head a baseline tower applies with `apply_head`: one Linear over the concatenated
+    states, or `BranchHeads`."""
+    if options.head == "iisan":
+        return BranchHeads(widths, out_dim, options.fold_heads)
+    return nn.Linear(sum(widths), out_dim)
+
+
+def apply_head(module: nn.Module, states: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-channel states `[M, width_c]` -> item embeddings `[M, out_dim]` through `item_head`."""
+    if isinstance(module, BranchHeads):
+        return module(states)
+    return module(torch.cat(list(states), dim=-1))
+
+
 class IISANVersa(nn.Module):
     """Intra side networks per channel, one inter network (two channels or more), heads,
     concatenation and a final projection to the item embedding (only with two channels or
@@ -184,6 +234,8 @@ class IISANVersa(nn.Module):
         # (benchmarks/results/iisan_gap_investigation.md). Two channels or more keep the
         # reference's com_dense, also in the one-branch `inter` ablation.
         self.fusion = nn.Linear(branches * out_dim, out_dim) if len(widths) > 1 else nn.Identity()
+        # (`fusion(...)` builds the same layer for baselines; kept inline here so the `inter`
+        # ablation, one branch over two channels, keeps its com_dense as in the reference.)
 
     def side_parameters(self) -> list[nn.Parameter]:
         """Side networks: SANBs, gates, mix logits and dimension transformation layers."""

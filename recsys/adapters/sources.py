@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from recsys.cache import CachedStates, build_or_load_cache, open_current_cache
-from recsys.cache.build import channel_items
+from recsys.cache.keys import channel_items
 from recsys.channels import ChannelInput
 from recsys.encoders import Encoder, build_encoder
+from recsys.encoders.base import outside_autocast
 from recsys.errors import ConfigError
 from recsys.methods import MethodContext
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Options of the methods that read frozen encoder states (`iisan_versa`, `frozen`)."""
+
+    cached: bool = True  # train from the hidden-state cache (False: live encoders)
+    rebuild_cache: bool = True  # False: a stale cache is an error, not a rebuild
+    encode_batch_size: int = 64  # items per encoder forward pass (cache build, live)
+    # Reuse a cache built under other torch / transformers versions (said, not silent)
+    # instead of rebuilding it; everything else must still match.
+    reuse_across_versions: bool = False
+
+    def check(self, prefix: str) -> None:
+        if self.encode_batch_size < 1:
+            raise ConfigError("must be >= 1", field=f"{prefix}.encode_batch_size")
 
 
 class CachedSource(nn.Module):
@@ -112,17 +130,16 @@ class LiveSource(nn.Module):
             present = [(j, x) for j, x in loaded if x is not None]
             if not present:
                 continue
-            with torch.no_grad():
+            with torch.no_grad(), outside_autocast():
                 states = self.encoder(**self.encoder.prepare([x for _, x in present]))
             where = torch.tensor([j for j, _ in present], device=items.device)
             out[where] = states.to(torch.float16).float().to(items.device)  # cache dtype
         return out
 
 
-def build_sources(
-    ctx: MethodContext, *, cached: bool, rebuild: bool, batch_size: int
-) -> list[nn.Module]:
-    """One state source per channel of `ctx`, cached or live."""
+def build_sources(ctx: MethodContext, options: SourceOptions) -> list[nn.Module]:
+    """One state source per channel of `ctx`, cached or live (`options`)."""
+    cached, batch_size = options.cached, options.encode_batch_size
     if not ctx.channels:
         raise ConfigError("this method needs at least one input channel")
     sources: list[nn.Module] = []
@@ -136,9 +153,7 @@ def build_sources(
         if not cached:
             sources.append(LiveSource(encoder, channel_items(channel), batch_size))
             continue
-        sources.append(
-            CachedSource.from_cache(_cache_on_main(channel, encoder, ctx, rebuild, batch_size))
-        )
+        sources.append(CachedSource.from_cache(_cache_on_main(channel, encoder, ctx, options)))
         del encoder  # the backbone is not needed again: free it before training
     return sources
 
@@ -152,16 +167,17 @@ def _check_channel(channel: ChannelInput, num_items: int) -> None:
 
 
 def _cache_on_main(
-    channel: ChannelInput, encoder: Encoder, ctx: MethodContext, rebuild: bool, batch_size: int
+    channel: ChannelInput, encoder: Encoder, ctx: MethodContext, options: SourceOptions
 ) -> CachedStates:
     """Every rank calls the build: under torchrun each encodes a share of the chunks and
     rank 0 merges them (recsys.cache.build); all ranks then open the same files."""
     return build_or_load_cache(
         channel,
-        rebuild=rebuild,
+        rebuild=options.rebuild_cache,
         progress=ctx.progress and ctx.dist.is_main,
         encoder=encoder,
         cache_dir=ctx.cache_dir,
         device=ctx.device,
-        batch_size=batch_size,
+        batch_size=options.encode_batch_size,
+        reuse_versions=options.reuse_across_versions,
     )

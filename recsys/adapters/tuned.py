@@ -12,6 +12,7 @@ otherwise loaded and preprocessed on the fly for each batch.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from recsys.adapters.side import HeadOptions, apply_head, item_head
 from recsys.models.base import ItemTower, ParamGroup
 
 
@@ -227,19 +229,26 @@ class TunedTower(ItemTower):
         out_dim: int = 64,
         encode_batch: int = 64,
         seed: int = 0,
+        head_options: HeadOptions = HeadOptions(),
     ) -> None:
         super().__init__()
         self.out_dim = out_dim
         self.method = method
-        self.facts = facts
+        self.facts = {**facts, "head": dataclasses.asdict(head_options)}
         self.encode_batch = encode_batch
         self.channels = nn.ModuleList(channels)
-        self.projection = nn.Linear(sum(c.width for c in channels), out_dim)
-        gen = torch.Generator().manual_seed(seed)
-        bound = 1.0 / self.projection.in_features**0.5  # nn.Linear's default range
-        with torch.no_grad():
-            self.projection.weight.uniform_(-bound, bound, generator=gen)
-            self.projection.bias.uniform_(-bound, bound, generator=gen)
+        widths = [c.width for c in channels]
+        if head_options.head == "linear":
+            self.projection = nn.Linear(sum(widths), out_dim)
+            gen = torch.Generator().manual_seed(seed)
+            bound = 1.0 / self.projection.in_features**0.5  # nn.Linear's default range
+            with torch.no_grad():
+                self.projection.weight.uniform_(-bound, bound, generator=gen)
+                self.projection.bias.uniform_(-bound, bound, generator=gen)
+        else:  # seeded on a forked RNG: the same seed gives the same heads, whatever ran before
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                self.projection = item_head(widths, out_dim, head_options)
         self._encoder_params = list(trainable)
         chosen = {id(p) for p in self._encoder_params}
         for channel in self.channels:
@@ -249,7 +258,7 @@ class TunedTower(ItemTower):
     def forward(self, items: torch.Tensor) -> torch.Tensor:  # [...] -> [..., out_dim]
         uniq, inverse = torch.unique(items.reshape(-1), return_inverse=True)  # encode once
         states = [channel(uniq, self.encode_batch) for channel in self.channels]
-        emb = self.projection(torch.cat(states, dim=-1))  # [U, out_dim]
+        emb = apply_head(self.projection, states)  # [U, out_dim]
         return emb[inverse].reshape(*items.shape, self.out_dim)
 
     def param_groups(self) -> list[ParamGroup]:
@@ -257,6 +266,9 @@ class TunedTower(ItemTower):
         if self._encoder_params:
             groups.append(ParamGroup(f"{self.method}_encoder", self._encoder_params, "adapter"))
         return groups
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return list(self.projection.parameters())
 
     def frozen_modules(self) -> list[nn.Module]:
         """Largest encoder sub-modules none of whose parameters train."""

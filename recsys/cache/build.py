@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import re
 import shutil
 import sys
 import time
@@ -15,12 +12,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from media.hashing import sha256_file, sha256_json, sha256_lines
+from media.hashing import sha256_json
 from media.io import atomic_path, atomic_write_json, sweep_stale_temps
 from recsys import distributed
+from recsys.cache.keys import (
+    cache_folder,
+    channel_items,
+    content_hash,
+    fingerprint_fields,
+    item_label,
+    quick_key,
+)
 from recsys.cache.lock import folder_lock
 from recsys.cache.states import (
-    FORMAT_VERSION,
     MANIFEST,
     SHARED,
     STATES,
@@ -30,103 +34,12 @@ from recsys.cache.states import (
 )
 from recsys.channels import ChannelInput, EncoderSpec
 from recsys.encoders import Encoder, build_encoder
-from recsys.encoders.base import COMMIT_HASH, folder_revision
-from recsys.errors import CacheMismatchError, ConfigError, DiskSpaceError
+from recsys.encoders.base import outside_autocast
+from recsys.errors import CacheMismatchError, CacheOverflowError, DiskSpaceError
 
 _MEDIA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
 PARTIAL = "partial"
 STAMP = "quick_key.json"  # lets a current cache be opened without loading the encoder
-
-
-def channel_items(channel: ChannelInput) -> list[Any]:
-    """The raw per-item inputs of a channel, in catalogue order."""
-    items = channel.texts if channel.modality == "text" else channel.paths
-    if items is None:
-        field = "texts" if channel.modality == "text" else "paths"
-        raise ConfigError(f"channel {channel.name!r} ({channel.modality}) has no {field}")
-    return list(items)
-
-
-def content_hash(channel: ChannelInput) -> str:
-    """sha256 over the channel's inputs: texts, or each media file's bytes ("-" if absent)."""
-    if channel.modality == "text":
-        return sha256_lines(channel_items(channel))
-    lines = []
-    for path in channel_items(channel):
-        try:
-            lines.append(sha256_file(path) if path is not None else "-")
-        except OSError:
-            lines.append("unreadable")
-    return sha256_lines(lines)
-
-
-def fingerprint_fields(channel: ChannelInput, encoder: Encoder) -> dict[str, Any]:
-    """Everything the cached states depend on; two caches agree iff these agree."""
-    info = encoder.describe()
-    fields = {
-        "format": FORMAT_VERSION,
-        "modality": channel.modality,
-        "num_items": len(channel_items(channel)),
-        "content": content_hash(channel),
-        "source_fingerprint": channel.source_fingerprint,
-        "encoder": info["model"],
-        "encoder_kind": info["kind"],
-        "revision": info["revision"],
-        "layers": info["layers"],
-        "pooling": info["pooling"],
-        "encoder_dtype": info["dtype"],
-        "quantization": info["quantization"],
-        "cache_dtype": "float16",
-    }
-    if channel.modality == "text":
-        fields["max_tokens"] = info["max_tokens"]
-    if channel.modality == "video":
-        fields["num_frames"] = info["num_frames"]
-    return fields
-
-
-def model_files_revision(spec: EncoderSpec) -> str | None:
-    """Identify the model's files without loading the model, or None when that cannot be
-    done safely: a local folder's snapshot commit or content hash, or the commit a Hugging
-    Face hub id resolves to in the local hub cache (only when that is what loading would
-    use: offline, or a pinned commit). open_clip models are never identified this way."""
-    if spec.kind == "open_clip":
-        return None
-    if Path(spec.model).is_dir():
-        return folder_revision(spec.model, {})
-    pinned = spec.revision is not None and COMMIT_HASH.fullmatch(spec.revision)
-    if not pinned and os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("1", "true", "yes"):
-        return None  # online, "main" may have moved: only loading can tell
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(spec.model, "config.json", revision=spec.revision)
-    except (ImportError, ValueError, OSError):
-        return None
-    if not isinstance(found, str):
-        return None
-    commit = Path(found).parent.name
-    return commit if COMMIT_HASH.fullmatch(commit) else None
-
-
-def quick_key(channel: ChannelInput, content: str) -> str | None:
-    """A key that changes whenever the cache fingerprint could: every encoder setting, the
-    inputs (`content`, the channel's `content_hash`) and the model's files
-    (`model_files_revision`); None when those files cannot be identified without loading
-    the model."""
-    files = model_files_revision(channel.encoder)
-    if files is None:
-        return None
-    return sha256_json(
-        {
-            "format": FORMAT_VERSION,
-            "modality": channel.modality,
-            "encoder": dataclasses.asdict(channel.encoder),
-            "content": content,
-            "source_fingerprint": channel.source_fingerprint,
-            "files": files,
-        }
-    )
 
 
 def open_current_cache(channel: ChannelInput, cache_dir: str | Path) -> CachedStates | None:
@@ -162,16 +75,6 @@ def _write_stamp(folder: Path, channel: ChannelInput, cached: CachedStates) -> N
         )
 
 
-def cache_folder(cache_dir: Path, channel: ChannelInput, content: str | None = None) -> Path:
-    """One slot per (channel name, encoder, inputs): other settings of it are rebuilt there.
-    `content`: the channel's `content_hash`, when already computed."""
-    model = channel.encoder.model
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name or model)[:40]
-    content = content_hash(channel) if content is None else content
-    key = sha256_json([model, content, channel.source_fingerprint])[:10]
-    return Path(cache_dir) / f"{channel.name}--{slug}--{key}"
-
-
 def build_or_load_cache(
     channel: ChannelInput,
     encoder_spec: EncoderSpec | None = None,
@@ -183,6 +86,7 @@ def build_or_load_cache(
     progress: bool = True,
     chunk_size: int = 2048,
     encoder: Encoder | None = None,
+    reuse_versions: bool = False,
 ) -> CachedStates:
     """Return the channel's cached states, building them when absent or stale.
 
@@ -197,10 +101,13 @@ def build_or_load_cache(
         chunk_size: items per resumable chunk (a killed build resumes at the first
             unfinished chunk).
         encoder: an already built encoder for this spec (saves loading it twice).
+        reuse_versions: accept a cache that differs only in the library versions it was
+            built with (say so, do not rebuild).
 
     Raises:
         CacheMismatchError: the cache exists for other settings and `rebuild` is False;
             the message names every differing field.
+        CacheOverflowError: a state does not fit float16 (names channel, layer and item).
     """
     if encoder_spec is not None and encoder_spec != channel.encoder:
         from dataclasses import replace
@@ -214,39 +121,67 @@ def build_or_load_cache(
     fields = fingerprint_fields(channel, encoder)
     folder = cache_folder(Path(cache_dir), channel, fields["content"])
     with folder_lock(folder):  # grid workers sharing this cache build it once
-        cached = _check_existing(folder, fields, rebuild)
+        cached = _check_existing(folder, fields, rebuild, reuse_versions, channel.name)
         if cached is None:
             cached = _build(channel, encoder, fields, folder, batch_size, chunk_size, progress)
-        _write_stamp(folder, channel, cached)
+        if cached.manifest["fields"] == fields:  # a cache reused across versions is not current
+            _write_stamp(folder, channel, cached)
         return cached
 
 
-def _check_existing(folder: Path, fields: dict[str, Any], rebuild: bool) -> CachedStates | None:
+def _version_changes(stored: Any, wanted: dict[str, str]) -> str:
+    held = stored if isinstance(stored, dict) else {}
+    names = sorted(set(held) | set(wanted))
+    return ", ".join(
+        f"{n} {held.get(n, 'unrecorded')} -> {wanted.get(n)}"
+        for n in names
+        if held.get(n) != wanted.get(n)
+    )
+
+
+def _check_existing(
+    folder: Path, fields: dict[str, Any], rebuild: bool, reuse_versions: bool, name: str
+) -> CachedStates | None:
     if not (folder / MANIFEST).exists():
         return None
     try:
         cached = open_cache(folder)
         stored = cached.manifest["fields"]
     except (OSError, ValueError, KeyError) as exc:
-        stored, cached, reason = {}, None, f"unreadable ({exc})"
+        stored, cached, differing, reason = {}, None, [], f"unreadable ({exc})"
     else:
-        diffs = [
-            f"{k}: cached {stored.get(k)!r} != wanted {v!r}"
-            for k, v in fields.items()
-            if stored.get(k) != v
-        ]
-        if not diffs:
+        differing = [k for k, v in fields.items() if stored.get(k) != v]
+        if not differing or (reuse_versions and differing == ["versions"]):
             shutil.rmtree(folder / PARTIAL, ignore_errors=True)  # a kill after the manifest
+            if differing:
+                _say(
+                    f"cache {name}: reused across library versions "
+                    f"({_version_changes(stored.get('versions'), fields['versions'])})"
+                )
             return cached
-        reason = "; ".join(diffs)
+        reason = "; ".join(
+            f"versions: {_version_changes(stored.get(k), fields[k])}"
+            if k == "versions"
+            else f"{k}: cached {stored.get(k)!r} != wanted {fields[k]!r}"
+            for k in differing
+        )
     if not rebuild:
+        hint = " or reuse it (reuse_across_versions=true)" if differing == ["versions"] else ""
         raise CacheMismatchError(
             f"hidden-state cache {folder} was built for other settings ({reason}); "
-            "rebuild it (rebuild_cache=true) or delete the folder"
+            f"rebuild it (rebuild_cache=true){hint} or delete the folder"
         )
-    for name in (MANIFEST, STAMP, STATES, SHARED, VALID):  # manifest first: never half-valid
-        (folder / name).unlink(missing_ok=True)
+    if cached is not None:
+        _say(f"cache {name}: rebuilding, it was built for other settings ({reason})")
+    for file in (MANIFEST, STAMP, STATES, SHARED, VALID):  # manifest first: never half-valid
+        (folder / file).unlink(missing_ok=True)
     return None
+
+
+def _say(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def _build(
@@ -267,7 +202,7 @@ def _build(
     _check_disk(channel.name, folder, len(items), encoder, progress and ctx.is_main)
     if ctx.is_main:
         _reset_partial(partial, fingerprint)
-        sweep_stale_temps(folder)  # temp files of builds killed mid-write (F12)
+        sweep_stale_temps(folder)  # temp files of builds killed mid-write
         sweep_stale_temps(partial)
     distributed.barrier()
     # Stable length sort: batches pad little, and a resumed build sees the same chunks.
@@ -285,7 +220,10 @@ def _build(
         chunk = chunks[k]
         path = partial / f"chunk_{k:05d}.npz"
         if not path.exists():
-            states, valid = _encode_chunk(encoder, [items[i] for i in chunk], batch_size)
+            ids = [item_label(channel, i) for i in chunk]
+            states, valid = _encode_chunk(
+                encoder, [items[i] for i in chunk], batch_size, ids, channel.name
+            )
             with atomic_path(path) as tmp, open(tmp, "wb") as handle:
                 np.savez(
                     handle, rows=np.asarray(chunk, dtype=np.int64) + 1, states=states, valid=valid
@@ -354,10 +292,33 @@ def _reset_partial(partial: Path, fingerprint: str) -> None:
     atomic_write_json(marker, {"fingerprint": fingerprint})
 
 
+FP16_MAX = float(np.finfo(np.float16).max)  # 65,504
+
+
+def _check_fp16(states: torch.Tensor, encoder: Encoder, ids: list[str], name: str) -> None:
+    """Refuse states that float16 cannot hold (an LLM's massive activations above 65,504,
+    or NaN / inf): they would reach training as inf and end as a NaN loss much later.
+
+    Raises:
+        CacheOverflowError: naming the channel, the hidden-state layer and the first item.
+    """
+    bad = ~torch.isfinite(states) | (states.abs() > FP16_MAX)  # [b, steps, width]
+    if not bool(bad.any()):
+        return
+    row, step, col = (int(x) for x in bad.nonzero()[0])
+    value = float(states[row, step, col])
+    raise CacheOverflowError(
+        f"cache {name}: hidden state {encoder.selected_layers[step]} of item {ids[row]} "
+        f"holds {value:.6g}, which float16 cannot store (|x| <= {FP16_MAX:.0f}); select "
+        "other layers (encoder.layers) or use an encoder whose states fit float16"
+    )
+
+
 def _encode_chunk(
-    encoder: Encoder, raw: list[Any], batch_size: int
+    encoder: Encoder, raw: list[Any], batch_size: int, ids: list[str], name: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """States [n, steps, width] fp16 and valid [n] of one chunk; failed media -> zeros."""
+    """States [n, steps, width] fp16 and valid [n] of one chunk; failed media -> zeros.
+    `ids` name the chunk's items (for the float16 check's message)."""
     out = np.zeros((len(raw), encoder.num_steps, encoder.width), dtype=np.float16)
     valid = np.zeros(len(raw), dtype=bool)
     for start in range(0, len(raw), batch_size):
@@ -372,8 +333,9 @@ def _encode_chunk(
                 continue
         if not loaded:
             continue
-        with torch.inference_mode():
+        with torch.inference_mode(), outside_autocast():
             states = encoder(**encoder.prepare(loaded))  # [b, steps, width] fp32
+        _check_fp16(states, encoder, [ids[j] for j in where], name)
         out[where] = states.to(torch.float16).cpu().numpy()
         valid[where] = True
     return out, valid

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: library versions and content-hashed model folders in the fingerprint
 MANIFEST = "manifest.json"
 STATES = "states.npy"  # [N+1, stored_steps, width] fp16; row 0 = padding (zeros)
 SHARED = "shared.npy"  # [1, width] fp16: state 0 when it is the same for every item

@@ -17,19 +17,6 @@ from recsys.data.types import Dataset, Split, WithheldItems
 from recsys.errors import ConfigError, DataFormatError
 
 
-def _check(config: SplitConfig) -> None:
-    if config.min_len < 3:
-        raise ConfigError(
-            f"split.min_len={config.min_len}: must be at least 3 (train, valid, test)"
-        )
-    if config.keep_last < config.min_len:
-        raise ConfigError(
-            f"split.keep_last={config.keep_last} must be >= split.min_len={config.min_len}"
-        )
-    if config.max_len < 1:
-        raise ConfigError(f"split.max_len={config.max_len}: must be at least 1")
-
-
 def _right_aligned(flat: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
     """[U, width] matrix with each user's items at the right end, 0 on the left."""
     users = len(lengths)
@@ -75,7 +62,7 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
         ConfigError: an impossible configuration.
         DataFormatError: no user has enough interactions.
     """
-    _check(config)
+    config.check()
     full_index = dataset.catalogue._index  # item id -> 1-based index in the full catalogue
     kept_users: list[str] = []
     flat_ids: list[str] = []
@@ -131,8 +118,9 @@ def _draw_withheld(num_items: int, config: NewItemsConfig) -> np.ndarray:
     count = round(config.fraction * num_items)
     if count < 1 or count >= num_items:
         raise ConfigError(
-            f"split.new_items.fraction: {config.fraction:g} of {num_items} items withholds "
-            f"{count}; it must withhold at least one item and leave at least one"
+            f"{config.fraction:g} of {num_items} items withholds {count}; it must withhold "
+            "at least one item and leave at least one",
+            field="split.new_items.fraction",
         )
     rng = np.random.default_rng(config.seed)
     return np.sort(rng.choice(num_items, size=count, replace=False) + 1).astype(np.int64)
@@ -173,7 +161,7 @@ def withhold_items(split: Split, config: NewItemsConfig) -> Split:
         ConfigError: a fraction outside (0, 1) or one that withholds no item (or all).
     """
     if split.withheld is not None:
-        raise ConfigError("split.new_items: this split already withholds items")
+        raise ConfigError("this split already withholds items", field="split.new_items")
     items = _draw_withheld(split.num_items, config)
     is_withheld = np.zeros(split.num_items + 1, dtype=bool)
     is_withheld[items] = True

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import get_args
 
 import torch
 
-from recsys.channels import EncoderSpec
+from recsys.channels import EncoderSpec, Modality
 from recsys.encoders.base import Encoder
 from recsys.encoders.layers import select_layers
 from recsys.errors import ConfigError
@@ -19,18 +20,39 @@ from recsys.errors import ConfigError
 EncoderBuilder = Callable[[EncoderSpec, "torch.device | str | None", bool], Encoder]
 
 _REGISTRY: dict[str, EncoderBuilder] = {}
-_MODALITIES = ("text", "image", "video")
+_READS: dict[str, tuple[str, ...]] = {}  # kind -> modalities it can encode
+_LIBRARIES: dict[str, tuple[str, ...]] = {}  # kind -> distributions its states depend on
+_DECODERS = {"image": ("pillow",), "video": ("pillow", "decord", "av")}  # media -> pixels
+_MODALITIES = get_args(Modality)
 
 
-def register_encoder(kind: str, builder: EncoderBuilder) -> None:
-    """Register an encoder family under `kind`; raises on a duplicate."""
+def register_encoder(
+    kind: str,
+    builder: EncoderBuilder,
+    modalities: tuple[str, ...],
+    libraries: tuple[str, ...] = ("torch", "transformers"),
+) -> None:
+    """Register an encoder family under `kind`, for the modalities it reads (a vision family
+    reads "image" and "video": video is the vision model over sampled frames) and with the
+    distributions whose versions its states depend on (caches record them); raises on a
+    duplicate."""
     if kind in _REGISTRY:
         raise ValueError(f"encoder kind {kind!r} is already registered")
     _REGISTRY[kind] = builder
+    _READS[kind] = tuple(modalities)
+    _LIBRARIES[kind] = tuple(libraries)
 
 
-def encoder_kinds() -> list[str]:
-    return sorted(_REGISTRY)
+def encoder_libraries(spec: EncoderSpec, modality: str) -> tuple[str, ...]:
+    """Distributions whose versions a channel's states depend on: the family's, plus the
+    media decoders for image and video channels. Known without loading the model."""
+    kind = spec.kind if spec.kind != "auto" else ("hf_text" if modality == "text" else "hf_vision")
+    return (*_LIBRARIES.get(kind, ("torch",)), *_DECODERS.get(modality, ()))
+
+
+def encoder_kinds(modality: str | None = None) -> list[str]:
+    """Registered kinds (that read `modality`, when given), sorted."""
+    return sorted(k for k in _REGISTRY if modality is None or modality in _READS[k])
 
 
 def _hf_text(spec: EncoderSpec, device: torch.device | str | None, train: bool) -> Encoder:
@@ -51,9 +73,9 @@ def _open_clip(spec: EncoderSpec, device: torch.device | str | None, train: bool
     return OpenClipVisionEncoder(spec, device, train)
 
 
-register_encoder("hf_text", _hf_text)
-register_encoder("hf_vision", _hf_vision)
-register_encoder("open_clip", _open_clip)
+register_encoder("hf_text", _hf_text, ("text",))
+register_encoder("hf_vision", _hf_vision, ("image", "video"))
+register_encoder("open_clip", _open_clip, ("image", "video"), ("torch", "open_clip_torch"))
 
 
 def _auto_kind(spec: EncoderSpec, modality: str | None) -> str:
@@ -92,6 +114,7 @@ def build_encoder(
     """
     if modality is not None and modality not in _MODALITIES:
         raise ConfigError(f"unknown modality {modality!r}; valid: {', '.join(_MODALITIES)}")
+    spec.check()
     try:
         kind = _auto_kind(spec, modality) if spec.kind == "auto" else spec.kind
     except (OSError, ValueError) as exc:
@@ -100,10 +123,8 @@ def build_encoder(
         raise ConfigError(
             f"unknown encoder kind {spec.kind!r}; valid: auto, {', '.join(encoder_kinds())}"
         )
-    if modality == "text" and kind != "hf_text":
-        raise ConfigError(f"encoder kind {kind!r} cannot encode text channels")
-    if modality in ("image", "video") and kind == "hf_text":
-        raise ConfigError(f"encoder kind 'hf_text' cannot encode {modality} channels")
+    if modality is not None and modality not in _READS[kind]:
+        raise ConfigError(f"encoder kind {kind!r} cannot encode {modality} channels")
     try:
         # Loading may draw random numbers (weights a checkpoint lacks); on a forked RNG the
         # caller's stream, hence the adapter's and SASRec's init, is the same whether or not

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from pathlib import Path
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from media.hashing import sha256_file, sha256_json
-from recsys.channels import EncoderSpec
+from recsys.channels import DTYPES, EncoderSpec
 from recsys.errors import ConfigError
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-POOLINGS = ("auto", "cls", "mean", "padded_mean")
-_HASH_LIMIT = 64 << 20  # bytes; larger files are identified by size and mtime
-COMMIT_HASH = re.compile(r"[0-9a-f]{40}")  # a Hugging Face hub commit (snapshot folder name)
+TORCH_DTYPES = {name: getattr(torch, name) for name in DTYPES}  # the names: recsys.channels
 
 
 class Encoder(nn.Module):
@@ -31,7 +26,8 @@ class Encoder(nn.Module):
     Attributes:
         spec: the spec it was built from.
         model_id: hub id or folder (open_clip: architecture[::pretrained]).
-        revision: commit hash, pretrained tag, or a content hash of the local folder.
+        revision: commit hash, pretrained tag, or a content hash of the local folder or
+            checkpoint file (`media.revision.files_revision`).
         num_blocks: transformer blocks L (hidden states 0..L exist).
         width: hidden width of the pooled states.
         selected_layers: hidden-state indices returned by `forward`, ascending.
@@ -113,13 +109,22 @@ class Encoder(nn.Module):
             backbone.to(device)
 
 
+@contextlib.contextmanager
+def outside_autocast() -> Iterator[None]:
+    """Run a frozen encoder at its own `dtype` setting only. Inside a trainer's autocast
+    (bf16 / fp16 on CUDA, or a caller's CPU autocast) a live encoder would otherwise compute
+    in low precision and training would see other states than the cache (fp32 computed,
+    stored fp16) gives evaluation."""
+    with contextlib.ExitStack() as stack:
+        for device_type in ("cpu", "cuda"):
+            if torch.is_autocast_enabled(device_type):
+                stack.enter_context(torch.autocast(device_type, enabled=False))
+        yield
+
+
 def torch_dtype(spec: EncoderSpec) -> torch.dtype:
-    try:
-        return DTYPES[spec.dtype]
-    except KeyError:
-        raise ConfigError(
-            f"encoder.dtype {spec.dtype!r} is not valid; choose one of {', '.join(DTYPES)}"
-        ) from None
+    spec.check()
+    return TORCH_DTYPES[spec.dtype]
 
 
 def check_pooling(spec: EncoderSpec, allowed: Sequence[str]) -> None:
@@ -144,27 +149,3 @@ def pool_tokens(
         return hidden.mean(dim=1)
     weights = mask.to(hidden.dtype).unsqueeze(-1)  # [B, T, 1]
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
-
-
-def folder_revision(model_ref: str, config_dict: dict[str, Any]) -> str | None:
-    """Revision of a local model folder: the snapshot commit, else a hash of its contents.
-
-    A Hugging Face cache snapshot lives in `.../snapshots/<commit>/`; any other folder gets
-    `local-<hash>` over its config and its files: the bytes of files up to 64 MiB, the size
-    and modification time of larger ones (hashing tens of GB of weights on every run would
-    cost more than the cache saves).
-    """
-    path = Path(model_ref)
-    if not path.is_dir():
-        return None
-    resolved = path.resolve()
-    if COMMIT_HASH.fullmatch(resolved.name) and resolved.parent.name == "snapshots":
-        return resolved.name
-    files = []
-    for file in sorted(p for p in resolved.rglob("*") if p.is_file()):
-        stat = file.stat()
-        ident = (
-            sha256_file(file) if stat.st_size <= _HASH_LIMIT else [stat.st_size, stat.st_mtime_ns]
-        )
-        files.append((str(file.relative_to(resolved)), ident))
-    return "local-" + sha256_json({"config": config_dict, "files": files})[:16]

@@ -7,8 +7,9 @@ from typing import Any
 
 import torch
 
+from media.revision import files_revision
 from recsys.channels import EncoderSpec
-from recsys.encoders.base import Encoder, check_pooling, folder_revision, pool_tokens, torch_dtype
+from recsys.encoders.base import Encoder, check_pooling, pool_tokens, torch_dtype
 from recsys.encoders.layers import select_layers
 from recsys.encoders.quant import quantization_kwargs
 
@@ -55,8 +56,8 @@ class HFTextEncoder(Encoder):
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.tokenizer.padding_side = "right"
         self.revision = (
-            getattr(config, "_commit_hash", None)
-            or folder_revision(spec.model, config.to_dict())
+            files_revision(spec.model)
+            or getattr(config, "_commit_hash", None)
             or spec.revision
             or "unknown"
         )

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from media.revision import files_revision
 from recsys.channels import EncoderSpec
-from recsys.encoders.base import Encoder, check_pooling, folder_revision, pool_tokens, torch_dtype
+from recsys.encoders.base import Encoder, check_pooling, pool_tokens, torch_dtype
 from recsys.encoders.layers import select_layers
 
 # Checkpoints that hold a text tower too: load only the vision half.
@@ -87,8 +88,8 @@ class HFVisionEncoder(Encoder):
         else:
             self.pooling = spec.pooling
         self.revision = (
-            getattr(config, "_commit_hash", None)
-            or folder_revision(spec.model, config.to_dict())
+            files_revision(spec.model)
+            or getattr(config, "_commit_hash", None)
             or spec.revision
             or "unknown"
         )

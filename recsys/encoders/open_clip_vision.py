@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from media.hashing import sha256_json
+from media.revision import files_revision
 from recsys.channels import EncoderSpec
 from recsys.encoders.base import Encoder, check_pooling, torch_dtype
 from recsys.encoders.hf_vision import load_rgb, pool_states
@@ -58,8 +59,8 @@ class OpenClipVisionEncoder(Encoder):
         self.pooling = (
             spec.pooling if spec.pooling != "auto" else ("cls" if self._has_cls else "mean")
         )
-        if pretrained:
-            self.revision = pretrained
+        if pretrained:  # a checkpoint file is identified by its content, a tag by its name
+            self.revision = files_revision(pretrained) or pretrained
         else:  # random weights: only their values identify them
             self.revision = (
                 "untrained-"

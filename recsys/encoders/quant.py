@@ -19,10 +19,7 @@ def quantization_kwargs(spec: EncoderSpec, device: torch.device | str | None) ->
     """
     if spec.quantization is None:
         return {}
-    if spec.quantization not in ("8bit", "4bit"):
-        raise ConfigError(
-            f"encoder.quantization {spec.quantization!r} is not valid; choose 8bit, 4bit or none"
-        )
+    spec.check()
     dev = torch.device(device) if device is not None else torch.device("cpu")
     if dev.type != "cuda" or not torch.cuda.is_available():
         raise ConfigError(f"encoder.quantization={spec.quantization} needs a CUDA device")

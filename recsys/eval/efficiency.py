@@ -8,9 +8,8 @@ level just before training, plus the process's peak RSS), trainable and total pa
 ``memory_mb`` is the headline figure TPME uses: the CUDA peak on GPU, the RSS growth on CPU.
 
 On CPU a daemon thread samples RSS every 10 ms while an epoch trains, so the growth includes
-peaks inside a step (the backward pass); before, RSS was read only between steps and
-missed them, so CPU ``memory_mb`` figures recorded earlier can be lower. A process's peak
-RSS never resets, so compare methods run in separate processes.
+peaks inside a step (the backward pass), which readings between steps would miss. A
+process's peak RSS never resets, so compare methods run in separate processes.
 """
 
 from __future__ import annotations

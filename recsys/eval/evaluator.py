@@ -361,7 +361,7 @@ def evaluate_states(
             else "every validation target is withheld; withhold a smaller fraction"
         )
         raise ConfigError(
-            f"split.new_items: no {which} user to evaluate under {split.protocol}: {why}"
+            f"no {which} user to evaluate under {split.protocol}: {why}", field="split.new_items"
         )
     arrays = _select(*_split_arrays(split, which), rows)
     excluded = excluded_items(split, which)

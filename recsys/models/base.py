@@ -44,6 +44,12 @@ class ItemTower(nn.Module):
         """Modules whose parameters are frozen (backbones). Empty by default."""
         return []
 
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The trainable parameters that map per-channel states to the item embedding
+        (heads and fusion), counted apart in reports so head capacity is visible when
+        methods are compared. Empty for towers without one (the `id` table)."""
+        return []
+
     @torch.no_grad()
     def embed_all(self, num_items: int, batch_size: int = 4096) -> torch.Tensor:
         """[num_items + 1, out_dim] embeddings of every item, row 0 = padding, in chunks."""

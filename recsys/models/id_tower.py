@@ -7,9 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from recsys.config import check_init
 from recsys.methods import MethodContext, register_method
 from recsys.models.base import ItemTower, MethodDefaults, ParamGroup
-from recsys.models.sasrec import check_init, init_weights
+from recsys.models.sasrec import init_weights
 
 
 class IdTower(ItemTower):

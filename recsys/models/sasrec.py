@@ -6,8 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recsys.config import SASREC_INITS
-from recsys.errors import ConfigError
+from recsys.config import check_init
 
 _LN_EPS = 1e-6  # as the reference encoder
 _NORMAL_STD = 0.02  # RecBole's initializer_range
@@ -133,13 +132,6 @@ class SASRec(nn.Module):
             last_block = i == len(self.blocks) - 1
             x = block(x, allowed, 1 if (last_only and last_block) else length)
         return x
-
-
-def check_init(init: str) -> None:
-    """Raise ConfigError unless `init` names a scheme in `recsys.config.SASREC_INITS`."""
-    if init not in SASREC_INITS:
-        valid = ", ".join(SASREC_INITS)
-        raise ConfigError(f"unknown init {init!r}; valid choices: {valid}")
 
 
 def init_weights(module: nn.Module, init: str) -> None:

@@ -91,6 +91,14 @@ def copy_into(named: Mapping[str, nn.Parameter], tensors: Mapping[str, torch.Ten
             param.copy_(tensors[name].to(param.device, param.dtype))
 
 
+def load_trainable(named: Mapping[str, nn.Parameter], path: Path) -> dict[str, Any]:
+    """`load_weights` then `copy_into`: the one strict way a checkpoint enters a model
+    (resume, best-epoch restore, and every reader of a finished run). Returns the metadata."""
+    tensors, meta = load_weights(path)
+    copy_into(named, tensors, path)
+    return meta
+
+
 def save_optimizer(path: Path, state: Mapping[str, Any]) -> None:
     """torch.save of plain containers and tensors (loadable with weights_only=True)."""
     atomic_write_with(path, lambda tmp: torch.save(dict(state), tmp))

@@ -21,9 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from recsys.config import LOSS_KINDS
 from recsys.errors import ConfigError
-
-LOSS_KINDS = ("inbatch_logq", "full_softmax")
 
 
 def check_loss_kind(kind: str) -> str:

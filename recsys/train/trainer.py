@@ -31,7 +31,7 @@ from torch import nn
 from media.hashing import sha256_json
 from media.io import append_jsonl, atomic_write_text
 from recsys import distributed
-from recsys.config import EvalConfig, TrainConfig
+from recsys.config import EvalConfig, TrainConfig, check_select_metric
 from recsys.data.types import Split
 from recsys.errors import ConfigError, RecsysError
 from recsys.eval.efficiency import EfficiencyMeter, Stopwatch, count_parameters
@@ -82,10 +82,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def metric_names(evaluation: EvalConfig) -> list[str]:
-    return [f"hr@{k}" for k in evaluation.ks] + [f"ndcg@{k}" for k in evaluation.ks] + ["mrr"]
-
-
 class Trainer:
     """Trains a SequentialRecommender on a split (see module docstring).
 
@@ -117,11 +113,10 @@ class Trainer:
     ) -> None:
         if train.batch_size is None or train.lr is None:
             raise ConfigError("Trainer needs a resolved TrainConfig (batch_size and lr set)")
-        self.loss_kind = check_loss_kind(train.loss)
+        self.loss_kind = check_loss_kind(train.loss)  # resolved: "auto" is not a loss
+        train.check()
         evaluation.check()
-        if train.select_metric not in metric_names(evaluation):
-            valid = ", ".join(metric_names(evaluation))
-            raise ConfigError(f"train.select_metric={train.select_metric!r}; valid: {valid}")
+        check_select_metric(train, evaluation)
         self.model, self.split, self.cfg, self.evaluation = model, split, train, evaluation
         self.seed, self.device = seed, device
         self.dist = distributed.init_from_env()  # torchrun: join the process group
@@ -159,6 +154,7 @@ class Trainer:
         self.meter = EfficiencyMeter(device)
         self._best_memory: dict[str, torch.Tensor] | None = None
         self.params = count_parameters([model, *model.item_tower.frozen_modules()])
+        self.params["head"] = sum(p.numel() for p in model.item_tower.head_parameters())
 
     # ---- files --------------------------------------------------------------------------
     @property
@@ -217,8 +213,7 @@ class Trainer:
                 f"{self.ckpt_dir}: holds a checkpoint of another configuration; "
                 "choose another output folder or delete this one"
             )
-        tensors, _ = ckpt.load_weights(self.ckpt_dir / state["weights"])
-        ckpt.copy_into(self.named, tensors, self.ckpt_dir / state["weights"])
+        ckpt.load_trainable(self.named, self.ckpt_dir / state["weights"])
         optim = ckpt.load_optimizer(self.ckpt_dir / state["optim"])
         self.optimizer.load_state_dict(optim["optimizer"])
         self.scaler.load_state_dict(optim["scaler"])
@@ -344,9 +339,7 @@ class Trainer:
         """Restore the best epoch's weights (from disk, or memory when nothing is written)."""
         best_file = state.get("best_weights")
         if self.out_dir is not None and best_file and (self.ckpt_dir / best_file).exists():
-            path = self.ckpt_dir / best_file
-            tensors, _ = ckpt.load_weights(path)
-            ckpt.copy_into(self.named, tensors, path)
+            ckpt.load_trainable(self.named, self.ckpt_dir / best_file)
             if self.writes:
                 ckpt.save_weights(
                     self.ckpt_dir / "best.safetensors", self.named, self._meta(state["best_epoch"])

@@ -6,13 +6,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from recsys.encoders.tiny import write_tiny_zoo
-
-    return write_tiny_zoo(tmp_path_factory.mktemp("zoo"))
-
-
-@pytest.fixture(scope="session")
 def media_split(tmp_path_factory: pytest.TempPathFactory):  # -> recsys.data.types.Split
     """12 items with a title, a cover image and a 4-frame video; 10 users."""
     import numpy as np

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from recsys.adapters import SANB, IISANVersa, InterSideNetwork, IntraSideNetwork, parse_options
-from recsys.adapters.iisan_versa import OPTIONS
+from recsys.adapters import SANB, IISANVersa, InterSideNetwork, IntraSideNetwork
 from recsys.errors import ConfigError
+from recsys.methods import parse_method_options
 
 
 def test_sanb_starts_near_identity_with_the_paper_init() -> None:
@@ -117,16 +117,18 @@ def test_dimension_transformation_cost_for_an_8192_wide_text_encoder() -> None:
 
 
 def test_options_are_strict() -> None:
-    assert parse_options("iisan_versa", {}, OPTIONS)["rank"] == 64
-    assert parse_options("iisan_versa", {"gate_temperature": 1}, OPTIONS)["gate_temperature"] == 1.0
-    with pytest.raises(ConfigError, match=r"rnak.*valid options: cached, encode_batch_size"):
-        parse_options("iisan_versa", {"rnak": 8}, OPTIONS)
-    with pytest.raises(ConfigError, match="must be int"):
-        parse_options("iisan_versa", {"rank": "8"}, OPTIONS)
-    with pytest.raises(ConfigError, match="must be bool"):
-        parse_options("iisan_versa", {"cached": 1}, OPTIONS)
-    with pytest.raises(ConfigError, match="choose one of intra_inter, intra, inter"):
-        parse_options("iisan_versa", {"mode": "all"}, OPTIONS)
+    assert parse_method_options("iisan_versa", {}).rank == 64
+    assert parse_method_options("iisan_versa", {"gate_temperature": 1}).gate_temperature == 1.0
+    with pytest.raises(ConfigError, match=r"method_options.rnak: unknown key.*'rank'.*valid keys"):
+        parse_method_options("iisan_versa", {"rnak": 8})
+    with pytest.raises(ConfigError, match="method_options.rank: expected integer"):
+        parse_method_options("iisan_versa", {"rank": "8"})
+    with pytest.raises(ConfigError, match="method_options.cached: expected boolean"):
+        parse_method_options("iisan_versa", {"cached": 1})
+    with pytest.raises(ConfigError, match="valid choices: 'intra_inter', 'intra', 'inter'"):
+        parse_method_options("iisan_versa", {"mode": "all"})
+    with pytest.raises(ConfigError, match="method_options.rank: must be >= 1"):
+        parse_method_options("iisan_versa", {"rank": 0})
 
 
 def test_single_branch_item_embedding_is_the_head_output_without_a_fusion_layer() -> None:

@@ -13,8 +13,10 @@ from recsys.models.sasrec import SASRec
 
 # name -> channels as (modality, zoo role, encoder kind)
 CASES = {
+    "bert": [("text", "bert", "auto")],
     "bert+vit": [("text", "bert", "auto"), ("image", "vit", "auto")],
     "llama+vit": [("text", "llama", "auto"), ("image", "vit", "auto")],
+    "mpnet+vit": [("text", "mpnet", "auto"), ("image", "vit", "auto")],
     "wide_text+narrow_vision": [("text", "wide_bert", "auto"), ("image", "vit", "auto")],
     "open_clip": [("image", "open_clip", "open_clip")],
     "text+image+video": [
@@ -122,6 +124,30 @@ def test_iisan_versa_conformance(
     assert all(not k.startswith("sources") for k in load_file(path))  # no backbone tensor
 
 
+def test_live_states_equal_cached_states_inside_a_training_autocast(
+    media_split, zoo: dict[str, str], tmp_path: Path
+) -> None:
+    """A training step under autocast (bf16, here on CPU as a trainer does on CUDA) must feed
+    the adapter the same states as the cache: the frozen encoder runs outside autocast, at
+    its own dtype, and its states are rounded to fp16 like the cache's."""
+    split = media_split
+    channels = _channels(split, zoo, "bert+vit")
+    cached = _tower("iisan_versa", split, channels, tmp_path)
+    live = _tower("iisan_versa", split, channels, tmp_path, cached=False)
+    seen: list[list[torch.Tensor]] = []
+    live.adapter.register_forward_pre_hook(lambda _, args: seen.append(list(args[0])))
+    model = SequentialRecommender(live, SASRec(64, 2, 2, 256, 10, 0.1)).train()
+    log_pop = torch.tensor(split.log_popularity(), dtype=torch.float32)
+    seqs = torch.as_tensor(split.train_seqs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.loss(seqs, "inbatch_logq", log_pop).float().backward()
+    [live_states] = seen
+    items = torch.unique(seqs[seqs > 0])
+    for source, state in zip(cached.sources, live_states, strict=True):
+        assert state.dtype == torch.float32
+        assert torch.equal(state, source(items))  # fp16-rounded fp32 on both sides
+
+
 def test_frozen_tower_cached_equals_live_and_trains_only_the_projection(
     media_split, zoo: dict[str, str], tmp_path: Path
 ) -> None:
@@ -139,9 +165,9 @@ def test_builders_reject_unknown_options(media_split, zoo: dict[str, str], tmp_p
     from recsys.errors import ConfigError
 
     channels = _channels(media_split, zoo, "bert+vit")
-    with pytest.raises(ConfigError, match="unknown option.*ranks.*valid options"):
+    with pytest.raises(ConfigError, match="method_options.ranks: unknown key.*valid keys"):
         _tower("iisan_versa", media_split, channels, tmp_path, ranks=8)
-    with pytest.raises(ConfigError, match="unknown option.*rank"):
+    with pytest.raises(ConfigError, match="method_options.rank: unknown key"):
         _tower("frozen", media_split, channels, tmp_path, rank=8)
 
 
@@ -162,3 +188,25 @@ def test_a_current_cache_trains_without_loading_the_backbone(
     again = _tower("iisan_versa", media_split, channels, tmp_path)
     n = media_split.num_items
     assert torch.equal(_scores(again, n), _scores(first, n))  # same seed, same states
+
+
+@pytest.mark.parametrize("case", ["bert", "bert+vit"])
+def test_baselines_can_take_iisan_versas_head_and_fusion(
+    media_split, zoo: dict[str, str], case: str, tmp_path: Path
+) -> None:
+    """`head = "iisan"`: per-channel Linear(d -> d) -> Linear(d -> 64), concatenation and a
+    fusion Linear with two channels or more; with one channel the head is IISAN-Versa's
+    exactly, so head capacity cannot explain a difference between the two."""
+    split = media_split
+    channels = _channels(split, zoo, case)
+    widths = [s.width for s in _tower("iisan_versa", split, channels, tmp_path).sources]
+    per_channel = sum(w * w + w + w * 64 + 64 for w in widths)
+    fusion = (len(widths) * 64 * 64 + 64) if len(widths) > 1 else 0
+    frozen = _tower("frozen", split, channels, tmp_path, head="iisan")
+    assert sum(p.numel() for p in frozen.head_parameters()) == per_channel + fusion
+    linear = _tower("frozen", split, channels, tmp_path)
+    assert sum(p.numel() for p in linear.head_parameters()) == sum(widths) * 64 + 64
+    assert torch.isfinite(_scores(frozen, split.num_items)).all()
+    if len(channels) == 1:
+        iisan = _tower("iisan_versa", split, channels, tmp_path)
+        assert sum(p.numel() for p in iisan.head_parameters()) == per_channel

@@ -29,42 +29,15 @@ TITLES = (
 
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny BERT (with tokenizer) and ViT (with image processor), saved and reloadable."""
-    from transformers import (
-        BertConfig,
-        BertModel,
-        BertTokenizer,
-        ViTConfig,
-        ViTImageProcessor,
-        ViTModel,
-    )
+    """Tiny BERT (with tokenizer over WORDS) and ViT (with image processor), both with their
+    pooler heads, saved and reloadable."""
+    from tests.support.tiny_models import write_tiny_bert, write_tiny_vit
 
     root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
-    bert = root / "bert"
-    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(bert)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(bert)
-    vit = root / "vit"
-    vit_config = ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=8,
-    )
-    ViTModel(vit_config).save_pretrained(vit)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(vit)
-    return {"bert": bert, "vit": vit}
+    return {
+        "bert": write_tiny_bert(root / "bert", words=WORDS, pooler=True),
+        "vit": write_tiny_vit(root / "vit", pooler=True),
+    }
 
 
 @pytest.fixture(scope="session")

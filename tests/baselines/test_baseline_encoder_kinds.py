@@ -20,7 +20,7 @@ ITEMS = torch.tensor([[1, 2, 3], [4, 5, 6]])
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from recsys.encoders.tiny import register_tiny_open_clip, write_tiny_llama, write_tiny_vit
+    from tests.support.tiny_models import register_tiny_open_clip, write_tiny_llama, write_tiny_vit
 
     root = tmp_path_factory.mktemp("zoo")
     return {

@@ -13,32 +13,20 @@ from recsys.adapters.houlsby import (
     lora_targets,
 )
 from recsys.errors import ConfigError
+from tests.support.tiny_models import SMALL, VISION
 
 
 def _bert():
     from transformers import BertConfig, BertModel
 
-    cfg = BertConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
+    cfg = BertConfig(vocab_size=50, **SMALL)
     return BertModel(cfg).eval(), {"input_ids": torch.tensor([[2, 7, 9, 3]])}
 
 
 def _llama():
     from transformers import LlamaConfig, LlamaModel
 
-    cfg = LlamaConfig(
-        vocab_size=50,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        intermediate_size=64,
-    )
+    cfg = LlamaConfig(vocab_size=50, num_key_value_heads=2, **SMALL)
     return LlamaModel(cfg).eval(), {"input_ids": torch.tensor([[1, 7, 9, 3]])}
 
 
@@ -56,29 +44,13 @@ def _pixels() -> dict[str, torch.Tensor]:
 def _vit():
     from transformers import ViTConfig, ViTModel
 
-    cfg = ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=8,
-    )
-    return ViTModel(cfg).eval(), _pixels()
+    return ViTModel(ViTConfig(**VISION)).eval(), _pixels()
 
 
 def _clip():
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    cfg = CLIPVisionConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=8,
-    )
-    return CLIPVisionModel(cfg).eval(), _pixels()
+    return CLIPVisionModel(CLIPVisionConfig(**VISION)).eval(), _pixels()
 
 
 def _open_clip():

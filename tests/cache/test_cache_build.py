@@ -83,7 +83,7 @@ def test_other_layers_are_refused_or_rebuilt(zoo: dict[str, str], tmp_path: Path
 
 
 def test_another_encoder_never_reuses_a_cache(zoo: dict[str, str], tmp_path: Path) -> None:
-    from recsys.encoders.tiny import write_tiny_bert
+    from tests.support.tiny_models import write_tiny_bert
 
     a = build_or_load_cache(_text_channel(zoo["bert"]), cache_dir=tmp_path, progress=False)
     b = build_or_load_cache(_text_channel(zoo["llama"]), cache_dir=tmp_path, progress=False)
@@ -207,7 +207,7 @@ def test_current_cache_opens_without_loading_the_encoder(
 
 def test_rewritten_weights_are_never_taken_for_current(zoo: dict[str, str], tmp_path: Path) -> None:
     from recsys.cache import open_current_cache
-    from recsys.encoders.tiny import write_tiny_bert
+    from tests.support.tiny_models import write_tiny_bert
 
     model = write_tiny_bert(tmp_path / "m", seed=0)
     channel = _text_channel(str(model))
@@ -224,7 +224,7 @@ def test_hub_ids_are_identified_only_from_what_loading_would_use(
 ) -> None:
     import huggingface_hub.constants
 
-    from recsys.cache.build import model_files_revision
+    from recsys.cache.keys import model_files_revision
 
     commit = "a" * 40
     repo = tmp_path / "hub" / "models--org--enc"
@@ -240,3 +240,85 @@ def test_hub_ids_are_identified_only_from_what_loading_would_use(
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # online, "main" may have moved since
     assert model_files_revision(EncoderSpec("org/enc")) is None
     assert model_files_revision(EncoderSpec("org/enc", revision=commit)) == commit
+
+
+def test_a_cache_of_other_library_versions_is_named_and_rebuilt_or_reused_on_request(
+    zoo: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import recsys.cache.keys as keys
+    from recsys.cache import open_current_cache
+
+    channel = _text_channel(zoo["bert"])
+    first = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+    versions = first.manifest["fields"]["versions"]
+    assert set(versions) == {"torch", "transformers"}
+    assert first.manifest["fields"]["format"] == 2
+    upgraded = {**versions, "transformers": "99.0"}
+    monkeypatch.setattr(keys, "library_versions", lambda names: {n: upgraded[n] for n in names})
+    assert open_current_cache(channel, tmp_path) is None  # the fast path never takes it
+    with pytest.raises(
+        CacheMismatchError, match=r"transformers .* -> 99\.0.*reuse_across_versions"
+    ):
+        build_or_load_cache(channel, cache_dir=tmp_path, progress=False, rebuild=False)
+    reused = build_or_load_cache(channel, cache_dir=tmp_path, progress=False, reuse_versions=True)
+    assert reused.fingerprint == first.fingerprint
+    assert "reused across library versions (transformers" in capsys.readouterr().err
+    assert open_current_cache(channel, tmp_path) is None  # reuse does not make it current
+    rebuilt = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
+    assert "rebuilding, it was built for other settings (versions: transformers" in (
+        capsys.readouterr().err
+    )
+    assert rebuilt.manifest["fields"]["versions"] == upgraded
+    assert rebuilt.fingerprint != first.fingerprint
+
+
+def test_states_that_overflow_float16_are_refused_naming_channel_layer_and_item(
+    tmp_path: Path,
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from recsys.errors import CacheOverflowError
+    from tests.support.tiny_models import write_tiny_bert
+
+    model = write_tiny_bert(tmp_path / "loud", seed=0)
+    weights = load_file(model / "model.safetensors")
+    # An LLM-like outlier: the embedding LayerNorm scales one feature far past 65,504.
+    name = next(k for k in weights if k.endswith("embeddings.LayerNorm.weight"))
+    weights[name][3] = 1e6
+    save_file(weights, str(model / "model.safetensors"), metadata={"format": "pt"})
+    ids = tuple(f"item{i}" for i in range(len(TEXTS)))
+    channel = ChannelInput("title", "text", EncoderSpec(str(model)), texts=TEXTS, item_ids=ids)
+    with pytest.raises(CacheOverflowError) as info:
+        build_or_load_cache(channel, cache_dir=tmp_path / "cache", progress=False)
+    message = str(info.value)
+    assert message.startswith("cache title: hidden state 0 of item 'item")
+    assert "float16 cannot store" in message and "encoder.layers" in message
+
+
+def test_a_checkpoint_file_is_identified_by_its_content(tmp_path: Path) -> None:
+    from media.revision import files_revision
+
+    checkpoint = tmp_path / "open_clip_vit.pt"
+    checkpoint.write_bytes(b"weights-1" * 10)
+    first = files_revision(checkpoint)
+    assert first.startswith("file-")
+    checkpoint.write_bytes(b"weights-2" * 10)  # replaced under the same path and size
+    assert files_revision(checkpoint) not in (None, first)
+    assert files_revision(tmp_path / "absent.pt") is None
+
+
+def test_a_cache_lock_held_too_long_is_reported_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filelock import FileLock
+
+    from recsys.cache.lock import TIMEOUT_ENV, folder_lock
+
+    folder = tmp_path / "title--m--abc"
+    monkeypatch.setenv(TIMEOUT_ENV, "0.2")
+    held = FileLock(tmp_path / ".title--m--abc.lock")  # another builder holds it
+    expected = pytest.raises(CacheMismatchError, match=f"building this cache.*{TIMEOUT_ENV}")
+    with held, expected, folder_lock(folder):
+        pass
+    with folder_lock(folder):  # released: taken at once
+        pass

@@ -30,10 +30,47 @@ def test_key_changes_with_every_field() -> None:
 
 def test_key_of_a_local_folder_follows_its_content(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"a": 1}')
+    (tmp_path / "model.safetensors").write_bytes(b"a" * 100)
     first = caption_key("blip", str(tmp_path))
-    assert first.revision.startswith(f"local:{tmp_path.name}@")
+    assert first.revision.startswith("local-")
     (tmp_path / "config.json").write_text('{"a": 2}')
     assert caption_key("blip", str(tmp_path)) != first
+    # Fine-tuned weights saved over the same folder, same file names and sizes: a new key
+    # (the old key covered names and sizes only, and reused the stale captions).
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    assert caption_key("blip", str(tmp_path)) == first
+    (tmp_path / "model.safetensors").write_bytes(b"b" * 100)
+    assert caption_key("blip", str(tmp_path)) != first
+    # The same bytes elsewhere are the same model.
+    copy = tmp_path.parent / f"{tmp_path.name}-copy"
+    copy.mkdir()
+    for f in tmp_path.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    assert caption_key("blip", str(copy)).revision == caption_key("blip", str(tmp_path)).revision
+
+
+def test_key_records_library_versions_and_reuse_is_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import captioning.api as api
+
+    store = CaptionStore(tmp_path / "store")
+    old = caption_key("blip", "org/a")
+    assert set(old.versions) == {"torch", "transformers"}
+    assert set(caption_key("baseline").versions) == {"numpy", "pillow"}
+    store.append(old, [{"item_id": "a", "media_sha256": "h", "caption": "a red circle"}])
+    bumped = {**old.versions, "transformers": "99.0"}
+    monkeypatch.setattr(api, "library_versions", lambda names: {n: bumped[n] for n in names})
+    new = caption_key("blip", "org/a")
+    assert new != old and new.settings_digest == old.settings_digest
+    assert store.done(new) == set()  # captions of another transformers: not reused silently
+    assert store.version_drift(new) == [f"transformers {old.versions['transformers']} -> 99.0"]
+    assert store.captions(new, [("a", "h")], reuse_versions=True) == {"a": "a red circle"}
+    assert store.version_drift(old) == []
+    fp_old = store.fingerprint(old, [("a", "h")])
+    store.append(new, [{"item_id": "a", "media_sha256": "h", "caption": "a red circle"}])
+    # Same caption text, other library versions: another store fingerprint.
+    assert store.fingerprint(new, [("a", "h")]) != fp_old
 
 
 def test_captions_skip_errors_and_other_keys(tmp_path: Path) -> None:
@@ -55,9 +92,8 @@ def test_record_format(tmp_path: Path) -> None:
     store.append(KEY, [{"item_id": 7, "media_sha256": "h", "caption": "x"}])
     record = json.loads((tmp_path / "captions.jsonl").read_text())
     assert record["item_id"] == "7" and record["caption"] == "x" and "error" not in record
-    assert {k: record[k] for k in ("captioner", "revision", "prompt", "generation")} == (
-        KEY.as_dict()
-    )
+    fields = ("captioner", "revision", "prompt", "generation", "versions", "format")
+    assert {k: record[k] for k in fields} == KEY.as_dict()
     assert record["key"] == KEY.digest and record["created"]
 
 
@@ -72,13 +108,14 @@ def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     assert store.captions(KEY, [("a", "h1"), ("b", "h2")]) == {"a": "one", "b": "two"}
 
 
-def test_fingerprint_is_sha256_of_sorted_triples(tmp_path: Path) -> None:
+def test_fingerprint_is_sha256_of_format_versions_and_sorted_triples(tmp_path: Path) -> None:
     store = CaptionStore(tmp_path)
     store.append(KEY, [{"item_id": "b", "media_sha256": "h2", "caption": "two"}])
     store.append(KEY, [{"item_id": "a", "media_sha256": "h1", "caption": "one"}])
     store.append(KEY, [{"item_id": "c", "media_sha256": "h3", "error": "bad"}])
     items = [("b", "h2"), ("a", "h1"), ("c", "h3")]
-    by_hand = sha256_text('["a","h1","one"]\n["b","h2","two"]\n')
+    header = '{"format":1,"versions":["{}"]}'  # KEY records no library versions
+    by_hand = sha256_text(header + '\n["a","h1","one"]\n["b","h2","two"]\n')
     assert store.fingerprint(KEY, items) == by_hand
     assert store.fingerprint(KEY, list(reversed(items))) == by_hand
     assert store.fingerprint(KEY, items[:1]) != by_hand

@@ -7,7 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from recsys.encoders.tiny import write_tiny_bert
+    from tests.support.tiny_models import write_tiny_bert
 
     return str(write_tiny_bert(tmp_path_factory.mktemp("zoo") / "bert"))
 

@@ -60,8 +60,7 @@ def test_cell_commands_run_elsewhere_are_found_complete(tmp_path: Path):
 
     from typer.testing import CliRunner
 
-    from scenarios.grid import run_grid
-    from scenarios.grid import grid_commands
+    from scenarios.grid import grid_commands, run_grid
     from toolkit.cli import app
 
     lines = grid_commands(_spec(tmp_path / "cache"), out_dir=tmp_path / "g")

@@ -59,8 +59,7 @@ def test_bad_budget_is_a_clear_error(monkeypatch):
 
 
 def test_slices_and_blocks_cover_every_row_once():
-    from recsys.dist import DistContext
-    from recsys.distributed import local_slice, shard_blocks
+    from recsys.distributed import DistContext, local_slice, shard_blocks
 
     batch = np.arange(11)
     parts = [local_slice(batch, DistContext(rank=r, world_size=3)) for r in range(3)]

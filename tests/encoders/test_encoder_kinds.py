@@ -22,6 +22,7 @@ def _images(n: int, seed: int = 0) -> list[Image.Image]:
     [
         ("bert", "text", "auto", 3, 32, "cls"),
         ("wide_bert", "text", "hf_text", 5, 64, "cls"),
+        ("mpnet", "text", "auto", 4, 32, "cls"),
         ("llama", "text", "auto", 4, 48, "mean"),
         ("vit", "image", "auto", 3, 32, "cls"),
         ("open_clip", "image", "open_clip", 4, 32, "cls"),
@@ -116,7 +117,7 @@ def test_for_training_runs_with_gradients(zoo: dict[str, str]) -> None:
 
 
 def test_revision_follows_folder_contents(zoo: dict[str, str], tmp_path: Path) -> None:
-    from recsys.encoders.tiny import write_tiny_bert
+    from tests.support.tiny_models import write_tiny_bert
 
     a = build_encoder(EncoderSpec(write_tiny_bert(tmp_path / "m", seed=0)), modality="text")
     b = build_encoder(EncoderSpec(write_tiny_bert(tmp_path / "m", seed=5)), modality="text")

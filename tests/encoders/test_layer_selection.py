@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
 
-from recsys.encoders import select_layers
+from recsys.channels import EncoderSpec
+from recsys.encoders import build_encoder, select_layers
 from recsys.errors import ConfigError
+from tests.support.tiny_models import write_tiny_bert, write_tiny_mpnet
 
 
 @pytest.mark.parametrize(
@@ -35,3 +39,19 @@ def test_explicit_list_overrides_and_is_checked() -> None:
         select_layers(12, explicit=[13])
     with pytest.raises(ConfigError):
         select_layers(12, explicit=[])
+
+
+def test_mpnet_base_and_bert_base_keep_every_second_block(tmp_path: Path) -> None:
+    """all-mpnet-base-v2 and bert-base-uncased have 12 blocks; with the default 6 groups the
+    stride is (12 - 1) // 5 = 2 from the last block down: blocks 12, 10, ..., 2, plus the
+    embedding output."""
+    from transformers import BertConfig, MPNetConfig
+
+    assert MPNetConfig().num_hidden_layers == BertConfig().num_hidden_layers == 12  # base sizes
+    kept = (0, 2, 4, 6, 8, 10, 12)
+    assert select_layers(12) == kept
+    for write in (write_tiny_mpnet, write_tiny_bert):  # narrow, but 12 blocks deep
+        folder = write(tmp_path / write.__name__, layers=12)
+        enc = build_encoder(EncoderSpec(str(folder)), modality="text")
+        assert enc.num_blocks == 12 and enc.selected_layers == kept
+        assert enc.encode(["red glass lamp"]).shape == (1, 7, 32)

@@ -12,7 +12,7 @@ from reliability_helpers import make_dataset, run_ok, scenario_text
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A 2-layer BERT (width 32) and a 2-layer ViT (32x32 images), saved as HF folders."""
-    from recsys.encoders.tiny import write_tiny_bert, write_tiny_vit
+    from tests.support.tiny_models import write_tiny_bert, write_tiny_vit
 
     root = tmp_path_factory.mktemp("models")
     return {"text": write_tiny_bert(root / "bert"), "vision": write_tiny_vit(root / "vit")}

@@ -327,6 +327,7 @@ def test_cache_of_another_format_version_is_refused_or_rebuilt(
     tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
     from recsys.cache import build_or_load_cache
+    from recsys.cache.states import FORMAT_VERSION
     from recsys.errors import CacheMismatchError
 
     channel = _text_channel(tiny_models)
@@ -335,10 +336,10 @@ def test_cache_of_another_format_version_is_refused_or_rebuilt(
     manifest = json.loads((first.folder / "manifest.json").read_text())
     manifest["fields"]["format"] = 0  # written by an older toolkit
     (first.folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(CacheMismatchError, match="format: cached 0 != wanted 1"):
+    with pytest.raises(CacheMismatchError, match=f"format: cached 0 != wanted {FORMAT_VERSION}"):
         build_or_load_cache(channel, cache_dir=tmp_path, rebuild=False, progress=False)
     again = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
-    assert again.manifest["fields"]["format"] == 1
+    assert again.manifest["fields"]["format"] == FORMAT_VERSION
     assert (again.folder / "states.npy").read_bytes() == original
 
 
@@ -395,7 +396,7 @@ def test_run_folder_of_another_dataset_is_refused(
 def test_run_folder_of_another_encoder_is_refused(
     reference: dict, tiny_models: dict[str, Path], tiny_data: Path, tmp_path: Path
 ) -> None:
-    from recsys.encoders.tiny import write_tiny_bert
+    from tests.support.tiny_models import write_tiny_bert
 
     run = _copy_reference(reference, tmp_path, tiny_models)
     (run / "results.json").unlink()

@@ -154,7 +154,7 @@ def test_captioners_load_without_remote_code(recorded_loads: list, tmp_path: Pat
     from captioning.base import CaptionerOptions
     from captioning.prompts import resolve_prompt
     from captioning.registry import get_captioner_spec
-    from captioning.tiny import build_tiny
+    from tests.support.tiny_captioners import build_tiny
 
     folder = build_tiny("blip", tmp_path / "blip")
     options = CaptionerOptions(str(folder), resolve_prompt("short"), 5, 1, "cpu", "float32", 4)

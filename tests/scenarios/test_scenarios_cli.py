@@ -135,6 +135,33 @@ def test_recommend_prints_top_k_with_titles(trained_run: Path) -> None:
     assert bad.exit_code == 2 and "unknown user 'nobody'" in bad.output
 
 
+def test_recommend_refuses_a_checkpoint_missing_a_trained_tensor(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    """`recommend` loads through the same strict path as resume: a checkpoint that lacks one
+    trainable tensor is an error naming it, never a model that keeps that tensor's initial
+    values (the old loader used strict=False and checked unexpected keys only)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    best = run / "checkpoint" / "best.safetensors"
+    tensors = load_file(best)
+    from safetensors import safe_open
+
+    with safe_open(str(best), framework="pt") as handle:
+        metadata = handle.metadata()
+    dropped = sorted(tensors)[-1]
+    del tensors[dropped]
+    save_file(tensors, str(best), metadata=metadata)
+    result = CliRunner().invoke(app, ["recommend", str(run), "--user", "u1"])
+    assert result.exit_code == 2, result.output
+    assert "checkpoint does not match this model" in result.output
+    assert dropped in result.output and "Traceback" not in result.output
+
+
 def test_grid_command_over_scenario_files(
     tiny_data: Path, shared_cache: Path, tmp_path: Path
 ) -> None:

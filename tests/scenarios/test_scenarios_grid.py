@@ -301,3 +301,16 @@ def test_grid_file_axes_and_cells(tmp_path: Path) -> None:
 
     with pytest.raises(ScenarioError, match="method: unknown key.*did you mean 'methods'"):
         load_grid(bad)
+
+
+def test_the_shipped_grid_gives_every_baseline_iisan_versas_head() -> None:
+    from scenarios.grid import with_axes
+    from scenarios.schema import SHIPPED_DIR
+
+    spec = load_grid(SHIPPED_DIR / "grids" / "text_vs_multimodal.toml")
+    spec = with_axes(spec, methods=("iisan_versa", "frozen", "lora"), seeds=(0,))
+    cells = [c for c in plan_grid(spec, Path("/tmp/unused")) if c.scenario.name == "title+image"]
+    options = {c.scenario.method: dict(c.scenario.method_options) for c in cells}
+    assert options == {"iisan_versa": {}, "frozen": {"head": "iisan"}, "lora": {"head": "iisan"}}
+    frozen = next(c for c in cells if c.scenario.method == "frozen")
+    assert 'method_options.head="iisan"' in frozen.overrides  # so --commands lines carry it

@@ -152,6 +152,44 @@ def test_typo_in_a_channel_encoder_names_the_dotted_path(tmp_path: Path) -> None
             "channels[1].name",
             "duplicate",
         ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}"\n'
+            '[[channels]]\nname = "i"\nmodality = "image"\n'
+            'encoder = {model = "m", quantization = "8bit"}',
+            "channels[1].encoder.quantization",
+            "text encoders only",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}"\n'
+            "[method_options]\nrnak = 8",
+            "method_options.rnak",
+            "did you mean 'rank'",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}"\n'
+            '[method_options]\nrank = "8"',
+            "method_options.rank",
+            "expected integer",
+        ),
+        (
+            'method = "frozen"\n[[channels]]\nname = "t"\nmodality = "text"\n'
+            'template = "{title}"\n[method_options]\nhead = "wide"',
+            "method_options.head",
+            "valid choices: 'linear', 'iisan'",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}"\n'
+            "[method_options]\nrank = 0",
+            "method_options.rank",
+            "must be >= 1",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}"\n'
+            'encoder = {model = "m", pooling = "max"}',
+            "channels[0].encoder.pooling",
+            "valid choices: 'auto', 'cls', 'mean', 'padded_mean'",
+        ),
+        ('method = "id"\n[train]\ngrad_clip = 0.0', "train.grad_clip", "must be > 0"),
     ],
 )
 def test_invalid_scenarios_name_key_and_choices(
@@ -163,6 +201,28 @@ def test_invalid_scenarios_name_key_and_choices(
     assert info.value.key == key, str(info.value)
     assert fragment in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_impossible_settings_fail_before_any_data_is_read(tmp_path: Path) -> None:
+    """An unknown method option or a quantised image encoder stops `run-scenario` at load,
+    naming the file and the key, before the dataset (here: a path that does not exist) is
+    opened or anything is captioned."""
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    path = _write(
+        tmp_path,
+        '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title}. {image_caption}"\n'
+        '[captions.image_caption]\ncaptioner = "baseline"\n[method_options]\nfold_head = true\n',
+    )
+    missing = tmp_path / "no-such-dataset"
+    result = CliRunner().invoke(app, ["run-scenario", str(path), "--data", str(missing)])
+    assert result.exit_code == 2
+    assert f"{path}: method_options.fold_head: unknown key (did you mean 'fold_heads'?)" in (
+        result.output
+    )
+    assert "no-such-dataset" not in result.output and not (tmp_path / "runs").exists()
 
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:

@@ -257,7 +257,7 @@ def test_run_experiment_rejects_bad_method_and_settings(split, tmp_path):
 def test_sasrec_init_reaches_run_config_and_changes_the_hash(split, tmp_path, monkeypatch):
     import dataclasses
 
-    import recsys.run as run_mod
+    import recsys.factory as run_mod  # the one model factory run_experiment builds through
 
     built = []  # every model run_experiment builds, to look at its ID table
     original = run_mod.SequentialRecommender

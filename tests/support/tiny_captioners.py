@@ -1,8 +1,8 @@
 """Tiny randomly initialised captioning models, saved as ordinary Hugging Face folders.
 
-Tests and benchmarks build one per family (hidden 32, 2 layers, 32-pixel images, patch 8),
-`save_pretrained` it with a matching processor, and load it back through the same
-`from_pretrained` path a hub id takes. The words these models emit are random; the plumbing
+Tests build one per family (`SMALL` / `VISION` sizes: hidden 32, 2 layers, 32-pixel
+images, patch 8), `save_pretrained` it with a matching processor, and load it back through
+the same `from_pretrained` path a hub id takes. The words these models emit are random; the plumbing
 (chat templates, image/video tokens, padding, decoding) is the real one.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from tests.support.tiny_models import SMALL, VISION
 
 _WORD_TEXT = (
     "a an the of on in with and is red green blue yellow purple orange pink brown black white "
@@ -47,13 +49,6 @@ QWEN_TEMPLATE = (
     "{% else %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-SMALL = {
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-}
-VISION = {**SMALL, "image_size": 32, "patch_size": 8}
 FAMILIES = (
     "blip",
     "blip2",
@@ -239,6 +234,22 @@ def _iblip_video() -> tuple[Any, Any]:
     return tf.InstructBlipVideoForConditionalGeneration(config), processor
 
 
+GRID = [[32, 32], [32, 64], [64, 32]]
+# what every LLaVA-style processor needs to count image tokens (patch 8, plus the CLS token)
+LLAVA_PROCESSOR = {
+    "patch_size": 8,
+    "num_additional_image_tokens": 1,
+    "vision_feature_select_strategy": "default",
+    "chat_template": LLAVA_TEMPLATE,
+}
+
+
+def _llava_next_image_processor(tf: Any) -> Any:
+    return tf.LlavaNextImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_grid_pinpoints=GRID
+    )
+
+
 def _clip_vision() -> dict[str, Any]:
     return {**VISION, "model_type": "clip_vision_model", "projection_dim": 32}
 
@@ -256,18 +267,8 @@ def _llava() -> tuple[Any, Any]:
     image_processor = tf.CLIPImageProcessor(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     )
-    processor = tf.LlavaProcessor(
-        image_processor,
-        tok,
-        patch_size=8,
-        num_additional_image_tokens=1,
-        vision_feature_select_strategy="default",
-        chat_template=LLAVA_TEMPLATE,
-    )
+    processor = tf.LlavaProcessor(image_processor, tok, **LLAVA_PROCESSOR)
     return tf.LlavaForConditionalGeneration(config), processor
-
-
-GRID = [[32, 32], [32, 64], [64, 32]]
 
 
 def _llava_next() -> tuple[Any, Any]:
@@ -281,17 +282,7 @@ def _llava_next() -> tuple[Any, Any]:
         image_grid_pinpoints=GRID,
         vision_feature_layer=-1,
     )
-    image_processor = tf.LlavaNextImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_grid_pinpoints=GRID
-    )
-    processor = tf.LlavaNextProcessor(
-        image_processor,
-        tok,
-        patch_size=8,
-        num_additional_image_tokens=1,
-        vision_feature_select_strategy="default",
-        chat_template=LLAVA_TEMPLATE,
-    )
+    processor = tf.LlavaNextProcessor(_llava_next_image_processor(tf), tok, **LLAVA_PROCESSOR)
     return tf.LlavaNextForConditionalGeneration(config), processor
 
 
@@ -308,20 +299,14 @@ def _llava_next_video() -> tuple[Any, Any]:
         vision_feature_layer=-1,
         spatial_pool_stride=2,
     )
-    image_processor = tf.LlavaNextImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_grid_pinpoints=GRID
-    )
     video_processor = tf.LlavaNextVideoVideoProcessor(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     )
     processor = tf.LlavaNextVideoProcessor(
         video_processor=video_processor,
-        image_processor=image_processor,
+        image_processor=_llava_next_image_processor(tf),
         tokenizer=tok,
-        chat_template=LLAVA_TEMPLATE,
-        patch_size=8,
-        num_additional_image_tokens=1,
-        vision_feature_select_strategy="default",
+        **LLAVA_PROCESSOR,
     )
     return tf.LlavaNextVideoForConditionalGeneration(config), processor
 
@@ -352,20 +337,22 @@ def _qwen_text(tok: Any) -> dict[str, Any]:
     return _llama_text(tok, rope_parameters=rope)
 
 
+# the vision tower both Qwen VL generations share (2.5 adds windowed attention)
+QWEN_VISION = {
+    "depth": 2,
+    "hidden_size": 32,
+    "num_heads": 2,
+    "patch_size": 8,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+}
+
+
 def _qwen2_vl() -> tuple[Any, Any]:
     import transformers as tf
 
     tok = llm_tokenizer("<|image_pad|>", "<|video_pad|>")
-    vision = {
-        "depth": 2,
-        "embed_dim": 32,
-        "hidden_size": 32,
-        "num_heads": 2,
-        "mlp_ratio": 2,
-        "patch_size": 8,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
-    }
+    vision = {**QWEN_VISION, "embed_dim": 32, "mlp_ratio": 2}
     config = tf.Qwen2VLConfig(text_config=_qwen_text(tok), vision_config=vision, **_qwen_ids(tok))
     return tf.Qwen2VLForConditionalGeneration(config), _qwen_processor(tf, tok)
 
@@ -375,14 +362,9 @@ def _qwen25_vl() -> tuple[Any, Any]:
 
     tok = llm_tokenizer("<|image_pad|>", "<|video_pad|>")
     vision = {
-        "depth": 2,
-        "hidden_size": 32,
+        **QWEN_VISION,
         "intermediate_size": 64,
-        "num_heads": 2,
         "out_hidden_size": 32,
-        "patch_size": 8,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
         "window_size": 32,
         "fullatt_block_indexes": [1],
     }

@@ -1,10 +1,15 @@
 """One generic, strict loader from plain dicts (parsed TOML) to frozen dataclasses.
 
-Every scenario section (dataset, split, channels, encoder, train, ...) goes through
-`build`, so the rules are the same everywhere: unknown keys are errors naming the dotted
-key and the valid keys, values must have the annotated type (an int is accepted where a
-float is expected, nothing else is coerced), and nested dataclasses, tuples, optional
-values, literals and string-keyed tables are handled by recursion on the annotations.
+Every configuration section (a scenario's dataset, split, channels, encoder, train, ...; a
+method's options; a grid file) goes through `build`, so the rules are the same everywhere:
+unknown keys are errors naming the dotted key and the valid keys, values must have the
+annotated type (an int is accepted where a float is expected, nothing else is coerced), and
+nested dataclasses, tuples, optional values, literals and string-keyed tables are handled by
+recursion on the annotations. A `Literal[...]` annotation is the one list of valid choices
+(code that needs the list takes it with `typing.get_args`).
+
+Checks the types cannot express (ranges, combinations) live with the configuration they
+concern (e.g. `recsys.config.TrainConfig.check`), so files and code share them.
 """
 
 from __future__ import annotations
@@ -62,6 +67,14 @@ def suggest(name: str, valid: typing.Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def invalid_choice(value: Any, choices: typing.Iterable[Any]) -> str:
+    """The message for a value outside its choices: the value, a close match, every choice."""
+    choices = list(choices)
+    valid = ", ".join(repr(c) for c in choices)
+    hint = suggest(str(value), map(str, choices))
+    return f"invalid value {value!r}{hint}; valid choices: {valid}"
+
+
 def build(cls: type[T], data: Any, key: str = "", also_valid: tuple[str, ...] = ()) -> T:
     """Build dataclass `cls` from a dict, strictly.
 
@@ -114,8 +127,7 @@ def convert(tp: Any, value: Any, key: str) -> Any:
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices or type(value) is not type(choices[0]):
-            valid = ", ".join(repr(c) for c in choices)
-            raise TypedLoadError(key, f"invalid value {value!r}; valid choices: {valid}")
+            raise TypedLoadError(key, invalid_choice(value, choices))
         return value
     if origin is tuple:
         return _convert_tuple(tp, value, key)
