@@ -207,6 +207,13 @@ def eval_record(plain: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def hashed_sections(plain: dict[str, Any]) -> dict[str, Any]:
+    """A scenario's plain form with its `model`, `split` and `eval` tables as fingerprints
+    hash them (`sasrec_record`, `split_record`, `eval_record`)."""
+    records = {"model": sasrec_record, "split": split_record, "eval": eval_record}
+    return {k: records[k](v) if k in records else v for k, v in plain.items()}
+
+
 def metric_names(evaluation: EvalConfig) -> list[str]:
     """The metrics an evaluation under `evaluation` reports: hr@k, ndcg@k (k in ks), mrr."""
     return [f"hr@{k}" for k in evaluation.ks] + [f"ndcg@{k}" for k in evaluation.ks] + ["mrr"]

@@ -27,15 +27,7 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
 from media.hashing import sha256_json
 from media.typed import TypedLoadError, build, suggest, to_plain
 from recsys.channels import EncoderSpec
-from recsys.config import (
-    EvalConfig,
-    SASRecConfig,
-    SplitConfig,
-    TrainConfig,
-    eval_record,
-    sasrec_record,
-    split_record,
-)
+from recsys.config import EvalConfig, SASRecConfig, SplitConfig, TrainConfig, hashed_sections
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 """Folder of the shipped scenario files (package data)."""
@@ -148,9 +140,7 @@ class Scenario:
         plain = self.to_dict()
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
-        plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
-        plain["split"] = split_record(plain["split"])
-        plain["eval"] = eval_record(plain["eval"])
+        plain = hashed_sections(plain)  # older grids keep their fingerprints
         for table in plain["captions"].values():
             for key in CAPTION_RUNTIME:
                 table.pop(key, None)
