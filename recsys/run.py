@@ -63,29 +63,62 @@ class RunResult:
 
 
 def split_fingerprint(split: Split) -> str:
-    """sha256 over the catalogue and every array that defines the split, and the protocol
-    when it is not plain leave-one-out (whose fingerprints predate the new-item protocol)."""
+    """sha256 over the catalogue and every array that defines the split; a split other than
+    leave-one-out also hashes its kind, cut times and validation histories, and one under
+    the new-item protocol its protocol name and withheld items (leave-one-out fingerprints
+    stay what they were before either existed)."""
     digest = hashlib.sha256(split.catalogue.content_hash.encode())
     for array in (split.train_seqs, split.valid_target, split.test_target, *split.test_seen):
         digest.update(array.astype("int64").tobytes())
     digest.update("\n".join(split.user_ids).encode())
+    if split.kind != "leave_one_out":
+        digest.update(json.dumps([split.kind, split.cuts]).encode())
+        for array in split.valid_seen:
+            digest.update(array.astype("int64").tobytes())
     if split.withheld is not None:
         digest.update(f"\n{split.protocol}\n".encode())
         digest.update(split.withheld.items.astype("int64").tobytes())
     return digest.hexdigest()
 
 
-def _split_record(split: Split) -> dict[str, Any]:
+def split_record(split: Split) -> dict[str, Any]:
+    """What results.json says about the split under its `split` key: kind, protocol name,
+    fingerprint, parameters and, for a temporal split, the cut times (epoch seconds and ISO);
+    under the new-item protocol the withheld fraction, seed and item count."""
     record: dict[str, Any] = {
+        "kind": split.kind,
+        "protocol": split.protocol,
         "fingerprint": split_fingerprint(split),
         "keep_last": split.keep_last,
         "max_len": split.max_len,
         "min_len": split.min_len,
     }
+    if split.cuts is not None:
+        record["cuts"] = list(split.cuts)
+        record["valid_start"], record["test_start"] = (_iso(t) for t in split.cuts)
     if split.withheld is not None:
         w = split.withheld
         record["new_items"] = {"fraction": w.fraction, "seed": w.seed, "items": len(w.items)}
     return record
+
+
+def _iso(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
+
+
+def _config_split(split: Split) -> dict[str, Any]:
+    """The split part of the run configuration; only a split other than leave-one-out adds
+    its kind and cuts, and only the new-item protocol its `new_items`, so existing run
+    folders keep their configuration hash."""
+    record = split_record(split)
+    keys = ["fingerprint", "keep_last", "max_len", "min_len"]
+    if split.kind != "leave_one_out":
+        keys += ["kind", "cuts"]
+    if split.withheld is not None:
+        keys.append("new_items")
+    return {k: record[k] for k in keys}
 
 
 def _channel_record(channel: ChannelInput) -> dict[str, Any]:
@@ -149,7 +182,7 @@ def run_config_for(
         "train": dataclasses.asdict(train),
         "evaluation": eval_record(dataclasses.asdict(evaluation)),
         "seed": seed,
-        "split": _split_record(split),
+        "split": _config_split(split),
     }
 
 
@@ -242,6 +275,7 @@ def _evaluate_and_record(
     efficiency = dict(fit.efficiency) | {"test_eval_seconds": test.seconds}
     results = {
         "protocol": split.protocol,
+        "split": split_record(split),
         "method": run_config["method"],
         "seed": run_config["seed"],
         "config": dict(run_config),

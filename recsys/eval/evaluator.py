@@ -43,7 +43,7 @@ class EvalResult:
             ``rank`` (expected rank; inf when the target was masked), ``higher``, ``tied``,
             ``missed`` (target masked by mask_repeat_targets) and ``train_count`` (the
             target's occurrences in the training part, `split.train_counts`).
-        protocol: the split's protocol name (`Split.protocol`).
+        protocol: the split's protocol name (`Split.protocol`, recsys.config.PROTOCOL_NAMES).
         masking: the masking convention, spelled out.
         num_users: users evaluated.
         seconds: wall time of the evaluation.
@@ -75,10 +75,17 @@ class EvalResult:
         }
 
 
-def masking_convention(config: EvalConfig, which: str) -> dict[str, Any]:
+def masking_convention(
+    config: EvalConfig, which: str, kind: str = "leave_one_out"
+) -> dict[str, Any]:
     """How history was masked, for the record."""
+    if kind == "temporal":
+        period = "validation" if which == "valid" else "test"
+        history = f"the user's interactions before the {period} cut (within keep_last)"
+    else:
+        history = "seq[:-2]" if which == "valid" else "seq[:-1]"
     return {
-        "history": "seq[:-2]" if which == "valid" else "seq[:-1]",
+        "history": history,
         "mask_repeat_targets": config.mask_repeat_targets,
         "target": "masked when repeated (counts as a miss)"
         if config.mask_repeat_targets
@@ -370,7 +377,10 @@ def evaluate_states(
     metrics = {k: v for k, v in per_user.items() if k != "rank"}
     counts = split.train_counts[arrays[1]].astype(np.int64)  # [users] target's training count
     per_user.update(higher=higher, tied=tied, missed=missed, train_count=counts)
-    masking = {**masking_convention(config, which), "masked_targets": int(missed.sum())}
+    masking = {
+        **masking_convention(config, which, split.kind),
+        "masked_targets": int(missed.sum()),
+    }
     if len(excluded):
         masking["excluded_items"] = f"{len(excluded)} withheld items (new-item protocol)"
     return EvalResult(

@@ -67,6 +67,23 @@ def test_withheld_items_leave_every_training_and_history_array(base) -> None:
     assert split.protocol == "leave_one_out_full_ranking+new_items(fraction=0.2,seed=1)"
 
 
+def test_the_temporal_split_withholds_items_too(base) -> None:
+    dataset, _ = base
+    # Every user's i-th interaction at time 100 i + k: the global cuts fall inside each user.
+    users = enumerate(dataset.sequences.items())
+    times = {u: tuple(100.0 * i + k for i in range(len(seq))) for k, (u, seq) in users}
+    timed = Dataset("toy", dataset.catalogue, dataset.sequences, Path("toy"), timestamps=times)
+    config = SplitConfig(max_len=5, kind="temporal", valid_cut=0.4, test_cut=0.7)
+    plain = make_split(timed, config)
+    split = make_split(timed, SplitConfig(**{**config.__dict__, "new_items": NEW}))
+    held = _held(split)
+    assert split.protocol == "temporal_full_ranking+new_items(fraction=0.2,seed=1)"
+    for array in (split.train_seqs, split.valid_history, split.test_history):
+        assert not np.isin(array, held).any()
+    assert np.array_equal(split.test_target, plain.test_target) and split.cuts == plain.cuts
+    assert split_fingerprint(split) != split_fingerprint(plain)
+
+
 def test_fingerprint_names_the_protocol(base) -> None:
     dataset, config = base
     plain = make_split(dataset, config)
