@@ -5,6 +5,7 @@ never ranks a withheld item, and the protocol is part of the split's fingerprint
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_the_temporal_split_withholds_items_too(base) -> None:
     timed = Dataset("toy", dataset.catalogue, dataset.sequences, Path("toy"), timestamps=times)
     config = SplitConfig(max_len=5, kind="temporal", valid_cut=0.4, test_cut=0.7)
     plain = make_split(timed, config)
-    split = make_split(timed, SplitConfig(**{**config.__dict__, "new_items": NEW}))
+    split = make_split(timed, dataclasses.replace(config, new_items=NEW))
     held = _held(split)
     assert split.protocol == "temporal_full_ranking+new_items(fraction=0.2,seed=1)"
     for array in (split.train_seqs, split.valid_history, split.test_history):
@@ -92,8 +93,6 @@ def test_fingerprint_names_the_protocol(base) -> None:
     # Same arrays, other protocol record: still another fingerprint.
     relabelled = withhold_items(plain, NewItemsConfig(0.2, seed=1))
     assert split_fingerprint(relabelled) == split_fingerprint(split)
-    import dataclasses
-
     renamed = dataclasses.replace(split, withheld=dataclasses.replace(split.withheld, seed=9))
     assert split_fingerprint(renamed) != split_fingerprint(split)
 
