@@ -45,6 +45,24 @@ TEMPORAL_DEFAULT_CUTS = (0.8, 0.9)  # quantiles where validation and test start 
 
 
 @dataclass(frozen=True)
+class NewItemsConfig:
+    """The new-item protocol (`recsys.data.split.withhold_items`): a seeded fraction of the
+    catalogue is withheld from training entirely, and only users whose test target is one of
+    those items are tested, over the full catalogue."""
+
+    fraction: float = 0.1  # share of the split's catalogue withheld, in (0, 1)
+    seed: int = 0  # which items: the same seed withholds the same items for every run seed
+
+    def check(self, prefix: str = "split.new_items") -> None:
+        """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
+        _require(
+            0.0 < self.fraction < 1.0,
+            f"{prefix}.fraction",
+            f"is {self.fraction!r}; must lie strictly between 0 and 1",
+        )
+
+
+@dataclass(frozen=True)
 class SplitConfig:
     """The evaluation split: leave-one-out per user (IISAN) or a global temporal cut."""
 
@@ -56,6 +74,9 @@ class SplitConfig:
     # times or an ISO date / date-time (UTC unless it names a zone); None = 0.8
     valid_cut: float | str | None = None
     test_cut: float | str | None = None  # temporal only: where test starts; None = 0.9
+    # the new-item protocol; None (default) = every item may train. `[split.new_items]` in a
+    # scenario, or `split.new_items.fraction=0.1` on the command line, turns it on.
+    new_items: NewItemsConfig | None = None
 
     def check(self, prefix: str = "split") -> None:
         """Raise ConfigError (naming `<prefix>.<field>`) on an impossible protocol."""
@@ -64,6 +85,8 @@ class SplitConfig:
         )
         _require(self.keep_last >= self.min_len, f"{prefix}.keep_last", "must be >= min_len")
         _require(self.max_len >= 1, f"{prefix}.max_len", "must be >= 1")
+        if self.new_items is not None:
+            self.new_items.check(f"{prefix}.new_items")
         kinds = SPLIT_KINDS
         _require(self.kind in kinds, f"{prefix}.kind", invalid_choice(self.kind, kinds))
         given = []
@@ -135,10 +158,10 @@ def drop_defaults(
 
 
 def split_record(plain: dict[str, Any]) -> dict[str, Any]:
-    """A SplitConfig's plain form as scenario fingerprints hash it: the temporal keys are
-    left out while they hold their defaults, so leave-one-out scenarios and grids recorded
-    before the temporal split existed keep their fingerprints."""
-    defaults = {"kind": "leave_one_out", "valid_cut": None, "test_cut": None}
+    """A SplitConfig's plain form as scenario fingerprints hash it: the temporal keys and the
+    new-item protocol are left out while they hold their defaults, so leave-one-out
+    scenarios and grids recorded before either existed keep their fingerprints."""
+    defaults = {"kind": "leave_one_out", "valid_cut": None, "test_cut": None, "new_items": None}
     return drop_defaults(plain, defaults, tuple(defaults))
 
 
@@ -250,6 +273,10 @@ class TrainConfig:
         )
 
 
+DEFAULT_BUCKETS = (1, 5, 20)
+"""Where the popularity buckets after `cold` start: 1-4, 5-19 and 20+ training interactions."""
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """Full-catalogue ranking."""
@@ -258,6 +285,10 @@ class EvalConfig:
     mask_repeat_targets: bool = False  # IISAN-code convention: also mask a target seen before
     user_batch: int = 1024  # users scored per chunk
     item_chunk: int = 200_000  # items scored per chunk (bounds memory on huge catalogues)
+    # Metrics are also reported per popularity bucket of the target item (its occurrences in
+    # the training part, split.train_counts): `cold` (0), then one bucket starting at each of
+    # these counts, strictly increasing from 1; the last is open-ended.
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
 
     def check(self, prefix: str = "eval") -> None:
         """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
@@ -268,6 +299,31 @@ class EvalConfig:
         )
         for name in ("user_batch", "item_chunk"):
             _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
+        b = self.buckets
+        _require(
+            bool(b) and b[0] == 1 and all(x < y for x, y in zip(b, b[1:], strict=False)),
+            f"{prefix}.buckets",
+            f"is {list(b)!r}; the training counts where the buckets after `cold` (0) start: "
+            "strictly increasing integers, the first 1 (e.g. [1, 5, 20])",
+        )
+
+
+# The default buckets are left out of run configs and scenario fingerprints: they change
+# what a run reports, not what it trains or how it ranks, and runs recorded before buckets
+# existed keep their hashes.
+def eval_record(plain: dict[str, Any]) -> dict[str, Any]:
+    """An EvalConfig's plain form as run configs and scenario fingerprints hash it."""
+    out = dict(plain)
+    if tuple(out.get("buckets", ())) == DEFAULT_BUCKETS:
+        del out["buckets"]
+    return out
+
+
+def hashed_sections(plain: dict[str, Any]) -> dict[str, Any]:
+    """A scenario's plain form with its `model`, `split` and `eval` tables as fingerprints
+    hash them (`sasrec_record`, `split_record`, `eval_record`)."""
+    records = {"model": sasrec_record, "split": split_record, "eval": eval_record}
+    return {k: records[k](v) if k in records else v for k, v in plain.items()}
 
 
 # EvalConfig fields that change validation metrics, and so which epoch training selects and

@@ -34,13 +34,15 @@ from recsys.config import (
     EvalConfig,
     SASRecConfig,
     TrainConfig,
+    eval_record,
     sasrec_record,
 )
 from recsys.data.split import restrict_users
 from recsys.data.types import Split
 from recsys.distributed import current
 from recsys.errors import ConfigError
-from recsys.eval.evaluator import evaluate
+from recsys.eval.buckets import buckets_record
+from recsys.eval.evaluator import evaluate, new_items_record
 from recsys.eval.per_user import write_per_user_csv
 from recsys.factory import build_model, build_trained
 from recsys.fingerprints import (
@@ -89,8 +91,9 @@ class RunResult:
 
 def split_fingerprint(split: Split) -> str:
     """sha256 over the catalogue and every array that defines the split; a split other than
-    leave-one-out also hashes its kind, cut times and validation histories (leave-one-out
-    fingerprints stay what they were before other kinds existed)."""
+    leave-one-out also hashes its kind, cut times and validation histories, and one under
+    the new-item protocol its protocol name and withheld items (leave-one-out fingerprints
+    stay what they were before either existed)."""
     digest = hashlib.sha256(split.catalogue.content_hash.encode())
     for array in (split.train_seqs, split.valid_target, split.test_target, *split.test_seen):
         digest.update(array.astype("int64").tobytes())
@@ -99,12 +102,16 @@ def split_fingerprint(split: Split) -> str:
         digest.update(json.dumps([split.kind, split.cuts]).encode())
         for array in split.valid_seen:
             digest.update(array.astype("int64").tobytes())
+    if split.withheld is not None:
+        digest.update(f"\n{split.protocol}\n".encode())
+        digest.update(split.withheld.items.astype("int64").tobytes())
     return digest.hexdigest()
 
 
 def split_record(split: Split) -> dict[str, Any]:
     """What results.json says about the split under its `split` key: kind, protocol name,
-    fingerprint, parameters and, for a temporal split, the cut times (epoch seconds and ISO)."""
+    fingerprint, parameters and, for a temporal split, the cut times (epoch seconds and ISO);
+    under the new-item protocol the withheld fraction, seed and item count."""
     record: dict[str, Any] = {
         "kind": split.kind,
         "protocol": split.protocol,
@@ -116,6 +123,9 @@ def split_record(split: Split) -> dict[str, Any]:
     if split.cuts is not None:
         record["cuts"] = list(split.cuts)
         record["valid_start"], record["test_start"] = (_iso(t) for t in split.cuts)
+    if split.withheld is not None:
+        w = split.withheld
+        record["new_items"] = {"fraction": w.fraction, "seed": w.seed, "items": len(w.items)}
     return record
 
 
@@ -127,11 +137,14 @@ def _iso(seconds: float) -> str:
 
 def _config_split(split: Split) -> dict[str, Any]:
     """The split part of the run configuration; only a split other than leave-one-out adds
-    its kind and cuts, so existing run folders keep their configuration hash."""
+    its kind and cuts, and only the new-item protocol its `new_items`, so existing run
+    folders keep their configuration hash."""
     record = split_record(split)
     keys = ["fingerprint", "keep_last", "max_len", "min_len"]
     if split.kind != "leave_one_out":
         keys += ["kind", "cuts"]
+    if split.withheld is not None:
+        keys.append("new_items")
     return {k: record[k] for k in keys}
 
 
@@ -186,7 +199,7 @@ def run_config_for(
         "channels": [_channel_record(c) for c in channels],
         "sasrec": sasrec_record(dataclasses.asdict(sasrec)),
         "train": dataclasses.asdict(train),
-        "evaluation": dataclasses.asdict(evaluation),
+        "evaluation": eval_record(dataclasses.asdict(evaluation)),
         "seed": seed,
         "split": _config_split(split),
     }
@@ -309,6 +322,7 @@ def _evaluate_and_record(
         "masking": test.masking,
         "valid": valid.metrics,
         "test": test.metrics,
+        "buckets": buckets_record(test.protocol, evaluation.buckets, valid, test),
         "best_epoch": fit.best_epoch,
         "epochs_run": fit.epochs_run,
         "stop_reason": fit.stop_reason,
@@ -319,6 +333,8 @@ def _evaluate_and_record(
         "toolkit_version": __version__,
         "per_user_file": "test_per_user.csv",
     }
+    if split.withheld is not None:
+        results["new_items"] = new_items_record(split, valid, test)
     if evaluated_from is not None:
         results["evaluated_from"] = dict(evaluated_from)
     if current().is_main:

@@ -35,8 +35,7 @@ from recsys.config import (
     TableColumns,
     TrainConfig,
     drop_defaults,
-    sasrec_record,
-    split_record,
+    hashed_sections,
 )
 from scenarios.errors import ScenarioError
 from scenarios.overrides import apply_override
@@ -152,11 +151,10 @@ class Scenario:
         plain = self.to_dict()
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
-        plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
+        plain = hashed_sections(plain)  # model, split, eval: older grids keep fingerprints
         for table in plain["captions"].values():
             for key in CAPTION_RUNTIME:
                 table.pop(key, None)
-        plain["split"] = split_record(plain["split"])
         plain["dataset"] = drop_defaults(
             plain["dataset"], to_plain(DatasetSpec()), DATASET_UNRECORDED
         )

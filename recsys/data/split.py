@@ -17,7 +17,8 @@ leave-one-out: the last `keep_last - 2` (validation) and `keep_last - 1` (test)
 interactions before the cut.
 
 Either way the catalogue shrinks to the items occurring in what the split uses, in
-items-file order, re-indexed densely 1..N (0 is padding).
+items-file order, re-indexed densely 1..N (0 is padding). With `split.new_items` either
+split becomes the new-item protocol's (`withhold_items`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from recsys.config import SplitConfig, parse_date
-from recsys.data.types import Catalogue, Dataset, Split
+from recsys.config import NewItemsConfig, SplitConfig, parse_date
+from recsys.data.types import Catalogue, Dataset, Split, WithheldItems
 from recsys.errors import ConfigError, DataFormatError
 
 
@@ -70,7 +71,8 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
         The Split (see its docstring): train_seqs [U, L+1] = last L+1 of `s[:-2]`;
         valid/test histories [U, L] = last L of `s[:-2]` / `s[:-1]`, left-padded; targets
         `s[-2]` / `s[-1]`; masks `s[:-2]` / `s[:-1]` (whole kept window, in order,
-        duplicates kept) as CSR; train_counts over `s[:-2]`.
+        duplicates kept) as CSR; train_counts over `s[:-2]`. With `config.new_items`, the
+        new-item protocol's split (`withhold_items`).
 
     Raises:
         ConfigError: an impossible configuration.
@@ -122,7 +124,7 @@ def _assemble(
     train_part, seen_test, valid_target, test_target = parts
     train_counts = np.bincount(train_part.ravel(), minlength=len(catalogue) + 1)
     train_counts[0] = 0
-    return Split(
+    split = Split(
         catalogue=catalogue,
         user_ids=users,
         train_seqs=_last_columns(train_part, config.max_len + 1),
@@ -140,6 +142,77 @@ def _assemble(
         kind="leave_one_out" if cuts is None else "temporal",
         cuts=cuts,
         defined_items=defined,
+    )
+    return split if config.new_items is None else withhold_items(split, config.new_items)
+
+
+def _draw_withheld(num_items: int, config: NewItemsConfig) -> np.ndarray:
+    """Sorted dense indices (1..N) of round(fraction * N) items drawn without replacement."""
+    config.check()
+    count = round(config.fraction * num_items)
+    if count < 1 or count >= num_items:
+        raise ConfigError(
+            f"{config.fraction:g} of {num_items} items withholds {count}; it must withhold "
+            "at least one item and leave at least one",
+            field="split.new_items.fraction",
+        )
+    rng = np.random.default_rng(config.seed)
+    return np.sort(rng.choice(num_items, size=count, replace=False) + 1).astype(np.int64)
+
+
+def _without(seen: tuple[np.ndarray, np.ndarray], withheld: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A per-user CSR sequence without the withheld items: (right-aligned matrix [U, w],
+    indptr, indices)."""
+    indptr, indices = seen
+    keep = ~withheld[indices]
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    lengths = np.bincount(rows[keep], minlength=len(indptr) - 1)
+    width = max(int(lengths.max(initial=0)), 1)
+    matrix = _right_aligned(indices[keep], lengths, width)  # [U, width]
+    return matrix, *_csr(matrix)
+
+
+def withhold_items(split: Split, config: NewItemsConfig) -> Split:
+    """The new-item protocol's version of a split (leave-one-out or temporal).
+
+    A seeded fraction of the catalogue never reaches training: those items are removed
+    from every training sequence, validation history and test history (the histories keep
+    the user's other items, in order), their training counts are 0, and they stay in the
+    catalogue, so the test ranks against the full catalogue. Which users are ranked, and
+    against which items, follows from `withheld` (recsys.eval.evaluator: test ranks exactly
+    the users whose test target is withheld; validation those whose target is not, without
+    the withheld items, which do not exist before the test).
+
+    Args:
+        split: a split as `_assemble` makes it (no items withheld yet): `valid_seen` is
+            the training part, `test_seen` the test history, both in time order.
+        config: the fraction of the catalogue to withhold and the seed that draws it.
+
+    Returns:
+        The same users, catalogue and targets; training sequences, histories, masks and
+        train_counts without the withheld items; `withheld` set.
+
+    Raises:
+        ConfigError: a fraction outside (0, 1) or one that withholds no item (or all).
+    """
+    if split.withheld is not None:
+        raise ConfigError("this split already withholds items", field="split.new_items")
+    items = _draw_withheld(split.num_items, config)
+    is_withheld = np.zeros(split.num_items + 1, dtype=bool)
+    is_withheld[items] = True
+    train_part, *valid_seen = _without(split.valid_seen, is_withheld)  # seq[:-2]
+    seen_test, *test_seen = _without(split.test_seen, is_withheld)  # seq[:-1]
+    counts = split.train_counts.copy()
+    counts[items] = 0  # exactly the counts over the filtered training parts
+    return dataclasses.replace(
+        split,
+        train_seqs=_last_columns(train_part, split.max_len + 1),
+        valid_history=_last_columns(train_part, split.max_len),
+        test_history=_last_columns(seen_test, split.max_len),
+        valid_seen=tuple(valid_seen),
+        test_seen=tuple(test_seen),
+        train_counts=counts,
+        withheld=WithheldItems(items=items, fraction=config.fraction, seed=config.seed),
     )
 
 

@@ -170,6 +170,21 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class WithheldItems:
+    """The items the new-item protocol withholds from training (`split.withhold_items`).
+
+    Attributes:
+        items: sorted dense indices (1..N) of the withheld items.
+        fraction: the share of the catalogue asked for (`NewItemsConfig.fraction`).
+        seed: the seed that drew them.
+    """
+
+    items: np.ndarray
+    fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
 class Split:
     """An evaluation split with dense item indices, 0 = padding: leave-one-out (the IISAN
     protocol, described below) or temporal (`recsys.data.split.make_temporal_split`: the
@@ -196,6 +211,8 @@ class Split:
         keep_last, max_len, min_len: the protocol parameters used.
         kind: "leave_one_out" or "temporal" (recsys.config.SPLIT_KINDS).
         cuts: temporal only: (validation start, test start) in seconds since the epoch.
+        withheld: the new-item protocol's withheld items, absent from every training and
+            validation array (and counted 0 in train_counts); None when every item may train.
         defined_items: items the dataset's items file defines (0: not known).
     """
 
@@ -215,12 +232,19 @@ class Split:
     min_len: int
     kind: str = "leave_one_out"
     cuts: tuple[float, float] | None = None
+    withheld: WithheldItems | None = None
     defined_items: int = 0
 
     @property
     def protocol(self) -> str:
-        """The protocol name results carry ("leave_one_out_full_ranking", ...)."""
-        return PROTOCOL_NAMES[self.kind]
+        """The protocol name results carry ("leave_one_out_full_ranking", ...; with the
+        new-item protocol "...+new_items(fraction=0.1,seed=0)"): runs under different
+        protocols never mix."""
+        name = PROTOCOL_NAMES[self.kind]
+        if self.withheld is None:
+            return name
+        w = self.withheld
+        return f"{name}+new_items(fraction={w.fraction:g},seed={w.seed})"
 
     @property
     def num_items(self) -> int:

@@ -42,11 +42,21 @@ def test_every_shipped_toml_loads_and_validates(tmp_path: Path) -> None:
     everything = sorted(SHIPPED_DIR.rglob("*.toml"))
     grids = [p for p in everything if is_grid_file(p)]
     files = [p for p in everything if p not in grids]
-    assert len(everything) == 10, [p.name for p in everything]
-    assert [p.name for p in grids] == ["text_vs_multimodal.toml"]
+    assert len(everything) == 11, [p.name for p in everything]
+    assert [p.name for p in grids] == ["coldstart_scientific.toml", "text_vs_multimodal.toml"]
     assert len(files) == 9 and files == shipped_scenarios()
-    cells = plan_grid(load_grid(grids[0]), tmp_path)
+    cells = plan_grid(load_grid(grids[1]), tmp_path)
     assert len(cells) == 27  # 8 content scenarios x 3 seeds + id x 3 seeds
+    # title x (iisan_versa, frozen) x 3 seeds + id x 3 seeds; the new-item protocol by --set
+    cold = plan_grid(load_grid(grids[0]), tmp_path)
+    assert sorted({(c.scenario.name, c.scenario.method) for c in cold}) == [
+        ("id", "id"),
+        ("title", "frozen"),
+        ("title", "iisan_versa"),
+    ]
+    assert len(cold) == 9 and all(c.scenario.split.new_items is None for c in cold)
+    new = plan_grid(load_grid(grids[0], ["split.new_items.fraction=0.1"]), tmp_path)
+    assert {c.scenario.split.new_items.fraction for c in new} == {0.1}
     for path in files:
         scenario = load_scenario(path)
         modalities, captions, method = EXPECTED[path.stem]
@@ -337,6 +347,8 @@ def test_fingerprint_tracks_what_changes_results() -> None:
         del legacy["dataset"][key]
     for key in ("kind", "valid_cut", "test_cut"):
         del legacy["split"][key]
+    # The new-item protocol (off) and the default popularity buckets are left out too.
+    del legacy["split"]["new_items"], legacy["eval"]["buckets"]
     assert xavier.fingerprint() == sha256_json(legacy)
     temporal = load_scenario("title", ["split.kind=temporal"])
     assert temporal.fingerprint() != base.fingerprint()

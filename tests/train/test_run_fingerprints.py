@@ -93,6 +93,12 @@ def test_a_run_recorded_before_the_split_is_still_complete(split, tmp_path: Path
     assert wider.test["ndcg@10"] == pytest.approx(legacy["test"]["ndcg@10"], abs=1e-12)
     assert "ndcg@20" in wider.test and snapshot(run_dir) == before
     assert _run(split, run_dir, EvalConfig(ks=(5, 10, 20))).status == "complete"
+    # Any scoring setting of EvalConfig works the same way, the popularity buckets too.
+    bucketed = _run(split, run_dir, EvalConfig(ks=(5, 10), buckets=(1, 3)))
+    assert bucketed.status == "evaluated" and bucketed.results_dir != wider.results_dir
+    scored = json.loads((bucketed.results_dir / "results.json").read_text())
+    assert scored["buckets"]["bounds"] == [1, 3] and legacy["buckets"]["bounds"] != [1, 3]
+    assert scored["test"] == pytest.approx(legacy["test"], abs=1e-12)
     # Another validation convention selects epochs differently: another run, and the
     # message says how to score this one under it instead.
     with pytest.raises(ConfigError, match="toolkit evaluate .* eval.mask_repeat_targets="):
