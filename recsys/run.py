@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from recsys.eval.per_user import write_per_user_csv
 from recsys.factory import build_model
 from recsys.methods import get_method, parse_method_options
 from recsys.models.recommender import SequentialRecommender
-from recsys.train.trainer import Trainer, resolve_device, resolve_train_config
+from recsys.train.trainer import EpochCallback, Trainer, resolve_device, resolve_train_config
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,7 @@ def run_experiment(
     cache_dir: Path,
     record: Mapping[str, Any] | None = None,
     progress: bool = True,
+    callbacks: Sequence[EpochCallback] = (),
 ) -> RunResult:
     """Train `method` on `split`, select on validation, evaluate test, record everything.
 
@@ -170,6 +171,7 @@ def run_experiment(
         cache_dir: where methods keep hidden-state caches.
         record: caller facts stored verbatim in results.json (scenario name, ...).
         progress: show progress bars.
+        callbacks: per-epoch hooks handed to the trainer (experiment trackers).
 
     Returns:
         The RunResult.
@@ -204,7 +206,7 @@ def run_experiment(
         atomic_write_json(out_dir / "config.json", run_config | {"config_sha256": config_sha})
     fit = Trainer(
         model, split, train, evaluation, seed=seed, out_dir=out_dir, run_config=run_config,
-        device=device, progress=progress,
+        device=device, progress=progress, callbacks=callbacks,
     ).fit()  # fmt: skip
     return _evaluate_and_record(
         model, split, evaluation, fit, run_config, config_sha, out_dir, record

@@ -207,30 +207,38 @@ def run_one(
     workspace: Workspace | None = None,
     progress: bool = True,
     extra_record: dict[str, Any] | None = None,
+    tracking: Any = None,
 ) -> dict[str, Any]:
     """Train and evaluate one (scenario, seed) into `run_dir`; returns results.json content.
 
-    A completed run folder is not trained again (`run_experiment` skips it).
+    A completed run folder is not trained again (`run_experiment` skips it). `tracking` is
+    the job's `scenarios.tracking.TrackingContext` (used when `output.tracking` is on).
     """
     from recsys.run import run_experiment
+    from scenarios.tracking import final_metrics, track_run
 
     prepared = prepare(scenario, data=data, workspace=workspace, progress=progress)
     record = {**prepared.record, **(extra_record or {})}
-    run_experiment(
-        prepared.split,
-        method=scenario.method,
-        channels=prepared.channels,
-        method_options=dict(scenario.method_options),
-        sasrec=scenario.model,
-        train=scenario.train,
-        evaluation=scenario.eval,
-        seed=seed,
-        out_dir=run_dir,
-        cache_dir=Path(scenario.output.cache_dir) / "states",
-        record=record,
-        progress=progress,
-    )
-    return read_results(run_dir)
+    name = f"{scenario.name}/{scenario.method}-s{seed}"
+    with track_run(scenario, tracking, run_dir=run_dir, name=name) as tracker:
+        run_experiment(
+            prepared.split,
+            method=scenario.method,
+            channels=prepared.channels,
+            method_options=dict(scenario.method_options),
+            sasrec=scenario.model,
+            train=scenario.train,
+            evaluation=scenario.eval,
+            seed=seed,
+            out_dir=run_dir,
+            cache_dir=Path(scenario.output.cache_dir) / "states",
+            record=record,
+            progress=progress,
+            callbacks=tracker.callbacks,
+        )
+        results = read_results(run_dir)
+        tracker.finish(final_metrics(results), [Path(run_dir) / "results.json"])
+    return results
 
 
 def read_results(run_dir: Path) -> dict[str, Any]:
@@ -262,14 +270,19 @@ def run_scenario(
     Returns:
         The run folders and their results.
     """
+    from scenarios.tracking import TrackingContext
+
     ws = workspace or Workspace()
     run_dirs: dict[int, Path] = {}
     results: dict[int, dict[str, Any]] = {}
+    root = Path(out) if out is not None else Path(scenario.output.dir) / scenario.name
+    tracking = TrackingContext(root, scenario.name)  # the store lives in the output folder
     for seed in scenario.seeds:
         run_dir = run_dir_for(scenario, seed, out)
         results[seed] = run_one(
-            scenario, seed=seed, run_dir=run_dir, data=data, workspace=ws, progress=progress
-        )
+            scenario, seed=seed, run_dir=run_dir, data=data, workspace=ws, progress=progress,
+            tracking=tracking,
+        )  # fmt: skip
         run_dirs[seed] = run_dir
     first = run_dirs[scenario.seeds[0]]
     out_dir = first if len(run_dirs) == 1 else first.parent

@@ -109,6 +109,9 @@ class OutputSpec:
     dir: str = "runs"  # runs land in <dir>/<scenario>/<method>-s<seed>
     cache_dir: str = ".cache/mmrec"  # hidden-state caches and generated tiny models
     caption_store: str | None = None  # caption JSONL; None = <cache_dir>/captions.jsonl
+    # Experiment tracking (scenarios.tracking): "mlflow" or "tensorboard"; off by default.
+    tracking: Literal["off", "mlflow", "tensorboard"] = "off"
+    tracking_uri: str | None = None  # MLflow store; None = sqlite <job folder>/mlflow.db
 
 
 @dataclass(frozen=True)

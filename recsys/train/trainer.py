@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,12 @@ from recsys.train.structure import assert_frozen_unchanged, frozen_checksum, tra
 
 class TrainingDivergedError(RecsysError):
     """The loss became NaN or infinite."""
+
+
+EpochCallback = Callable[[Mapping[str, Any]], bool | None]
+"""Called with each epoch's record (the `metrics.jsonl` line); returning True stops training
+after that epoch (stop_reason "callback"). Epochs trained before a resume are replayed to
+callbacks first, so a callback sees every epoch of the run once per process."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class Trainer:
             under another configuration is refused on resume.
         device: where the model lives.
         progress: show a progress bar (rank 0 only).
+        callbacks: per-epoch hooks (`EpochCallback`: pruners, experiment trackers).
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class Trainer:
         run_config: Mapping[str, Any],
         device: torch.device,
         progress: bool = True,
+        callbacks: Sequence[EpochCallback] = (),
     ) -> None:
         if train.batch_size is None or train.lr is None:
             raise ConfigError("Trainer needs a resolved TrainConfig (batch_size and lr set)")
@@ -124,6 +132,7 @@ class Trainer:
         self.out_dir = out_dir
         self.progress = progress and self.dist.is_main
         self.run_config = dict(run_config)
+        self.callbacks = tuple(callbacks)
         self.config_hash = sha256_json(self.run_config)
         self.groups = trainable_groups(model)
         self.named = ckpt.trainable_named(model, [p for g in self.groups for p in g["params"]])
@@ -284,6 +293,8 @@ class Trainer:
         """Train until early stopping or the epoch limit; load the best weights at the end."""
         before = frozen_checksum(self.model.item_tower.frozen_modules())
         state = self._resume()
+        for record in state["history"]:  # epochs of an earlier attempt, then the new ones
+            self._notify(record)
         self.meter.start_training()
         while not state["done"] and state["epoch"] < self.cfg.epochs:
             epoch = state["epoch"] + 1
@@ -308,6 +319,8 @@ class Trainer:
             state["epoch"] = epoch
             state["done"] = state["bad_epochs"] >= self.cfg.patience
             state["stop_reason"] = "early_stopping" if state["done"] else "max_epochs"
+            if self._notify(record) and not state["done"]:
+                state.update(done=True, stop_reason="callback")
             if self.writes:
                 append_jsonl(self.out_dir / "metrics.jsonl", record)
             self._save(epoch, state, improved)
@@ -315,6 +328,10 @@ class Trainer:
                 _report(record, self.cfg.select_metric)
         assert_frozen_unchanged(before, frozen_checksum(self.model.item_tower.frozen_modules()))
         return self._finish(state)
+
+    def _notify(self, record: Mapping[str, Any]) -> bool:
+        """Every callback sees the record; True when one of them asks to stop."""
+        return any([bool(callback(record)) for callback in self.callbacks])
 
     def _finish(self, state: dict[str, Any]) -> FitResult:
         if state["epoch"] == 0:
