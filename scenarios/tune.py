@@ -190,6 +190,14 @@ def trial_folder(out_dir: Path, params: Mapping[str, Any]) -> Path:
     return Path(out_dir) / "trials" / digest[:16]
 
 
+def default_study_dir(file: str | Path, overrides: Sequence[str] = ()) -> Path:
+    """runs/tune-<scenario>-<method> under the scenario's `output.dir`."""
+    from scenarios.schema import load_scenario
+
+    scenario = load_scenario(file, overrides)
+    return Path(scenario.output.dir) / f"tune-{scenario.name}-{scenario.method}"
+
+
 def tune_scenario(
     file: str | Path,
     overrides: Sequence[str] = (),

@@ -67,6 +67,34 @@ def run_scenario_cmd(
     typer.echo(f"results written to {result.out_dir}")
 
 
+@app.command("tune")
+def tune_cmd(
+    file: Path = typer.Argument(..., help="Scenario TOML file (see scenarios/*.toml)."),
+    overrides: list[str] = typer.Argument(
+        None, help="Dotted overrides applied before the searched values, e.g. train.epochs=20."
+    ),
+    trials: int = typer.Option(..., min=1, help="Trials (the budget); a rerun resumes."),
+    data: Path | None = typer.Option(None, help="Dataset path; overrides the scenario's."),
+    out: Path | None = typer.Option(None, help="Study folder (default: runs/tune-<scenario>)."),
+) -> None:
+    """Search the method's hyper-parameters on validation NDCG@10 (Optuna), write the best
+    configuration as best.toml, then compute its test metrics once."""
+    from recsys.errors import RecsysError
+    from scenarios.schema import ScenarioError
+    from scenarios.tune import TuneSpec, default_study_dir, tune_scenario
+
+    try:
+        out_dir = out or default_study_dir(file, overrides or [])
+        result = tune_scenario(
+            file, overrides or [], spec=TuneSpec(trials=trials), out_dir=out_dir, data=data,
+            echo=typer.echo,
+        )  # fmt: skip
+    except (ScenarioError, RecsysError) as exc:
+        _fail(str(exc))
+    typer.echo(f"best valid ndcg@10 {result.best_value:.4f}; scenario: {result.best_file}")
+    typer.echo(f"test metrics of the best configuration: {result.out_dir / 'best'}")
+
+
 def _captioner_help() -> str:
     from captioning.registry import captioner_names  # light: lists names, imports no model code
 
