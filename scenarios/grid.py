@@ -32,6 +32,7 @@ from scenarios.grid_plan import (
     load_grid,
     plan_grid,
     with_axes,
+    with_tune,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "plan_grid",
     "run_grid",
     "with_axes",
+    "with_tune",
 ]
 
 
@@ -159,6 +161,7 @@ def _default_run_cell(cell: GridCell, data: Path | None, workspace: Any, progres
         workspace=workspace,
         progress=progress,
         extra_record=extra,
+        tracking=cell.tracking,
     )
 
 
@@ -253,6 +256,7 @@ def run_grid(
     Returns:
         The outcomes and the report path; failed cells are listed, not raised.
     """
+    from scenarios.grid_tune import prepare_cells
     from scenarios.report import write_report
     from scenarios.runner import Workspace
 
@@ -265,6 +269,7 @@ def run_grid(
     cells = plan_grid(spec, out)
     if not progress:
         quiet_model_loading()
+    cells, parent = prepare_cells(spec, cells, out, data_path, run=run, echo=echo)  # tune, track
     outcomes, todo = _sort_cells(cells, data_path, run, echo)
     shown = 0
 
@@ -303,6 +308,7 @@ def run_grid(
             )
     final = [o for o in outcomes if o is not None]
     report = write_report(out, cells, final, spec)
+    parent.finish([report, out / "quality_vs_cost.png"])
     return GridResult(out, tuple(final), report)
 
 

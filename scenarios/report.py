@@ -21,6 +21,7 @@ import numpy as np
 
 from media.io import atomic_write_json, atomic_write_text
 from scenarios.comparisons import TESTED, group_key, pick_baseline, significance, significance_table
+from scenarios.grid_tune import tuning_section
 from scenarios.schema import scenario_summary
 
 METRICS = ("hr@10", "ndcg@10", "mrr")
@@ -321,6 +322,7 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
     atomic_write_json(out_dir / "comparisons.json", comparisons)
     plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png")
     text = render_markdown(groups, comparisons, rows, baseline, metric, plot)
+    text += tuning_section(out_dir, spec)  # "" unless the grid tunes (scenarios.grid_tune)
     atomic_write_text(out_dir / "report.md", text)
     return out_dir / "report.md"
 

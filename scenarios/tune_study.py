@@ -13,7 +13,7 @@ from typing import Any
 
 from media.io import atomic_write_json, atomic_write_text
 from scenarios.schema import Scenario, ScenarioError
-from scenarios.tune import (
+from scenarios.tune_spec import (
     OBJECTIVE,
     TEST_NOTE,
     TuneResult,

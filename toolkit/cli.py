@@ -220,6 +220,9 @@ def grid_cmd(
     out: Path | None = typer.Option(None, help="Output folder (default runs/grid-<name>)."),
     set_: list[str] = typer.Option([], "--set", help="Override for every scenario: key=value."),
     workers: int = typer.Option(1, min=1, help="Run cells in this many local processes."),
+    tune: int | None = typer.Option(
+        None, min=1, help="First tune every (scenario, method) with this many trials."
+    ),
     commands: bool = typer.Option(
         False, "--commands", help="Print one run-scenario line per cell (for a scheduler)."
     ),
@@ -239,6 +242,7 @@ def grid_cmd(
         load_grid,
         run_grid,
         with_axes,
+        with_tune,
     )
     from scenarios.schema import ScenarioError
 
@@ -252,6 +256,7 @@ def grid_cmd(
             spec = with_axes(spec, methods=_csv(methods), seeds=seed_list)
         else:
             spec = grid_from_files(files, methods=_csv(methods), seeds=seed_list, overrides=set_)
+        spec = with_tune(spec, tune)
         if commands:
             for line in grid_commands(spec, out_dir=out, data=data):
                 typer.echo(line)
