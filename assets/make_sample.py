@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from media.io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+from media.palette import SAMPLE_COLOURS
 
 HERE = Path(__file__).resolve().parent
 NUM_ITEMS = 200
@@ -34,14 +35,7 @@ FRAMES = 12  # video length
 FPS = 8
 BASE_MS = 1_600_000_000_000  # 2020-09-13, Unix ms
 
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 40, 40),
-    "green": (40, 170, 60),
-    "blue": (40, 80, 220),
-    "yellow": (235, 210, 40),
-    "purple": (140, 60, 180),
-    "orange": (245, 140, 30),
-}
+COLOURS = SAMPLE_COLOURS  # the baseline captioner names these (media/palette.py)
 BACKGROUNDS = {"grey": (200, 200, 200), "white": (255, 255, 255)}
 COVER_SHAPES = ("circle", "square", "triangle")
 VIDEO_SHAPES = ("circle", "square", "triangle", "stripes")

@@ -350,7 +350,7 @@ def _per_user(run_dir: Path, column: str):
 def _quality_summary(runs, per_user, args) -> dict[str, Any]:
     import numpy as np
 
-    from scenarios.stats import compare_paired
+    from scenarios.stats import compare_seeded
 
     out: dict[str, Any] = {"per_method": {}, "paired": {}}
     for label in QUALITY_METHODS:
@@ -367,21 +367,18 @@ def _quality_summary(runs, per_user, args) -> dict[str, Any]:
         }
     a, b = per_user["fft"], per_user["iisan_versa_cached"]
     pairs = min(len(a), len(b))
-    for i in range(pairs):
-        out["paired"][f"seed_{args.seeds[i]}"] = vars(compare_paired(a[i], b[i], seed=i))
-    if pairs > 1:  # users' metrics averaged over seeds, then one paired test
-        mean_a, mean_b = np.mean(a[:pairs], axis=0), np.mean(b[:pairs], axis=0)
-        out["paired"]["seed_mean"] = vars(compare_paired(mean_a, mean_b))
-    key = "seed_mean" if pairs > 1 else (f"seed_{args.seeds[0]}" if pairs else None)
-    if key is not None:
-        c = out["paired"][key]
-        worse = c["diff"] < 0 and c["p_ttest"] < 0.05
+    if pairs:  # seed-aware: users resampled within seeds (scenarios.stats)
+        seeds = list(args.seeds[:pairs])
+        runs_a = dict(zip(seeds, a[:pairs], strict=True))
+        runs_b = dict(zip(seeds, b[:pairs], strict=True))
+        c = compare_seeded(runs_a, runs_b).to_dict()
+        out["paired"]["seeds"] = c
         out["verdict"] = {
-            "comparison": key,
+            "comparison": "seeds",
             "iisan_minus_fft_ndcg@10": c["diff"],
-            "p_ttest": c["p_ttest"],
-            "p_bootstrap": c["p_bootstrap"],
-            "iisan_significantly_worse": bool(worse),
+            "p_value": c["p_value"],
+            "ci": [c["ci_low"], c["ci_high"]],
+            "iisan_significantly_worse": bool(c["significant"] and c["diff"] < 0),
         }
     return out
 
@@ -414,13 +411,15 @@ def _quality_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {label} | {ndcg} | {hr} | {spe} | {cpu} | {m['best_epochs']} |")
     lines += [
         "",
-        "| comparison | users | diff | 95% CI | p (t-test) | p (bootstrap) |",
-        "|---|---|---|---|---|---|",
+        "| comparison | users | seeds | Δ per seed | diff | 95% CI (seeds, users) "
+        "| p (sign-flip) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for key, c in report["paired"].items():
+        per_seed = ", ".join(f"{x:+.4f}" for x in c["per_seed"])
         lines.append(
-            f"| {key} | {c['n']} | {c['diff']:+.4f} | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] "
-            f"| {c['p_ttest']:.3g} | {c['p_bootstrap']:.3g} |"
+            f"| {key} | {c['n']} | {len(c['seeds'])} | {per_seed} | {c['diff']:+.4f} "
+            f"| [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['p_value']:.3g} |"
         )
     v = report.get("verdict")
     if v:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from captioning.base import (
     Captioner,
     CaptionerOptions,
+    CaptionerSpec,
     CaptioningError,
     frames_for_image_model,
     merge_frame_captions,
@@ -26,12 +27,12 @@ from captioning.prompts import resolve_prompt
 from captioning.registry import get_captioner_spec
 from captioning.store import CaptionKey, CaptionStore
 from media.errors import MediaError
-from media.hashing import sha256_file
+from media.hashing import media_sha256
+from media.io import check_output_dir
+from media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from media.ranks import launcher_rank
 from media.revision import library_versions, model_revision
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 NO_MEDIA = "none"  # media_sha256 of an item with no path or a missing/unreadable file
 
 
@@ -125,7 +126,11 @@ def caption_key(
 
 
 def list_media(folder: str | Path, kind: Literal["image", "video"]) -> list[MediaItem]:
-    """Media files directly in `folder`, item id = file stem, sorted by id.
+    """Media entries directly in `folder`, item id = file stem, sorted by id.
+
+    Every entry with a media suffix but sub-folders is listed, so one that is no regular
+    file (a pipe, a socket, a device, a dangling link) becomes an error record rather than
+    vanishing without a word; nothing is opened here.
 
     Raises:
         CaptioningError: missing folder, or two files with the same stem.
@@ -136,7 +141,7 @@ def list_media(folder: str | Path, kind: Literal["image", "video"]) -> list[Medi
     suffixes = IMAGE_SUFFIXES if kind == "image" else VIDEO_SUFFIXES
     items: dict[str, MediaItem] = {}
     for path in sorted(root.iterdir()):
-        if path.is_file() and path.suffix.lower() in suffixes:
+        if path.suffix.lower() in suffixes and not path.is_dir():
             if path.stem in items:
                 raise CaptioningError(f"{root}: two {kind}s for item {path.stem!r}")
             items[path.stem] = MediaItem(path.stem, path, kind)
@@ -166,13 +171,11 @@ def resolve_shard(shard: tuple[int, int] | None) -> tuple[int, int] | None:
     return (launched.rank, launched.world_size) if launched.world_size > 1 else None
 
 
-def _media_sha(item: MediaItem) -> str:
-    if item.path is None:
-        return NO_MEDIA
-    try:
-        return sha256_file(item.path)
-    except OSError:
-        return NO_MEDIA  # missing or unreadable: the decode step records why
+def media_sha(path: Path | None) -> str:
+    """The caption store's media hash of a file: its sha256 (`media.hashing.media_sha256`,
+    memoised), or NO_MEDIA for no path or a file that is not a readable regular file (the
+    decode step then records why)."""
+    return (media_sha256(path) if path is not None else None) or NO_MEDIA
 
 
 def _decode(item: MediaItem, num_frames: int) -> Any:
@@ -286,7 +289,7 @@ def caption_items(
     Args:
         items: what to caption (ids may repeat across kinds: a cover and a video).
         captioner: registry name (see `captioner_names()`).
-        store: caption store folder.
+        store: caption store folder (checked writable before anything is hashed).
         model: hub id or local folder (default: the captioner's default).
         prompt: preset ("short", "detailed", "title") or a custom instruction.
         max_new_tokens: generation length limit.
@@ -304,44 +307,27 @@ def caption_items(
 
     Returns:
         Counts of captions written, items skipped and error records written.
+
+    Raises:
+        OutputError: the store cannot be written (a disk full mid-job keeps every batch).
     """
-    if batch_size < 1 or num_workers < 1 or num_frames < 1:
-        raise CaptioningError("batch_size, num_workers and num_frames must be >= 1")
-    bad_kinds = sorted({it.kind for it in items} - {"image", "video"})
-    if bad_kinds:
-        raise CaptioningError(f"unknown media kind(s) {bad_kinds}; valid: image, video")
     started = time.perf_counter()
-    spec = get_captioner_spec(captioner)
-    model = model or spec.default_model
-    if spec.needs_model and model is None:
-        raise CaptioningError(f"captioner {captioner!r} needs --model (a hub id or folder)")
+    spec, model = _check_job(items, captioner, model, batch_size, num_workers, num_frames)
     key = caption_key(
         captioner, model, prompt, max_new_tokens, num_beams, dtype=dtype, num_frames=num_frames
     )
     shard = resolve_shard(shard)
     selected = _select_shard(items, shard)
     caption_store = CaptionStore(store, part=shard)
+    check_output_dir(store, "caption store")  # before any file is hashed
     with ThreadPoolExecutor(max_workers=num_workers) as pool:
-        hashes = list(pool.map(_media_sha, selected))
-        done_before = caption_store.done(
-            key, include_errors=not retry_errors, reuse_versions=reuse_across_versions
-        )
-        todo = [
-            (item, sha)
-            for item, sha in zip(selected, hashes, strict=True)
-            if (item.item_id, sha) not in done_before
-        ]
+        todo = _pending(selected, caption_store, key, pool, retry_errors, reuse_across_versions)
         written = failed = 0
         if todo:
             options = CaptionerOptions(
                 model, resolve_prompt(prompt), max_new_tokens, num_beams, device, dtype, num_frames
             )
-            loaded = spec.builder(options)
-            batches = [
-                batch
-                for kind in ("image", "video")
-                for batch in _chunks([pair for pair in todo if pair[0].kind == kind], batch_size)
-            ]
+            loaded, batches = spec.builder(options), _batches(todo, batch_size)
             written, failed = _run_batches(
                 loaded, pool, batches, num_frames, caption_store, key, progress
             )
@@ -357,6 +343,54 @@ def caption_items(
         seconds=time.perf_counter() - started,
         version_drift=() if reuse_across_versions else tuple(caption_store.version_drift(key)),
     )
+
+
+def _check_job(
+    items: Sequence[MediaItem],
+    captioner: str,
+    model: str | None,
+    batch_size: int,
+    num_workers: int,
+    num_frames: int,
+) -> tuple[CaptionerSpec, str | None]:
+    """The captioner's spec and model, once the job's options are known to make sense."""
+    if batch_size < 1 or num_workers < 1 or num_frames < 1:
+        raise CaptioningError("batch_size, num_workers and num_frames must be >= 1")
+    bad_kinds = sorted({it.kind for it in items} - {"image", "video"})
+    if bad_kinds:
+        raise CaptioningError(f"unknown media kind(s) {bad_kinds}; valid: image, video")
+    spec = get_captioner_spec(captioner)
+    model = model or spec.default_model
+    if spec.needs_model and model is None:
+        raise CaptioningError(f"captioner {captioner!r} needs --model (a hub id or folder)")
+    return spec, model
+
+
+def _pending(
+    selected: list[MediaItem],
+    store: CaptionStore,
+    key: CaptionKey,
+    pool: ThreadPoolExecutor,
+    retry_errors: bool,
+    reuse_versions: bool,
+) -> list[tuple[MediaItem, str]]:
+    """(item, media hash) of every item without a record under `key` (hashed in `pool`)."""
+    done = store.done(key, include_errors=not retry_errors, reuse_versions=reuse_versions)
+    hashes = pool.map(lambda item: media_sha(item.path), selected)
+    return [
+        (item, sha)
+        for item, sha in zip(selected, hashes, strict=True)
+        if (item.item_id, sha) not in done
+    ]
+
+
+def _batches(todo: list[tuple[MediaItem, str]], size: int) -> list[list[tuple[MediaItem, str]]]:
+    """Batches of `size`, images first, then videos (one media kind per batch)."""
+    return [
+        batch
+        for kind in ("image", "video")
+        for batch in _chunks([pair for pair in todo if pair[0].kind == kind], size)
+    ]
 
 
 def _run_batches(

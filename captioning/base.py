@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -52,6 +52,31 @@ class Captioner(Protocol):
     def caption_videos(self, videos: Sequence[np.ndarray]) -> list[str]:
         """Caption a batch of clips, each uint8 [T, H, W, 3]."""
         ...
+
+
+Builder = Callable[[CaptionerOptions], Captioner]
+
+
+@dataclass(frozen=True)
+class CaptionerSpec:
+    """A registered captioner.
+
+    Attributes:
+        name: registry name.
+        builder: options -> loaded captioner.
+        default_model: hub id used when the caller gives none (None: model-free or required).
+        needs_model: whether the captioner loads weights (False for the pixel baseline).
+        description: one line for `--help`.
+        revision: the caption key's revision for a model-free captioner (its algorithm
+            version); model captioners take theirs from the model id or folder.
+    """
+
+    name: str
+    builder: Builder
+    default_model: str | None = None
+    needs_model: bool = True
+    description: str = ""
+    revision: str = ""
 
 
 def clean_caption(text: str) -> str:

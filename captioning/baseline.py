@@ -18,13 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from media.palette import SAMPLE_COLOURS
+
 PALETTE: dict[str, tuple[int, int, int]] = {
-    "red": (220, 40, 40),
-    "green": (40, 170, 60),
-    "blue": (40, 80, 220),
-    "yellow": (235, 210, 40),
-    "purple": (140, 60, 180),
-    "orange": (245, 140, 30),
+    **SAMPLE_COLOURS,  # the sample's colours first: nearest-colour ties go to them
     "pink": (240, 140, 190),
     "brown": (125, 80, 40),
     "cyan": (40, 200, 210),

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from captioning.base import Captioner, CaptionerOptions
-from captioning.registry import CaptionerSpec
+from captioning.base import Captioner, CaptionerOptions, CaptionerSpec
 
 BASELINE_VERSION = "baseline-v1"  # bump when the pixel algorithm changes: it re-keys captions
 

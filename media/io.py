@@ -2,12 +2,15 @@
 
 Every file the toolkit writes goes through here, so a `kill -9` at any point leaves either
 the old file or the new one, never half of one; append-only logs may end in a torn line,
-which `read_jsonl` detects and skips.
+which `read_jsonl` detects and skips. A write that fails because the folder is a file, is
+read-only or its disk is full raises `media.errors.OutputError` naming the file and what
+to do, and leaves the file as it was (`check_output_dir` asks the same before a job starts).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -17,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from media.errors import OutputError
 
 
 def _current_umask() -> int:
@@ -81,6 +86,100 @@ def sweep_stale_temps(folder: str | Path, *, min_age_s: float = 600.0) -> int:
     return removed
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _blocking_file(folder: Path) -> Path | None:
+    """`folder` itself or the ancestor that exists as a non-folder, if any."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def _output_error(path: str | Path, exc: OSError, what: str = "") -> OutputError:
+    """The `OutputError` for a failed write of file `path` (or of folder `path`, the `what`):
+    why, in words, and what to do."""
+    target = Path(path)
+    failed = f"cannot write the {what}" if what else "cannot write"
+    blocker = _blocking_file(target if what else target.parent)
+    if blocker is not None:
+        return OutputError(target, f"{failed}: {blocker} is a file, not a folder")
+    if exc.errno in _NO_SPACE:
+        reason = "no space left on device; free some space and run the same command again"
+    elif exc.errno == errno.EROFS:
+        reason = "read-only file system; choose a writable folder"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        reason = "permission denied; choose a folder you can write to"
+    else:
+        reason = (exc.strerror or str(exc)).splitlines()[0]
+    return OutputError(target, f"{failed}: {reason}")
+
+
+def existing_ancestor(path: Path) -> Path:
+    """`path` itself when it exists, else its nearest existing ancestor."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_dir(path: str | Path, what: str = "output folder") -> None:
+    """Make sure a job can write into folder `path`, before it starts; creates nothing.
+
+    A probe file of 4 KiB is written (and removed) in the folder or, when it does not exist
+    yet, in its nearest existing ancestor, so a read-only file system, missing permission
+    or a full disk is found the way the job would find it.
+
+    Raises:
+        OutputError: `path` or an ancestor is a file, or the probe cannot be written.
+    """
+    folder = Path(path)
+    blocker = _blocking_file(folder)
+    if blocker is not None:
+        where = "is a file" if blocker == folder else f"lies under {blocker}, which is a file"
+        raise OutputError(folder, f"the {what} {where}, not a folder; choose another path")
+    probe_dir = existing_ancestor(folder.absolute())
+    try:
+        prefix = f".probe.{_HOST}-{os.getpid()}."  # a killed prober's file is swept as a temp
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=probe_dir)
+        try:
+            os.write(fd, bytes(4096))
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    except OSError as exc:
+        raise _output_error(folder, exc, what) from None
+
+
+def _out_of_space(tmp: Path) -> bool:
+    """After a writer failed in its own way (safetensors, torch): is the disk full? Writing
+    64 KiB more to the (still present) temporary file says so without guessing."""
+    try:
+        with open(tmp, "ab") as handle:
+            handle.write(bytes(65536))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        return exc.errno in _NO_SPACE
+    return False
+
+
+def preallocate(path: str | Path) -> None:
+    """Reserve the disk blocks of a file created at its full size (a memory map's file), so a
+    full disk is an `OutputError` now rather than a SIGBUS when its pages are written."""
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is None:  # macOS: nothing to reserve with; the write itself will tell
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        allocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # filesystems that cannot say
+            raise _output_error(path, exc) from None
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):  # some filesystems refuse directory fsync
         fd = os.open(directory, os.O_RDONLY)
@@ -98,17 +197,32 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     On an exception the temporary file is removed and `path` is untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{target.name}.{_HOST}-{os.getpid()}."
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{target.name}.{_HOST}-{os.getpid()}."
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _output_error(target, exc) from None
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
+        try:
+            yield tmp
+        except OSError as exc:
+            if exc.errno in (*_NO_SPACE, errno.EROFS):
+                raise _output_error(target, exc) from None
+            raise
+        except Exception:
+            if _out_of_space(tmp):
+                raise _output_error(target, OSError(errno.ENOSPC, "no space")) from None
+            raise
+        try:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(tmp, _file_mode(target))
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _output_error(target, exc) from None
         _fsync_dir(target.parent)
     finally:
         if tmp.exists():
@@ -147,16 +261,35 @@ def append_jsonl(path: str | Path, records: list[dict[str, Any]] | dict[str, Any
     if not rows:
         return
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     payload = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
-    with open(target, "ab+") as handle:
-        if handle.tell() > 0:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                handle.write(b"\n")
-        handle.write(payload.encode("utf-8"))
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _append(target, payload.encode("utf-8"))
+    except OSError as exc:
+        raise _output_error(target, exc) from None
+
+
+def _append(target: Path, data: bytes) -> None:
+    """Append `data` and fsync. Unbuffered, so a failed write (a full disk) is known to
+    have written what it wrote: the file is then cut back to its old length, and no half
+    record is left behind for the next append to terminate."""
+    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
+                data = b"\n" + data  # terminate a torn line first
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+            raise
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: str | Path) -> tuple[list[dict[str, Any]], int]:

@@ -1,9 +1,13 @@
-"""Item ids are data, never paths: map them to file names that cannot escape a folder."""
+"""Item ids are data, never paths: map them to file names that cannot escape a folder; and
+media files are opened only when they are regular files."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
@@ -30,3 +34,19 @@ def safe_child(root: str | Path, name: str) -> Path:
     if child.parent != root_path:
         raise UnsafePathError(f"{name!r} resolves outside {root_path}")
     return child
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open a file for binary reading, refusing anything but a regular file.
+
+    Opened non-blocking, then checked on the descriptor: a named pipe would otherwise block
+    the reader for ever, and a path swapped for one after a `stat` is caught here too.
+
+    Raises:
+        OSError: the file cannot be opened, or is not a regular file.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path}: not a regular file")
+    return os.fdopen(fd, "rb")

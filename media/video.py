@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from media.errors import MediaError
+from media.kinds import check_media_file
 
 BACKENDS = ("auto", "decord", "pyav")
 DEFAULT_MAX_FRAME_PIXELS = 36_000_000  # 8K UHD (7680x4320) fits; a k-frame clip stays < 1 GB
@@ -34,30 +35,26 @@ def frame_indices(total: int, k: int) -> np.ndarray:
     return np.rint(np.linspace(0, total - 1, k)).astype(np.int64)
 
 
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(path, "file not found")
-    if not path.is_file():
-        raise MediaError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "empty file")
+def _check_header(path: Path, max_pixels: int) -> None:
+    """Refuse, from the header alone, still images and clips whose frames are too large.
 
-
-def _check_frame_size(path: Path, max_pixels: int) -> None:
-    """Refuse clips whose frames are larger than `max_pixels`, from the header alone.
-
-    A small file can declare huge frames (the video form of a decompression bomb): decoding
-    k of them would need k x width x height x 3 bytes. A header PyAV cannot read is left to
-    the decoders, which report it.
+    FFmpeg opens a still image (whatever its name) as a one-frame "video" through an image
+    demuxer ("jpeg_pipe", "image2", ...); that is no video. A small file can declare huge
+    frames (the video form of a decompression bomb): decoding k of them would need
+    k x width x height x 3 bytes. A header PyAV cannot read is left to the decoders.
     """
     import av
 
     try:
         with av.open(str(path)) as container:
+            demuxer = container.format.name
             streams = container.streams.video
             width, height = (streams[0].width, streams[0].height) if streams else (0, 0)
+            codec = streams[0].codec_context.name if streams else ""
     except Exception:  # a damaged header (PyAV may even lack .width): the decoders say why
         return
+    if demuxer.endswith("_pipe") or demuxer in ("image2", "gif", "apng", "webp"):
+        raise MediaError(path, f"not a video: {codec or demuxer} image data")
     if width * height > max_pixels:
         raise MediaError(
             path, f"video frames too large: {width}x{height} exceeds {max_pixels} pixels"
@@ -153,7 +150,7 @@ def count_frames(path: str | Path, backend: str = "auto") -> int:
     """
     _check_backend(backend)
     file = Path(path)
-    _check_file(file)
+    check_media_file(file, "video")
     if backend == "pyav":
         return _pyav_count(file)
     try:
@@ -189,8 +186,8 @@ def sample_frames(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     file = Path(path)
-    _check_file(file)
-    _check_frame_size(file, max_pixels)
+    check_media_file(file, "video")
+    _check_header(file, max_pixels)
     if backend == "pyav":
         frames = _pyav_sample(file, k)
     else:

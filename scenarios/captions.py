@@ -17,11 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from media.hashing import sha256_file
 from recsys.data.types import Catalogue
 from scenarios.schema import CAPTION_MEDIA, CaptionSpec, Scenario, ScenarioError
-
-NO_MEDIA = "none"  # the store's media hash for an item without a (readable) file
 
 
 class CaptionsMissingError(ScenarioError):
@@ -38,8 +35,9 @@ class FieldCaptions:
         key: the caption key fields (captioner, revision, prompt, generation).
         fingerprint: the store's sha256 over the (item, media hash, caption) triples used.
         generated: captions written by this call.
-        failed: items whose record is an error (bad media), captioned as "".
-        no_media: items that have no file of this kind, captioned as "".
+        failed_items: ids of items whose file gave an error record (bad media, a file that
+            is no regular file), captioned as "".
+        no_media_items: ids of items that have no file of this kind, captioned as "".
     """
 
     field: str
@@ -47,11 +45,21 @@ class FieldCaptions:
     key: dict[str, Any]
     fingerprint: str
     generated: int
-    failed: int
-    no_media: int
+    failed_items: tuple[str, ...] = ()
+    no_media_items: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> int:
+        """Items whose record is an error."""
+        return len(self.failed_items)
+
+    @property
+    def no_media(self) -> int:
+        """Items without a file of this kind."""
+        return len(self.no_media_items)
 
     def record(self) -> dict[str, Any]:
-        """What results.json keeps about this field."""
+        """What results.json keeps about this field (item ids, never row numbers)."""
         return {
             "key": self.key,
             "fingerprint": self.fingerprint,
@@ -59,24 +67,36 @@ class FieldCaptions:
             "generated": self.generated,
             "failed": self.failed,
             "no_media": self.no_media,
+            "failed_items": list(self.failed_items),
+            "no_media_items": list(self.no_media_items),
         }
 
 
-_HASHES: dict[tuple[str, int, int], str] = {}
+def catalogue_media(
+    catalogue: Catalogue, kinds: tuple[str, ...] = ("image", "video"), *, with_missing: bool = False
+) -> list[Any]:
+    """The catalogue's covers and videos as captioning `MediaItem`s, kind by kind in
+    catalogue order; items without a file of a kind are left out unless `with_missing`."""
+    from captioning.api import MediaItem
+
+    columns = {"image": catalogue.image_paths, "video": catalogue.video_paths}
+    return [
+        MediaItem(item_id, path, kind)  # type: ignore[arg-type]
+        for kind in kinds
+        for item_id, path in zip(catalogue.item_ids, columns[kind], strict=True)
+        if path is not None or with_missing
+    ]
 
 
-def media_sha(path: Path | None) -> str:
-    """sha256 of a media file, memoised per (path, size, mtime) for the whole process."""
-    if path is None:
-        return NO_MEDIA
-    try:
-        stat = path.stat()
-    except OSError:
-        return NO_MEDIA
-    memo = (str(path), stat.st_size, stat.st_mtime_ns)
-    if memo not in _HASHES:
-        _HASHES[memo] = sha256_file(path)
-    return _HASHES[memo]
+def dataset_media(data: Path) -> list[Any]:
+    """Every cover image and video a dataset names, as captioning `MediaItem`s.
+
+    Raises:
+        RecsysError: the dataset does not load (file and line named).
+    """
+    from recsys.data import load_dataset
+
+    return catalogue_media(load_dataset(data).catalogue)
 
 
 def caption_store_dir(scenario: Scenario) -> Path:
@@ -179,17 +199,13 @@ def _resolve_field(
     scenario: Scenario, field: str, catalogue: Catalogue, data: Path, progress: bool
 ) -> FieldCaptions:
     """One caption field: read the store, fill what is missing (or stop), fingerprint."""
-    from captioning.api import MediaItem, caption_key
+    from captioning.api import caption_key, media_sha
     from captioning.store import CaptionStore
     from recsys.distributed import current
 
     spec = scenario.captions[field]
     kind = CAPTION_MEDIA[field]
-    paths = catalogue.image_paths if kind == "image" else catalogue.video_paths
-    items = [
-        MediaItem(item_id, path, kind)  # type: ignore[arg-type]
-        for item_id, path in zip(catalogue.item_ids, paths, strict=True)
-    ]
+    items = catalogue_media(catalogue, (kind,), with_missing=True)
     pairs = [(it.item_id, media_sha(it.path)) for it in items]
     key = caption_key(
         spec.captioner,
@@ -204,7 +220,8 @@ def _resolve_field(
     store = CaptionStore(store_dir)
     reuse = spec.reuse_across_versions
     done = store.done(key, reuse_versions=reuse)
-    todo = [it for it, p in zip(items, pairs, strict=True) if p not in done and p[1] != NO_MEDIA]
+    # a file that is no readable regular file is captioned too: it becomes an error record
+    todo = [it for it, p in zip(items, pairs, strict=True) if p not in done and it.path]
     drift = store.version_drift(key) if todo and not reuse else []
     if todo and not spec.generate:
         command = caption_command(spec, data, store_dir)
@@ -225,7 +242,7 @@ def _resolve_field(
     if not found:  # no text would carry this field: say so rather than train on blanks
         reason = (
             f"the dataset has no {kind} files"
-            if all(p[1] == NO_MEDIA for p in pairs)
+            if all(it.path is None for it in items)
             else f"every {kind} failed to caption (see the error records in {store_dir})"
         )
         raise ScenarioError(
@@ -239,6 +256,6 @@ def _resolve_field(
         key=key.as_dict(),
         fingerprint=store.fingerprint(key, pairs, reuse_versions=reuse),
         generated=generated,
-        failed=len([p for p in pairs if p[0] in errors and p[1] != NO_MEDIA]),
-        no_media=sum(p[1] == NO_MEDIA for p in pairs),
+        failed_items=tuple(it.item_id for it in items if it.path and it.item_id in errors),
+        no_media_items=tuple(it.item_id for it in items if it.path is None),
     )

@@ -46,17 +46,10 @@ class DemoResult:
 
 def caption_sample(data: Path, store: Path, *, progress: bool = False) -> Any:
     """Caption every cover and video of a dataset with the baseline captioner."""
-    from captioning.api import MediaItem, caption_items
-    from recsys.data import load_dataset
+    from captioning.api import caption_items
+    from scenarios.captions import dataset_media
 
-    catalogue = load_dataset(data).catalogue
-    items = [
-        MediaItem(item_id, path, kind)
-        for kind, paths in (("image", catalogue.image_paths), ("video", catalogue.video_paths))
-        for item_id, path in zip(catalogue.item_ids, paths, strict=True)
-        if path is not None
-    ]
-    return caption_items(items, captioner="baseline", store=store, progress=progress)
+    return caption_items(dataset_media(data), captioner="baseline", store=store, progress=progress)
 
 
 def run_demo(
@@ -88,10 +81,12 @@ def run_demo(
 
     import torch
 
+    from media.io import check_output_dir
     from recsys.data import sample_path
     from scenarios.grid import GridSpec, run_grid
 
     out = Path(out)
+    check_output_dir(out, "demo output folder")
     data_path = Path(data) if data is not None else sample_path()
     cache = out / "cache"
     store = cache / "captions"

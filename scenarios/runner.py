@@ -66,11 +66,14 @@ class ScenarioResult:
         out_dir: the run folder (one seed) or the folder holding one run folder per seed.
         run_dirs: seed -> run folder.
         results: seed -> the run's results.json content.
+        skipped: one line saying which inputs fell back to empty (per channel and caption
+            field, with where their ids are listed); "" when none did.
     """
 
     out_dir: Path
     run_dirs: dict[int, Path]
     results: dict[int, dict[str, Any]]
+    skipped: str = ""
 
 
 def load_data(path: Path, fmt: str, on_unknown: str) -> Dataset:
@@ -145,17 +148,22 @@ def prepare(
             "dropped_users": split.dropped_users,
         },
         "captions": {name: fc.record() for name, fc in captions.items()},
-        "channels": [
-            {
-                "name": c.name,
-                "modality": c.modality,
-                "model": c.encoder.model,
-                "source_fingerprint": c.source_fingerprint,
-            }
-            for c in channels
-        ],
+        "channels": [_channel_facts(c) for c in channels],
     }
     return Prepared(path, dataset, split, channels, record)
+
+
+def _channel_facts(channel: ChannelInput) -> dict[str, Any]:
+    facts = {
+        "name": channel.name,
+        "modality": channel.modality,
+        "model": channel.encoder.model,
+        "source_fingerprint": channel.source_fingerprint,
+    }
+    if channel.paths is not None and channel.item_ids is not None:
+        ids = zip(channel.item_ids, channel.paths, strict=True)
+        facts["no_media_items"] = [item_id for item_id, path in ids if path is None]
+    return facts
 
 
 def _caption_settings(scenario: Scenario) -> dict[str, Any]:
@@ -217,6 +225,7 @@ def run_one(
     from recsys.run import run_experiment
     from scenarios.tracking import final_metrics, track_run
 
+    check_outputs(scenario, run_dir)
     prepared = prepare(scenario, data=data, workspace=workspace, progress=progress)
     record = {**prepared.record, **(extra_record or {})}
     name = f"{scenario.name}/{scenario.method}-s{seed}"
@@ -239,6 +248,54 @@ def run_one(
         results = read_results(run_dir)
         tracker.finish(final_metrics(results), [Path(run_dir) / "results.json"])
     return results
+
+
+def check_outputs(scenario: Scenario, run_dir: Path) -> None:
+    """Before any work: the run folder, the cache folder and the caption store can be
+    written (a finished run folder is only read, so it is not asked).
+
+    Raises:
+        OutputError: one of them is a file, read-only, or on a full disk.
+    """
+    from media.io import check_output_dir
+
+    if not (Path(run_dir) / "results.json").is_file():
+        check_output_dir(run_dir, "run folder")
+    check_output_dir(scenario.output.cache_dir, "cache folder (output.cache_dir)")
+    if scenario.caption_fields:
+        from scenarios.captions import caption_store_dir
+
+        check_output_dir(caption_store_dir(scenario), "caption store")
+
+
+def skipped_inputs(results: dict[str, Any], run_dir: Path) -> str:
+    """One line on the items whose inputs fell back to empty, per channel and caption
+    field, and where their ids are listed; "" when every input was used."""
+    items = results.get("dataset", {}).get("items", "?")
+    parts = []
+    for name, facts in results.get("record", {}).get("captions", {}).items():
+        if facts.get("failed") or facts.get("no_media"):
+            parts.append(
+                f"caption {name} {facts['failed'] + facts['no_media']} ({facts['failed']} "
+                f"failed, {facts['no_media']} without a file; ids in "
+                f"{Path(run_dir) / 'results.json'} record.captions.{name})"
+            )
+    used = results.get("tower", {}).get("channels", [])
+    for i, channel in enumerate(results.get("config", {}).get("channels", [])):
+        named = [f for f in used if f.get("name") == channel["name"]]  # tuned towers name them
+        facts = named[0] if named else (used[i] if i < len(used) else {})
+        missing = facts.get("missing", facts.get("missing_media", 0))
+        if channel.get("modality") == "text" or not missing:
+            continue
+        where = (
+            f"{Path(facts['cache']) / 'manifest.json'} missing_items"
+            if facts.get("cache")
+            else f"{Path(run_dir) / 'results.json'} record.channels (items without a file)"
+        )
+        parts.append(f"channel {channel['name']} {missing} (zero states; ids in {where})")
+    if not parts:
+        return ""
+    return f"inputs that fell back to empty, of {items} items: " + "; ".join(parts)
 
 
 def read_results(run_dir: Path) -> dict[str, Any]:
@@ -277,6 +334,8 @@ def run_scenario(
     results: dict[int, dict[str, Any]] = {}
     root = Path(out) if out is not None else Path(scenario.output.dir) / scenario.name
     tracking = TrackingContext(root, scenario.name)  # the store lives in the output folder
+    for seed in scenario.seeds:  # every output is checked before the first seed starts
+        check_outputs(scenario, run_dir_for(scenario, seed, out))
     for seed in scenario.seeds:
         run_dir = run_dir_for(scenario, seed, out)
         results[seed] = run_one(
@@ -286,4 +345,5 @@ def run_scenario(
         run_dirs[seed] = run_dir
     first = run_dirs[scenario.seeds[0]]
     out_dir = first if len(run_dirs) == 1 else first.parent
-    return ScenarioResult(out_dir=out_dir, run_dirs=run_dirs, results=results)
+    skipped = skipped_inputs(results[scenario.seeds[0]], first)  # the same data for every seed
+    return ScenarioResult(out_dir=out_dir, run_dirs=run_dirs, results=results, skipped=skipped)

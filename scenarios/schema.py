@@ -25,9 +25,11 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
     import tomli as tomllib  # type: ignore[no-redef]
 
 from media.hashing import sha256_json
-from media.typed import TypedLoadError, build, suggest, to_plain
+from media.typed import TypedLoadError, build, invalid_choice, suggest, to_plain
 from recsys.channels import EncoderSpec
 from recsys.config import EvalConfig, SASRecConfig, SplitConfig, TrainConfig, sasrec_record
+from scenarios.errors import ScenarioError
+from scenarios.overrides import apply_override
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 """Folder of the shipped scenario files (package data)."""
@@ -40,23 +42,6 @@ CAPTION_MEDIA = {"image_caption": "image", "video_caption": "video"}
 
 DEFAULT_ENCODERS = {"text": "minilm", "image": "tiny-vit", "video": "tiny-vit"}
 """Encoder model used when a channel names none (symbolic names, see scenarios.models)."""
-
-
-class ScenarioError(ValueError):
-    """A scenario file or override is invalid; the message names file, key and valid values.
-
-    Args:
-        source: the scenario file (or "<overrides>" / "<grid>").
-        key: dotted path of the offending key, "" for the whole file.
-        message: what is wrong and what would be valid.
-    """
-
-    def __init__(self, source: str | Path, key: str, message: str) -> None:
-        self.source = str(source)
-        self.key = key
-        self.message = message
-        where = f"{self.source}: {key}" if key else self.source
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -261,65 +246,6 @@ def _fill_encoder_defaults(doc: dict[str, Any], source: str) -> None:
             raise ScenarioError(source, f"channels[{i}].encoder", "expected a table or a name")
 
 
-# ---------------------------------------------------------------- overrides
-
-_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z0-9_\-+]+)*$")
-
-
-def parse_override(item: str, *, source: str = "<overrides>") -> tuple[list[str], Any]:
-    """Split `a.b.c=value` into (["a", "b", "c"], parsed value); the value is TOML or text."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not _KEY_RE.match(key):
-        raise ScenarioError(source, key or item, "overrides look like dotted.key=value")
-    raw = raw.strip()
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw  # a bare word such as `method=frozen`
-    return key.split("."), value
-
-
-def apply_override(doc: dict[str, Any], item: str, *, source: str = "<overrides>") -> None:
-    """Set one dotted key in a parsed document; list entries by index or by `name`."""
-    parts, value = parse_override(item, source=source)
-    if parts == ["seed"]:
-        doc.pop("seeds", None)
-    elif parts == ["seeds"]:
-        doc.pop("seed", None)
-    node: Any = doc
-    for depth, part in enumerate(parts[:-1]):
-        where = ".".join(parts[: depth + 1])
-        if isinstance(node, list):
-            node = _list_entry(node, part, where, source)
-            continue
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict | list):
-            raise ScenarioError(source, where, f"is a value, not a table (cannot set {item!r})")
-        node = child
-    last = parts[-1]
-    if isinstance(node, list):
-        raise ScenarioError(source, ".".join(parts), "name a list entry, then a key inside it")
-    node[last] = value
-
-
-def _list_entry(node: list[Any], part: str, where: str, source: str) -> dict[str, Any]:
-    if part.isdigit() and int(part) < len(node):
-        entry = node[int(part)]
-    else:
-        named = [e for e in node if isinstance(e, dict) and e.get("name") == part]
-        if not named:
-            names = [str(e.get("name")) for e in node if isinstance(e, dict)]
-            valid = ", ".join(names + [str(i) for i in range(len(node))])
-            raise ScenarioError(source, where, f"no such entry; valid: {valid}")
-        entry = named[0]
-    if not isinstance(entry, dict):
-        raise ScenarioError(source, where, "is not a table")
-    return entry
-
-
 # ---------------------------------------------------------------- validation
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,63}$")
@@ -428,6 +354,7 @@ def _validate_captions(s: Scenario) -> None:
             )
         if name not in used:
             raise ScenarioError(src, f"captions.{name}", f"no text template uses {{{name}}}")
+        _validate_caption_spec(src, f"captions.{name}", s.captions[name])
     for name in used:
         if name not in s.captions:
             raise ScenarioError(
@@ -435,6 +362,24 @@ def _validate_captions(s: Scenario) -> None:
                 "captions",
                 f"a template uses {{{name}}} but there is no [captions.{name}] table",
             )
+
+
+def _validate_caption_spec(src: str, key: str, spec: CaptionSpec) -> None:
+    """The captioner is registered, its dtype one captioning runs, counts >= 1: checked at
+    load, before any data is read (the lists are captioning's own)."""
+    from captioning.base import CaptioningError
+    from captioning.hf import DTYPES
+    from captioning.registry import get_captioner_spec
+
+    try:
+        get_captioner_spec(spec.captioner)
+    except CaptioningError as exc:  # names the registered captioners
+        raise ScenarioError(src, f"{key}.captioner", str(exc)) from None
+    if spec.dtype not in DTYPES:
+        raise ScenarioError(src, f"{key}.dtype", invalid_choice(spec.dtype, DTYPES))
+    for name in ("max_new_tokens", "num_beams", "num_frames", "batch_size"):
+        if getattr(spec, name) < 1:
+            raise ScenarioError(src, f"{key}.{name}", "must be >= 1")
 
 
 def _validate_method(s: Scenario) -> None:

@@ -86,7 +86,8 @@ def withhold_test(split: Any) -> Any:
 
 def scenario_document(file: str | Path, overrides: Sequence[str]) -> dict[str, Any]:
     """The scenario file as a plain TOML document with `overrides` applied (and its name)."""
-    from scenarios.schema import apply_override, find_scenario_file, tomllib
+    from scenarios.overrides import apply_override
+    from scenarios.schema import find_scenario_file, tomllib
 
     path = find_scenario_file(file)
     try:

@@ -292,7 +292,7 @@ def write_summary(
 
     import tomli_w
 
-    from scenarios.schema import apply_override
+    from scenarios.overrides import apply_override
 
     best = study.best_trial
     chosen = {p.name: best.params[p.name] for p in space}

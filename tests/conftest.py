@@ -41,3 +41,18 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from tests.support.tiny_models import write_tiny_zoo
 
     return write_tiny_zoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture(scope="session")
+def hf_log_handler() -> None:
+    """Bind transformers' log handler to the session's stderr before any test runs a command.
+
+    transformers creates its handler on first use, on whatever `sys.stderr` is then; when
+    that first use happens inside a `CliRunner` invocation, the handler keeps the runner's
+    stream, which is closed afterwards, and every later model load prints a "Logging error"
+    traceback into the next command's output. Folders whose tests load models through the
+    CLI use this fixture (autouse, in their conftest).
+    """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.get_logger("transformers")

@@ -14,8 +14,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain text: a usage error ends in one "Error: ..." line, no box
 )
-data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 
 
@@ -55,6 +56,7 @@ def run_scenario_cmd(
     ),
 ) -> None:
     """Train and evaluate one scenario; writes results.json, metrics and a checkpoint."""
+    from media.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.runner import run_scenario
     from scenarios.schema import ScenarioError, load_scenario
@@ -62,8 +64,10 @@ def run_scenario_cmd(
     try:
         scenario = load_scenario(file, overrides or [])
         result = run_scenario(scenario, data=data, out=out)
-    except (ScenarioError, RecsysError) as exc:
+    except (ScenarioError, RecsysError, OutputError) as exc:
         _fail(str(exc))
+    if result.skipped:
+        typer.echo(result.skipped)
     typer.echo(f"results written to {result.out_dir}")
 
 
@@ -101,27 +105,6 @@ def _captioner_help() -> str:
     return "Registered captioner: " + ", ".join(captioner_names()) + "."
 
 
-def _dataset_media(path: Path) -> list:
-    """Every cover image and video the dataset names, as captioning MediaItems."""
-    from captioning.api import MediaItem
-    from recsys.data import load_dataset
-    from recsys.errors import RecsysError
-
-    try:
-        catalogue = load_dataset(path).catalogue
-    except RecsysError as exc:
-        _fail(str(exc))
-    items = [
-        MediaItem(item_id, media, kind)
-        for kind, paths in (("image", catalogue.image_paths), ("video", catalogue.video_paths))
-        for item_id, media in zip(catalogue.item_ids, paths, strict=True)
-        if media is not None
-    ]
-    if not items:
-        _fail(f"{path}: the dataset names no images or videos")
-    return items
-
-
 @app.command("caption")
 def caption_cmd(
     images: Path | None = typer.Option(None, help="Folder of images (item id = file stem)."),
@@ -131,15 +114,14 @@ def caption_cmd(
     model: str | None = typer.Option(None, help="Hub id or local folder of the model."),
     prompt: str = typer.Option("short", help="Preset (short, detailed, title) or own text."),
     store: Path = typer.Option(Path("captions"), help="Caption store folder."),
-    batch_size: int = typer.Option(8, help="Media per generate() call."),
-    max_new_tokens: int = typer.Option(30, help="Generation length limit."),
-    num_beams: int = typer.Option(1, help="Beam count (1 = greedy)."),
-    num_frames: int = typer.Option(8, help="Frames sampled per video."),
-    workers: int = typer.Option(2, help="Decode threads."),
+    batch_size: int = typer.Option(8, min=1, help="Media per generate() call."),
+    max_new_tokens: int = typer.Option(30, min=1, help="Generation length limit."),
+    num_beams: int = typer.Option(1, min=1, help="Beam count (1 = greedy)."),
+    num_frames: int = typer.Option(8, min=1, help="Frames sampled per video."),
+    workers: int = typer.Option(2, min=1, help="Decode threads."),
     shard: str | None = typer.Option(None, help="i/n: caption shard i (0-based) of n."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
     dtype: str = typer.Option("float32", help="float32, float16 or bfloat16."),
-    merge: bool = typer.Option(False, "--merge", help="Only join shard parts into the store."),
     reuse_across_versions: bool = typer.Option(
         False,
         "--reuse-across-versions",
@@ -147,24 +129,25 @@ def caption_cmd(
         "transformers versions as done (default: caption again).",
     ),
 ) -> None:
-    """Caption images and video frames into a resumable caption store."""
+    """Caption images and video frames into a resumable caption store (shard parts are
+    joined by `toolkit caption-merge`)."""
     from captioning.api import caption_items, list_media, parse_shard
     from captioning.base import CaptioningError
-    from captioning.store import merge_parts
+    from media.errors import OutputError
+    from recsys.errors import RecsysError
+    from scenarios.captions import dataset_media
 
     try:
-        if merge:
-            typer.echo(f"merged {merge_parts(store)} records into {store}")
-            return
         if sum(x is not None for x in (images, videos, data)) != 1:
             _fail("give exactly one of --images, --videos, --data")
-        items = (
-            _dataset_media(data)
-            if data
-            else list_media(images or videos, "image" if images else "video")
-        )
-        if not items:
-            _fail(f"no {'images' if images else 'videos'} found in {images or videos}")
+        if data:
+            items = dataset_media(data)
+            if not items:
+                _fail(f"{data}: the dataset names no images or videos")
+        else:
+            items = list_media(images or videos, "image" if images else "video")
+            if not items:
+                _fail(f"no {'images' if images else 'videos'} found in {images or videos}")
         summary = caption_items(
             items,
             captioner=captioner,
@@ -181,7 +164,7 @@ def caption_cmd(
             shard=parse_shard(shard) if shard else None,
             reuse_across_versions=reuse_across_versions,
         )
-    except (CaptioningError, ValueError) as exc:
+    except (CaptioningError, RecsysError, OutputError, ValueError) as exc:
         _fail(str(exc))
     if summary.version_drift:
         typer.echo(
@@ -199,10 +182,11 @@ def caption_merge_cmd(store: Path = typer.Argument(..., help="Caption store fold
     """Join the shard part files of a caption store into its main file."""
     from captioning.base import CaptioningError
     from captioning.store import merge_parts
+    from media.errors import OutputError
 
     try:
         merged = merge_parts(store)
-    except CaptioningError as exc:
+    except (CaptioningError, OutputError) as exc:
         _fail(str(exc))
     typer.echo(f"merged {merged} records into {store}")
 
@@ -234,6 +218,7 @@ def grid_cmd(
 
     A cell whose folder holds a finished run of another configuration (a changed override,
     seed or dataset) is stale: it is moved aside and run again (with --no-run, listed)."""
+    from media.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.grid import (
         grid_commands,
@@ -264,7 +249,7 @@ def grid_cmd(
         result = run_grid(
             spec, out_dir=out, data=data, echo=typer.echo, workers=workers, run=not no_run
         )
-    except (ScenarioError, RecsysError, ValueError) as exc:
+    except (ScenarioError, RecsysError, OutputError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"report written to {result.report} ({len(result.failed)} failed runs)")
     if result.failed:
@@ -276,7 +261,7 @@ def recommend_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder."),
     user: str | None = typer.Option(None, help="User id of the run's dataset."),
     items: str | None = typer.Option(None, help="Comma-separated item ids (oldest first)."),
-    k: int = typer.Option(10, help="How many items to list."),
+    k: int = typer.Option(10, min=1, help="How many items to list."),
     include_seen: bool = typer.Option(False, help="Also rank items already in the history."),
 ) -> None:
     """Print the top-K items, with titles, that a trained run recommends."""
@@ -304,13 +289,14 @@ def demo_cmd(
     seeds: str = typer.Option("0,1", help="Comma-separated seeds per scenario."),
 ) -> None:
     """Caption the sample, then compare title-only with image, video and captions."""
+    from media.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.demo import run_demo
     from scenarios.schema import ScenarioError
 
     try:
         result = run_demo(out, seeds=tuple(int(s) for s in _csv(seeds)), echo=typer.echo)
-    except (ScenarioError, RecsysError, ValueError) as exc:
+    except (ScenarioError, RecsysError, OutputError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"demo outputs in {result.out_dir} (report: {result.report})")
 

@@ -13,7 +13,13 @@ import numpy as np
 import torch
 
 from media.hashing import sha256_json
-from media.io import atomic_path, atomic_write_json, sweep_stale_temps
+from media.io import (
+    atomic_path,
+    atomic_write_json,
+    existing_ancestor,
+    preallocate,
+    sweep_stale_temps,
+)
 from recsys import distributed
 from recsys.cache.keys import (
     cache_folder,
@@ -240,16 +246,10 @@ def _build(
         "items_per_s": computed / max(seconds, 1e-9),
     }
     if ctx.is_main:  # one writer merges the chunks (after checking they are all there)
-        _assemble(folder, partial, len(chunks), encoder, fields, fingerprint, len(items), stats)
+        _assemble(folder, partial, len(chunks), encoder, fields, fingerprint, channel, stats)
         shutil.rmtree(partial, ignore_errors=True)
     distributed.barrier()
     return open_cache(folder)
-
-
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def _check_disk(name: str, folder: Path, num_items: int, encoder: Encoder, report: bool) -> None:
@@ -264,7 +264,7 @@ def _check_disk(name: str, folder: Path, num_items: int, encoder: Encoder, repor
     """
     size = (num_items + 1) * encoder.num_steps * encoder.width * 2
     done = sum(p.stat().st_size for p in (folder / PARTIAL).glob("chunk_*.npz"))
-    free = shutil.disk_usage(_existing(folder)).free
+    free = shutil.disk_usage(existing_ancestor(folder)).free
     message = (
         f"cache {name}: needs {size / 1e6:.2f} MB ({num_items} items x {encoder.num_steps} "
         f"steps x {encoder.width} fp16; up to {2 * size / 1e6:.2f} MB while building), "
@@ -354,9 +354,10 @@ def _assemble(
     encoder: Encoder,
     fields: dict[str, Any],
     fingerprint: str,
-    num_items: int,
+    channel: ChannelInput,
     stats: dict[str, float],
 ) -> CachedStates:
+    num_items = len(channel_items(channel))
     absent = [k for k in range(num_chunks) if not (partial / f"chunk_{k:05d}.npz").exists()]
     if absent:
         raise CacheMismatchError(
@@ -372,6 +373,7 @@ def _assemble(
     shape = (num_items + 1, encoder.num_steps - skip, encoder.width)
     with atomic_path(folder / STATES) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape)
+        preallocate(tmp)  # a disk filled since the space check: an error, not a SIGBUS
         array[0] = 0
         for chunk in chunks:
             array[chunk["rows"]] = chunk["states"][:, skip:]
@@ -382,7 +384,7 @@ def _assemble(
     if shared is not None:
         with atomic_path(folder / SHARED) as tmp, open(tmp, "wb") as handle:
             np.save(handle, shared)
-    missing = np.flatnonzero(~valid[1:]) + 1
+    missing = np.flatnonzero(~valid[1:])  # catalogue positions of zero-state items
     manifest = {
         "fingerprint": fingerprint,
         "fields": fields,
@@ -390,11 +392,19 @@ def _assemble(
         "stored_shape": list(shape),
         "shared_steps": skip,
         "missing": int(len(missing)),
-        "missing_items": missing[:100].tolist(),  # dense indices, first 100
+        "missing_items": _missing_items(missing, channel.item_ids),
         "build": {**stats, "bytes": int(np.prod(shape)) * 2},
     }
     atomic_write_json(folder / MANIFEST, manifest)  # written last: its presence means complete
     return open_cache(folder)
+
+
+def _missing_items(positions: np.ndarray, item_ids: tuple[str, ...] | None) -> list[Any]:
+    """The zero-state items: every item id when the channel names its items, else the
+    first 100 dense row numbers (1-based)."""
+    if item_ids is None:
+        return (positions[:100] + 1).tolist()
+    return [item_ids[i] for i in positions.tolist()]
 
 
 def _shared_first_step(encoder: Encoder, chunks: list[Any]) -> np.ndarray | None:

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from media.hashing import sha256_file, sha256_json, sha256_lines
+from media.hashing import media_sha256, sha256_json, sha256_lines
 from media.revision import COMMIT_HASH, files_revision, library_versions
 from recsys.cache.states import FORMAT_VERSION
 from recsys.channels import ChannelInput, EncoderSpec
@@ -34,16 +34,14 @@ def item_label(channel: ChannelInput, index: int) -> str:
 
 
 def content_hash(channel: ChannelInput) -> str:
-    """sha256 over the channel's inputs: texts, or each media file's bytes ("-" if absent)."""
+    """sha256 over the channel's inputs: texts, or each media file's bytes ("-" if absent,
+    "unreadable" for a file that is not a readable regular file; `media_sha256`)."""
     if channel.modality == "text":
         return sha256_lines(channel_items(channel))
-    lines = []
-    for path in channel_items(channel):
-        try:
-            lines.append(sha256_file(path) if path is not None else "-")
-        except OSError:
-            lines.append("unreadable")
-    return sha256_lines(lines)
+    return sha256_lines(
+        "-" if path is None else (media_sha256(path) or "unreadable")
+        for path in channel_items(channel)
+    )
 
 
 def _versions(channel: ChannelInput) -> dict[str, str]:

@@ -10,11 +10,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from media import kinds
 from media.paths import UnsafePathError, is_safe_name, safe_child
 from recsys.errors import ConfigError, DataFormatError
 
 ON_UNKNOWN_CHOICES = ("error", "drop")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+# every format Pillow reads (media.kinds), in either case: a .webp cover is a cover too
+IMAGE_SUFFIXES = (*kinds.IMAGE_SUFFIXES, *(s.upper() for s in kinds.IMAGE_SUFFIXES))
 VIDEO_SUFFIXES = (".mp4", ".MP4")
 
 

@@ -2,8 +2,8 @@
 
 * items file: `item_id<TAB>title` per line, no header, titles with HTML entities;
 * users file: `user_id<TAB>item item item ...` (space-separated, oldest first);
-* optional image folder with `<item_id>.jpg|.jpeg|.png` (the folder `images/` beside the
-  items file when detected from a folder).
+* optional image folder with `<item_id>.<ext>`, any format Pillow reads (jpg, png, webp,
+  gif, bmp, tiff; the folder `images/` beside the items file when detected from a folder).
 
 Blank lines are skipped; every other line must have exactly two tab-separated fields.
 """
@@ -91,7 +91,7 @@ def load_amazon(
     Args:
         items: the `item_id<TAB>title` file.
         users: the `user_id<TAB>items` file.
-        images: optional folder of `<item_id>.jpg|.jpeg|.png` covers.
+        images: optional folder of `<item_id>.<ext>` covers (see `media.kinds.IMAGE_SUFFIXES`).
         on_unknown: "error" (default) or "drop" for interactions with undefined items.
         name: dataset name; defaults to the items file's folder name.
 

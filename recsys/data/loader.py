@@ -4,7 +4,8 @@ Recognised folder layouts:
 
 * IISAN / Amazon: exactly one `*items*.tsv` and one `*users*.tsv` (for example
   `Scientific_items.tsv` + `am_Industrial_and_Scientific_users.tsv`, or `items.tsv` +
-  `users.tsv`); cover images, when present, in `images/<item_id>.jpg|.jpeg|.png` (or
+  `users.tsv`); cover images, when present, in `images/<item_id>.<ext>` (any format
+  Pillow reads: jpg, png, webp, gif, bmp, tiff; or
   in the only sub-folder whose name contains "image", such as IISAN's `am_image_is/`).
 * MicroLens: `<prefix>pairs.csv` with `<prefix>title_en.csv` or `<prefix>titles.csv`
   (`MicroLens-100k_pairs.csv`, ..., or the short `pairs.csv` / `titles.csv`); media in

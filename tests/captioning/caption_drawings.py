@@ -7,14 +7,9 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-COLOURS = {
-    "red": (220, 40, 40),
-    "green": (40, 170, 60),
-    "blue": (40, 80, 220),
-    "yellow": (235, 210, 40),
-    "purple": (140, 60, 180),
-    "orange": (245, 140, 30),
-}
+from media.palette import SAMPLE_COLOURS
+
+COLOURS = SAMPLE_COLOURS
 BACKGROUNDS = {"light": (200, 200, 200), "white": (255, 255, 255)}
 SHAPES = ("circle", "square", "triangle", "stripes")
 MOTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}

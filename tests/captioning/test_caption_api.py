@@ -181,6 +181,45 @@ def test_unknown_captioner_lists_valid_names(tmp_path: Path) -> None:
     assert caption_key("blip").revision == "Salesforce/blip-image-captioning-base@main"
 
 
+FLAKY_BUILTINS = """
+import sys
+
+class FailOnce:  # the first import of captioning.builtin fails (a broken dependency, say)
+    def find_spec(self, name, path=None, target=None):
+        if name == "captioning.builtin":
+            sys.meta_path.remove(self)
+            raise ImportError("simulated failure")
+
+sys.meta_path.insert(0, FailOnce())
+try:
+    from captioning.registry import captioner_names
+    print("first:", captioner_names())
+except ImportError as exc:
+    print("first:", exc)
+from captioning.registry import captioner_names
+print("second:", len(captioner_names()))
+"""
+
+
+def test_a_failed_builtin_import_never_leaves_the_registry_empty() -> None:
+    """The spec type lives in captioning.base, so builtin.py needs nothing of the registry
+    (no import cycle) and the registry fills its table when it is imported: a failure is
+    raised, and the next import has every captioner (it used to stay empty for good)."""
+    import ast
+
+    import captioning.builtin
+
+    tree = ast.parse(Path(captioning.builtin.__file__).read_text(encoding="utf-8"))
+    top = {n.module for n in tree.body if isinstance(n, ast.ImportFrom)} - {"__future__"}
+    assert top == {"captioning.base", "collections.abc"}
+    done = subprocess.run(
+        [sys.executable, "-c", FLAKY_BUILTINS], capture_output=True, text=True, check=True
+    )
+    first, second = done.stdout.splitlines()
+    assert first == "first: simulated failure"
+    assert second == f"second: {len(captioning.builtin.BUILTIN_CAPTIONERS)}"
+
+
 SLOW_JOB = """
 import sys, time
 from pathlib import Path

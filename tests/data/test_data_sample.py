@@ -13,18 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from media.palette import SAMPLE_COLOURS
 from recsys.data import load_dataset, make_split, sample_path
 from recsys.data.types import Split
 
 TRUTH = Path(__file__).resolve().parents[2] / "assets" / "sample_truth.json"
-PALETTE = {
-    "red": (220, 40, 40),
-    "green": (40, 170, 60),
-    "blue": (40, 80, 220),
-    "yellow": (235, 210, 40),
-    "purple": (140, 60, 180),
-    "orange": (245, 140, 30),
-}
+PALETTE = SAMPLE_COLOURS
 HIDDEN_WORDS = {*PALETTE, "circle", "square", "triangle", "stripes", "striped", "round"}
 
 

@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from media.palette import SAMPLE_COLOURS
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = Path(__file__).resolve().parent / "pause_harness.py"
-COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220)}
+COLOURS = {name: SAMPLE_COLOURS[name] for name in ("red", "green", "blue")}
 WORDS = ("glass", "steel", "lab", "kit", "tube", "flask", "lamp", "lens", "clamp", "stand")
 TIMEOUT = 240  # seconds any one subprocess may take on a loaded 2-core machine
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220)}
+from media.palette import SAMPLE_COLOURS
+
+COLOURS = {name: SAMPLE_COLOURS[name] for name in ("red", "green", "blue")}
 FAST = (
     "train.epochs=2",
     "train.max_steps_per_epoch=2",
@@ -84,6 +86,11 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hf_logs_on_session_stderr(hf_log_handler: None) -> None:
+    """See tests/conftest.py: model loads through the CLI must not log to a closed stream."""
 
 
 @pytest.fixture(autouse=True)

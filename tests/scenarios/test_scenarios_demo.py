@@ -39,3 +39,21 @@ def test_demo_finds_the_signal_hidden_in_the_media(tmp_path: Path) -> None:
     winners = [c for c in by_scenario.values() if c["significant"] and c["diff"] > 0]
     assert winners, by_scenario
     assert (tmp_path / "quality_vs_cost.png").is_file()
+
+
+def test_dataset_media_lists_every_cover_then_every_video(tiny_data: Path) -> None:
+    """The one listing `toolkit caption --data` and the demo's captioning both use."""
+    from dataclasses import replace
+
+    from recsys.data import load_dataset
+    from scenarios.captions import catalogue_media, dataset_media
+
+    cat = load_dataset(tiny_data).catalogue
+    listed = [(m.kind, m.item_id, m.path) for m in dataset_media(tiny_data)]
+    covers = [("image", *pair) for pair in zip(cat.item_ids, cat.image_paths, strict=True)]
+    videos = [("video", *pair) for pair in zip(cat.item_ids, cat.video_paths, strict=True)]
+    assert listed == covers + videos and all(p is not None for _, _, p in listed)
+    gap = replace(cat, image_paths=(None, *cat.image_paths[1:]))  # the first cover missing
+    assert [m.item_id for m in catalogue_media(gap, ("image",))] == list(cat.item_ids[1:])
+    first = catalogue_media(gap, ("image",), with_missing=True)[0]
+    assert (first.item_id, first.path) == (cat.item_ids[0], None)

@@ -180,6 +180,24 @@ def test_typo_in_a_channel_encoder_names_the_dotted_path(tmp_path: Path) -> None
             "valid choices: 'auto', 'cls', 'mean', 'padded_mean'",
         ),
         ('method = "id"\n[train]\ngrad_clip = 0.0', "train.grad_clip", "must be > 0"),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{image_caption}"\n'
+            '[captions.image_caption]\ncaptioner = "blipp"',
+            "captions.image_caption.captioner",
+            "registered: baseline, blip,",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{image_caption}"\n'
+            '[captions.image_caption]\ndtype = "fp16"',
+            "captions.image_caption.dtype",
+            "valid choices: 'float32'",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{image_caption}"\n'
+            "[captions.image_caption]\nnum_beams = 0",
+            "captions.image_caption.num_beams",
+            "must be >= 1",
+        ),
     ],
 )
 def test_invalid_scenarios_name_key_and_choices(
