@@ -112,3 +112,19 @@ def test_tensorboard_writes_epoch_scalars_and_hparams(tmp_path: Path) -> None:
     assert hparams["train.epochs"].number_value == 2
     final = hp.Scalars("hparam/test/ndcg_at_10")
     assert final[0].value == pytest.approx(results["test"]["ndcg@10"])
+
+
+def test_a_run_without_tracking_imports_no_tracking_or_tuning_library(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from scenarios.runner import run_scenario\n"
+        "from scenarios.schema import load_scenario\n"
+        f"s = load_scenario('id', {FAST_ID!r} + ['train.epochs=1'])\n"
+        f"run_scenario(s, out={str(tmp_path / 'run')!r}, progress=False)\n"
+        "print(','.join(m for m in ('optuna', 'mlflow', 'tensorboard') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"an untracked run imported {out.stdout.strip()}"
