@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -127,14 +128,13 @@ def run_trials(
             trial = study.ask(dists)
         values = {p.name: trial.params[p.name] for p in space}
         scenario = parse_scenario(doc, source=base.source, overrides=value_overrides(values))
-        state, value, epochs = _run_trial(trial, scenario, seed, split, prepared, out_dir, tracking)
-        study.tell(
-            trial,
-            value if state == "COMPLETE" else None,
-            state=getattr(optuna.trial.TrialState, state),
-        )
+        started = time.perf_counter()
+        state, value = _run_trial(trial, scenario, seed, split, prepared, out_dir, tracking)
+        trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
+        state_enum = getattr(optuna.trial.TrialState, state)
+        frozen = study.tell(trial, value if state == "COMPLETE" else None, state=state_enum)
         bar.update(1)
-        write(_trial_line(optuna, study, trial.number, state, value, epochs, values, spec))
+        write(_trial_line(optuna, study, frozen, spec))
     bar.close()
 
 
@@ -146,8 +146,8 @@ def _run_trial(
     prepared: Any,
     out_dir: Path,
     tracking: Any,
-) -> tuple[str, float | None, int]:
-    """Train one trial; returns (state name, value, epochs trained)."""
+) -> tuple[str, float | None]:
+    """Train one trial; returns (state name, value)."""
     from recsys.train.trainer import TrainingDivergedError
     from scenarios.tracking import metric_key, track_run
 
@@ -161,12 +161,12 @@ def _run_trial(
         except TrainingDivergedError as exc:  # a value, not a crash: TPE learns to avoid it
             trial.set_user_attr("diverged", str(exc))
             tracker.finish({"objective": 0.0})
-            return "COMPLETE", 0.0, 0
+            return "COMPLETE", 0.0
         value = float(fit.best_valid[OBJECTIVE])
         trial.set_user_attr("best_epoch", fit.best_epoch)
         tracker.finish({metric_key(f"best_valid/{OBJECTIVE}"): value, "pruned": pruning.pruned})
     remove_checkpoints(folder)
-    return ("PRUNED" if pruning.pruned else "COMPLETE"), value, fit.epochs_run
+    return ("PRUNED" if pruning.pruned else "COMPLETE"), value
 
 
 class _Pruning:
@@ -233,24 +233,20 @@ def fit_trial(
     return trainer.fit()
 
 
-def _trial_line(
-    optuna: Any,
-    study: Any,
-    number: int,
-    state: str,
-    value: float | None,
-    epochs: int,
-    values: Mapping[str, Any],
-    spec: TuneSpec,
-) -> str:
+def _trial_line(optuna: Any, study: Any, trial: Any, spec: TuneSpec) -> str:
+    """`trial 3 [4/20]: valid ndcg@10 0.0712 (pruned after 2 epochs, 14 s); best 0.0815
+    (trial 1) | train.lr=0.00123, ...` for a finished (frozen) trial."""
     done = len(finished(optuna, study))
     best = study.best_trial
+    value = trial.value if trial.value is not None else (_last(trial) or 0.0)
     shown = ", ".join(
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()
     )
-    verdict = f"pruned after {epochs} epochs" if state == "PRUNED" else f"{epochs} epochs"
+    epochs = max(trial.intermediate_values, default=0)
+    pruned = "pruned after " if trial.state.name == "PRUNED" else ""
+    took = f"{pruned}{epochs} epochs, {trial.user_attrs.get('seconds', 0):.0f} s"
     return (
-        f"trial {number} [{done}/{spec.trials}]: valid {OBJECTIVE} {value or 0.0:.4f} ({verdict}); "
+        f"trial {trial.number} [{done}/{spec.trials}]: valid {OBJECTIVE} {value:.4f} ({took}); "
         f"best {best.value:.4f} (trial {best.number}) | {shown}"
     )
 
