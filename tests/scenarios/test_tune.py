@@ -211,3 +211,28 @@ def test_tune_cli_errors_are_one_clean_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and not list(tmp_path.iterdir())  # nothing ran
     assert re.search(r"error: .*train\.lrr: unknown key", result.output)
     assert "Traceback" not in result.output
+
+
+def test_the_pruner_stops_trials_behind_the_median(tmp_path: Path) -> None:
+    from media.io import read_jsonl
+    from scenarios.tune import TuneSpec, tune_scenario
+    from scenarios.tune_spec import trial_folder
+
+    # A good start (lr 5e-3) that every epoch of a worse trial is compared against.
+    good = ["train.epochs=4", "train.batch_size=32", "train.lr=5e-3", "train.device=cpu"]
+    spec = TuneSpec(trials=3, startup_trials=1, warmup_epochs=0)
+    lines: list[str] = []
+    with one_thread():
+        result = tune_scenario(
+            "id", good, spec=spec, out_dir=tmp_path, final_run=False, progress=False,
+            echo=lines.append,
+        )  # fmt: skip
+    states = [t["state"] for t in result.trials]
+    assert states[0] == "COMPLETE" and "PRUNED" in states and len(states) == 3  # counted
+    for trial, line in zip(result.trials, lines, strict=True):
+        pruned = trial["state"] == "PRUNED"
+        assert ("pruned after" in line) == pruned
+        folder = trial_folder(tmp_path, trial["params"])
+        epochs, _ = read_jsonl(folder / "metrics.jsonl")
+        assert len(epochs) == trial["epochs"] and (len(epochs) < 4) == pruned
+    assert not (tmp_path / "best").exists()  # final_run=False: no test evaluation at all
