@@ -115,7 +115,7 @@ def tune_scenario(
 
     from scenarios.runner import Workspace, prepare
     from scenarios.schema import parse_scenario
-    from scenarios.tune_study import open_study, run_trials, write_summary
+    from scenarios.tune_study import Search, open_study, run_trials, write_summary
 
     optuna = _optuna()
     doc = scenario_document(file, overrides)
@@ -127,22 +127,11 @@ def tune_scenario(
     try:
         with FileLock(out_dir / "study.lock", timeout=0):
             study = open_study(optuna, out_dir, base, spec, space)
+            search = Search(optuna, study, base, doc, spec, space, out_dir)
             prepared = prepare(base, data=data, workspace=workspace or Workspace(), progress=False)
             parent = _parent(base, out_dir, tracking, spec, space)
-            run_trials(
-                optuna,
-                study,
-                base,
-                doc,
-                spec,
-                space,
-                prepared,
-                out_dir,
-                parent.context,
-                progress=progress,
-                echo=echo,
-            )
-            result = write_summary(optuna, study, base, doc, spec, space, out_dir)
+            run_trials(search, prepared, parent.context, progress=progress, echo=echo)
+            result = write_summary(search)
             parent.finish([out_dir / "tuning.md", out_dir / "best.toml", out_dir / "tuning.json"])
     except Timeout:
         raise ScenarioError(

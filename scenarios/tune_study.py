@@ -9,6 +9,7 @@ import json
 import time
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,22 +94,26 @@ def _pruner(optuna: Any, spec: TuneSpec) -> Any:
     )
 
 
-def run_trials(
-    optuna: Any,
-    study: Any,
-    base: Scenario,
-    doc: Mapping[str, Any],
-    spec: TuneSpec,
-    space: Sequence[Any],
-    prepared: Any,
-    out_dir: Path,
-    tracking: Any,
-    *,
-    progress: bool,
-    echo: Any,
-) -> None:
+@dataclass(frozen=True)
+class Search:
+    """One study being run: Optuna, the study, and what every trial shares."""
+
+    optuna: Any
+    study: Any
+    base: Scenario  # the scenario with its overrides, before the searched values
+    doc: Mapping[str, Any]  # its TOML document (what best.toml is written from)
+    spec: TuneSpec
+    space: tuple[Any, ...]
+    out_dir: Path
+
+
+def run_trials(search: Search, prepared: Any, tracking: Any, *, progress: bool, echo: Any) -> None:
     """Run trials until `spec.trials` have finished; one line per finished trial."""
     from tqdm.auto import tqdm
+
+    optuna, study, base, spec, space = (
+        search.optuna, search.study, search.base, search.spec, search.space
+    )  # fmt: skip
 
     from scenarios.schema import parse_scenario
 
@@ -127,9 +132,10 @@ def run_trials(
             warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
             trial = study.ask(dists)
         values = {p.name: trial.params[p.name] for p in space}
-        scenario = parse_scenario(doc, source=base.source, overrides=value_overrides(values))
+        overrides = value_overrides(values)
+        scenario = parse_scenario(search.doc, source=base.source, overrides=overrides)
         started = time.perf_counter()
-        state, value = _run_trial(trial, scenario, seed, split, prepared, out_dir, tracking)
+        state, value = _run_trial(trial, scenario, seed, split, prepared, search.out_dir, tracking)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
         state_enum = getattr(optuna.trial.TrialState, state)
         frozen = study.tell(trial, value if state == "COMPLETE" else None, state=state_enum)
@@ -196,28 +202,17 @@ def fit_trial(
     from recsys.train.trainer import Trainer, resolve_device, resolve_train_config
 
     train = resolve_train_config(scenario.train, get_method(scenario.method).defaults)
-    options = dict(scenario.method_options)
-    run_config = run_config_for(
-        split,
-        method=scenario.method,
-        channels=prepared.channels,
-        method_options=options,
-        sasrec=scenario.model,
-        train=train,
-        evaluation=scenario.eval,
-        seed=seed,
-    )
+    common = {  # what the recorded configuration and the model share
+        "method": scenario.method,
+        "channels": prepared.channels,
+        "method_options": dict(scenario.method_options),
+        "sasrec": scenario.model,
+        "seed": seed,
+    }
+    run_config = run_config_for(split, **common, train=train, evaluation=scenario.eval)
     device = resolve_device(train.device)
-    model = build_model(
-        split,
-        method=scenario.method,
-        channels=prepared.channels,
-        method_options=options,
-        sasrec=scenario.model,
-        seed=seed,
-        device=device,
-        cache_dir=Path(scenario.output.cache_dir) / "states",
-    )
+    cache_dir = Path(scenario.output.cache_dir) / "states"
+    model = build_model(split, **common, device=device, cache_dir=cache_dir)
     trainer = Trainer(
         model,
         split,
@@ -251,7 +246,7 @@ def _trial_line(optuna: Any, study: Any, trial: Any, spec: TuneSpec) -> str:
     )
 
 
-def trial_rows(optuna: Any, study: Any) -> list[dict[str, Any]]:
+def trial_rows(study: Any) -> list[dict[str, Any]]:
     """Every trial of the study (killed ones included) as a plain record."""
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -273,15 +268,7 @@ def _last(trial: Any) -> float | None:
     return steps[max(steps)] if steps else None
 
 
-def write_summary(
-    optuna: Any,
-    study: Any,
-    base: Scenario,
-    doc: Mapping[str, Any],
-    spec: TuneSpec,
-    space: Sequence[Any],
-    out_dir: Path,
-) -> TuneResult:
+def write_summary(search: Search) -> TuneResult:
     """best.toml (the base document with the chosen values), tuning.json and tuning.md."""
     import copy
     import textwrap
@@ -290,9 +277,13 @@ def write_summary(
 
     from scenarios.overrides import apply_override
 
+    study, base, spec, space, out_dir = (
+        search.study, search.base, search.spec, search.space, search.out_dir
+    )  # fmt: skip
+
     best = study.best_trial
     chosen = {p.name: best.params[p.name] for p in space}
-    tuned = copy.deepcopy(dict(doc))
+    tuned = copy.deepcopy(dict(search.doc))
     for item in value_overrides(chosen):
         apply_override(tuned, item, source=str(out_dir / "best.toml"))
     note = (
@@ -301,7 +292,7 @@ def write_summary(
     )
     header = "".join(f"# {line}\n" for line in textwrap.wrap(note, 96))
     atomic_write_text(out_dir / "best.toml", header + tomli_w.dumps(tuned))
-    rows = trial_rows(optuna, study)
+    rows = trial_rows(study)
     summary = {
         "scenario": base.name,
         "method": base.method,
