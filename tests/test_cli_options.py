@@ -52,10 +52,11 @@ def _required_arguments(callback) -> list[str]:
 def test_the_walk_finds_every_command_and_its_counts() -> None:
     names = {" ".join(path) for path in COMMANDS}
     assert names == {"run-scenario", "caption", "caption-merge", "grid", "recommend", "demo",
-                     "data stats"}  # fmt: skip
+                     "data stats", "tune"}  # fmt: skip
     flags = {(" ".join(path), flag) for path, flag, _ in INT_OPTIONS}
     assert {("recommend", "--k"), ("caption", "--batch-size"), ("grid", "--workers")} <= flags
-    assert len(flags) == 7  # caption: 5, grid: 1, recommend: 1
+    assert {("tune", "--trials"), ("grid", "--tune")} <= flags
+    assert len(flags) == 9  # caption: 5, grid: 2, recommend: 1, tune: 1
 
 
 @pytest.mark.parametrize(
