@@ -34,6 +34,7 @@ from scenarios.grid_plan import (
     with_axes,
     with_tune,
 )
+from scenarios.grid_tune import prepare_cells
 
 __all__ = [
     "CellOutcome",
@@ -256,7 +257,6 @@ def run_grid(
     Returns:
         The outcomes and the report path; failed cells are listed, not raised.
     """
-    from scenarios.grid_tune import prepare_cells
     from scenarios.report import write_report
     from scenarios.runner import Workspace
 
@@ -266,10 +266,9 @@ def run_grid(
         raise ValueError("run_cell cannot be combined with workers > 1")
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
     data_path = grid_data(spec, data)
-    cells = plan_grid(spec, out)
     if not progress:
         quiet_model_loading()
-    cells, parent = prepare_cells(spec, cells, out, data_path, run=run, echo=echo)  # tune, track
+    cells, parent = prepare_cells(spec, plan_grid(spec, out), out, data_path, run=run, echo=echo)
     outcomes, todo = _sort_cells(cells, data_path, run, echo)
     shown = 0
 
