@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean check-wheel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The wheel, installed into a scratch venv, runs `toolkit data stats` and a short
+# `run-scenario` from outside the repository (see .ci/check_wheel.py).
+check-wheel: $(STAMP)
+	$(BIN)/python .ci/check_wheel.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

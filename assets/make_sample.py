@@ -1,13 +1,16 @@
-"""Generate the embedded sample in `assets/sample/` (MicroLens short-name format).
+"""Generate the embedded sample in `recsys/data/sample/` (MicroLens short-name format).
 
-Deterministic: the same seed and the same Pillow / PyAV (libx264) versions give the same
-bytes. Run from the repository root:
+The sample is package data of `recsys.data` (so an installed wheel has it); this
+generator and the truth file stay here, outside the packages. Deterministic: the same seed
+and the same Pillow / PyAV (libx264) versions give the same bytes. Run from the repository
+root:
 
-    .venv/bin/python assets/make_sample.py [--seed 7] [--out assets/sample]
+    .venv/bin/python assets/make_sample.py [--seed 7] [--out recsys/data/sample]
 
-It writes `pairs.csv`, `titles.csv`, `covers/<item>.jpg`, `videos/<item>.mp4` and, beside
-the sample, `sample_truth.json` (the hidden attributes and user preferences, for tests and
-for checking captioners; models must never read it). See assets/README.md for the design.
+It writes `pairs.csv`, `titles.csv`, `covers/<item>.jpg`, `videos/<item>.mp4` and
+`assets/sample_truth.json` (the hidden attributes and user preferences, for tests and for
+checking captioners; models must never read it, and the wheel does not ship it). See
+assets/README.md for the design.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from media.io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_
 from media.palette import SAMPLE_COLOURS
 
 HERE = Path(__file__).resolve().parent
+SAMPLE = HERE.parent / "recsys" / "data" / "sample"  # package data of recsys.data
+TRUTH = HERE / "sample_truth.json"
 NUM_ITEMS = 200
 NUM_USERS = 380
 SIDE = 64  # covers and video frames are SIDE x SIDE
@@ -257,8 +262,8 @@ def write_video(path: Path, frames: list[np.ndarray]) -> None:
             out.mux(packet)
 
 
-def write_sample(out: Path, seed: int) -> dict[str, int]:
-    """Generate the whole sample into `out` (replaced), and the truth file beside it."""
+def write_sample(out: Path, seed: int, truth_file: Path = TRUTH) -> dict[str, int]:
+    """Generate the whole sample into `out` (replaced), and the truth file."""
     rng = np.random.default_rng(seed)
     items = make_items(rng)
     sequences, prefs, release = make_sequences(rng, items)
@@ -287,14 +292,14 @@ def write_sample(out: Path, seed: int) -> dict[str, int]:
     staging.rename(out)
     truth = {
         "seed": seed,
-        "note": "hidden attributes of assets/sample; for tests and captioner checks only",
+        "note": "hidden attributes of the embedded sample; for tests and captioner checks only",
         "items": [
             {**asdict(item), "release_day": float(r) if np.isfinite(r) else None}
             for item, r in zip(items, release, strict=True)
         ],
         "users": prefs,
     }
-    atomic_write_json(out.parent / "sample_truth.json", truth, indent=1)
+    atomic_write_json(truth_file, truth, indent=1)
     return {"items": len(items), "users": len(sequences), "interactions": len(events)}
 
 
@@ -302,9 +307,10 @@ def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    parser.add_argument("--out", type=Path, default=HERE / "sample", help="output folder")
+    parser.add_argument("--out", type=Path, default=SAMPLE, help="output folder")
+    parser.add_argument("--truth", type=Path, default=TRUTH, help="truth file to write")
     args = parser.parse_args()
-    counts = write_sample(args.out, args.seed)
+    counts = write_sample(args.out, args.seed, args.truth)
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(f"wrote {args.out}: {counts}, {size / 1e6:.2f} MB")
 

@@ -249,7 +249,11 @@ def _gather_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def global_batch_loss(
-    model: Any, seqs: torch.Tensor, kind: str, log_pop: torch.Tensor | None
+    model: Any,
+    seqs: torch.Tensor,
+    kind: str,
+    log_pop: torch.Tensor | None,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """This rank's share of the global-batch loss; the sum over ranks is the 1-process loss.
 
@@ -258,6 +262,7 @@ def global_batch_loss(
         seqs: [b, L+1] this rank's rows of the global batch (b may be 0).
         kind: "inbatch_logq" or "full_softmax".
         log_pop: [N+1] log train popularity.
+        exclude: no candidate of the full softmax (SequentialRecommender.loss).
 
     Returns:
         Scalar: (mean loss over local positions) x local / global positions, plus zero
@@ -270,7 +275,7 @@ def global_batch_loss(
     if kind == "full_softmax":
         if local == 0:  # nothing to gather: the table's grads are all-reduced as zeros
             return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
-        return model.loss(seqs, kind, log_pop) * (local / total)
+        return model.loss(seqs, kind, log_pop, exclude) * (local / total)
     if log_pop is None:
         raise ValueError("the inbatch_logq loss needs log_pop (Split.log_popularity())")
     return _inbatch_share(model, seqs, supervised, local, total, log_pop)

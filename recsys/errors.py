@@ -16,13 +16,23 @@ class DataFormatError(RecsysError):
         path: the offending file.
         message: what is wrong.
         line: 1-based line number, when the problem is on one line.
+        row: 1-based data row of a table (header not counted; CSV, TSV, Parquet), when the
+            problem is in one row and lines are not what the reader counts.
     """
 
-    def __init__(self, path: str | Path, message: str, line: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, message: str, line: int | None = None, *, row: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.line = line
+        self.row = row
         self.message = message
-        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        if line is not None:
+            where = f"{self.path}:{line}"
+        elif row is not None:
+            where = f"{self.path}: row {row}"
+        else:
+            where = str(self.path)
         super().__init__(f"{where}: {message}")
 
 

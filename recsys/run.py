@@ -21,16 +21,17 @@ from media.io import atomic_write_json
 from recsys import __version__, distributed
 from recsys.channels import ChannelInput
 from recsys.config import (
-    PROTOCOL_NAME,
     EvalConfig,
     SASRecConfig,
     TrainConfig,
+    eval_record,
     sasrec_record,
 )
 from recsys.data.types import Split
 from recsys.distributed import current
 from recsys.errors import ConfigError
-from recsys.eval.evaluator import evaluate
+from recsys.eval.buckets import buckets_record
+from recsys.eval.evaluator import evaluate, new_items_record
 from recsys.eval.per_user import write_per_user_csv
 from recsys.factory import build_model
 from recsys.methods import get_method, parse_method_options
@@ -62,12 +63,62 @@ class RunResult:
 
 
 def split_fingerprint(split: Split) -> str:
-    """sha256 over the catalogue and every array that defines the split."""
+    """sha256 over the catalogue and every array that defines the split; a split other than
+    leave-one-out also hashes its kind, cut times and validation histories, and one under
+    the new-item protocol its protocol name and withheld items (leave-one-out fingerprints
+    stay what they were before either existed)."""
     digest = hashlib.sha256(split.catalogue.content_hash.encode())
     for array in (split.train_seqs, split.valid_target, split.test_target, *split.test_seen):
         digest.update(array.astype("int64").tobytes())
     digest.update("\n".join(split.user_ids).encode())
+    if split.kind != "leave_one_out":
+        digest.update(json.dumps([split.kind, split.cuts]).encode())
+        for array in split.valid_seen:
+            digest.update(array.astype("int64").tobytes())
+    if split.withheld is not None:
+        digest.update(f"\n{split.protocol}\n".encode())
+        digest.update(split.withheld.items.astype("int64").tobytes())
     return digest.hexdigest()
+
+
+def split_record(split: Split) -> dict[str, Any]:
+    """What results.json says about the split under its `split` key: kind, protocol name,
+    fingerprint, parameters and, for a temporal split, the cut times (epoch seconds and ISO);
+    under the new-item protocol the withheld fraction, seed and item count."""
+    record: dict[str, Any] = {
+        "kind": split.kind,
+        "protocol": split.protocol,
+        "fingerprint": split_fingerprint(split),
+        "keep_last": split.keep_last,
+        "max_len": split.max_len,
+        "min_len": split.min_len,
+    }
+    if split.cuts is not None:
+        record["cuts"] = list(split.cuts)
+        record["valid_start"], record["test_start"] = (_iso(t) for t in split.cuts)
+    if split.withheld is not None:
+        w = split.withheld
+        record["new_items"] = {"fraction": w.fraction, "seed": w.seed, "items": len(w.items)}
+    return record
+
+
+def _iso(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
+
+
+def _config_split(split: Split) -> dict[str, Any]:
+    """The split part of the run configuration; only a split other than leave-one-out adds
+    its kind and cuts, and only the new-item protocol its `new_items`, so existing run
+    folders keep their configuration hash."""
+    record = split_record(split)
+    keys = ["fingerprint", "keep_last", "max_len", "min_len"]
+    if split.kind != "leave_one_out":
+        keys += ["kind", "cuts"]
+    if split.withheld is not None:
+        keys.append("new_items")
+    return {k: record[k] for k in keys}
 
 
 def _channel_record(channel: ChannelInput) -> dict[str, Any]:
@@ -123,20 +174,15 @@ def run_config_for(
     """The resolved configuration a run records and hashes (`config_sha256`); `train` must
     already carry the method's defaults (`resolve_train_config`)."""
     return {
-        "protocol": PROTOCOL_NAME,
+        "protocol": split.protocol,
         "method": method,
         "method_options": dict(method_options or {}),
         "channels": [_channel_record(c) for c in channels],
         "sasrec": sasrec_record(dataclasses.asdict(sasrec)),
         "train": dataclasses.asdict(train),
-        "evaluation": dataclasses.asdict(evaluation),
+        "evaluation": eval_record(dataclasses.asdict(evaluation)),
         "seed": seed,
-        "split": {
-            "fingerprint": split_fingerprint(split),
-            "keep_last": split.keep_last,
-            "max_len": split.max_len,
-            "min_len": split.min_len,
-        },
+        "split": _config_split(split),
     }
 
 
@@ -230,7 +276,8 @@ def _evaluate_and_record(
     test = evaluate(model, split, "test", evaluation, item_table=item_table)
     efficiency = dict(fit.efficiency) | {"test_eval_seconds": test.seconds}
     results = {
-        "protocol": PROTOCOL_NAME,
+        "protocol": split.protocol,
+        "split": split_record(split),
         "method": run_config["method"],
         "seed": run_config["seed"],
         "config": dict(run_config),
@@ -245,6 +292,7 @@ def _evaluate_and_record(
         "masking": test.masking,
         "valid": valid.metrics,
         "test": test.metrics,
+        "buckets": buckets_record(test.protocol, evaluation.buckets, valid, test),
         "best_epoch": fit.best_epoch,
         "epochs_run": fit.epochs_run,
         "stop_reason": fit.stop_reason,
@@ -255,6 +303,8 @@ def _evaluate_and_record(
         "toolkit_version": __version__,
         "per_user_file": "test_per_user.csv",
     }
+    if split.withheld is not None:
+        results["new_items"] = new_items_record(split, valid, test)
     if current().is_main:
         write_per_user_csv(out_dir / "test_per_user.csv", test, split)
         atomic_write_json(out_dir / "results.json", results)  # last: marks the run complete

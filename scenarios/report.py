@@ -264,12 +264,9 @@ def plot_quality_vs_cost(groups: Sequence[dict[str, Any]], path: Path) -> Path |
     points = [g for g in groups if g["test_ndcg@10"] is not None and g["seconds_per_epoch"]]
     if not points:
         return None
-    import matplotlib
+    from scenarios.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")  # files only; never a window
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = pyplot().subplots(figsize=(7, 4.5), dpi=120)
     markers = "osD^v<>P*X"
     methods = sorted({g["method"] for g in points})
     for i, method in enumerate(methods):
@@ -296,19 +293,12 @@ def plot_quality_vs_cost(groups: Sequence[dict[str, Any]], path: Path) -> Path |
     ax.set_xlabel("training seconds per epoch")
     ax.set_ylabel("test NDCG@10 (mean ± std over seeds)")
     ax.set_title("Quality vs training cost")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    from media.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, ax, path)
 
 
 def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], spec: Any) -> Path:
-    """Write runs.csv, runs.json, report.md and quality_vs_cost.png; returns report.md."""
+    """Write runs.csv, runs.json, report.md, quality_vs_cost.png and the popularity-bucket
+    outputs (scenarios.report_buckets); returns report.md."""
     out_dir = Path(out_dir)
     rows = [row_for(o.cell, o) for o in outcomes]
     write_rows(out_dir, rows)
@@ -321,8 +311,12 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
     )
     atomic_write_json(out_dir / "comparisons.json", comparisons)
     plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png")
-    text = render_markdown(groups, comparisons, rows, baseline, metric, plot)
-    text += tuning_section(out_dir, spec)  # "" unless the grid tunes (scenarios.grid_tune)
+    from scenarios.report_buckets import write_bucket_report
+
+    buckets = write_bucket_report(out_dir, rows, baseline, metric=metric, resamples=resamples)
+    text = render_markdown(
+        groups, comparisons, rows, baseline, metric, plot, (buckets, tuning_section(out_dir, spec))
+    )
     atomic_write_text(out_dir / "report.md", text)
     return out_dir / "report.md"
 
@@ -334,8 +328,9 @@ def render_markdown(
     baseline: str | None,
     metric: str,
     plot: Path | None,
+    sections: Sequence[str] = (),
 ) -> str:
-    """The whole report.md."""
+    """The whole report.md; `sections` (e.g. the popularity buckets) follow the plot."""
     memory_kinds = sorted({g["memory_kind"] for g in groups if g["memory_kind"]})
     protocols = ", ".join(sorted({g["protocol"] for g in groups if g["protocol"]}))
     parts = [
@@ -370,6 +365,7 @@ def render_markdown(
         ]
     if plot is not None:
         parts += [f"![quality vs cost]({plot.name})", ""]
+    parts += [section for section in sections if section]
     stale = [r for r in rows if r["status"] == "stale"]
     if stale:
         parts += ["## Stale runs (not in the tables)", ""]

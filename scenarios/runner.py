@@ -1,7 +1,8 @@
 """`run_scenario`: one scenario (one run per seed) from file to results.json.
 
 The steps: load the dataset (the embedded sample unless the scenario or `--data` names
-one), make the leave-one-out split, resolve the caption fields the text templates use
+one) as its `[dataset]` table says, check the text templates' fields against it, make the
+split (leave-one-out or temporal), resolve the caption fields the text templates use
 (captioning missing ones, or stopping with the command to run), build one `ChannelInput`
 per channel (templates filled, media paths listed, symbolic encoder names resolved), then
 hand everything to `recsys.run.run_experiment`, which trains, evaluates and writes the run
@@ -18,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from media.hashing import sha256_json
+from media.typed import to_plain
 from recsys.channels import ChannelInput
 from recsys.config import SplitConfig
 from recsys.data.types import Dataset, Split
-from scenarios.schema import Scenario, ScenarioError
+from scenarios.item_texts import check_templates, render_texts
+from scenarios.schema import DatasetSpec, Scenario, ScenarioError
 
 
 @dataclass
@@ -39,14 +42,14 @@ class Prepared:
 class Workspace:
     """Per-process memo of datasets, splits and captions, reused across the cells of a grid."""
 
-    datasets: dict[tuple[str, str, str], Dataset] = field(default_factory=dict)
+    datasets: dict[tuple[str, str], Dataset] = field(default_factory=dict)
     splits: dict[tuple[str, SplitConfig], Split] = field(default_factory=dict)
     captions: dict[tuple[str, str], Any] = field(default_factory=dict)
 
-    def dataset(self, path: Path, fmt: str, on_unknown: str) -> Dataset:
-        key = (str(path.resolve()), fmt, on_unknown)
+    def dataset(self, path: Path, spec: DatasetSpec) -> Dataset:
+        key = (str(path.resolve()), sha256_json(to_plain(spec)))
         if key not in self.datasets:
-            self.datasets[key] = load_data(path, fmt, on_unknown)
+            self.datasets[key] = load_data(path, spec)
         return self.datasets[key]
 
     def split(self, dataset: Dataset, config: SplitConfig) -> Split:
@@ -76,20 +79,21 @@ class ScenarioResult:
     skipped: str = ""
 
 
-def load_data(path: Path, fmt: str, on_unknown: str) -> Dataset:
-    """Load a dataset; `fmt` other than "auto" forces the layout of a folder."""
-    from recsys.data import detect_files, load_dataset
+def load_data(path: Path, spec: DatasetSpec) -> Dataset:
+    """Load a dataset as the scenario's `[dataset]` table says (format, explicit files,
+    column names, k-core); `path` is the dataset actually read (`dataset_path`)."""
+    from recsys.data import load_dataset
 
-    if fmt == "auto" or not path.is_dir():
-        return load_dataset(path, on_unknown=on_unknown)
-    files = detect_files(path, fmt)
     return load_dataset(
         path,
-        items=files.items,
-        users=files.interactions,
-        images=files.images,
-        videos=files.videos,
-        on_unknown=on_unknown,
+        items=spec.items,
+        users=spec.interactions,
+        images=spec.images,
+        videos=spec.videos,
+        on_unknown=spec.on_unknown,
+        fmt=None if spec.format == "auto" else spec.format,
+        columns=spec.columns,
+        kcore=spec.kcore,
     )
 
 
@@ -124,7 +128,8 @@ def prepare(
 
     ws = workspace or Workspace()
     path = dataset_path(scenario, data)
-    dataset = ws.dataset(path, scenario.dataset.format, scenario.dataset.on_unknown)
+    dataset = ws.dataset(path, scenario.dataset)
+    check_templates(scenario, dataset.catalogue, str(path))  # before any captioning
     split = ws.split(dataset, scenario.split)
     captions = {}
     if scenario.caption_fields:
@@ -146,6 +151,8 @@ def prepare(
             "users": split.num_users,
             "items": split.num_items,
             "dropped_users": split.dropped_users,
+            "split": split.kind,
+            **({"kcore": dataset.report.kcore} if dataset.report.kcore else {}),
         },
         "captions": {name: fc.record() for name, fc in captions.items()},
         "channels": [_channel_facts(c) for c in channels],
@@ -183,15 +190,10 @@ def _channel_input(
     )
     cat = split.catalogue
     if channel.modality == "text":
+        from recsys.encoders.hf_text import load_tokenizer
+
         columns = {name: fc.captions for name, fc in captions.items()}
-        texts = tuple(
-            channel.template.format(
-                title=title,
-                item_id=item_id,
-                **{name: col.get(item_id, "") for name, col in columns.items()},
-            ).strip()
-            for item_id, title in zip(cat.item_ids, cat.titles, strict=True)
-        )
+        texts = render_texts(channel.template, cat, columns, lambda: load_tokenizer(encoder))
         used = {name: captions[name].fingerprint for name in captions if name in channel.template}
         source = sha256_json({"template": channel.template, "captions": used})
         return ChannelInput(

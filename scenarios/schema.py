@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-import string
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,15 +27,24 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
 from media.hashing import sha256_json
 from media.typed import TypedLoadError, build, invalid_choice, suggest, to_plain
 from recsys.channels import EncoderSpec
-from recsys.config import EvalConfig, SASRecConfig, SplitConfig, TrainConfig, sasrec_record
+from recsys.config import (
+    EvalConfig,
+    SASRecConfig,
+    SplitConfig,
+    TableColumns,
+    TrainConfig,
+    drop_defaults,
+    hashed_sections,
+)
 from scenarios.errors import ScenarioError
 from scenarios.overrides import apply_override
+from scenarios.templates import template_fields
 
-SHIPPED_DIR = Path(__file__).resolve().parent
-"""Folder of the shipped scenario files (package data)."""
+SHIPPED_DIR = Path(str(files("scenarios")))
+"""Folder of the shipped scenario files (package data, found through importlib.resources)."""
 
 TEMPLATE_FIELDS = ("title", "item_id", "image_caption", "video_caption")
-"""Item fields a text channel's template may use."""
+"""Fields every dataset offers templates; its own text fields come on top (scenarios.item_texts)."""
 
 CAPTION_MEDIA = {"image_caption": "image", "video_caption": "video"}
 """Caption field -> the media it describes."""
@@ -46,11 +55,21 @@ DEFAULT_ENCODERS = {"text": "minilm", "image": "tiny-vit", "video": "tiny-vit"}
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Where the interactions and items come from."""
+    """Where the interactions and items come from, and how to read them."""
 
     path: str | None = None  # dataset folder or file; None = the embedded sample
-    format: Literal["auto", "amazon", "microlens"] = "auto"  # "auto" detects by file names
+    format: str = "auto"  # "auto" detects by file names, or one of recsys DATASET_FORMATS
     on_unknown: Literal["error", "drop"] = "error"  # interactions naming an unknown item
+    items: str | None = None  # explicit items / titles / meta / .item file (else found)
+    interactions: str | None = None  # explicit interactions file (else found)
+    images: str | None = None  # explicit cover folder of <item_id>.jpg (else found)
+    videos: str | None = None  # explicit video folder of <item_id>.mp4 (else found)
+    columns: TableColumns = field(default_factory=TableColumns)  # tables / RecBole columns
+    kcore: int = 0  # keep users and items with >= kcore interactions (0: no filter)
+
+
+# Keys added after scenario fingerprints were first recorded: left out while at their default.
+DATASET_UNRECORDED = ("items", "interactions", "images", "videos", "columns", "kcore")
 
 
 @dataclass(frozen=True)
@@ -106,7 +125,7 @@ class Scenario:
     name: str  # short name; used in run folders and reports
     description: str = ""  # what the scenario tests, one sentence
     dataset: DatasetSpec = field(default_factory=DatasetSpec)  # data source
-    split: SplitConfig = field(default_factory=SplitConfig)  # leave-one-out protocol
+    split: SplitConfig = field(default_factory=SplitConfig)  # leave-one-out or temporal
     channels: tuple[ChannelSpec, ...] = ()  # input channels; empty only for `id`
     captions: Mapping[str, CaptionSpec] = field(default_factory=dict)  # per caption field
     method: str = "iisan_versa"  # registered method (recsys.methods)
@@ -128,10 +147,13 @@ class Scenario:
         plain = self.to_dict()
         for key in ("description", "source", "output", "seeds"):
             plain.pop(key, None)
-        plain["model"] = sasrec_record(plain["model"])  # older grids keep their fingerprints
+        plain = hashed_sections(plain)  # model, split, eval: older grids keep fingerprints
         for table in plain["captions"].values():
             for key in CAPTION_RUNTIME:
                 table.pop(key, None)
+        plain["dataset"] = drop_defaults(
+            plain["dataset"], to_plain(DatasetSpec()), DATASET_UNRECORDED
+        )
         return sha256_json(plain)
 
     @property
@@ -263,18 +285,6 @@ def _named(source: str) -> Iterator[None]:
         raise ScenarioError(source, exc.field, exc.message if exc.field else str(exc)) from None
 
 
-def template_fields(template: str) -> list[str]:
-    """Field names a template uses, in order; raises ValueError on malformed braces."""
-    names = []
-    for _, name, spec, conversion in string.Formatter().parse(template):
-        if name is None:
-            continue
-        if spec or conversion:
-            raise ValueError(f"{{{name}}}: format specs and conversions are not supported")
-        names.append(name)
-    return names
-
-
 def validate(s: Scenario) -> None:
     """The checks types cannot express; raises ScenarioError on the first problem."""
     src = s.source
@@ -331,14 +341,7 @@ def _validate_template(src: str, key: str, template: str | None) -> None:
         raise ScenarioError(src, f"{key}.template", str(exc)) from None
     if not names:
         raise ScenarioError(src, f"{key}.template", "uses no item field; valid: {title}, ...")
-    for name in names:
-        if name not in TEMPLATE_FIELDS:
-            valid = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
-            raise ScenarioError(
-                src,
-                f"{key}.template",
-                f"unknown field {{{name}}}{suggest(name, TEMPLATE_FIELDS)}; valid fields: {valid}",
-            )
+    # the names against the dataset's fields: scenarios.item_texts, once it is loaded
 
 
 def _validate_captions(s: Scenario) -> None:
@@ -403,10 +406,12 @@ def _validate_method(s: Scenario) -> None:
 
 def _validate_numbers(s: Scenario) -> None:
     from recsys.config import check_select_metric
+    from recsys.data.loader import check_options
 
     src = s.source
     with _named(src):
         s.split.check("split")
+        check_options(s.dataset.format, s.dataset.kcore, s.dataset.columns)
         s.model.check("model")
         s.train.check("train")
         s.eval.check("eval")

@@ -16,7 +16,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain text: a usage error ends in one "Error: ..." line, no box
 )
-data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True, rich_markup_mode=None)
+data_app = typer.Typer(
+    help="Inspect and convert datasets.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(data_app, name="data")
 
 
@@ -25,23 +27,56 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+_DATA_HELP = (
+    "Dataset folder or file: IISAN/Amazon TSV, MicroLens CSV, interactions + items tables "
+    "(CSV/TSV/Parquet), Amazon Reviews 2023 JSONL, RecBole .inter/.item."
+)
+_SET_HELP = "A [dataset] setting key=value, e.g. format=tables, columns.user=uid, kcore=5."
+
+
 @data_app.command("stats")
 def data_stats(
-    path: Path = typer.Argument(..., help="Dataset folder or file (IISAN/Amazon TSV, MicroLens)."),
+    path: Path | None = typer.Argument(None, help=_DATA_HELP + " Default: the embedded sample."),
+    set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
     drop_unknown: bool = typer.Option(
         False, help="Drop interactions with unknown items instead of failing."
     ),
 ) -> None:
     """Print users, items, interactions, sequence-length and popularity summaries."""
-    from recsys.data import load_dataset
     from recsys.data.stats import dataset_stats, format_stats
     from recsys.errors import RecsysError
+    from scenarios.datasets import open_dataset
+    from scenarios.schema import ScenarioError
 
     try:
-        dataset = load_dataset(path, on_unknown="drop" if drop_unknown else "error")
-    except RecsysError as exc:
+        dataset = open_dataset(path, [*set_, *(["on_unknown=drop"] if drop_unknown else [])])
+    except (RecsysError, ScenarioError) as exc:
         _fail(str(exc))
     typer.echo(format_stats(dataset_stats(dataset)))
+
+
+@data_app.command("convert")
+def data_convert(
+    src: Path = typer.Argument(..., help=_DATA_HELP),
+    dst: Path = typer.Argument(..., help="Output folder (canonical layout, Parquet)."),
+    set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
+) -> None:
+    """Write a dataset as items.parquet + interactions.parquet (+ media), which loads fast."""
+    from media.errors import OutputError
+    from recsys.errors import RecsysError
+    from scenarios.datasets import convert_dataset
+    from scenarios.schema import ScenarioError
+
+    try:
+        done = convert_dataset(src, dst, set_)
+    except (RecsysError, ScenarioError, OutputError) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"wrote {done.items:,} items, {done.interactions:,} interactions and "
+        f"{done.media:,} media files to {done.folder}"
+    )
+    for note in done.notes:
+        typer.echo(f"note: {note}")
 
 
 @app.command("run-scenario")

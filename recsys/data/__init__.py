@@ -1,22 +1,36 @@
-"""Datasets: loaders for the IISAN/Amazon and MicroLens formats, the sample, and the split."""
+"""Datasets: loaders for the IISAN/Amazon TSV, MicroLens, generic table, Amazon Reviews 2023
+and RecBole formats, the embedded sample, the k-core filter, the splits and the canonical
+Parquet layout."""
 
 from recsys.data.amazon import load_amazon
-from recsys.data.loader import DatasetFiles, detect_files, load_dataset
+from recsys.data.amazon2023 import load_amazon2023
+from recsys.data.detect import DATASET_FORMATS, DatasetFiles, detect_files, resolve_files
+from recsys.data.embedded import sample_path
+from recsys.data.kcore import kcore_filter
+from recsys.data.loader import load_dataset
 from recsys.data.microlens import load_microlens
-from recsys.data.sample import sample_path
+from recsys.data.recbole import load_recbole
 from recsys.data.split import make_split
-from recsys.data.types import Catalogue, Dataset, LoadReport, Split
+from recsys.data.tables import load_tables
+from recsys.data.types import Catalogue, Dataset, LoadReport, Split, TextField
 
 __all__ = [
+    "DATASET_FORMATS",
     "Catalogue",
     "Dataset",
     "DatasetFiles",
     "LoadReport",
     "Split",
+    "TextField",
     "detect_files",
+    "kcore_filter",
     "load_amazon",
+    "load_amazon2023",
     "load_dataset",
     "load_microlens",
+    "load_recbole",
+    "load_tables",
     "make_split",
+    "resolve_files",
     "sample_path",
 ]

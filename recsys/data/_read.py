@@ -4,11 +4,16 @@ and media look-up by item id that can never leave its folder."""
 from __future__ import annotations
 
 import csv
+import gzip
 import html
 import io
+import json
+import math
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from media import kinds
 from media.paths import UnsafePathError, is_safe_name, safe_child
@@ -51,6 +56,43 @@ def read_text(path: Path) -> str:
     return text.removeprefix("\ufeff")
 
 
+def jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (1-based line, object) for each non-blank line of a JSON-lines file, streamed.
+
+    A gzip file (detected by its magic bytes, whatever its name) is read decompressed.
+
+    Raises:
+        DataFormatError: a missing file, a line that is not UTF-8 or not a JSON object, or
+            a truncated / corrupt gzip stream (names the line reached).
+    """
+    if not path.is_file():
+        raise DataFormatError(path, "no such file" if not path.exists() else "not a regular file")
+    with open(path, "rb") as probe:
+        zipped = probe.read(2) == b"\x1f\x8b"
+    number = 0
+    try:
+        with gzip.open(path, "rb") if zipped else open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    text = raw.decode("utf-8").strip().removeprefix("\ufeff")
+                except UnicodeDecodeError as exc:
+                    bad = raw[exc.start : exc.start + 1]
+                    raise DataFormatError(
+                        path, f"bytes that are not UTF-8 ({bad!r})", number
+                    ) from None
+                if not text:
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise DataFormatError(path, f"not JSON: {exc.msg}", number) from None
+                if not isinstance(record, dict):
+                    raise DataFormatError(path, "expected a JSON object per line", number)
+                yield number, record
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataFormatError(path, f"corrupt or truncated gzip ({exc})", number + 1) from None
+
+
 def text_lines(text: str) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line) with `\\r\\n` or `\\n` endings removed.
 
@@ -81,6 +123,20 @@ def csv_records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
             raise DataFormatError(path, f"malformed CSV: {exc}", reader.line_num or start) from None
         yield start, row
         start = reader.line_num + 1
+
+
+def parse_timestamp(raw: str, path: Path, line: int | None, row: int | None = None) -> float:
+    """A finite number; anything else is an error naming the line (or table row)."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        message = "missing timestamp" if raw is None or not str(raw).strip() else None
+        raise DataFormatError(
+            path, message or f"timestamp {raw!r} is not a number", line, row=row
+        ) from None
+    if not math.isfinite(value):
+        raise DataFormatError(path, f"timestamp {raw!r} is not finite", line, row=row)
+    return value
 
 
 def clean_title(raw: str, path: Path, line: int, item_id: str) -> str:

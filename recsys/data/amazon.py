@@ -5,11 +5,15 @@
 * optional image folder with `<item_id>.<ext>`, any format Pillow reads (jpg, png, webp,
   gif, bmp, tiff; the folder `images/` beside the items file when detected from a folder).
 
-Blank lines are skipped; every other line must have exactly two tab-separated fields.
+Blank lines are skipped; every other line must have exactly two tab-separated fields. A
+header row (`item_id<TAB>title`, `user_id<TAB>items`, ...) as the first line is detected,
+skipped and noted. A user line without items (`u7<TAB>`) keeps the user with an empty
+sequence, which the split drops and counts like any other too-short user.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from recsys.data._build import (
@@ -35,12 +39,29 @@ def _split_two(path: Path, number: int, line: str, what: str) -> tuple[str, str]
     return fields[0], fields[1]
 
 
-def read_amazon_items(path: Path) -> ItemRows:
-    """Parse an items file into rows (file order), unescaping titles."""
-    rows = ItemRows(path)
+# First fields of a header row: a data row never has an id spelled like a column name.
+ITEM_HEADERS = ("item_id", "item", "itemid", "item id", "id", "asin", "parent_asin")
+USER_HEADERS = ("user_id", "user", "userid", "user id", "reviewer_id", "reviewerid")
+
+
+def _lines(path: Path, headers: tuple[str, ...], notes: list[str]) -> Iterator[tuple[int, str]]:
+    """Non-blank lines; a first line whose first field is a column name is skipped (noted)."""
+    first = True
     for number, line in text_lines(read_text(path)):
         if not line.strip():
             continue
+        if first and line.split("\t")[0].strip().lower() in headers:
+            notes.append(f"{path.name}: skipped the header row on line {number} ({line[:60]!r})")
+            first = False
+            continue
+        first = False
+        yield number, line
+
+
+def read_amazon_items(path: Path, notes: list[str] | None = None) -> ItemRows:
+    """Parse an items file into rows (file order), unescaping titles."""
+    rows = ItemRows(path)
+    for number, line in _lines(path, ITEM_HEADERS, notes if notes is not None else []):
         raw_id, raw_title = _split_two(path, number, line, "item_id, title")
         item_id = check_item_id(raw_id, path, number)
         rows.add(item_id, clean_title(raw_title, path, number, item_id), number)
@@ -56,9 +77,8 @@ def read_amazon_users(
     policy = UnknownItems(path, known, on_unknown)
     sequences: dict[str, list[str]] = {}
     first_line: dict[str, int] = {}
-    for number, line in text_lines(read_text(path)):
-        if not line.strip():
-            continue
+    empty: list[str] = []
+    for number, line in _lines(path, USER_HEADERS, notes):
         raw_user, raw_items = _split_two(path, number, line, "user_id, items")
         user = check_item_id(raw_user, path, number, "user id")
         if user in first_line:
@@ -68,14 +88,25 @@ def read_amazon_users(
         first_line[user] = number
         items = raw_items.split()
         if not items:
-            raise DataFormatError(path, f"user {user!r} has no interactions", number)
+            empty.append(user)
         for item in items:
             if any(ord(ch) < 32 or ord(ch) == 127 for ch in item):
                 raise DataFormatError(path, f"item id {item!r} contains control characters", number)
         sequences[user] = [i for i in items if policy.keep(i, user, number)]
     if not sequences:
         raise DataFormatError(path, "no users defined")
-    return finish_sequences(sequences, path, notes), policy.dropped
+    blank = set(empty)
+    if len(blank) == len(sequences):
+        user = empty[0]
+        raise DataFormatError(
+            path, f"user {user!r} has no interactions, and no other user has any", first_line[user]
+        )
+    kept = finish_sequences({u: s for u, s in sequences.items() if u not in blank}, path, notes)
+    if blank:
+        # Back in file order with no items: the split drops and counts them as too short.
+        notes.append(f"{len(blank)} users have no items (the split drops them as too short)")
+        kept = {u: kept.get(u, ()) for u in sequences if u in kept or u in blank}
+    return kept, policy.dropped
 
 
 def load_amazon(
@@ -102,7 +133,7 @@ def load_amazon(
     check_on_unknown(on_unknown)
     items_path, users_path = Path(items), Path(users)
     notes: list[str] = []
-    rows = read_amazon_items(items_path)
+    rows = read_amazon_items(items_path, notes)
     sequences, dropped = read_amazon_users(users_path, rows.lines, on_unknown, notes)
     catalogue = build_catalogue(rows, Path(images) if images else None, None, notes)
     source = items_path.resolve().parent

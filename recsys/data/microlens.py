@@ -9,23 +9,24 @@
 
 Columns are found by header name, so extra columns are allowed, but every row must have as
 many fields as the header. Each user's interactions are ordered by timestamp; equal
-timestamps keep their file order (stable sort).
+timestamps keep their file order (stable sort). The times are kept (in seconds) for the
+temporal split.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
-from recsys.data._build import (
-    ItemRows,
-    UnknownItems,
-    build_catalogue,
-    finish_sequences,
-    make_dataset,
+from recsys.data._build import Events, ItemRows, build_catalogue, make_dataset
+from recsys.data._read import (
+    check_item_id,
+    check_on_unknown,
+    clean_title,
+    csv_records,
+    parse_timestamp,
+    read_text,
 )
-from recsys.data._read import check_item_id, check_on_unknown, clean_title, csv_records, read_text
 from recsys.data.types import Dataset
 from recsys.errors import DataFormatError
 
@@ -69,36 +70,17 @@ def read_microlens_titles(path: Path) -> ItemRows:
     return rows
 
 
-def _timestamp(raw: str, path: Path, line: int) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise DataFormatError(path, f"timestamp {raw!r} is not a number", line) from None
-    if not math.isfinite(value):
-        raise DataFormatError(path, f"timestamp {raw!r} is not finite", line)
-    return value
-
-
 def read_microlens_pairs(
     path: Path, known: dict[str, int], on_unknown: str, notes: list[str]
-) -> tuple[dict[str, tuple[str, ...]], int]:
-    """Parse a pairs file; returns (user -> items by time, stable ties; dropped count)."""
-    policy = UnknownItems(path, known, on_unknown)
-    events: dict[str, list[tuple[float, str]]] = {}
+) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[float, ...]], int]:
+    """Parse a pairs file; returns (user -> items by time, stable ties; user -> times in
+    seconds; dropped count)."""
+    events = Events(path, known, on_unknown)
     for line, (raw_user, raw_item, raw_ts) in _records(path, PAIRS_COLUMNS):
         user = check_item_id(raw_user, path, line, "user id")
         item = check_item_id(raw_item, path, line)
-        ts = _timestamp(raw_ts, path, line)
-        bucket = events.setdefault(user, [])
-        if policy.keep(item, user, line):
-            bucket.append((ts, item))
-    if not events:
-        raise DataFormatError(path, "no interactions")
-    # list.sort is stable, so equal timestamps keep their file order.
-    sequences = {
-        user: [item for _, item in sorted(evs, key=lambda e: e[0])] for user, evs in events.items()
-    }
-    return finish_sequences(sequences, path, notes), policy.dropped
+        events.add(user, item, parse_timestamp(raw_ts, path, line) / 1000.0, line)  # ms -> s
+    return events.finish(notes)
 
 
 def load_microlens(
@@ -128,9 +110,11 @@ def load_microlens(
     pairs_path, titles_path = Path(pairs), Path(titles)
     notes: list[str] = []
     rows = read_microlens_titles(titles_path)
-    sequences, dropped = read_microlens_pairs(pairs_path, rows.lines, on_unknown, notes)
+    sequences, stamps, dropped = read_microlens_pairs(pairs_path, rows.lines, on_unknown, notes)
     catalogue = build_catalogue(
         rows, Path(covers) if covers else None, Path(videos) if videos else None, notes
     )
     source = pairs_path.resolve().parent
-    return make_dataset(name or source.name, catalogue, sequences, source, dropped, notes)
+    return make_dataset(
+        name or source.name, catalogue, sequences, source, dropped, notes, timestamps=stamps
+    )

@@ -1,18 +1,35 @@
-"""The leave-one-out split of the IISAN protocol, vectorised over users.
+"""The splits, vectorised over users.
 
-Per user, keep the last `keep_last` interactions `s`; users with fewer than `min_len`
-interactions are dropped (and counted). Train on `s[:-2]`, validate on `s[-2]`, test on
-`s[-1]`. The catalogue shrinks to the items occurring in the kept interactions, in
-items-file order, re-indexed densely 1..N (0 is padding).
+Leave-one-out (the IISAN protocol, `split.kind = "leave_one_out"`): per user, keep the last
+`keep_last` interactions `s`; users with fewer than `min_len` interactions are dropped (and
+counted). Train on `s[:-2]`, validate on `s[-2]`, test on `s[-1]`.
+
+Temporal (`split.kind = "temporal"`, datasets with times): two global cuts t_v < t_t split
+time into a training period (before t_v), a validation period [t_v, t_t) and a test period
+(from t_t). A cut is an ISO date, or a quantile q of all T interaction times: the time of
+the interaction at position floor(q*T) in time order. Per user: the validation target is
+the first interaction of the validation period, its history the training-period ones; the
+test target is the first interaction of the test period, its history everything before
+t_t (validation period included); training uses the training period only. Users need at
+least `min_len - 2` training interactions, one validation and one test interaction; the
+others are dropped (and counted). `keep_last` bounds histories and masks as in
+leave-one-out: the last `keep_last - 2` (validation) and `keep_last - 1` (test)
+interactions before the cut.
+
+Either way the catalogue shrinks to the items occurring in what the split uses, in
+items-file order, re-indexed densely 1..N (0 is padding). With `split.new_items` either
+split becomes the new-item protocol's (`withhold_items`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from recsys.config import SplitConfig
-from recsys.data.types import Dataset, Split
-from recsys.errors import DataFormatError
+from recsys.config import NewItemsConfig, SplitConfig, parse_date
+from recsys.data.types import Catalogue, Dataset, Split, WithheldItems
+from recsys.errors import ConfigError, DataFormatError
 
 
 def _right_aligned(flat: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
@@ -53,13 +70,17 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
         The Split (see its docstring): train_seqs [U, L+1] = last L+1 of `s[:-2]`;
         valid/test histories [U, L] = last L of `s[:-2]` / `s[:-1]`, left-padded; targets
         `s[-2]` / `s[-1]`; masks `s[:-2]` / `s[:-1]` (whole kept window, in order,
-        duplicates kept) as CSR; train_counts over `s[:-2]`.
+        duplicates kept) as CSR; train_counts over `s[:-2]`. With `config.new_items`, the
+        new-item protocol's split (`withhold_items`).
 
     Raises:
         ConfigError: an impossible configuration.
-        DataFormatError: no user has enough interactions.
+        DataFormatError: no user has enough interactions; a temporal split of a dataset
+            without times.
     """
     config.check()
+    if config.kind == "temporal":
+        return make_temporal_split(dataset, config)
     full_index = dataset.catalogue._index  # item id -> 1-based index in the full catalogue
     kept_users: list[str] = []
     flat_ids: list[str] = []
@@ -77,27 +98,36 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
             dataset.source, f"no user has at least {config.min_len} interactions; nothing to split"
         )
     full = np.fromiter((full_index[i] for i in flat_ids), dtype=np.int64, count=len(flat_ids))
-    occurs = np.zeros(len(dataset.catalogue) + 1, dtype=bool)
-    occurs[full] = True
-    occurs[0] = False
-    remap = np.cumsum(occurs)  # full index -> dense index (items-file order kept)
+    catalogue, remap = _dense(dataset.catalogue, full)
     flat = remap[full]  # [T]
-    rows = np.flatnonzero(occurs[1:])
-    catalogue = dataset.catalogue.subset([dataset.catalogue.item_ids[r] for r in rows])
 
     seqs = _right_aligned(flat, np.asarray(lengths, dtype=np.int64), config.keep_last)
-    train_part = seqs[:, :-2]  # [U, keep_last-2] s[:-2], right-aligned
-    seen_test = seqs[:, :-1]  # [U, keep_last-1] s[:-1]
+    # train part s[:-2] [U, keep_last-2] and test history s[:-1] [U, keep_last-1], right-aligned
+    parts = (seqs[:, :-2], seqs[:, :-1], seqs[:, -2].copy(), seqs[:, -1].copy())
+    return _assemble(catalogue, tuple(kept_users), parts, dropped, config)
+
+
+def _assemble(
+    catalogue: Catalogue,
+    users: tuple[str, ...],
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    dropped: int,
+    config: SplitConfig,
+    cuts: tuple[float, float] | None = None,
+) -> Split:
+    """The Split from (train part [U, W], test history [U, W'], valid targets [U], test
+    targets [U]), each history right-aligned; `cuts` marks a temporal split."""
+    train_part, seen_test, valid_target, test_target = parts
     train_counts = np.bincount(train_part.ravel(), minlength=len(catalogue) + 1)
     train_counts[0] = 0
-    return Split(
+    split = Split(
         catalogue=catalogue,
-        user_ids=tuple(kept_users),
+        user_ids=users,
         train_seqs=_last_columns(train_part, config.max_len + 1),
         valid_history=_last_columns(train_part, config.max_len),
-        valid_target=seqs[:, -2].copy(),
+        valid_target=valid_target,
         test_history=_last_columns(seen_test, config.max_len),
-        test_target=seqs[:, -1].copy(),
+        test_target=test_target,
         valid_seen=_csr(train_part),
         test_seen=_csr(seen_test),
         train_counts=train_counts.astype(np.int64),
@@ -105,4 +135,169 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
         keep_last=config.keep_last,
         max_len=config.max_len,
         min_len=config.min_len,
+        kind="leave_one_out" if cuts is None else "temporal",
+        cuts=cuts,
     )
+    return split if config.new_items is None else withhold_items(split, config.new_items)
+
+
+def _draw_withheld(num_items: int, config: NewItemsConfig) -> np.ndarray:
+    """Sorted dense indices (1..N) of round(fraction * N) items drawn without replacement."""
+    config.check()
+    count = round(config.fraction * num_items)
+    if count < 1 or count >= num_items:
+        raise ConfigError(
+            f"{config.fraction:g} of {num_items} items withholds {count}; it must withhold "
+            "at least one item and leave at least one",
+            field="split.new_items.fraction",
+        )
+    rng = np.random.default_rng(config.seed)
+    return np.sort(rng.choice(num_items, size=count, replace=False) + 1).astype(np.int64)
+
+
+def _without(seen: tuple[np.ndarray, np.ndarray], withheld: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A per-user CSR sequence without the withheld items: (right-aligned matrix [U, w],
+    indptr, indices)."""
+    indptr, indices = seen
+    keep = ~withheld[indices]
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    lengths = np.bincount(rows[keep], minlength=len(indptr) - 1)
+    width = max(int(lengths.max(initial=0)), 1)
+    matrix = _right_aligned(indices[keep], lengths, width)  # [U, width]
+    return matrix, *_csr(matrix)
+
+
+def withhold_items(split: Split, config: NewItemsConfig) -> Split:
+    """The new-item protocol's version of a split (leave-one-out or temporal).
+
+    A seeded fraction of the catalogue never reaches training: those items are removed
+    from every training sequence, validation history and test history (the histories keep
+    the user's other items, in order), their training counts are 0, and they stay in the
+    catalogue, so the test ranks against the full catalogue. Which users are ranked, and
+    against which items, follows from `withheld` (recsys.eval.evaluator: test ranks exactly
+    the users whose test target is withheld; validation those whose target is not, without
+    the withheld items, which do not exist before the test).
+
+    Args:
+        split: a split as `_assemble` makes it (no items withheld yet): `valid_seen` is
+            the training part, `test_seen` the test history, both in time order.
+        config: the fraction of the catalogue to withhold and the seed that draws it.
+
+    Returns:
+        The same users, catalogue and targets; training sequences, histories, masks and
+        train_counts without the withheld items; `withheld` set.
+
+    Raises:
+        ConfigError: a fraction outside (0, 1) or one that withholds no item (or all).
+    """
+    if split.withheld is not None:
+        raise ConfigError("this split already withholds items", field="split.new_items")
+    items = _draw_withheld(split.num_items, config)
+    is_withheld = np.zeros(split.num_items + 1, dtype=bool)
+    is_withheld[items] = True
+    train_part, *valid_seen = _without(split.valid_seen, is_withheld)  # seq[:-2]
+    seen_test, *test_seen = _without(split.test_seen, is_withheld)  # seq[:-1]
+    counts = split.train_counts.copy()
+    counts[items] = 0  # exactly the counts over the filtered training parts
+    return dataclasses.replace(
+        split,
+        train_seqs=_last_columns(train_part, split.max_len + 1),
+        valid_history=_last_columns(train_part, split.max_len),
+        test_history=_last_columns(seen_test, split.max_len),
+        valid_seen=tuple(valid_seen),
+        test_seen=tuple(test_seen),
+        train_counts=counts,
+        withheld=WithheldItems(items=items, fraction=config.fraction, seed=config.seed),
+    )
+
+
+def _dense(catalogue: Catalogue, used: np.ndarray) -> tuple[Catalogue, np.ndarray]:
+    """The catalogue of the items in `used` (full 1-based indices), in items-file order, and
+    the map full index -> dense index."""
+    occurs = np.zeros(len(catalogue) + 1, dtype=bool)
+    occurs[used] = True
+    occurs[0] = False
+    remap = np.cumsum(occurs)  # full index -> dense index (items-file order kept)
+    rows = np.flatnonzero(occurs[1:])
+    return catalogue.subset([catalogue.item_ids[r] for r in rows]), remap
+
+
+def temporal_cuts(dataset: Dataset, config: SplitConfig) -> tuple[float, float]:
+    """(validation start, test start) in seconds since the epoch (see the module docstring).
+
+    Raises:
+        DataFormatError: the dataset has no times, or the cuts leave a period empty.
+    """
+    if dataset.timestamps is None:
+        raise DataFormatError(
+            dataset.source,
+            "split.kind = 'temporal' needs interaction times, and this dataset has none "
+            "(an IISAN users file, or a table without a timestamp column); use "
+            "split.kind = 'leave_one_out'",
+        )
+    times = np.sort(np.fromiter((t for ts in dataset.timestamps.values() for t in ts), float))
+    cuts = []
+    for key, value in zip(("split.valid_cut", "split.test_cut"), config.cuts, strict=True):
+        if isinstance(value, str):
+            cuts.append(parse_date(value, key).timestamp())
+        else:
+            cuts.append(float(times[min(len(times) - 1, int(np.floor(value * len(times))))]))
+    if not cuts[0] < cuts[1]:
+        raise ConfigError(
+            f"{config.cuts[1]!r} falls at {_iso(cuts[1])}, not after split.valid_cut "
+            f"{config.cuts[0]!r} at {_iso(cuts[0])}",
+            field="split.test_cut",
+        )
+    return cuts[0], cuts[1]
+
+
+def _iso(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
+
+
+def make_temporal_split(dataset: Dataset, config: SplitConfig) -> Split:
+    """The temporal split (module docstring); same arrays and meaning as `make_split`'s,
+    with `kind="temporal"` and the two cut times recorded."""
+    valid_start, test_start = temporal_cuts(dataset, config)
+    full_index = dataset.catalogue._index
+    need = max(1, config.min_len - 2)
+    kept: list[str] = []
+    train_ids: list[str] = []
+    test_ids: list[str] = []
+    targets: list[tuple[str, str]] = []
+    train_len: list[int] = []
+    test_len: list[int] = []
+    for user, seq in dataset.sequences.items():
+        stamps = np.asarray(dataset.timestamps[user], dtype=np.float64)
+        a, b = np.searchsorted(stamps, [valid_start, test_start], side="left")
+        if a < need or b == a or b == len(seq):
+            continue
+        train = seq[:a][-(config.keep_last - 2) :]
+        before_test = seq[:b][-(config.keep_last - 1) :]
+        kept.append(user)
+        train_ids.extend(train)
+        test_ids.extend(before_test)
+        targets.append((seq[a], seq[b]))
+        train_len.append(len(train))
+        test_len.append(len(before_test))
+    if not kept:
+        raise DataFormatError(
+            dataset.source,
+            f"no user has {need} interaction(s) before {_iso(valid_start)}, one before "
+            f"{_iso(test_start)} and one after; move the cuts (split.valid_cut, split.test_cut)",
+        )
+    flat_ids = [*train_ids, *test_ids, *(t for pair in targets for t in pair)]
+    full = np.fromiter((full_index[i] for i in flat_ids), dtype=np.int64, count=len(flat_ids))
+    catalogue, remap = _dense(dataset.catalogue, full)
+    dense = remap[full]
+    n_train, n_test = len(train_ids), len(test_ids)
+    train_part = _right_aligned(dense[:n_train], np.asarray(train_len), config.keep_last - 2)
+    seen_test = _right_aligned(
+        dense[n_train : n_train + n_test], np.asarray(test_len), config.keep_last - 1
+    )
+    pairs = dense[n_train + n_test :].reshape(-1, 2)  # [U, 2] (valid, test) targets
+    parts = (train_part, seen_test, pairs[:, 0].copy(), pairs[:, 1].copy())
+    dropped = len(dataset.sequences) - len(kept)
+    return _assemble(catalogue, tuple(kept), parts, dropped, config, (valid_start, test_start))

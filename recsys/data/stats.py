@@ -68,7 +68,7 @@ def dataset_stats(dataset: Dataset) -> dict[str, Any]:
 
     Returns:
         A JSON-serialisable dict with keys name, users, items, interactions,
-        sequence_length, popularity, repeats, media, split, load_report.
+        sequence_length, popularity, repeats, media, text_fields, time, split, load_report.
     """
     cat = dataset.catalogue
     index = cat._index
@@ -94,13 +94,30 @@ def dataset_stats(dataset: Dataset) -> dict[str, Any]:
         "media": {
             "items_with_image": sum(p is not None for p in cat.image_paths),
             "items_with_video": sum(p is not None for p in cat.video_paths),
+            "items_with_image_url": sum(u is not None for u in cat.image_urls),
         },
+        "text_fields": {f.name: sum(bool(v) for v in f.values) for f in cat.text_fields},
+        "time": _time_span(dataset),
         "split": _split_summary(dataset),
         "load_report": {
             "dropped_unknown": dataset.report.dropped_unknown,
             "notes": list(dataset.report.notes),
+            "kcore": dataset.report.kcore,
         },
     }
+
+
+def _time_span(dataset: Dataset) -> dict[str, str] | None:
+    """First and last interaction time (ISO, UTC), or None without times."""
+    if not dataset.timestamps:
+        return None
+    from datetime import datetime, timezone
+
+    times = [t for ts in dataset.timestamps.values() for t in ts]
+    if not times:
+        return None
+    iso = [datetime.fromtimestamp(t, tz=timezone.utc).isoformat() for t in (min(times), max(times))]
+    return {"first": iso[0], "last": iso[1]}
 
 
 def format_stats(stats: dict[str, Any]) -> str:
@@ -133,7 +150,19 @@ def format_stats(stats: dict[str, Any]) -> str:
     lines.append(
         f"media          {media['items_with_image']:,} items with an image, "
         f"{media['items_with_video']:,} with a video"
+        + (
+            f", {media['items_with_image_url']:,} with an image URL (not fetched)"
+            if media["items_with_image_url"]
+            else ""
+        )
     )
+    if stats["text_fields"]:
+        filled = ", ".join(f"{{{k}}} {v:,}" for k, v in stats["text_fields"].items())
+        lines.append(f"text fields    items with a value: {filled}")
+    if stats["time"]:
+        lines.append(f"time           {stats['time']['first']} to {stats['time']['last']}")
+    else:
+        lines.append("time           no interaction times (file order; no temporal split)")
     split = stats["split"]
     if "error" in split:
         lines.append(f"split          not possible: {split['error']}")

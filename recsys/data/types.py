@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -9,7 +10,25 @@ from pathlib import Path
 import numpy as np
 
 from media.hashing import sha256_lines
+from recsys.config import PROTOCOL_NAMES
 from recsys.errors import UnknownItemError
+
+FieldValue = str | tuple[str, ...]
+"""One item's value of a text field: a string, or a tuple of strings for a list field
+(Amazon's `features`, `categories`); "" or () when the item has none."""
+
+
+@dataclass(frozen=True)
+class TextField:
+    """A named item text field beyond the title (description, brand, categories, ...).
+
+    Attributes:
+        name: the field name templates use (`{description}`).
+        values: one value per catalogue item, in catalogue order.
+    """
+
+    name: str
+    values: tuple[FieldValue, ...]
 
 
 @dataclass(frozen=True)
@@ -21,17 +40,37 @@ class Catalogue:
         titles: one title per item (HTML entities already unescaped).
         image_paths: cover image per item, or None when the item has none.
         video_paths: video per item, or None when the item has none.
+        text_fields: further text fields, in source column order (none for the IISAN and
+            MicroLens formats).
+        image_urls: remote cover image URL per item (None when it has none), recorded from
+            the source (Amazon Reviews 2023) and never fetched; () when the source has none.
     """
 
     item_ids: tuple[str, ...]
     titles: tuple[str, ...]
     image_paths: tuple[Path | None, ...]
     video_paths: tuple[Path | None, ...]
+    text_fields: tuple[TextField, ...] = ()
+    image_urls: tuple[str | None, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
         if not (len(self.titles) == len(self.image_paths) == len(self.video_paths) == n):
             raise ValueError("Catalogue columns must all have one entry per item")
+        if any(len(f.values) != n for f in self.text_fields) or len(self.image_urls) not in (0, n):
+            raise ValueError("Catalogue text fields and image URLs need one entry per item")
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """Names of the extra text fields, in order."""
+        return tuple(f.name for f in self.text_fields)
+
+    def field_values(self, name: str) -> tuple[FieldValue, ...]:
+        """The values of one extra text field; KeyError when the catalogue has no such field."""
+        for text_field in self.text_fields:
+            if text_field.name == name:
+                return text_field.values
+        raise KeyError(name)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -58,12 +97,25 @@ class Catalogue:
             titles=tuple(self.titles[r] for r in rows),
             image_paths=tuple(self.image_paths[r] for r in rows),
             video_paths=tuple(self.video_paths[r] for r in rows),
+            text_fields=tuple(
+                TextField(f.name, tuple(f.values[r] for r in rows)) for f in self.text_fields
+            ),
+            image_urls=tuple(self.image_urls[r] for r in rows) if self.image_urls else (),
         )
 
     @cached_property
     def content_hash(self) -> str:
-        """sha256 over ids and titles in order (media bytes are hashed by the cache)."""
-        return sha256_lines(f"{i}\t{t}" for i, t in zip(self.item_ids, self.titles, strict=True))
+        """sha256 over ids and titles in order, then each extra text field that has a value
+        (media bytes are hashed by the cache; image URLs are not model inputs). A catalogue
+        without such fields hashes exactly as before they existed, so existing caches stay
+        valid, and the same items hash alike in every format."""
+        lines = (f"{i}\t{t}" for i, t in zip(self.item_ids, self.titles, strict=True))
+        base = sha256_lines(lines)
+        filled = [f for f in self.text_fields if any(f.values)]
+        if not filled:
+            return base
+        extra = (f"{f.name}\t{json.dumps(f.values, ensure_ascii=False)}" for f in filled)
+        return sha256_lines([base, *extra])
 
 
 @dataclass(frozen=True)
@@ -74,10 +126,13 @@ class LoadReport:
         dropped_unknown: interactions dropped because their item is not in the catalogue
             (only when the loader was told to drop them instead of failing).
         notes: human-readable notes ("3 users had no interactions", ...).
+        kcore: what the k-core filter kept (`recsys.data.kcore.kcore_filter`), or None when
+            none was applied: k, rounds, and users / items / interactions before and after.
     """
 
     dropped_unknown: int = 0
     notes: tuple[str, ...] = ()
+    kcore: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,9 +142,12 @@ class Dataset:
     Attributes:
         name: short name (folder name by default).
         catalogue: every item the items file defines, in file order.
-        sequences: user id -> item ids, oldest first.
+        sequences: user id -> item ids, oldest first (a user line without items in an
+            IISAN users file gives an empty sequence; the split drops it as too short).
         source: where it was read from.
         report: what the loader dropped or noticed.
+        timestamps: user id -> interaction times in seconds since the Unix epoch, parallel
+            to `sequences`; None when the source has no times (IISAN users files).
     """
 
     name: str
@@ -97,18 +155,40 @@ class Dataset:
     sequences: dict[str, tuple[str, ...]]
     source: Path
     report: LoadReport = field(default_factory=LoadReport)
+    timestamps: dict[str, tuple[float, ...]] | None = None
 
     @cached_property
     def content_hash(self) -> str:
-        """sha256 over the catalogue hash and every user's sequence, in user order."""
+        """sha256 over the catalogue hash and every user's sequence, in user order.
+
+        Timestamps are left out (they order the sequences, which are hashed; a split that
+        reads the times records its cut points in its own fingerprint), and so are users
+        without interactions, so existing datasets keep their hashes."""
         lines = [self.catalogue.content_hash]
-        lines.extend(f"{u}\t{' '.join(s)}" for u, s in self.sequences.items())
+        lines.extend(f"{u}\t{' '.join(s)}" for u, s in self.sequences.items() if s)
         return sha256_lines(lines)
 
 
 @dataclass(frozen=True)
+class WithheldItems:
+    """The items the new-item protocol withholds from training (`split.withhold_items`).
+
+    Attributes:
+        items: sorted dense indices (1..N) of the withheld items.
+        fraction: the share of the catalogue asked for (`NewItemsConfig.fraction`).
+        seed: the seed that drew them.
+    """
+
+    items: np.ndarray
+    fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
 class Split:
-    """The leave-one-out split (IISAN protocol) with dense item indices, 0 = padding.
+    """An evaluation split with dense item indices, 0 = padding: leave-one-out (the IISAN
+    protocol, described below) or temporal (`recsys.data.split.make_temporal_split`: the
+    same arrays, with targets and histories taken on either side of two global time cuts).
 
     Every array row is one kept user, in `user_ids` order. Histories are left-padded.
 
@@ -126,8 +206,13 @@ class Split:
             within the kept window), as CSR (indptr [U+1], indices).
         test_seen: same for test (`seq[:-1]`).
         train_counts: [N+1] item counts over the training parts; index 0 unused (0).
-        dropped_users: users dropped for having fewer than `min_len` interactions.
+        dropped_users: users dropped for having fewer than `min_len` interactions (temporal:
+            users without a training, validation and test interaction).
         keep_last, max_len, min_len: the protocol parameters used.
+        kind: "leave_one_out" or "temporal" (recsys.config.SPLIT_KINDS).
+        cuts: temporal only: (validation start, test start) in seconds since the epoch.
+        withheld: the new-item protocol's withheld items, absent from every training and
+            validation array (and counted 0 in train_counts); None when every item may train.
     """
 
     catalogue: Catalogue
@@ -144,6 +229,20 @@ class Split:
     keep_last: int
     max_len: int
     min_len: int
+    kind: str = "leave_one_out"
+    cuts: tuple[float, float] | None = None
+    withheld: WithheldItems | None = None
+
+    @property
+    def protocol(self) -> str:
+        """The protocol name results carry ("leave_one_out_full_ranking", ...; with the
+        new-item protocol "...+new_items(fraction=0.1,seed=0)"): runs under different
+        protocols never mix."""
+        name = PROTOCOL_NAMES[self.kind]
+        if self.withheld is None:
+            return name
+        w = self.withheld
+        return f"{name}+new_items(fraction={w.fraction:g},seed={w.seed})"
 
     @property
     def num_items(self) -> int:

@@ -14,6 +14,16 @@ from recsys.encoders.layers import select_layers
 from recsys.encoders.quant import quantization_kwargs
 
 
+def load_tokenizer(spec: EncoderSpec) -> Any:
+    """The tokenizer of a text encoder (the encoder's own, and the one that measures the
+    per-field token budgets of text templates)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(
+        spec.model, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+    )
+
+
 class HFTextEncoder(Encoder):
     """Per-layer pooled states of a Hugging Face text model.
 
@@ -35,11 +45,11 @@ class HFTextEncoder(Encoder):
         self, spec: EncoderSpec, device: torch.device | str | None, for_training: bool
     ) -> None:
         super().__init__(spec, for_training)
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         check_pooling(spec, ("auto", "cls", "mean", "padded_mean"))
         common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
-        self.tokenizer = AutoTokenizer.from_pretrained(spec.model, **common)
+        self.tokenizer = load_tokenizer(spec)
         model = AutoModel.from_pretrained(
             spec.model, dtype=torch_dtype(spec), **common, **quantization_kwargs(spec, device)
         )

@@ -5,6 +5,12 @@ Masking convention (recorded in every result): when ranking for validation the i
 (column 0) always. The target itself is never masked, even when it repeats a history item
 (the protocol's default); with ``EvalConfig.mask_repeat_targets`` such a target is masked
 too, as the IISAN code does, and the user counts as a miss.
+
+Every evaluation also reports its metrics by popularity bucket of the target item
+(recsys.eval.buckets), grouping the per-user values it computed (no second pass). Under
+the new-item protocol (`Split.withheld`) test ranks exactly the users whose target is a
+withheld item, over the full catalogue; validation ranks the others, without the withheld
+items (they do not exist before the test).
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ import numpy as np
 import torch
 
 from recsys import distributed
-from recsys.config import PROTOCOL_NAME, EvalConfig
+from recsys.config import EvalConfig
 from recsys.data.types import Split
 from recsys.errors import ConfigError
+from recsys.eval.buckets import bucket_metrics
 from recsys.eval.metrics import per_user_metrics, summarise
 
 Which = Literal["valid", "test"]
@@ -32,13 +39,17 @@ class EvalResult:
     Attributes:
         which: "valid" or "test".
         metrics: means over users: ``hr@k``, ``ndcg@k`` (k in config.ks) and ``mrr``.
-        per_user: per-user arrays in `split.user_ids` order: the same metrics plus
-            ``rank`` (expected rank; inf when the target was masked), ``higher``, ``tied``
-            and ``missed`` (target masked by mask_repeat_targets).
-        protocol: recsys.config.PROTOCOL_NAME.
+        per_user: per-user arrays, one entry per row of `rows`: the same metrics plus
+            ``rank`` (expected rank; inf when the target was masked), ``higher``, ``tied``,
+            ``missed`` (target masked by mask_repeat_targets) and ``train_count`` (the
+            target's occurrences in the training part, `split.train_counts`).
+        protocol: the split's protocol name (`Split.protocol`, recsys.config.PROTOCOL_NAMES).
         masking: the masking convention, spelled out.
         num_users: users evaluated.
         seconds: wall time of the evaluation.
+        rows: the split rows (users) evaluated, ascending: every user, except under the
+            new-item protocol.
+        buckets: the metrics by popularity bucket (recsys.eval.buckets.bucket_metrics).
     """
 
     which: str
@@ -48,6 +59,8 @@ class EvalResult:
     masking: dict[str, Any]
     num_users: int
     seconds: float
+    rows: np.ndarray = field(repr=False)
+    buckets: dict[str, dict[str, Any]]
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able summary (no per-user arrays)."""
@@ -58,13 +71,21 @@ class EvalResult:
             "num_users": self.num_users,
             "seconds": self.seconds,
             **self.metrics,
+            "buckets": self.buckets,
         }
 
 
-def masking_convention(config: EvalConfig, which: str) -> dict[str, Any]:
+def masking_convention(
+    config: EvalConfig, which: str, kind: str = "leave_one_out"
+) -> dict[str, Any]:
     """How history was masked, for the record."""
+    if kind == "temporal":
+        period = "validation" if which == "valid" else "test"
+        history = f"the user's interactions before the {period} cut (within keep_last)"
+    else:
+        history = "seq[:-2]" if which == "valid" else "seq[:-1]"
     return {
-        "history": "seq[:-2]" if which == "valid" else "seq[:-1]",
+        "history": history,
         "mask_repeat_targets": config.mask_repeat_targets,
         "target": "masked when repeated (counts as a miss)"
         if config.mask_repeat_targets
@@ -79,6 +100,55 @@ def _split_arrays(split: Split, which: str) -> tuple[np.ndarray, np.ndarray, tup
     if which == "test":
         return split.test_history, split.test_target, split.test_seen
     raise ConfigError(f"unknown evaluation set {which!r}; valid: valid, test")
+
+
+def evaluated_rows(split: Split, which: str) -> np.ndarray:
+    """Rows (users) ranked for `which`: every user, except under the new-item protocol,
+    where test ranks exactly the users whose test target is withheld and validation the
+    users whose validation target is not."""
+    targets = split.test_target if which == "test" else split.valid_target
+    if split.withheld is None:
+        return np.arange(len(targets))
+    new = np.isin(targets, split.withheld.items)
+    return np.flatnonzero(new if which == "test" else ~new)
+
+
+def excluded_items(split: Split, which: str) -> np.ndarray:
+    """Items nobody may rank for `which`: the withheld ones at validation, none otherwise
+    (the test always ranks the full catalogue)."""
+    if split.withheld is None or which == "test":
+        return np.zeros(0, dtype=np.int64)
+    return split.withheld.items
+
+
+def new_items_record(split: Split, valid: EvalResult, test: EvalResult) -> dict[str, Any]:
+    """What the new-item protocol did, for results.json (`split.withheld` must be set)."""
+    assert split.withheld is not None
+    return {
+        "fraction": split.withheld.fraction,
+        "seed": split.withheld.seed,
+        "withheld_items": len(split.withheld.items),
+        "test_users": test.num_users,
+        "valid_users": valid.num_users,
+        "test": "users whose test target is a withheld item, ranked over the full catalogue",
+        "valid": "users whose validation target is not withheld; withheld items not ranked",
+        "training": "withheld items removed from every training sequence and history",
+    }
+
+
+def _select(
+    history: np.ndarray, targets: np.ndarray, seen: tuple, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The arrays of the evaluated rows only (CSR rows re-packed)."""
+    if len(rows) == len(targets):
+        return history, targets, seen
+    indptr, indices = seen
+    lengths = np.diff(indptr)[rows]
+    starts = np.repeat(indptr[rows] - np.cumsum(lengths) + lengths, lengths)
+    packed = indices[np.arange(lengths.sum()) + starts]
+    sub_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=sub_ptr[1:])
+    return history[rows], targets[rows], (sub_ptr, packed)
 
 
 def _mask_chunk(
@@ -127,10 +197,12 @@ def rank_counts(
     mask_rows: np.ndarray,
     mask_cols: np.ndarray,
     item_chunk: int,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Count, per user, items scored above and tied with the target (excluding itself).
 
-    Masked pairs (mask_rows[i], mask_cols[i]) and column 0 are excluded from both counts.
+    Masked pairs (mask_rows[i], mask_cols[i]), the `excluded` items (for every user) and
+    column 0 are excluded from both counts.
     The target's score is read from the same matmul as the other items, so equal scores
     are equal bit for bit. With several item chunks a first pass collects target scores.
 
@@ -140,6 +212,7 @@ def rank_counts(
         targets: [b] target indices (1..N); must not be among the masked pairs.
         mask_rows, mask_cols: masked (user row, item) pairs.
         item_chunk: items scored per matmul.
+        excluded: items masked for every user (never a target); None = none.
 
     Returns:
         (higher [b], tied [b]) int64 arrays.
@@ -160,6 +233,7 @@ def rank_counts(
             mask_rows[a:z] - lo,
             mask_cols[a:z],
             item_chunk,
+            np.zeros(0, dtype=np.int64) if excluded is None else excluded,
         )
         higher[lo:hi], tied[lo:hi] = h, t
     return higher, tied
@@ -172,6 +246,7 @@ def _rank_rows(
     mask_rows: np.ndarray,
     mask_cols: np.ndarray,
     item_chunk: int,
+    excluded: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`rank_counts` for one block of users."""
     b, n_plus_1 = user_states.shape[0], item_table.shape[0]
@@ -179,11 +254,15 @@ def _rank_rows(
     tgt = torch.from_numpy(targets.astype(np.int64)).to(device)
     bounds = [(s, min(s + item_chunk, n_plus_1)) for s in range(0, n_plus_1, item_chunk)]
     rows = torch.arange(b, device=device)
+    gone = np.concatenate([[0], excluded]).astype(np.int64)  # padding and excluded items
+    gone_cols = {
+        start: torch.from_numpy(gone[(gone >= start) & (gone < stop)] - start).to(device)
+        for start, stop in bounds
+    }
 
     def chunk_scores(start: int, stop: int) -> torch.Tensor:
         scores = user_states @ item_table[start:stop].T  # [b, chunk]
-        if start == 0:
-            scores[:, 0] = float("-inf")  # padding
+        scores[:, gone_cols[start]] = float("-inf")
         return scores
 
     target_score = torch.empty(b, device=device, dtype=user_states.dtype)
@@ -228,27 +307,15 @@ def _chunk_mask(
     return rows[keep], cols[keep], missed
 
 
-@torch.no_grad()
-def evaluate_states(
+def _rank_all(
     state_fn: Any,
-    split: Split,
-    which: Which,
+    arrays: tuple[np.ndarray, np.ndarray, tuple],
     config: EvalConfig,
     item_table: torch.Tensor,
-) -> EvalResult:
-    """Rank every user's target given a function from history rows to user states.
-
-    Args:
-        state_fn: callable(history [b, L] LongTensor on the table's device, start, stop)
-            -> [b, d] user states.
-        split: the split.
-        which: "valid" or "test".
-        config: cut-offs, masking convention, chunk sizes.
-        item_table: [N+1, d] item embeddings.
-    """
-    started = time.perf_counter()
-    history, targets, seen = _split_arrays(split, which)
-    device = item_table.device
+    excluded: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(higher, tied, missed) of every evaluated user, in user blocks."""
+    history, targets, seen = arrays
     n_users = history.shape[0]
     higher = np.zeros(n_users, dtype=np.int64)
     tied = np.zeros(n_users, dtype=np.int64)
@@ -257,25 +324,75 @@ def evaluate_states(
     # so summing the ranks' arrays is the single-process result exactly.
     for start in distributed.shard_blocks(range(0, n_users, config.user_batch)):
         stop = min(start + config.user_batch, n_users)
-        hist = torch.from_numpy(history[start:stop].astype(np.int64)).to(device)
+        hist = torch.from_numpy(history[start:stop].astype(np.int64)).to(item_table.device)
         states = state_fn(hist, start, stop).to(item_table.dtype)
         rows, cols, miss = _chunk_mask(
             seen, start, stop, targets[start:stop], config.mask_repeat_targets
         )
-        h, t = rank_counts(states, item_table, targets[start:stop], rows, cols, config.item_chunk)
+        h, t = rank_counts(
+            states, item_table, targets[start:stop], rows, cols, config.item_chunk, excluded
+        )
         higher[start:stop], tied[start:stop], missed[start:stop] = h, t, miss
-    higher, tied, missed = distributed.all_reduce_arrays(higher, tied, missed)
+    return distributed.all_reduce_arrays(higher, tied, missed)
+
+
+@torch.no_grad()
+def evaluate_states(
+    state_fn: Any,
+    split: Split,
+    which: Which,
+    config: EvalConfig,
+    item_table: torch.Tensor,
+) -> EvalResult:
+    """Rank every evaluated user's target given a function from history rows to states.
+
+    Args:
+        state_fn: callable(history [b, L] LongTensor on the table's device, start, stop)
+            -> [b, d] user states; start:stop index the evaluated users (`rows`), which are
+            all the split's users except under the new-item protocol.
+        split: the split.
+        which: "valid" or "test".
+        config: cut-offs, masking convention, chunk sizes, popularity buckets.
+        item_table: [N+1, d] item embeddings.
+
+    Raises:
+        ConfigError: an invalid `config`, or no user to evaluate (new-item protocol).
+    """
+    started = time.perf_counter()
+    config.check()
+    rows = evaluated_rows(split, which)
+    if len(rows) == 0:
+        why = (
+            "no test target is a withheld item; withhold a larger fraction"
+            if which == "test"
+            else "every validation target is withheld; withhold a smaller fraction"
+        )
+        raise ConfigError(
+            f"no {which} user to evaluate under {split.protocol}: {why}", field="split.new_items"
+        )
+    arrays = _select(*_split_arrays(split, which), rows)
+    excluded = excluded_items(split, which)
+    higher, tied, missed = _rank_all(state_fn, arrays, config, item_table, excluded)
     per_user = per_user_metrics(higher, tied, tuple(config.ks), missed)
-    metric_names = [k for k in per_user if k != "rank"]
-    per_user.update(higher=higher, tied=tied, missed=missed)
+    metrics = {k: v for k, v in per_user.items() if k != "rank"}
+    counts = split.train_counts[arrays[1]].astype(np.int64)  # [users] target's training count
+    per_user.update(higher=higher, tied=tied, missed=missed, train_count=counts)
+    masking = {
+        **masking_convention(config, which, split.kind),
+        "masked_targets": int(missed.sum()),
+    }
+    if len(excluded):
+        masking["excluded_items"] = f"{len(excluded)} withheld items (new-item protocol)"
     return EvalResult(
         which=which,
-        metrics=summarise({k: per_user[k] for k in metric_names}),
+        metrics=summarise(metrics),
         per_user=per_user,
-        protocol=PROTOCOL_NAME,
-        masking={**masking_convention(config, which), "masked_targets": int(missed.sum())},
-        num_users=n_users,
+        protocol=split.protocol,
+        masking=masking,
+        num_users=len(rows),
         seconds=time.perf_counter() - started,
+        rows=rows,
+        buckets=bucket_metrics(metrics, counts, config.buckets),
     )
 
 

@@ -1,9 +1,12 @@
 """Per-user test metrics on disk: ``test_per_user.csv`` (for paired significance tests).
 
-Columns: ``user_id``, ``target`` (external item id), ``rank_expectation`` (expected 1-based
-rank under random tie-breaking; ``inf`` when the target was masked), ``hr@k`` and
-``ndcg@k`` for every evaluated k, ``mrr``, ``target_masked`` (0/1). Rows follow the split's
-user order, so two runs on the same split pair up row by row (and by user_id).
+Columns: ``user_id``, ``target`` (external item id), ``target_train_count`` (the target's
+occurrences in the training part of the split, which decides its popularity bucket; 0 =
+cold), ``rank_expectation`` (expected 1-based rank under random tie-breaking; ``inf`` when
+the target was masked), ``hr@k`` and ``ndcg@k`` for every evaluated k, ``mrr``,
+``target_masked`` (0/1). Rows follow the split's user order (only the evaluated users: under
+the new-item protocol those whose target was withheld), so two runs on the same split pair
+up row by row (and by user_id).
 """
 
 from __future__ import annotations
@@ -25,13 +28,23 @@ def write_per_user_csv(path: Path, result: EvalResult, split: Split) -> None:
     metric_cols = [c for c in result.metrics if c != "mrr"] + ["mrr"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["user_id", "target", "rank_expectation", *metric_cols, "target_masked"])
+    writer.writerow(
+        [
+            "user_id",
+            "target",
+            "target_train_count",
+            "rank_expectation",
+            *metric_cols,
+            "target_masked",
+        ]
+    )
     per_user = result.per_user
-    for u, user in enumerate(split.user_ids):
+    for u, row in enumerate(result.rows):
         writer.writerow(
             [
-                user,
-                split.catalogue.item_ids[int(targets[u]) - 1],
+                split.user_ids[row],
+                split.catalogue.item_ids[int(targets[row]) - 1],
+                int(per_user["train_count"][u]),
                 repr(float(per_user["rank"][u])),
                 *(repr(float(per_user[c][u])) for c in metric_cols),
                 int(per_user["missed"][u]),
@@ -41,7 +54,8 @@ def write_per_user_csv(path: Path, result: EvalResult, split: Split) -> None:
 
 
 def read_per_user_csv(path: Path) -> dict[str, np.ndarray]:
-    """Columns of a per-user file: strings for ids, float64 for metrics, bool for masks."""
+    """Columns of a per-user file: strings for ids, float64 for metrics, bool for masks,
+    int64 for training counts."""
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
@@ -53,6 +67,8 @@ def read_per_user_csv(path: Path) -> dict[str, np.ndarray]:
             out[column] = np.array(values, dtype=object)
         elif column == "target_masked":
             out[column] = np.array([v == "1" for v in values])
+        elif column == "target_train_count":
+            out[column] = np.array([int(v) for v in values], dtype=np.int64)
         else:
             out[column] = np.array([float(v) for v in values])
     return out

@@ -75,6 +75,7 @@ class SequentialRecommender(nn.Module):
         batch: torch.Tensor | Mapping[str, torch.Tensor],
         kind: str,
         log_pop: torch.Tensor | None,
+        exclude: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Next-item loss at every position whose input and target are real items.
 
@@ -83,6 +84,9 @@ class SequentialRecommender(nn.Module):
                 mapping with that tensor under "seqs".
             kind: "inbatch_logq" or "full_softmax" (see recsys.train.losses).
             log_pop: [N+1] log train popularity; required by "inbatch_logq".
+            exclude: items that are no candidate of the full softmax and never go through
+                the tower (the new-item protocol's withheld items); in-batch candidates are
+                the batch's own items, so the batch decides there.
 
         Returns:
             Scalar mean loss.
@@ -93,9 +97,9 @@ class SequentialRecommender(nn.Module):
         supervised = (inputs != 0) & (targets != 0)  # [B, L]
         rows, cols = supervised.nonzero(as_tuple=True)  # [P] each
         if kind == "full_softmax":
-            table = self._full_table(log_pop)  # [N+1, d]
+            table = self._full_table(log_pop, exclude)  # [N+1, d]
             states = self.sasrec(table[inputs], inputs == 0)[rows, cols]  # [P, d]
-            return full_softmax_loss(states, targets[rows, cols], table)
+            return full_softmax_loss(states, targets[rows, cols], table, exclude)
         if log_pop is None:
             raise ValueError("the inbatch_logq loss needs log_pop (Split.log_popularity())")
         uniq, uniq_emb, inverse = self._embed_unique(seqs)  # [C], [C, d], [B, L+1]
@@ -116,13 +120,23 @@ class SequentialRecommender(nn.Module):
             log_pop,
         )
 
-    def _full_table(self, log_pop: torch.Tensor | None) -> torch.Tensor:
-        """[N+1, d] every item through the tower (with gradients), row 0 zero."""
+    def _full_table(
+        self, log_pop: torch.Tensor | None, exclude: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[N+1, d] every item through the tower (with gradients), row 0 zero; rows of
+        `exclude` are zero and never reach the tower."""
         n = self.num_items if self.num_items is not None else None
         if n is None:
             if log_pop is None:
                 raise ValueError("full_softmax needs num_items (constructor) or log_pop")
             n = log_pop.shape[0] - 1
         device = next(self.sasrec.parameters()).device
-        emb = self.item_tower(torch.arange(1, n + 1, device=device))  # [N, d]
-        return torch.cat([emb.new_zeros(1, emb.shape[-1]), emb])
+        if exclude is None or len(exclude) == 0:
+            emb = self.item_tower(torch.arange(1, n + 1, device=device))  # [N, d]
+            return torch.cat([emb.new_zeros(1, emb.shape[-1]), emb])
+        keep = torch.ones(n + 1, dtype=torch.bool, device=device)
+        keep[0] = False
+        keep[exclude] = False
+        ids = keep.nonzero().squeeze(1)  # [N - excluded]
+        emb = self.item_tower(ids)
+        return emb.new_zeros(n + 1, emb.shape[-1]).index_copy(0, ids, emb)

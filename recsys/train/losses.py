@@ -33,7 +33,10 @@ def check_loss_kind(kind: str) -> str:
 
 
 def full_softmax_loss(
-    states: torch.Tensor, targets: torch.Tensor, item_table: torch.Tensor
+    states: torch.Tensor,
+    targets: torch.Tensor,
+    item_table: torch.Tensor,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean cross-entropy over the full catalogue.
 
@@ -41,11 +44,14 @@ def full_softmax_loss(
         states: [P, d] user states at supervised positions.
         targets: [P] dense item index (1..N) each position must predict.
         item_table: [N+1, d] item embeddings, row 0 = padding (never a candidate).
+        exclude: dense indices that are no candidate either (never a target).
 
     Returns:
         Scalar loss.
     """
     logits = (states @ item_table[1:].T).float()  # [P, N]
+    if exclude is not None and len(exclude):
+        logits = logits.index_fill(1, exclude - 1, float("-inf"))
     return F.cross_entropy(logits, targets - 1)
 
 

@@ -157,6 +157,9 @@ class Trainer:
         if len(self.rows) == 0:
             raise ConfigError("no user has two training items; nothing to train on")
         self.seqs = torch.from_numpy(seqs).to(device)
+        # new-item protocol: the withheld items are no full-softmax candidate either
+        held = split.withheld
+        self.exclude = None if held is None else torch.from_numpy(held.items).to(device)
         self.meter = EfficiencyMeter(device)
         self._best_memory: dict[str, torch.Tensor] | None = None
         self.params = count_parameters([model, *model.item_tower.frozen_modules()])
@@ -238,10 +241,10 @@ class Trainer:
         with torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.use_amp):
             if distributed.is_active():  # this rank's share of the global-batch loss
                 loss = distributed.global_batch_loss(
-                    self.model, batch, self.loss_kind, self.log_pop
+                    self.model, batch, self.loss_kind, self.log_pop, self.exclude
                 )
             else:
-                loss = self.model.loss(batch, self.loss_kind, self.log_pop)
+                loss = self.model.loss(batch, self.loss_kind, self.log_pop, self.exclude)
         self.scaler.scale(loss).backward()
         distributed.all_reduce_grads(list(self.named.values()))  # no-op in one process
         if self.cfg.grad_clip is not None:

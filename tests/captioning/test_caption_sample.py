@@ -9,15 +9,16 @@ from captioning.api import MediaItem, caption_items
 from captioning.store import CaptionStore
 from media.hashing import sha256_file
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-TRUTH = ASSETS / "sample_truth.json"
+ROOT = Path(__file__).resolve().parents[2]
+TRUTH = ROOT / "assets" / "sample_truth.json"
+SAMPLE = ROOT / "recsys" / "data" / "sample"  # package data; tests may read files, not import
 
 pytestmark = pytest.mark.skipif(not TRUTH.exists(), reason="embedded sample not generated")
 
 
 def test_baseline_names_colour_shape_and_motion_of_the_sample(tmp_path: Path) -> None:
     truth = json.loads(TRUTH.read_text())["items"][:60]
-    folder = ASSETS / "sample"
+    folder = SAMPLE
     items = [
         MediaItem(t["item_id"], folder / "covers" / f"{t['item_id']}.jpg", "image") for t in truth
     ]

@@ -64,7 +64,7 @@ def test_crlf_bom_and_blank_lines(tmp_path: Path) -> None:
         ("a\tA\nb\t  \n", "u\ta\n", ITEMS, 2, "empty title"),
         ("a\tA\n\tB\n", "u\ta\n", ITEMS, 2, "empty item id"),
         ("a\tA\n", "u\ta\nv a\n", USERS, 2, "expected 2 tab-separated fields"),
-        ("a\tA\n", "u\ta\nv\t \n", USERS, 2, "user 'v' has no interactions"),
+        ("a\tA\n", "v\t \n", USERS, 1, "user 'v' has no interactions, and no other"),
         ("a\tA\n", "u\ta\nu\ta\n", USERS, 2, "duplicate user id 'u'"),
         ("a\tA\n", "u\ta\nv\ta zz\n", USERS, 2, "references item 'zz'"),
         (b"a\tA\nb\tB\xff\n", "u\ta\n", ITEMS, 2, "not UTF-8"),
@@ -136,3 +136,41 @@ def test_symlink_out_of_the_image_folder_is_refused(tmp_path: Path) -> None:
     (root / "images" / "a.jpg").symlink_to(outside)
     ds = load_dataset(root)
     assert ds.catalogue.image_paths == (None,)
+
+
+def test_header_rows_are_skipped_and_noted(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "items.tsv": "item_id\ttitle\na\tA\nb\tB\n",
+            "users.tsv": "user_id\titem_ids\nu\ta b a\n",
+        },
+    )
+    ds = load_dataset(tmp_path)
+    assert ds.catalogue.item_ids == ("a", "b")  # not an item called "item_id"
+    assert ds.sequences == {"u": ("a", "b", "a")}
+    assert ds.report.notes == (
+        "items.tsv: skipped the header row on line 1 ('item_id\\ttitle')",
+        "users.tsv: skipped the header row on line 1 ('user_id\\titem_ids')",
+    )
+    # Only the first line can be a header: an item spelled like one later is an item.
+    write_files(tmp_path, {"items.tsv": "a\tA\nitem\tThe item\n", "users.tsv": "u\ta item a\n"})
+    assert load_dataset(tmp_path).catalogue.item_ids == ("a", "item")
+
+
+def test_user_lines_without_items_are_dropped_by_the_split_and_counted(tmp_path: Path) -> None:
+    from recsys.data import make_split
+
+    write_files(
+        tmp_path,
+        {"items.tsv": "a\tA\nb\tB\n", "users.tsv": "u1\ta b a b\nu2\t\nu3\t  \nu4\ta b\n"},
+    )
+    ds = load_dataset(tmp_path)
+    assert ds.sequences == {"u1": ("a", "b", "a", "b"), "u2": (), "u3": (), "u4": ("a", "b")}
+    assert "2 users have no items (the split drops them as too short)" in ds.report.notes
+    split = make_split(ds)
+    assert split.user_ids == ("u1",) and split.dropped_users == 3  # u2, u3 and the short u4
+    # Empty users do not enter the content hash: same hash as the file without them.
+    plain = {"items.tsv": "a\tA\nb\tB\n", "users.tsv": "u1\ta b a b\nu4\ta b\n"}
+    write_files(tmp_path / "plain", plain)
+    assert load_dataset(tmp_path / "plain").content_hash == ds.content_hash

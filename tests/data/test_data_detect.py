@@ -40,7 +40,10 @@ def test_detects_microlens_with_prefix_media(tmp_path: Path) -> None:
     [
         ({"readme.txt": "hi"}, "no dataset found"),
         ({"a_items.tsv": "", "b_items.tsv": "", "users.tsv": ""}, "several items"),
-        ({"items.tsv": "", "users.tsv": "", "pairs.csv": ""}, "both Amazon"),
+        (
+            {"items.tsv": "", "users.tsv": "", "pairs.csv": ""},
+            r"ambiguous folder.*IISAN/Amazon TSV: items.tsv, users.tsv; MicroLens: pairs.csv",
+        ),
         ({"items.tsv": "a\tA\n"}, "no users file found"),
     ],
 )

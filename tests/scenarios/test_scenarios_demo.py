@@ -1,9 +1,11 @@
 """The demo on the embedded sample: media captioned, report printed, and a multimodal or
 caption scenario beats title-only significantly over two seeds (the sample hides preferences
-in media)."""
+in media); the popularity-bucket section is printed and its users add up to the test users."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,19 @@ def test_demo_finds_the_signal_hidden_in_the_media(tmp_path: Path) -> None:
     winners = [c for c in by_scenario.values() if c["significant"] and c["diff"] > 0]
     assert winners, by_scenario
     assert (tmp_path / "quality_vs_cost.png").is_file()
+    # The popularity buckets: the table is printed, its users add up to the test users, and
+    # so do every run's recorded buckets.
+    assert "## NDCG@10 by popularity bucket" in printed
+    table = "| scenario | method | encoders | seeds | cold"
+    header = next(line for line in printed.splitlines() if line.startswith(table))
+    counts = [int(n) for n in re.findall(r"\(n=(\d+)\)", header)]
+    assert len(counts) == 4 and sum(counts) == 379, header
+    for results_file in sorted((tmp_path / "runs").glob("*/*/results.json")):
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        for part in ("valid", "test"):
+            assert sum(b["users"] for b in results["buckets"][part].values()) == 379
+    assert "### Against `title` per bucket" in printed
+    assert (tmp_path / "buckets.png").is_file()
 
 
 def test_dataset_media_lists_every_cover_then_every_video(tiny_data: Path) -> None:

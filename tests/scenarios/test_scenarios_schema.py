@@ -42,11 +42,21 @@ def test_every_shipped_toml_loads_and_validates(tmp_path: Path) -> None:
     everything = sorted(SHIPPED_DIR.rglob("*.toml"))
     grids = [p for p in everything if is_grid_file(p)]
     files = [p for p in everything if p not in grids]
-    assert len(everything) == 10, [p.name for p in everything]
-    assert [p.name for p in grids] == ["text_vs_multimodal.toml"]
+    assert len(everything) == 11, [p.name for p in everything]
+    assert [p.name for p in grids] == ["coldstart_scientific.toml", "text_vs_multimodal.toml"]
     assert len(files) == 9 and files == shipped_scenarios()
-    cells = plan_grid(load_grid(grids[0]), tmp_path)
+    cells = plan_grid(load_grid(grids[1]), tmp_path)
     assert len(cells) == 27  # 8 content scenarios x 3 seeds + id x 3 seeds
+    # title x (iisan_versa, frozen) x 3 seeds + id x 3 seeds; the new-item protocol by --set
+    cold = plan_grid(load_grid(grids[0]), tmp_path)
+    assert sorted({(c.scenario.name, c.scenario.method) for c in cold}) == [
+        ("id", "id"),
+        ("title", "frozen"),
+        ("title", "iisan_versa"),
+    ]
+    assert len(cold) == 9 and all(c.scenario.split.new_items is None for c in cold)
+    new = plan_grid(load_grid(grids[0], ["split.new_items.fraction=0.1"]), tmp_path)
+    assert {c.scenario.split.new_items.fraction for c in new} == {0.1}
     for path in files:
         scenario = load_scenario(path)
         modalities, captions, method = EXPECTED[path.stem]
@@ -111,9 +121,34 @@ def test_typo_in_a_channel_encoder_names_the_dotted_path(tmp_path: Path) -> None
         ),
         ('method = "iisan_versa"', "channels", "needs at least one channel"),
         (
-            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{titel}"',
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title:many}"',
             "channels[0].template",
-            "did you mean 'title'",
+            "token budget",
+        ),
+        (
+            '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{title!r}"',
+            "channels[0].template",
+            "conversions are not supported",
+        ),
+        ('method = "id"\n[split]\nkind = "random"', "split.kind", "'temporal'"),
+        ('method = "id"\n[split]\nvalid_cut = 0.5', "split.valid_cut", "only applies"),
+        (
+            'method = "id"\n[split]\nkind = "temporal"\nvalid_cut = 0.9\ntest_cut = 0.8',
+            "split.test_cut",
+            "must come after",
+        ),
+        (
+            'method = "id"\n[split]\nkind = "temporal"\ntest_cut = "next week"',
+            "split.test_cut",
+            "ISO date",
+        ),
+        ('method = "id"\n[dataset]\nformat = "csv"', "dataset.format", "'tables'"),
+        ('method = "id"\n[dataset]\nkcore = -1', "dataset.kcore", ">= 0"),
+        ('method = "id"\n[dataset.columns]\nusr = "u"', "dataset.columns.usr", "user"),
+        (
+            'method = "id"\n[dataset.columns]\ntimestamp_unit = "h"',
+            "dataset.columns.timestamp_unit",
+            "'ms'",
         ),
         (
             '[[channels]]\nname = "t"\nmodality = "text"\ntemplate = "{image_caption}"',
@@ -307,7 +342,18 @@ def test_fingerprint_tracks_what_changes_results() -> None:
     for key in ("description", "source", "output", "seeds"):
         legacy.pop(key, None)
     del legacy["model"]["init"]
+    # Dataset and split keys added with issue 16 stay out while at their defaults.
+    for key in ("items", "interactions", "images", "videos", "columns", "kcore"):
+        del legacy["dataset"][key]
+    for key in ("kind", "valid_cut", "test_cut"):
+        del legacy["split"][key]
+    # The new-item protocol (off) and the default popularity buckets are left out too.
+    del legacy["split"]["new_items"], legacy["eval"]["buckets"]
     assert xavier.fingerprint() == sha256_json(legacy)
+    temporal = load_scenario("title", ["split.kind=temporal"])
+    assert temporal.fingerprint() != base.fingerprint()
+    kcore = load_scenario("title", ["dataset.kcore=5"])
+    assert kcore.fingerprint() not in (base.fingerprint(), temporal.fingerprint())
     with pytest.raises(ScenarioError, match="valid choices: 'xavier', 'normal'"):
         load_scenario("title", ["model.init=kaiming"])
     assert isinstance(base, Scenario)

@@ -6,5 +6,5 @@
   (`build_tiny(family, folder)`).
 
 None of this is library code: what the demo itself needs (the tiny-vit config) ships with
-the package (`assets/models/tiny-vit/config.json`, built by `scenarios.models`).
+the package (`scenarios/model_configs/tiny-vit/config.json`, built by `scenarios.models`).
 """

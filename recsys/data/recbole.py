@@ -1,0 +1,111 @@
+"""RecBole atomic files, unchanged: `<name>.inter` and, optionally, `<name>.item`.
+
+Both are tab-separated with a typed header (`user_id:token<TAB>item_id:token<TAB>
+timestamp:float`); the types are `token`, `token_seq`, `float` and `float_seq`. Columns are
+matched by the name before the colon, through the same `TableColumns` as generic tables
+(defaults `user_id`, `item_id`, `timestamp`, `title`; RecBole's own `movie_title` is found
+when it is the only title-like column). Text fields are the item file's `token` and
+`token_seq` columns (`token_seq` values are space-separated tokens, kept as one string);
+`float` columns are not text. Without an item file the catalogue is the items the
+interactions name, in first-seen order, with empty titles (a note says so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from recsys.config import TableColumns
+from recsys.data._build import make_dataset
+from recsys.data._read import check_on_unknown
+from recsys.data.tables import (
+    id_values,
+    read_interactions_table,
+    read_items_table,
+    read_table,
+    require_column,
+    title_column,
+)
+from recsys.data.types import Catalogue, Dataset
+from recsys.errors import DataFormatError
+
+FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
+TEXT_TYPES = ("token", "token_seq")
+
+
+def read_atomic(path: Path) -> tuple[Any, dict[str, str]]:
+    """The file as a table with plain column names, and each column's RecBole type."""
+    table = read_table(path, tsv=True)
+    names, types = [], {}
+    for header in table.column_names:
+        name, _, kind = header.partition(":")
+        kind = kind or "token"
+        if kind not in FIELD_TYPES:
+            valid = ", ".join(FIELD_TYPES)
+            raise DataFormatError(
+                path, f"header field {header!r}: unknown type {kind!r}; valid: {valid}", 1
+            )
+        names.append(name)
+        types[name] = kind
+    return table.rename_columns(names), types
+
+
+def _item_catalogue(
+    item_path: Path | None, inter: Any, inter_path: Path, columns: TableColumns, notes: list[str]
+) -> Catalogue:
+    if item_path is None:
+        ids = list(
+            dict.fromkeys(
+                id_values(
+                    require_column(inter, columns.item, inter_path, "item"), inter_path, "item id"
+                )
+            )
+        )
+        notes.append(f"no .item file beside {inter_path.name}: items have no title or text")
+        n = len(ids)
+        return Catalogue(tuple(ids), ("",) * n, (None,) * n, (None,) * n)
+    table, types = read_atomic(item_path)
+    if columns.text is None:
+        skip = {columns.item, title_column(table, columns.title)}
+        text = tuple(n for n in table.column_names if types[n] in TEXT_TYPES and n not in skip)
+        columns = dataclasses.replace(columns, text=text)
+    return read_items_table(table, item_path, columns, None, None, notes)
+
+
+def load_recbole(
+    inter: str | Path,
+    item: str | Path | None = None,
+    *,
+    columns: TableColumns = TableColumns(),
+    on_unknown: str = "error",
+    name: str | None = None,
+) -> Dataset:
+    """Load a RecBole dataset from its atomic files.
+
+    Args:
+        inter: the `<name>.inter` file.
+        item: the `<name>.item` file, if any.
+        columns: column names (the part before `:type`).
+        on_unknown: "error" (default) or "drop" for interactions with items the item file
+            lacks (ignored without an item file).
+        name: dataset name; defaults to `<name>` of the inter file.
+
+    Raises:
+        DataFormatError: a malformed file, a missing column (named), a bad cell (names the row).
+        UnknownItemError: an undefined item with on_unknown="error".
+    """
+    check_on_unknown(on_unknown)
+    columns.check()
+    inter_path = Path(inter)
+    item_path = Path(item) if item is not None else None
+    notes: list[str] = []
+    table, _ = read_atomic(inter_path)
+    catalogue = _item_catalogue(item_path, table, inter_path, columns, notes)
+    sequences, stamps, dropped = read_interactions_table(
+        table, inter_path, columns, catalogue._index, on_unknown, notes
+    )
+    source = inter_path.resolve().parent
+    return make_dataset(
+        name or inter_path.stem, catalogue, sequences, source, dropped, notes, timestamps=stamps
+    )

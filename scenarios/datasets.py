@@ -1,0 +1,63 @@
+"""Datasets from the command line: `[dataset]` settings given as `key=value` strings (the
+same keys, types and checks as a scenario's `[dataset]` table), for `toolkit data stats`
+and `toolkit data convert`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from media.typed import TypedLoadError, build
+from recsys.data.canonical import Converted
+from recsys.data.types import Dataset
+from scenarios.errors import ScenarioError
+from scenarios.overrides import apply_override
+from scenarios.schema import DatasetSpec
+
+
+def dataset_spec(settings: Sequence[str] = (), *, source: str = "<command line>") -> DatasetSpec:
+    """A DatasetSpec from `key=value` settings (`format=tables`, `columns.user=uid`,
+    `kcore=5`; a leading `dataset.` is optional), validated like a scenario's.
+
+    Raises:
+        ScenarioError: an unknown key, a wrong type or an impossible value, naming the
+            dotted key and the valid choices.
+    """
+    from recsys.data.loader import check_options
+    from recsys.errors import ConfigError
+
+    doc: dict = {}
+    for item in settings:
+        apply_override(doc, item.strip().removeprefix("dataset."), source=source)
+    try:
+        spec = build(DatasetSpec, doc, key="dataset")
+        check_options(spec.format, spec.kcore, spec.columns)
+    except TypedLoadError as exc:
+        raise ScenarioError(source, exc.key, exc.message) from None
+    except ConfigError as exc:
+        raise ScenarioError(source, exc.field, exc.message) from None
+    return spec
+
+
+def open_dataset(path: Path | None, settings: Sequence[str] = ()) -> Dataset:
+    """Load the dataset at `path` (default: the settings' `path`, else the embedded sample)."""
+    from recsys.data import sample_path
+    from scenarios.runner import load_data
+
+    spec = dataset_spec(settings)
+    where = path or (Path(spec.path).expanduser() if spec.path else sample_path())
+    return load_data(Path(where), spec)
+
+
+def convert_dataset(src: Path | None, dst: Path, settings: Sequence[str] = ()) -> Converted:
+    """Load `src` (as `open_dataset` does) and write it into `dst` in the canonical layout.
+
+    Raises:
+        ScenarioError: `dst` is the source folder itself.
+    """
+    from recsys.data.canonical import write_canonical
+
+    dataset = open_dataset(src, settings)
+    if Path(dst).resolve() == dataset.source.resolve():
+        raise ScenarioError(dst, "", "the destination is the source folder; choose another")
+    return write_canonical(dataset, dst)

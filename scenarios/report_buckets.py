@@ -1,0 +1,311 @@
+"""The grid report's popularity-bucket section: where content helps.
+
+Each run records its test metrics per popularity bucket of the target item (results.json
+`buckets`, recsys.eval.buckets): `cold` (never in the training part), then buckets by
+training count (default 1-4, 5-19, 20+). Per configuration (scenario, method, encoders,
+protocol) the section gives the metric per bucket as mean ± std over seeds with each
+bucket's users, each configuration against the text-only baseline per bucket (the paired
+seed-aware statistics of `scenarios.comparisons.significance`, restricted to the bucket's
+users), and `buckets.png`: the metric by bucket, one line per configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from media.io import atomic_write_json
+from scenarios.comparisons import _verdict, group_key, significance
+
+PLOT_NAME = "buckets.png"
+COMPARISONS_NAME = "comparisons_buckets.json"
+NAMES = ("scenario", "method", "text_encoder", "vision_encoder", "protocol")  # group_key's
+
+
+def _run_buckets(row: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """The test buckets a finished run recorded, or None (not finished, or recorded before
+    buckets existed)."""
+    path = Path(row["run_dir"]) / "results.json"
+    if row.get("status") in ("failed", "stale", "not run") or not path.exists():
+        return None
+    found = json.loads(path.read_text(encoding="utf-8")).get("buckets", {}).get("test")
+    return found if isinstance(found, dict) and found else None
+
+
+def bucket_groups(
+    rows: Sequence[dict[str, Any]], metric: str
+) -> tuple[list[dict[str, Any]], dict[str, list[int | None]], int]:
+    """Per configuration: mean ± std of `metric` per bucket over its seeds, with users.
+
+    Returns:
+        (groups, labels -> inclusive training-count range in first-seen order, runs that
+        finished without bucket metrics). A group's `buckets[label]` is {"mean", "std",
+        "users", "seeds"}; mean is None where the bucket has no user (never NaN).
+    """
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    labels: dict[str, list[int | None]] = {}
+    missing = 0
+    for row in rows:
+        recorded = _run_buckets(row)
+        if recorded is None:
+            finished = row.get("status") != "stale" and row.get("test_ndcg@10") not in ("", None)
+            missing += int(finished)
+            continue
+        key = group_key(row)
+        group = groups.setdefault(key, {"key": key, "values": {}, "users": {}, "seeds": 0})
+        group["seeds"] += 1
+        for label, entry in recorded.items():
+            labels.setdefault(label, list(entry["train_count"]))
+            group["users"].setdefault(label, int(entry["users"]))
+            if entry["users"] and entry.get(metric) is not None:
+                group["values"].setdefault(label, []).append(float(entry[metric]))
+    return [_summary(g) for g in groups.values()], labels, missing
+
+
+def _summary(group: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(zip(NAMES, group["key"], strict=True))
+    out["seeds"] = group["seeds"]
+    out["buckets"] = {}
+    for label, users in group["users"].items():
+        values = group["values"].get(label, [])
+        out["buckets"][label] = {
+            "users": users,
+            "seeds": len(values),
+            "mean": float(np.mean(values)) if values else None,
+            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        }
+    return out
+
+
+def _encoders(g: dict[str, Any]) -> str:
+    names = [Path(x).name for x in (g["text_encoder"], g["vision_encoder"]) if x]
+    return " + ".join(names) or "–"
+
+
+def _name(g: dict[str, Any], several: bool) -> str:
+    return f"{g['scenario']} [{g['protocol']}]" if several else g["scenario"]
+
+
+def _user_counts(groups: Sequence[dict[str, Any]], label: str) -> set[int]:
+    return {g["buckets"][label]["users"] for g in groups if label in g["buckets"]}
+
+
+def bucket_table(groups: Sequence[dict[str, Any]], labels: Sequence[str], metric: str) -> str:
+    """Markdown: one row per configuration, one column per bucket (mean ± std over seeds);
+    a bucket's users in its header when every configuration has the same, else per cell."""
+    shared = {label: _user_counts(groups, label) for label in labels}
+    heads = [
+        f"{label} (n={next(iter(shared[label]))})" if len(shared[label]) == 1 else label
+        for label in labels
+    ]
+    lines = [
+        f"| scenario | method | encoders | seeds | {' | '.join(heads)} |",
+        "|---|---|---|---|" + "---|" * len(labels),
+    ]
+    several = len({g["protocol"] for g in groups}) > 1
+    for g in groups:
+        cells = []
+        for label in labels:
+            b = g["buckets"].get(label)
+            cell = "–" if b is None or b["mean"] is None else f"{b['mean']:.4f} ± {b['std']:.4f}"
+            if b is not None and len(shared[label]) > 1:
+                cell += f" (n={b['users']})"
+            cells.append(cell)
+        lines.append(
+            f"| {_name(g, several)} | {g['method']} | {_encoders(g)} | {g['seeds']} "
+            f"| {' | '.join(cells)} |"
+        )
+    return "\n".join(lines)
+
+
+def bucket_comparisons(
+    rows: Sequence[dict[str, Any]],
+    baseline: str,
+    labels: dict[str, list[int | None]],
+    *,
+    metric: str,
+    resamples: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """label -> `scenarios.comparisons.significance` over that bucket's users."""
+    return {
+        label: significance(rows, baseline, metric=metric, resamples=resamples, bucket=(low, high))
+        for label, (low, high) in labels.items()
+    }
+
+
+def _delta_cell(c: dict[str, Any] | None) -> str:
+    if c is None or "error" in c:
+        return "–"
+    return (
+        f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] "
+        f"p={c['p_value']:.2g}: {_verdict(c)}"
+    )
+
+
+def delta_table(by_bucket: dict[str, list[dict[str, Any]]], labels: Sequence[str]) -> str:
+    """Markdown: per configuration and bucket, Δ vs the baseline [95% CI], p and verdict."""
+    keys: list[tuple[str, ...]] = []
+    cells: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
+    for label in labels:
+        for c in by_bucket[label]:
+            key = tuple(c[name] for name in NAMES)
+            if key not in keys:
+                keys.append(key)
+            cells[key, label] = c
+    lines = [
+        f"| scenario | method | encoders | {' | '.join(labels)} |",
+        "|---|---|---|" + "---|" * len(labels),
+    ]
+    several = len({k[4] for k in keys}) > 1
+    for key in keys:
+        g = dict(zip(NAMES, key, strict=True))
+        mine = [cells.get((key, label)) for label in labels]
+        errors = [c["error"] for c in mine if c is not None and "error" in c]
+        if len(errors) == len(labels) and errors[0].startswith("no matching baseline"):
+            row = errors[0] + " |" * (len(labels) - 1)  # said once, not once per bucket
+        else:
+            row = " | ".join(_delta_cell(c) for c in mine)
+        lines.append(f"| {_name(g, several)} | {g['method']} | {_encoders(g)} | {row} |")
+    return "\n".join(lines)
+
+
+def where_it_helps(by_bucket: dict[str, list[dict[str, Any]]], labels: Sequence[str]) -> str:
+    """One line per compared configuration: Δ and the ratio to the baseline per bucket, and
+    the buckets where the difference is significant (whatever they show)."""
+    lines = []
+    keys: dict[tuple[str, ...], list[str]] = {}
+    for label in labels:
+        for c in by_bucket[label]:
+            if "error" in c:
+                continue
+            ratio = f"{c['mean_b'] / c['mean_a']:.2g}×" if c["mean_a"] > 0 else "–"
+            parts = keys.setdefault(tuple(c[name] for name in NAMES), [])
+            mark = ", significant" if c["significant"] else ""
+            parts.append(f"`{label}` {c['diff']:+.4f} ({ratio}{mark})")
+    several = len({k[4] for k in keys}) > 1
+    for key, parts in keys.items():
+        g = dict(zip(NAMES, key, strict=True))
+        name = f"{_name(g, several)} ({g['method']}, {_encoders(g)})"
+        lines.append(f"- {name}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def plot_buckets(
+    groups: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, path: Path
+) -> Path | None:
+    """`metric` (mean ± std over seeds) by bucket, one line per configuration; empty
+    buckets are left out of a line. Returns None when no bucket has a value."""
+    if not any(b["mean"] is not None for g in groups for b in g["buckets"].values()):
+        return None
+    from scenarios.plots import pyplot, save_figure
+
+    fig, ax = pyplot().subplots(figsize=(7, 4.5), dpi=120)
+    several_methods = len({g["method"] for g in groups}) > 1
+    several_protocols = len({g["protocol"] for g in groups}) > 1
+    x = np.arange(len(labels))
+    for g in groups:
+        means = [g["buckets"].get(label, {}).get("mean") for label in labels]
+        keep = [i for i, m in enumerate(means) if m is not None]
+        name = g["scenario"] + (f" / {g['method']}" if several_methods else "")
+        name += f" [{g['protocol']}]" if several_protocols else ""
+        ax.errorbar(
+            x[keep],
+            [means[i] for i in keep],
+            yerr=[g["buckets"][labels[i]]["std"] for i in keep],
+            marker="o",
+            capsize=3,
+            label=name,
+        )
+    ticks = []
+    for label in labels:  # a bucket's users under its name when every line has the same
+        users = _user_counts(groups, label)
+        ticks.append(f"{label}\n(n={users.pop()})" if len(users) == 1 else label)
+    ax.set_xticks(x, ticks)
+    ax.set_xlabel("target item's interactions in the training part (popularity bucket)")
+    ax.set_ylabel(f"test {metric.upper()} (mean ± std over seeds)")
+    ax.set_title(f"{metric.upper()} by popularity bucket")
+    return save_figure(fig, ax, path)
+
+
+ID_NOTE = (
+    "Methods that read no content (`{methods}`) have no input for an item they never "
+    "trained on: their `cold` figures are what an embedding row without a positive training "
+    "signal gives, shown, not hidden. Under leave-one-out a cold item's row is at most a "
+    "negative of the full softmax (pushed down, never up); under the new-item protocol the "
+    "withheld items' rows are never touched: their random initialisation ranks them."
+)
+HOW_TO_READ = (
+    "Popularity buckets: how often the test target occurs in the training part of the split "
+    "(`cold` = never: a new item, or one seen only as a validation or test target). "
+    "{metric} is the mean over the bucket's test users, mean ± std over seeds; the "
+    "user-weighted mean of the buckets is the overall figure. Under the new-item protocol "
+    "every test target is cold."
+)
+
+
+def write_bucket_report(
+    out_dir: Path,
+    rows: Sequence[dict[str, Any]],
+    baseline: str | None,
+    *,
+    metric: str = "ndcg@10",
+    resamples: int = 2_000,
+) -> str:
+    """Write comparisons_buckets.json and buckets.png; return the report.md section."""
+    groups, labels, missing = bucket_groups(rows, metric)
+    if not groups:
+        return ""
+    label_names = list(labels)
+    parts = [
+        f"## {metric.upper()} by popularity bucket",
+        "",
+        HOW_TO_READ.format(metric=metric.upper()),
+        "",
+        bucket_table(groups, label_names, metric),
+        "",
+    ]
+    content_free = sorted({g["method"] for g in groups if not _reads_content(g["method"])})
+    if content_free:
+        parts += [ID_NOTE.format(methods="`, `".join(content_free)), ""]
+    if missing:
+        parts += [f"{missing} finished runs recorded no buckets (made before they existed).", ""]
+    by_bucket = (
+        bucket_comparisons(rows, baseline, labels, metric=metric, resamples=resamples)
+        if baseline
+        else {}
+    )
+    atomic_write_json(Path(out_dir) / COMPARISONS_NAME, by_bucket)
+    if any(by_bucket.values()):
+        parts += [
+            f"### Against `{baseline}` per bucket",
+            "",
+            "Δ = configuration − baseline, over the bucket's test users paired by id "
+            "(same tests and pairing rules as the overall comparison above): "
+            "Δ [95% CI (seeds, users)] p = sign-flip p-value: verdict.",
+            "",
+            delta_table(by_bucket, label_names),
+            "",
+            "Where the difference lies: per bucket, Δ and the configuration's mean as a "
+            "multiple of the baseline's:",
+            "",
+            where_it_helps(by_bucket, label_names),
+            "",
+        ]
+    plot = plot_buckets(groups, label_names, metric, Path(out_dir) / PLOT_NAME)
+    if plot is not None:
+        parts += [f"![{metric} by popularity bucket]({plot.name})", ""]
+    return "\n".join(parts)
+
+
+def _reads_content(method: str) -> bool:
+    from recsys.errors import ConfigError
+    from recsys.methods import get_method
+
+    try:
+        return get_method(method).needs_channels
+    except ConfigError:
+        return True
