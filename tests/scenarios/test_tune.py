@@ -91,6 +91,7 @@ def test_test_data_never_reaches_the_search(tuned) -> None:
 def test_an_evaluation_on_the_withheld_split_fails_loudly(tmp_path: Path) -> None:
     from recsys.config import EvalConfig
     from recsys.data import load_dataset, make_split, sample_path
+    from recsys.errors import RecsysError
     from recsys.eval.evaluator import evaluate
     from recsys.factory import build_model
     from scenarios.tune import withhold_test
@@ -100,7 +101,7 @@ def test_an_evaluation_on_the_withheld_split_fails_loudly(tmp_path: Path) -> Non
     assert len(withheld.test_target) == 0 and (withheld.valid_target == split.valid_target).all()
     model = build_model(split, method="id", cache_dir=tmp_path).eval()
     assert evaluate(model, withheld, "valid", EvalConfig()).num_users == split.num_users
-    with pytest.raises((IndexError, ValueError, RuntimeError)):
+    with pytest.raises((IndexError, ValueError, RuntimeError, RecsysError)):
         evaluate(model, withheld, "test", EvalConfig())
 
 
