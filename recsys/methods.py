@@ -23,6 +23,7 @@ from recsys.data.types import Split
 from recsys.distributed import DistContext
 from recsys.errors import ConfigError
 from recsys.models.base import ItemTower, MethodDefaults
+from recsys.space import SearchParam, check_space
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class MethodEntry:
     needs_channels: bool
     description: str
     options: type = NoOptions  # frozen dataclass of the method's options, all defaulted
+    space: tuple[SearchParam, ...] = ()  # what `toolkit tune` searches (recsys.space)
 
 
 _REGISTRY: dict[str, MethodEntry] = {}
@@ -70,6 +72,7 @@ def register_method(
     defaults: MethodDefaults | None = None,
     needs_channels: bool = True,
     description: str = "",
+    space: tuple[SearchParam, ...] = (),
 ) -> None:
     """Register a method; raises on a duplicate name.
 
@@ -82,6 +85,8 @@ def register_method(
         defaults: protocol defaults (batch size, LR, loss).
         needs_channels: False for methods that read no content (`id`).
         description: one line for listings.
+        space: the hyper-parameters `toolkit tune` searches, as `recsys.space.SearchParam`s
+            named by scenario keys; checked here (known keys, sane ranges, no duplicates).
     """
     if name in _REGISTRY:
         raise ValueError(f"method {name!r} is already registered")
@@ -90,8 +95,9 @@ def register_method(
         # Callers may pass the raw option table (tests, benchmarks): parse it here, once.
         return builder(replace(ctx, options=options_of(options, ctx.options, name)))
 
+    space = check_space(space, options)
     _REGISTRY[name] = MethodEntry(
-        name, build_tower, defaults or MethodDefaults(), needs_channels, description, options
+        name, build_tower, defaults or MethodDefaults(), needs_channels, description, options, space
     )
 
 

@@ -54,7 +54,13 @@ from recsys.fingerprints import (
 )
 from recsys.methods import get_method, parse_method_options
 from recsys.models.recommender import SequentialRecommender
-from recsys.train.trainer import FitResult, Trainer, resolve_device, resolve_train_config
+from recsys.train.trainer import (
+    EpochCallback,
+    FitResult,
+    Trainer,
+    resolve_device,
+    resolve_train_config,
+)
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,7 @@ def run_experiment(
     cache_dir: Path,
     record: Mapping[str, Any] | None = None,
     progress: bool = True,
+    callbacks: Sequence[EpochCallback] = (),
 ) -> RunResult:
     """Train `method` on `split`, select on validation, evaluate test, record everything.
 
@@ -236,6 +243,7 @@ def run_experiment(
         cache_dir: where methods keep hidden-state caches.
         record: caller facts stored verbatim in results.json (scenario name, ...).
         progress: show progress bars.
+        callbacks: per-epoch hooks handed to the trainer (experiment trackers).
 
     Returns:
         The RunResult; its `status` says what this call did.
@@ -247,15 +255,9 @@ def run_experiment(
     parse_method_options(method, method_options)  # a typo fails before any work
     train = resolve_train_config(train, entry.defaults)
     run_config = run_config_for(
-        split,
-        method=method,
-        channels=channels,
-        method_options=method_options,
-        sasrec=sasrec,
-        train=train,
-        evaluation=evaluation,
-        seed=seed,
-    )
+        split, method=method, channels=channels, method_options=method_options,
+        sasrec=sasrec, train=train, evaluation=evaluation, seed=seed,
+    )  # fmt: skip
     prints = fingerprints(run_config)
     done = completed(out_dir, run_config)
     if done is not None and done[0] == "complete":
@@ -278,6 +280,7 @@ def run_experiment(
         model, split, train, evaluation, seed=seed, out_dir=out_dir,
         run_config=training_config(run_config), device=device, progress=progress,
         accept_hashes=(prints["config_sha256"],),  # a checkpoint from before the split
+        callbacks=callbacks,
     ).fit()  # fmt: skip
     result = _evaluate_and_record(
         model, split, evaluation, fit, run_config, prints, out_dir, record

@@ -33,7 +33,9 @@ from scenarios.grid_plan import (
     load_grid,
     plan_grid,
     with_axes,
+    with_tune,
 )
+from scenarios.grid_tune import prepare_cells
 
 __all__ = [
     "CellOutcome",
@@ -51,6 +53,7 @@ __all__ = [
     "plan_grid",
     "run_grid",
     "with_axes",
+    "with_tune",
 ]
 
 
@@ -161,6 +164,7 @@ def _default_run_cell(cell: GridCell, data: Path | None, workspace: Any, progres
         workspace=workspace,
         progress=progress,
         extra_record=extra,
+        tracking=cell.tracking,
     )
 
 
@@ -268,6 +272,7 @@ def run_grid(
     cells = plan_grid(spec, out)
     if not (progress or verbose):
         quiet_libraries()
+    cells, parent = prepare_cells(spec, cells, out, data_path, run=run, echo=echo)
     outcomes, todo = _sort_cells(cells, data_path, run, echo)
     shown = 0
 
@@ -304,7 +309,8 @@ def run_grid(
                     run_cell=run_cell,
                 ),
             )
-    return _report(out, cells, [o for o in outcomes if o is not None], spec, data_path, echo)
+    final = [o for o in outcomes if o is not None]
+    return _report(out, cells, final, spec, data_path, echo, parent)
 
 
 def _report(
@@ -314,9 +320,10 @@ def _report(
     spec: GridSpec,
     data: Path | None,
     echo: Callable[[str], None],
+    parent: Any,
 ) -> GridResult:
     """Score the finished cells under the grid's `report_eval` (when it names settings),
-    then write the report."""
+    then write the report and hand it to the grid's tracking run (`parent`)."""
     from scenarios.report import write_report
     from scenarios.runner import Workspace
 
@@ -324,6 +331,7 @@ def _report(
         workspace = Workspace()
         final = [_score_cell(o, spec.report_eval, data, workspace, echo) for o in final]
     report = write_report(out, cells, final, spec)
+    parent.finish([report, out / "quality_vs_cost.png"])
     return GridResult(out, tuple(final), report)
 
 

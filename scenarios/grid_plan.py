@@ -13,6 +13,8 @@ A grid file (TOML) lists scenario files and the axes to sweep::
     [encoders]                                # optional axis: swap the encoder of every
     text = ["minilm"]                         #   text channel / every image and video channel
     vision = ["tiny-vit"]
+    [tune]                                    # optional: tune every (scenario, method) first
+    trials = 20                               #   (scenarios.tune.TuneSpec; scenarios.grid_tune)
 
 `plan_grid` turns a grid into its cells, each a fully resolved scenario with a seed and a
 run folder; `grid_commands` gives the `toolkit run-scenario` line of every cell, for a
@@ -25,7 +27,7 @@ import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
 from media.typed import TypedLoadError, build
 from scenarios.evaluate import check_eval_overrides
 from scenarios.schema import Scenario, ScenarioError, find_scenario_file, load_scenario
+from scenarios.tune_spec import TuneSpec
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class GridSpec:
     # eval.* overrides the report is made under: each finished cell's best checkpoint is
     # scored under them (`toolkit evaluate`, no training); the cells train as given above
     report_eval: tuple[str, ...] = ()
+    tune: TuneSpec | None = None  # tune every (scenario, method) at this budget before its runs
     source: str = field(default="", init=False)  # file it was read from (set by the loader)
 
 
@@ -80,6 +84,7 @@ class GridCell:
     run_dir: Path
     source: str = ""  # the scenario file (for `cell_command`)
     overrides: tuple[str, ...] = ()  # the overrides that made `scenario` from `source`
+    tracking: Any = None  # the grid's scenarios.tracking.TrackingContext (set by run_grid)
 
     @property
     def label(self) -> str:
@@ -100,6 +105,8 @@ def load_grid(file: str | Path, overrides: Sequence[str] = ()) -> GridSpec:
     if not spec.scenarios:
         raise ScenarioError(path, "scenarios", "list at least one scenario")
     check_eval_overrides(spec.report_eval, source=f"{path}: report_eval")
+    if spec.tune is not None:
+        spec.tune.check(str(path))
     spec = GridSpec(**{**_fields(spec), "overrides": (*spec.overrides, *overrides)})
     object.__setattr__(spec, "source", str(path))
     return spec
@@ -121,6 +128,18 @@ def with_axes(
         "report_eval": (*spec.report_eval, *report_eval),
     }
     out = GridSpec(**fields)
+    object.__setattr__(out, "source", spec.source)
+    return out
+
+
+def with_tune(spec: GridSpec, trials: int | None) -> GridSpec:
+    """The grid tuning each (scenario, method) with `trials` trials (`--tune N`; None keeps
+    the grid's own `tune`)."""
+    if trials is None:
+        return spec
+    tune = TuneSpec(trials=trials) if spec.tune is None else replace(spec.tune, trials=trials)
+    tune.check(spec.source or "<grid>", "--tune")
+    out = GridSpec(**(_fields(spec) | {"tune": tune}))
     object.__setattr__(out, "source", spec.source)
     return out
 
@@ -269,7 +288,11 @@ def cell_command(cell: GridCell, data: Path | None = None) -> str:
 def grid_commands(
     spec: GridSpec, *, out_dir: Path | None = None, data: Path | None = None
 ) -> list[str]:
-    """`cell_command` for every cell of a grid, in plan order (same folders as `run_grid`)."""
+    """`cell_command` for every cell of a grid, in plan order (same folders as `run_grid`);
+    a tuning grid's lines carry the values its finished studies chose."""
+    from scenarios.grid_tune import tuned_commands_cells
+
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
     data_path = grid_data(spec, data)
-    return [cell_command(cell, data_path) for cell in plan_grid(spec, out)]
+    cells = tuned_commands_cells(spec, plan_grid(spec, out), out)
+    return [cell_command(cell, data_path) for cell in cells]

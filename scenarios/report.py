@@ -21,6 +21,7 @@ import numpy as np
 
 from media.io import atomic_write_json, atomic_write_text
 from scenarios.comparisons import TESTED, group_key, pick_baseline, significance, significance_table
+from scenarios.grid_tune import tuning_section
 from scenarios.schema import scenario_summary
 
 METRICS = ("hr@10", "ndcg@10", "mrr")
@@ -316,7 +317,9 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
     from scenarios.report_buckets import write_bucket_report
 
     buckets = write_bucket_report(out_dir, rows, baseline, metric=metric, resamples=resamples)
-    text = render_markdown(groups, comparisons, rows, baseline, metric, plot, (buckets,))
+    text = render_markdown(
+        groups, comparisons, rows, baseline, metric, plot, (buckets, tuning_section(out_dir, spec))
+    )
     if getattr(spec, "report_eval", ()):
         settings = " ".join(f"`{o}`" for o in spec.report_eval)
         text = text.replace(

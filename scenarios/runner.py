@@ -222,12 +222,13 @@ def run_one(
     workspace: Workspace | None = None,
     progress: bool = True,
     extra_record: dict[str, Any] | None = None,
+    tracking: Any = None,
 ) -> dict[str, Any]:
     """Train and evaluate one (scenario, seed) into `run_dir`; returns results.json content
     (`run_one_result` says what was done)."""
     result = run_one_result(
         scenario, seed=seed, run_dir=run_dir, data=data, workspace=workspace,
-        progress=progress, extra_record=extra_record,
+        progress=progress, extra_record=extra_record, tracking=tracking,
     )  # fmt: skip
     return read_results(result.results_dir or run_dir)
 
@@ -241,29 +242,38 @@ def run_one_result(
     workspace: Workspace | None = None,
     progress: bool = True,
     extra_record: dict[str, Any] | None = None,
+    tracking: Any = None,
 ) -> Any:
     """`run_one`, returning `recsys.run.RunResult`: a completed run folder is not trained
     again, an interrupted one resumes, a finished one asked for under other evaluation
-    settings is scored under them (`run_experiment`)."""
+    settings is scored under them (`run_experiment`). `tracking` is the job's
+    `scenarios.tracking.TrackingContext` (used when `output.tracking` is on)."""
     from recsys.run import run_experiment
+    from scenarios.tracking import final_metrics, track_run
 
     check_outputs(scenario, run_dir)
     prepared = prepare(scenario, data=data, workspace=workspace, progress=progress)
     record = {**prepared.record, **(extra_record or {})}
-    return run_experiment(
-        prepared.split,
-        method=scenario.method,
-        channels=prepared.channels,
-        method_options=dict(scenario.method_options),
-        sasrec=scenario.model,
-        train=scenario.train,
-        evaluation=scenario.eval,
-        seed=seed,
-        out_dir=run_dir,
-        cache_dir=scenario.output.cache_path() / "states",
-        record=record,
-        progress=progress,
-    )
+    name = f"{scenario.name}/{scenario.method}-s{seed}"
+    with track_run(scenario, tracking, run_dir=run_dir, name=name) as tracker:
+        result = run_experiment(
+            prepared.split,
+            method=scenario.method,
+            channels=prepared.channels,
+            method_options=dict(scenario.method_options),
+            sasrec=scenario.model,
+            train=scenario.train,
+            evaluation=scenario.eval,
+            seed=seed,
+            out_dir=run_dir,
+            cache_dir=scenario.output.cache_path() / "states",
+            record=record,
+            progress=progress,
+            callbacks=tracker.callbacks,
+        )
+        results_dir = Path(result.results_dir or run_dir)
+        tracker.finish(final_metrics(read_results(results_dir)), [results_dir / "results.json"])
+    return result
 
 
 def evaluate_one(
@@ -376,17 +386,22 @@ def run_scenario(
     Returns:
         The run folders and their results.
     """
+    from scenarios.tracking import TrackingContext
+
     ws = workspace or Workspace()
     run_dirs: dict[int, Path] = {}
     results: dict[int, dict[str, Any]] = {}
     runs: dict[int, Any] = {}
+    root = Path(out) if out is not None else Path(scenario.output.dir) / scenario.name
+    tracking = TrackingContext(root, scenario.name)  # the store lives in the output folder
     for seed in scenario.seeds:  # every output is checked before the first seed starts
         check_outputs(scenario, run_dir_for(scenario, seed, out))
     for seed in scenario.seeds:
         run_dir = run_dir_for(scenario, seed, out)
         runs[seed] = run_one_result(
-            scenario, seed=seed, run_dir=run_dir, data=data, workspace=ws, progress=progress
-        )
+            scenario, seed=seed, run_dir=run_dir, data=data, workspace=ws, progress=progress,
+            tracking=tracking,
+        )  # fmt: skip
         results[seed] = read_results(runs[seed].results_dir or run_dir)
         run_dirs[seed] = run_dir
     first = run_dirs[scenario.seeds[0]]

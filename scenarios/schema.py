@@ -121,6 +121,10 @@ class OutputSpec:
         """`cache_dir`, or the user's cache folder (`media.cachedir.user_cache_dir`)."""
         return Path(self.cache_dir).expanduser() if self.cache_dir else user_cache_dir()
 
+    # Experiment tracking (scenarios.tracking): "mlflow" or "tensorboard"; off by default.
+    tracking: Literal["off", "mlflow", "tensorboard"] = "off"
+    tracking_uri: str | None = None  # MLflow store; None = sqlite <job folder>/mlflow.db
+
 
 @dataclass(frozen=True)
 class Scenario:

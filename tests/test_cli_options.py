@@ -54,10 +54,11 @@ def test_the_walk_finds_every_command_and_its_counts() -> None:
     # Nested groups are walked too (`data stats`); commands added later are found the same way.
     assert names >= {"run-scenario", "caption", "caption-merge", "grid", "recommend", "demo",
                      "data stats", "data convert", "evaluate", "cache list",
-                     "cache clean"}  # fmt: skip
+                     "cache clean", "tune"}  # fmt: skip
     flags = {(" ".join(path), flag) for path, flag, _ in INT_OPTIONS}
     assert {("recommend", "--k"), ("caption", "--batch-size"), ("grid", "--workers")} <= flags
     assert len([f for f in flags if f[0] == "caption"]) == 5
+    assert {("tune", "--trials"), ("grid", "--tune")} <= flags
 
 
 @pytest.mark.parametrize(

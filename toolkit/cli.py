@@ -225,6 +225,34 @@ def cache_clean_cmd(
     typer.echo(f"{len(removed)} entries, {total}{' (dry run)' if dry_run else ''}")
 
 
+@app.command("tune")
+def tune_cmd(
+    file: Path = typer.Argument(..., help="Scenario TOML file (see scenarios/*.toml)."),
+    overrides: list[str] = typer.Argument(
+        None, help="Dotted overrides applied before the searched values, e.g. train.epochs=20."
+    ),
+    trials: int = typer.Option(..., min=1, help="Trials (the budget); a rerun resumes."),
+    data: Path | None = typer.Option(None, help="Dataset path; overrides the scenario's."),
+    out: Path | None = typer.Option(None, help="Study folder (default: runs/tune-<scenario>)."),
+) -> None:
+    """Search the method's hyper-parameters on validation NDCG@10 (Optuna), write the best
+    configuration as best.toml, then compute its test metrics once."""
+    from recsys.errors import RecsysError
+    from scenarios.schema import ScenarioError
+    from scenarios.tune import TuneSpec, default_study_dir, tune_scenario
+
+    try:
+        out_dir = out or default_study_dir(file, overrides or [])
+        result = tune_scenario(
+            file, overrides or [], spec=TuneSpec(trials=trials), out_dir=out_dir, data=data,
+            echo=typer.echo,
+        )  # fmt: skip
+    except (ScenarioError, RecsysError) as exc:
+        _fail(str(exc))
+    typer.echo(f"best valid ndcg@10 {result.best_value:.4f}; scenario: {result.best_file}")
+    typer.echo(f"test metrics of the best configuration: {result.out_dir / 'best'}")
+
+
 def _captioner_help() -> str:
     from captioning.registry import captioner_names  # light: lists names, imports no model code
 
@@ -330,6 +358,9 @@ def grid_cmd(
     out: Path | None = typer.Option(None, help="Output folder (default runs/grid-<name>)."),
     set_: list[str] = typer.Option([], "--set", help="Override for every scenario: key=value."),
     workers: int = typer.Option(1, min=1, help="Run cells in this many local processes."),
+    tune: int | None = typer.Option(
+        None, min=1, help="First tune every (scenario, method) with this many trials."
+    ),
     commands: bool = typer.Option(
         False, "--commands", help="Print one run-scenario line per cell (for a scheduler)."
     ),
@@ -358,6 +389,7 @@ def grid_cmd(
         load_grid,
         run_grid,
         with_axes,
+        with_tune,
     )
     from scenarios.schema import ScenarioError
 
@@ -371,6 +403,7 @@ def grid_cmd(
         else:
             spec = grid_from_files(files, overrides=set_)
         spec = with_axes(spec, methods=_csv(methods), seeds=seed_list, report_eval=report_eval)
+        spec = with_tune(spec, tune)
         if commands:
             for line in grid_commands(spec, out_dir=out, data=data):
                 typer.echo(line)

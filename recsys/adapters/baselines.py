@@ -40,6 +40,7 @@ from recsys.cache.keys import channel_items
 from recsys.errors import ConfigError
 from recsys.methods import MethodContext, options_of, options_record, register_method
 from recsys.models.base import MethodDefaults
+from recsys.space import lr_space
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,11 @@ _DESCRIPTIONS = {
     "bitfit": "BitFit: only the encoders' biases train (baseline)",
 }
 
+# The adapter LR is the LR of the encoder tensors each method trains. Full fine-tuning moves
+# pretrained weights, which wants a smaller LR than parameters that start at zero or near
+# identity (Houlsby up-projections, lora_B, biases), hence its lower range.
+_ENCODER_LR = {"fft": (1e-6, 1e-3)}  # the others: (1e-5, 1e-2)
+
 for _name, _text in _DESCRIPTIONS.items():
     register_method(
         _name,
@@ -237,4 +243,5 @@ for _name, _text in _DESCRIPTIONS.items():
         options=OPTIONS[_name],
         defaults=MethodDefaults(batch_size=64, lr=2e-4, loss="inbatch_logq"),
         description=_text,
+        space=lr_space(recommender=(1e-5, 1e-2), adapter=_ENCODER_LR.get(_name, (1e-5, 1e-2))),
     )

@@ -13,6 +13,7 @@ from recsys.adapters.side import HeadOptions, apply_head, item_head
 from recsys.adapters.sources import LiveSource, SourceOptions, build_sources
 from recsys.methods import MethodContext, options_record, register_method
 from recsys.models.base import ItemTower, MethodDefaults, ParamGroup
+from recsys.space import lr_space
 
 
 @dataclass(frozen=True)
@@ -74,4 +75,6 @@ register_method(
     options=FrozenOptions,
     defaults=MethodDefaults(batch_size=64, lr=2e-4, loss="inbatch_logq"),
     description="frozen encoders, last-layer pooled state -> trainable linear projection",
+    # Only the projection and SASRec train, both under train.lr: no adapter LR to search.
+    space=lr_space(recommender=(1e-5, 1e-2), adapter=None),
 )

@@ -14,6 +14,7 @@ from recsys.adapters.sources import LiveSource, SourceOptions, build_sources
 from recsys.errors import ConfigError
 from recsys.methods import MethodContext, register_method
 from recsys.models.base import ItemTower, MethodDefaults, ParamGroup
+from recsys.space import lr_space
 
 
 @dataclass(frozen=True)
@@ -98,4 +99,7 @@ register_method(
     options=IISANVersaOptions,
     defaults=MethodDefaults(batch_size=64, lr=2e-4, loss="inbatch_logq"),
     description="IISAN-Versa: intra/inter-modal side networks over frozen encoder states",
+    # Side networks (adapter LR, default 1e-4) and heads + SASRec (train.lr, 2e-4) are
+    # searched as separate groups; both train from scratch, so both ranges are wide.
+    space=lr_space(recommender=(1e-5, 1e-2), adapter=(1e-5, 1e-2)),
 )

@@ -11,6 +11,7 @@ from recsys.config import check_init
 from recsys.methods import MethodContext, register_method
 from recsys.models.base import ItemTower, MethodDefaults, ParamGroup
 from recsys.models.sasrec import init_weights
+from recsys.space import lr_space
 
 
 class IdTower(ItemTower):
@@ -58,4 +59,7 @@ register_method(
     defaults=MethodDefaults(batch_size=256, lr=1e-3, loss="full_softmax"),
     needs_channels=False,
     description="SASRec over learned item-id embeddings (no content)",
+    # One parameter group: the table and SASRec share train.lr (default 1e-3), so no
+    # adapter LR; the range is centred on the protocol default.
+    space=lr_space(recommender=(1e-4, 1e-2), adapter=None),
 )

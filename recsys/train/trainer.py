@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,12 @@ from recsys.train.structure import assert_frozen_unchanged, frozen_checksum, tra
 
 class TrainingDivergedError(RecsysError):
     """The loss became NaN or infinite."""
+
+
+EpochCallback = Callable[[Mapping[str, Any]], bool | None]
+"""Called with each epoch's record (the `metrics.jsonl` line); returning True stops training
+after that epoch (stop_reason "callback"). Epochs trained before a resume are replayed to
+callbacks first, so a callback sees every epoch of the run once per process."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class Trainer:
             (`media.console.show_bars`), and one line per epoch.
         accept_hashes: hashes other than sha256(run_config) under which a checkpoint is
             this configuration (one recorded by an earlier release), so it resumes.
+        callbacks: per-epoch hooks (`EpochCallback`: pruners, experiment trackers).
     """
 
     def __init__(
@@ -117,6 +124,7 @@ class Trainer:
         device: torch.device,
         progress: bool = True,
         accept_hashes: tuple[str, ...] = (),
+        callbacks: Sequence[EpochCallback] = (),
     ) -> None:
         if train.batch_size is None or train.lr is None:
             raise ConfigError("Trainer needs a resolved TrainConfig (batch_size and lr set)")
@@ -131,6 +139,7 @@ class Trainer:
         self.out_dir = out_dir
         self.progress = progress and self.dist.is_main
         self.run_config = dict(run_config)
+        self.callbacks = tuple(callbacks)
         self.config_hash = sha256_json(self.run_config)
         self.accept_hashes = (self.config_hash, *accept_hashes)
         self.groups = trainable_groups(model)
@@ -307,6 +316,8 @@ class Trainer:
                 if finished
                 else f"resuming at epoch {resumed_from + 1} of {self.cfg.epochs}"
             )
+        for record in state["history"]:  # epochs of an earlier attempt, then the new ones
+            self._notify(record)
         self.meter.start_training()
         while not state["done"] and state["epoch"] < self.cfg.epochs:
             epoch = state["epoch"] + 1
@@ -331,6 +342,8 @@ class Trainer:
             state["epoch"] = epoch
             state["done"] = state["bad_epochs"] >= self.cfg.patience
             state["stop_reason"] = "early_stopping" if state["done"] else "max_epochs"
+            if self._notify(record) and not state["done"]:
+                state.update(done=True, stop_reason="callback")
             if self.writes:
                 append_jsonl(self.out_dir / "metrics.jsonl", record)
             self._save(epoch, state, improved)
@@ -338,6 +351,10 @@ class Trainer:
                 _report(record, self.cfg.select_metric)
         assert_frozen_unchanged(before, frozen_checksum(self.model.item_tower.frozen_modules()))
         return dataclasses.replace(self._finish(state), resumed_from=resumed_from)
+
+    def _notify(self, record: Mapping[str, Any]) -> bool:
+        """Every callback sees the record; True when one of them asks to stop."""
+        return any([bool(callback(record)) for callback in self.callbacks])
 
     def _finish(self, state: dict[str, Any]) -> FitResult:
         if state["epoch"] == 0:

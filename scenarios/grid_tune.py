@@ -1,0 +1,164 @@
+"""What a grid adds around its cells: tuning (`tune = { trials = N }`) and tracking.
+
+With `tune`, every (scenario, method, encoders) group of cells is tuned first, at the same
+budget, in its own study folder `<grid>/tuning/<scenario>/<method>` (`scenarios.tune`,
+resumable), on validation only; the chosen values then become overrides of every seeded cell
+of the group, so a cell's scenario, fingerprint and `--commands` line carry them. The report
+gets a section stating the budget, the values chosen per method and that test data never
+influenced them. With `output.tracking = "mlflow"` the grid is one parent run holding the
+studies and the cells, with the report and its plot as artifacts.
+
+Cells are handled as values (`dataclasses.replace`), so this module imports neither
+`scenarios.grid_plan` nor `scenarios.grid`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from scenarios.schema import ScenarioError, load_scenario
+from scenarios.tune_spec import TEST_NOTE, value_overrides
+
+
+def study_dir(out_dir: Path, cell: Any) -> Path:
+    """`<grid>/tuning/<scenario>/<method><encoder tag>`: one study per group of seeds."""
+    leaf = cell.run_dir.name.rsplit("-s", 1)[0]
+    return Path(out_dir) / "tuning" / cell.run_dir.parent.name / leaf
+
+
+def finished_choice(folder: Path, trials: int) -> dict[str, Any] | None:
+    """The values a finished study of at least `trials` trials chose, else None."""
+    try:
+        summary = json.loads((Path(folder) / "tuning.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if summary.get("budget", {}).get("trials", 0) < trials:
+        return None
+    return dict(summary["best"]["params"])
+
+
+def with_choice(cell: Any, chosen: dict[str, Any]) -> Any:
+    """The cell with the chosen values as overrides (before its `seed=` override)."""
+    *before, seed = cell.overrides
+    if not seed.startswith("seed="):
+        raise ValueError(f"a grid cell's last override is its seed, got {seed!r}")
+    overrides = (*before, *value_overrides(chosen), seed)
+    return dataclasses.replace(
+        cell, scenario=load_scenario(cell.source, list(overrides)), overrides=overrides
+    )
+
+
+def _groups(cells: Sequence[Any], out_dir: Path) -> dict[Path, list[int]]:
+    groups: dict[Path, list[int]] = {}
+    for i, cell in enumerate(cells):
+        groups.setdefault(study_dir(out_dir, cell), []).append(i)
+    return groups
+
+
+def tune_cells(
+    spec: Any,
+    cells: Sequence[Any],
+    out_dir: Path,
+    data: Path | None,
+    *,
+    search: bool,
+    echo: Callable[[str], None] = print,
+    tracking: Any = None,
+) -> list[Any]:
+    """The cells with their group's tuned values (cells unchanged when the grid has no
+    `tune`). `search=False` only reads finished studies (`--no-run`, `--commands`); a group
+    without one keeps its untuned cells."""
+    if spec.tune is None:
+        return list(cells)
+    from scenarios.tune import tune_scenario
+
+    out = list(cells)
+    for folder, members in _groups(cells, out_dir).items():
+        first = cells[members[0]]
+        chosen = finished_choice(folder, spec.tune.trials)
+        if search and chosen is None:
+            echo(
+                f"tuning {first.scenario.name} / {first.scenario.method}: {spec.tune.trials} trials"
+            )
+            seed = spec.tune.seed if spec.tune.seed is not None else first.seed
+            result = tune_scenario(
+                first.source, first.overrides[:-1], spec=dataclasses.replace(spec.tune, seed=seed),
+                out_dir=folder, data=data, final_run=False, progress=False, echo=echo,
+                tracking=tracking,
+            )  # fmt: skip
+            chosen = result.best_params
+        if chosen is not None:
+            for i in members:
+                out[i] = with_choice(cells[i], chosen)
+    return out
+
+
+def tuned_commands_cells(spec: Any, cells: Sequence[Any], out_dir: Path) -> list[Any]:
+    """Cells for `--commands`: a tuning grid needs every study finished first."""
+    tuned = tune_cells(spec, cells, out_dir, None, search=False)
+    if spec.tune is not None:
+        missing = [
+            str(f) for f in _groups(cells, out_dir) if finished_choice(f, spec.tune.trials) is None
+        ]
+        if missing:
+            message = f"no finished study in {missing[0]}: run the grid (it tunes first)"
+            raise ScenarioError(spec.source or "<grid>", "tune", message)
+    return tuned
+
+
+def prepare_cells(
+    spec: Any, cells: Sequence[Any], out_dir: Path, data: Path | None, *, run: bool, echo: Any
+) -> tuple[list[Any], Any]:
+    """Open the grid's parent run (tracking), tune (when the grid says so) and give every
+    cell the tracking context; returns (cells, parent run: `.finish(artifacts)` at the end)."""
+    from scenarios.tracking import TrackingContext, open_parent
+
+    tracked = [c.scenario.output for c in cells if c.scenario.output.tracking != "off"]
+    context = TrackingContext(Path(out_dir), f"grid-{spec.name}")
+    if tracked:
+        parent = open_parent(tracked[0], context, key=Path(out_dir), name=f"grid {spec.name}")
+    else:
+        from scenarios.tracking import ParentRun
+
+        parent = ParentRun(context)
+    cells = tune_cells(spec, cells, out_dir, data, search=run, echo=echo, tracking=parent.context)
+    return [dataclasses.replace(c, tracking=parent.context) for c in cells], parent
+
+
+def tuning_section(out_dir: Path, spec: Any) -> str:
+    """The report's tuning section ("" when the grid does not tune)."""
+    if getattr(spec, "tune", None) is None:
+        return ""
+    rows = []
+    for path in sorted(Path(out_dir).glob("tuning/*/*/tuning.json")):
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        chosen = ", ".join(
+            f"`{k}={v:.3g}`" if isinstance(v, float) else f"`{k}={v}`"
+            for k, v in summary["best"]["params"].items()
+        )
+        budget = summary["budget"]
+        rows.append(
+            f"| {summary['scenario']} | {summary['method']} | {budget['trials']} "
+            f"| {summary['best']['value']:.4f} | {chosen} |"
+        )
+    if not rows:
+        return ""
+    first = json.loads(next(Path(out_dir).glob("tuning/*/*/tuning.json")).read_text())["budget"]
+    return "\n".join([
+        "",
+        "## Tuning",
+        "",
+        f"Every (scenario, method) was tuned before its seeded runs at the same budget: "
+        f"{spec.tune.trials} trials, each at most {first['epochs']} epochs with early stopping "
+        f"(patience {first['patience']}), on validation NDCG@10; sampler {first['sampler']}; "
+        f"pruner {first['pruner']}. {TEST_NOTE}",
+        "",
+        "| scenario | method | trials | best valid NDCG@10 | chosen values |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+    ])  # fmt: skip

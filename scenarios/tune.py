@@ -1,0 +1,181 @@
+"""`tune_scenario`: equal-budget hyper-parameter search with Optuna, resumable.
+
+The method's declared space (`recsys.space`, in its registry entry; `TuneSpec.params` may
+pick a subset) is searched on **validation NDCG@10** only. Every trial trains with the
+scenario's epoch budget and early-stopping rule and the same training seed; trials differ
+only in the searched values, which are applied as ordinary dotted overrides. A seeded TPE
+sampler proposes values (re-seeded from the count of finished trials before each proposal, so
+a resumed study proposes what an uninterrupted one would) and a median pruner stops trials
+whose per-epoch validation falls behind.
+
+Test data never influences the choice: trials train and select on a copy of the split whose
+test targets are withheld (an evaluation on test would fail), and the test metrics of the
+chosen configuration are computed once, after the search, by an ordinary run of the written
+scenario file.
+
+The output folder::
+
+    study.db      Optuna's SQLite storage (the study; reopened by the next call)
+    trials/<id>/  one folder per trial configuration: metrics.jsonl (+ checkpoint while running)
+    best.toml     the best configuration, a scenario file `run-scenario` accepts as is
+    tuning.json   budget, space, every trial, the choice; tuning.md the same for people
+    best/         the final run(s) of best.toml: the only test metrics (`toolkit tune`)
+
+Killed (`kill -9`, a lost machine): the next call on the same folder takes the folder's lock,
+marks the trial that was RUNNING as FAIL (attribute `killed`; it does not count toward the
+budget) and enqueues its values again, so the retry trains that configuration next, resuming
+from the killed trial's last epoch checkpoint; finished trials are kept as they are and only
+the remaining ones run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from media.io import atomic_write_json
+from scenarios.schema import Scenario, ScenarioError
+from scenarios.tune_spec import (
+    OBJECTIVE,
+    TEST_NOTE,
+    TuneResult,
+    TuneSpec,
+    scenario_document,
+    search_space,
+    value_overrides,
+    withhold_test,
+)
+
+__all__ = [
+    "OBJECTIVE",
+    "TEST_NOTE",
+    "TuneResult",
+    "TuneSpec",
+    "default_study_dir",
+    "tune_scenario",
+    "value_overrides",
+    "withhold_test",
+]
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise ScenarioError(
+            "<tune>", "", "tuning needs Optuna: pip install 'mmrec-toolkit[tune]'"
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def default_study_dir(file: str | Path, overrides: Sequence[str] = ()) -> Path:
+    """runs/tune-<scenario>-<method> under the scenario's `output.dir`."""
+    from scenarios.schema import load_scenario
+
+    scenario = load_scenario(file, overrides)
+    return Path(scenario.output.dir) / f"tune-{scenario.name}-{scenario.method}"
+
+
+def tune_scenario(
+    file: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    spec: TuneSpec,
+    out_dir: Path,
+    data: Path | None = None,
+    final_run: bool = True,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    workspace: Any = None,
+    tracking: Any = None,
+) -> TuneResult:
+    """Search the method's space for `file` + `overrides`; write best.toml; then (with
+    `final_run`) run it once per seed: the only test evaluation.
+
+    Args:
+        file: a scenario file or a shipped scenario's name.
+        overrides: dotted overrides applied before the searched values (`train.epochs=20`).
+        spec: trials (the budget), the searched subset, seeds of sampler and trials, pruning.
+        out_dir: the study folder (reopened and resumed when it holds this study).
+        data: dataset path overriding the scenario's.
+        final_run: run best.toml's seeds into `out_dir/best` (a grid runs its own cells).
+        progress: a bar over trials (one line per finished trial is always written).
+        echo: where lines go when there is no bar.
+        workspace: a `scenarios.runner.Workspace` shared with other calls.
+        tracking: the caller's `scenarios.tracking.TrackingContext` (a grid's), or None.
+
+    Raises:
+        ScenarioError: bad scenario or spec, a folder holding another study, or one that
+            another process is tuning now.
+    """
+    from filelock import FileLock, Timeout
+
+    from scenarios.runner import Workspace, prepare
+    from scenarios.schema import parse_scenario
+    from scenarios.tune_study import Search, open_study, run_trials, write_summary
+
+    optuna = _optuna()
+    doc = scenario_document(file, overrides)
+    base = parse_scenario(doc, source=str(file))
+    spec.check(str(file))
+    space = search_space(base.method, spec.params, str(file))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(out_dir / "study.lock", timeout=0):
+            study = open_study(optuna, out_dir, base, spec, space)
+            search = Search(optuna, study, base, doc, spec, space, out_dir)
+            prepared = prepare(base, data=data, workspace=workspace or Workspace(), progress=False)
+            parent = _parent(base, out_dir, tracking, spec, space)
+            run_trials(search, prepared, parent.context, progress=progress, echo=echo)
+            result = write_summary(search)
+            parent.finish([out_dir / "tuning.md", out_dir / "best.toml", out_dir / "tuning.json"])
+    except Timeout:
+        raise ScenarioError(
+            out_dir, "", "another `toolkit tune` is running on this folder"
+        ) from None
+    if final_run:
+        result = _final_runs(result, data, workspace, parent.context, progress)
+    return result
+
+
+def _parent(base: Scenario, out_dir: Path, tracking: Any, spec: TuneSpec, space: Sequence) -> Any:
+    from scenarios.tracking import TrackingContext, open_parent
+
+    context = tracking or TrackingContext(out_dir, f"tune-{base.name}-{base.method}")
+    params = {"tune.trials": spec.trials, "tune.space": "; ".join(p.describe() for p in space)}
+    return open_parent(
+        base.output, context, key=out_dir, name=f"tune {base.name}/{base.method}", params=params
+    )
+
+
+def _final_runs(
+    result: TuneResult, data: Path | None, workspace: Any, tracking: Any, progress: bool
+) -> TuneResult:
+    """Run best.toml once per seed into `best/`: the study's only test evaluation."""
+    import dataclasses
+
+    from scenarios.runner import run_dir_for, run_one
+    from scenarios.schema import load_scenario
+
+    best = load_scenario(result.best_file)
+    final, runs = {}, {}
+    for seed in best.seeds:
+        run_dir = run_dir_for(best, seed, result.out_dir / "best")
+        final[seed] = run_one(
+            best,
+            seed=seed,
+            run_dir=run_dir,
+            data=data,
+            workspace=workspace,
+            progress=progress,
+            tracking=tracking,
+        )
+        runs[str(seed)] = {"run_dir": str(run_dir), "test": final[seed]["test"]}
+    summary_file = result.out_dir / "tuning.json"
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    atomic_write_json(summary_file, summary | {"final_runs": runs})
+    return dataclasses.replace(result, final=final)
