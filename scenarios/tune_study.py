@@ -211,7 +211,7 @@ def fit_trial(
     }
     run_config = run_config_for(split, **common, train=train, evaluation=scenario.eval)
     device = resolve_device(train.device)
-    cache_dir = Path(scenario.output.cache_dir) / "states"
+    cache_dir = scenario.output.cache_path() / "states"
     model = build_model(split, **common, device=device, cache_dir=cache_dir)
     trainer = Trainer(
         model,
