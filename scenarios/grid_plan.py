@@ -88,7 +88,10 @@ class GridCell:
 
     @property
     def label(self) -> str:
-        return f"{self.scenario.name} / {self.scenario.method} / seed {self.seed}"
+        """`scenario / method / seed N`, with the swept encoders after the method."""
+        swept = " + ".join(e for e in (self.text_encoder, self.vision_encoder) if e)
+        method = f"{self.scenario.method} [{swept}]" if swept else self.scenario.method
+        return f"{self.scenario.name} / {method} / seed {self.seed}"
 
 
 def load_grid(file: str | Path, overrides: Sequence[str] = ()) -> GridSpec:

@@ -294,6 +294,8 @@ def test_grid_file_axes_and_cells(tmp_path: Path) -> None:
         ("id", "id", "", "id-s3"),
     ]
     assert cells[1].scenario.channels[0].encoder.model == "other/bert"
+    assert cells[1].label == "title / iisan_versa [other/bert] / seed 3"  # axes are named
+    assert cells[4].label == "id / id / seed 3"
     # Cells are self-contained values: they pickle (for worker processes) unchanged.
     assert pickle.loads(pickle.dumps(cells)) == cells
     bad = tmp_path / "bad.toml"
