@@ -1,0 +1,210 @@
+"""The Scientific study's tables: methods and encoders compared with seed-aware statistics.
+
+A grid report compares scenarios (text-only vs multimodal) within one method; the study
+behind the README (`benchmarks/grids/scientific.toml`, and the new-item protocol run of
+`scenarios/grids/coldstart_scientific.toml`) also needs methods against each other
+(IISAN-Versa vs ID-SASRec, vs the frozen encoder) and encoders against each other (MPNet-base
+vs MiniLM-L6, the scaling claim). This reads the grids' `runs.csv` and per-user files and
+pairs the runs seed by seed, over all test users and per popularity bucket, with
+`scenarios.stats.compare_seeded` (sign-flip permutation over users; seeds-then-users
+bootstrap interval).
+
+    .venv/bin/python benchmarks/scientific_tables.py --grid runs/sci \\
+        --new-items runs/sci-new-items --asymmetric runs/sci-asym
+
+Writes benchmarks/results/scientific_study.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# (label, method, text encoder) of the configurations the tables name
+CONFIGS = {
+    "ID-SASRec": ("id", ""),
+    "frozen MiniLM": ("frozen", "minilm"),
+    "frozen MPNet": ("frozen", "mpnet"),
+    "IISAN-Versa MiniLM": ("iisan_versa", "minilm"),
+    "IISAN-Versa MPNet": ("iisan_versa", "mpnet"),
+}
+PAIRS = (  # (B, A): B - A
+    ("IISAN-Versa MiniLM", "ID-SASRec"),
+    ("IISAN-Versa MiniLM", "frozen MiniLM"),
+    ("IISAN-Versa MPNet", "IISAN-Versa MiniLM"),
+    ("frozen MPNet", "frozen MiniLM"),
+    ("IISAN-Versa MPNet", "frozen MPNet"),
+)
+
+
+def _rows(grid: Path) -> list[dict[str, str]]:
+    with open(grid / "runs.csv", encoding="utf-8", newline="") as handle:
+        return [r for r in csv.DictReader(handle) if r["status"] != "failed" and r["test_ndcg@10"]]
+
+
+def _runs(rows: list[dict[str, str]], method: str, encoder: str) -> dict[int, dict[str, Any]]:
+    """Seed -> results.json (and its folder) of one configuration."""
+    out = {}
+    for r in rows:
+        if r["method"] == method and (encoder == "" or Path(r["text_encoder"]).name == encoder):
+            results = json.loads((Path(r["run_dir"]) / "results.json").read_text())
+            out[int(r["seed"])] = {"dir": Path(r["run_dir"]), "results": results}
+    return out
+
+
+def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    res = [r["results"] for r in runs.values()]
+    ndcg = [x["test"]["ndcg@10"] for x in res]
+    eff = [x["efficiency"] for x in res]
+    return {
+        "seeds": sorted(runs),
+        "test_ndcg@10": ndcg,
+        "ndcg_mean": float(np.mean(ndcg)),
+        "ndcg_std": float(np.std(ndcg, ddof=1)) if len(ndcg) > 1 else 0.0,
+        "hr_mean": float(np.mean([x["test"]["hr@10"] for x in res])),
+        "seconds_per_epoch": float(np.mean([e["seconds_per_epoch"] for e in eff])),
+        "cpu_seconds_per_epoch": float(np.mean([e.get("cpu_seconds_per_epoch") or 0 for e in eff])),
+        "trainable_params": int(res[0]["params"]["trainable"]),
+        "best_epochs": [x["best_epoch"] for x in res],
+        "buckets": {
+            label: float(np.mean([x["buckets"]["test"][label]["ndcg@10"] or 0.0 for x in res]))
+            for label in res[0].get("buckets", {}).get("test", {})
+        },
+        "bucket_users": {
+            label: int(b["users"]) for label, b in res[0].get("buckets", {}).get("test", {}).items()
+        },
+        "bucket_ranges": {
+            label: b["train_count"]
+            for label, b in res[0].get("buckets", {}).get("test", {}).items()
+        },
+    }
+
+
+def _compare(a: dict, b: dict, bucket: Any = None) -> dict[str, Any]:
+    from scenarios.comparisons import user_metrics
+    from scenarios.stats import compare_seeded
+
+    seeds = sorted(set(a) & set(b))
+    ua = {s: user_metrics(a[s]["dir"], "ndcg@10", bucket) for s in seeds}
+    ub = {s: user_metrics(b[s]["dir"], "ndcg@10", bucket) for s in seeds}
+    every = [*ua.values(), *ub.values()]
+    users = sorted(set(every[0]).intersection(*every[1:]))
+    arr = lambda side: {s: np.array([side[s][u] for u in users]) for s in seeds}  # noqa: E731
+    return compare_seeded(arr(ua), arr(ub)).to_dict()
+
+
+def _verdict(c: dict[str, Any]) -> str:
+    if c["single_seed"]:
+        return "one seed"
+    if c["significant"]:
+        return "better" if c["diff"] > 0 else "worse"
+    return "no significant difference"
+
+
+def _cmp_cell(c: dict[str, Any]) -> str:
+    return (
+        f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] p={c['p_value']:.2g} "
+        f"({c['agree']}/{len(c['seeds'])} seeds agree): {_verdict(c)}"
+    )
+
+
+def study(grid: Path) -> dict[str, Any]:
+    rows = _rows(grid)
+    configs = {k: _runs(rows, *v) for k, v in CONFIGS.items()}
+    configs = {k: v for k, v in configs.items() if v}
+    out: dict[str, Any] = {"grid": str(grid), "configs": {}, "pairs": []}
+    for label, runs in configs.items():
+        out["configs"][label] = _summary(runs)
+    for b, a in PAIRS:
+        if a not in configs or b not in configs:
+            continue
+        entry = {"b": b, "a": a, "all": _compare(configs[a], configs[b]), "buckets": {}}
+        for bucket, rng in out["configs"][a]["bucket_ranges"].items():
+            entry["buckets"][bucket] = _compare(configs[a], configs[b], tuple(rng))
+        out["pairs"].append(entry)
+    return out
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = []
+    for part, data in report.items():
+        if not isinstance(data, dict) or "configs" not in data:
+            continue
+        lines += [f"## {part}", "", f"Runs: `{data['grid']}`.", ""]
+        some = next(iter(data["configs"].values()))
+        labels = list(some["buckets"])
+        head = " | ".join(f"{b} (n={some['bucket_users'][b]})" for b in labels)
+        lines += [
+            f"| configuration | seeds | test NDCG@10 | HR@10 | s/epoch | trainable | {head} |",
+            "|---|---|---|---|---|---|" + "---|" * len(labels),
+        ]
+        for label, c in data["configs"].items():
+            cells = " | ".join(f"{c['buckets'][b]:.4f}" for b in labels)
+            lines.append(
+                f"| {label} | {len(c['seeds'])} | {c['ndcg_mean']:.4f} ± {c['ndcg_std']:.4f} "
+                f"| {c['hr_mean']:.4f} | {c['seconds_per_epoch']:.2f} "
+                f"| {c['trainable_params']:,} | {cells} |"
+            )
+        lines += ["", "| B vs A | all test users | " + " | ".join(labels) + " |",
+                  "|---|---|" + "---|" * len(labels)]  # fmt: skip
+        for p in data["pairs"]:
+            cells = " | ".join(_cmp_cell(p["buckets"][b]) for b in labels)
+            lines.append(f"| {p['b']} vs {p['a']} | {_cmp_cell(p['all'])} | {cells} |")
+        lines.append("")
+    lines += [
+        "Each cell: Δ = B − A in test NDCG@10 [95% interval: seeds resampled, then users within "
+        "them] p = two-sided sign-flip permutation p over users (seed-averaged; 9,999 flips), "
+        "seeds whose own Δ has the sign of the mean, and the verdict (better / worse only with "
+        "p < 0.05 and an interval that excludes 0). Buckets: how often the test target occurs in "
+        "the training part of the split.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from media.io import atomic_write_json, atomic_write_text
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", type=Path, required=True, help="leave-one-out grid output")
+    parser.add_argument("--new-items", type=Path, help="new-item protocol grid output")
+    parser.add_argument("--asymmetric", type=Path, help="run folder of asymmetric_text.toml")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    report: dict[str, Any] = {"leave-one-out": study(args.grid)}
+    if args.new_items:
+        report["new items (10% withheld)"] = study(args.new_items)
+    if args.asymmetric:
+        runs = {}
+        for folder in sorted(args.asymmetric.glob("*/results.json")):
+            results = json.loads(folder.read_text())
+            runs[int(results["seed"])] = {"dir": folder.parent, "results": results}
+        report["asymmetric"] = {"runs": str(args.asymmetric), **_summary(runs)}
+        rows = _rows(args.grid)
+        singles = ("IISAN-Versa MPNet", "IISAN-Versa MiniLM")
+        base = {k: _runs(rows, *CONFIGS[k]) for k in singles}
+        report["asymmetric"]["vs"] = {k: _compare(v, runs) for k, v in base.items() if v}
+    atomic_write_json(args.out / "scientific_study.json", report)
+    text = markdown(report)
+    if "asymmetric" in report:
+        a = report["asymmetric"]
+        text += (
+            "\n## Asymmetric pair: MPNet (768) + MiniLM (384) over the same titles\n\n"
+            f"Test NDCG@10 {a['ndcg_mean']:.4f} ± {a['ndcg_std']:.4f} ({len(a['seeds'])} seeds), "
+            f"{a['trainable_params']:,} trainable parameters, "
+            f"{a['seconds_per_epoch']:.2f} s/epoch.\n\n"
+            + "\n".join(f"- vs {k}: {_cmp_cell(c)}" for k, c in a["vs"].items())
+            + "\n"
+        )
+    atomic_write_text(args.out / "scientific_study.md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
