@@ -99,6 +99,14 @@ FAMILIES: tuple[BlockFamily, ...] = (
         "attention.q_lin",
         "attention.v_lin",
     ),
+    BlockFamily(
+        "mpnet",  # MPNetAttention: LayerNorm(dropout(attn(x)) + x); MPNetOutput as BERT's
+        "attention.dropout",
+        "output.dropout",
+        "attention.attn.o",
+        "attention.attn.q",
+        "attention.attn.v",
+    ),
     BlockFamily("open_clip", "ls_1", "ls_2", "ln_1", None, None),
 )
 

@@ -20,11 +20,17 @@ ITEMS = torch.tensor([[1, 2, 3], [4, 5, 6]])
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from tests.support.tiny_models import register_tiny_open_clip, write_tiny_llama, write_tiny_vit
+    from tests.support.tiny_models import (
+        register_tiny_open_clip,
+        write_tiny_llama,
+        write_tiny_mpnet,
+        write_tiny_vit,
+    )
 
     root = tmp_path_factory.mktemp("zoo")
     return {
         "llama": str(write_tiny_llama(root / "llama", layers=2)),
+        "mpnet": str(write_tiny_mpnet(root / "mpnet", layers=2)),
         "vit": str(write_tiny_vit(root / "vit")),
         "open_clip": register_tiny_open_clip(root / "open_clip", name="tiny-oc-baselines"),
     }
@@ -58,8 +64,8 @@ def _ctx(channel: ChannelInput, **options: object) -> MethodContext:
 
 
 def _channel(kind: str, zoo: dict[str, str], videos, image_paths) -> ChannelInput:
-    if kind == "llama":
-        return ChannelInput("text", "text", EncoderSpec(zoo["llama"]), texts=TITLES)
+    if kind in ("llama", "mpnet"):
+        return ChannelInput("text", "text", EncoderSpec(zoo[kind]), texts=TITLES)
     if kind == "open_clip":
         spec = EncoderSpec(zoo["open_clip"], kind="open_clip")
         return ChannelInput("image", "image", spec, paths=image_paths)
@@ -78,7 +84,7 @@ def _steps(tower) -> None:
         opt.step()
 
 
-@pytest.mark.parametrize("kind", ["llama", "open_clip", "video"])
+@pytest.mark.parametrize("kind", ["llama", "mpnet", "open_clip", "video"])
 @pytest.mark.parametrize("method", ["fft", "adapter", "lora", "bitfit"])
 def test_baselines_over_encoder_kinds(method, kind, zoo, videos, image_paths) -> None:
     options = {}
@@ -115,3 +121,16 @@ def test_decoder_lora_targets_q_and_v(zoo) -> None:
     assert len(encoder) == 2 * 2 * 2  # 2 layers x (q_proj, v_proj) x (A, B)
     assert {n.split(".lora_")[0].rsplit(".", 1)[1] for n in encoder} == {"q_proj", "v_proj"}
     assert tower.describe()["channels"][0]["encoder"]["pooling"] == "mean"
+
+
+def test_mpnet_adapters_and_lora_sit_in_every_block(zoo) -> None:
+    """MPNet (the `mpnet` alias's architecture): one Houlsby pair and LoRA on q and v per block."""
+    channel = ChannelInput("text", "text", EncoderSpec(zoo["mpnet"]), texts=TITLES)
+    lora = build_tuned_tower(_ctx(channel), "lora")
+    names = {n for n, p in lora.named_parameters() if p.requires_grad}
+    encoder = {n for n in names if not n.startswith("projection.")}
+    assert len(encoder) == 2 * 2 * 2  # 2 layers x (q, v) x (A, B)
+    assert {n.split(".lora_")[0].rsplit(".", 1)[1] for n in encoder} == {"q", "v"}
+    adapter = build_tuned_tower(_ctx(channel), "adapter")
+    adapted = {n.split(".adapter.")[0] for n, p in adapter.named_parameters() if ".adapter." in n}
+    assert len(adapted) == 2 * 2, adapted  # 2 layers x (attention, feed-forward)
