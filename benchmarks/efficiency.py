@@ -47,7 +47,10 @@ def cost(args: argparse.Namespace) -> None:
         if all(old.get("setup", {}).get(k) == report["setup"][k] for k in same):
             report["variants"] = old.get("variants", {})
     for variant in args.variants:
-        records: dict[str, dict[str, Any]] = {}
+        # methods of this variant measured earlier on the same set-up are kept, so one
+        # method can be rerun (`--methods lora`) without remeasuring the others
+        kept = report["variants"].get(variant, {}).get("methods", {})
+        records = {k: v for k, v in kept.items() if k not in args.methods and "error" not in v}
         for label in args.methods:
             slow = METHODS[label][2]
             epochs = args.slow_epochs if slow else args.fast_epochs
