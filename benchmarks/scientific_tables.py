@@ -73,7 +73,11 @@ def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
         "trainable_params": int(res[0]["params"]["trainable"]),
         "best_epochs": [x["best_epoch"] for x in res],
         "buckets": {
-            label: float(np.mean([x["buckets"]["test"][label]["ndcg@10"] or 0.0 for x in res]))
+            label: (
+                None  # a bucket without test users has no figure (null in results.json)
+                if any(x["buckets"]["test"][label]["ndcg@10"] is None for x in res)
+                else float(np.mean([x["buckets"]["test"][label]["ndcg@10"] for x in res]))
+            )
             for label in res[0].get("buckets", {}).get("test", {})
         },
         "bucket_users": {
@@ -86,7 +90,7 @@ def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _compare(a: dict, b: dict, bucket: Any = None) -> dict[str, Any]:
+def _compare(a: dict, b: dict, bucket: Any = None) -> dict[str, Any] | None:
     from scenarios.comparisons import user_metrics
     from scenarios.stats import compare_seeded
 
@@ -95,6 +99,8 @@ def _compare(a: dict, b: dict, bucket: Any = None) -> dict[str, Any]:
     ub = {s: user_metrics(b[s]["dir"], "ndcg@10", bucket) for s in seeds}
     every = [*ua.values(), *ub.values()]
     users = sorted(set(every[0]).intersection(*every[1:]))
+    if not users:  # an empty bucket (under the new-item protocol every target is cold)
+        return None
     arr = lambda side: {s: np.array([side[s][u] for u in users]) for s in seeds}  # noqa: E731
     return compare_seeded(arr(ua), arr(ub)).to_dict()
 
@@ -107,7 +113,9 @@ def _verdict(c: dict[str, Any]) -> str:
     return "no significant difference"
 
 
-def _cmp_cell(c: dict[str, Any]) -> str:
+def _cmp_cell(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return "–"
     return (
         f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] p={c['p_value']:.2g} "
         f"({c['agree']}/{len(c['seeds'])} seeds agree): {_verdict(c)}"
@@ -145,7 +153,9 @@ def markdown(report: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|" + "---|" * len(labels),
         ]
         for label, c in data["configs"].items():
-            cells = " | ".join(f"{c['buckets'][b]:.4f}" for b in labels)
+            cells = " | ".join(
+                "–" if c["buckets"][b] is None else f"{c['buckets'][b]:.4f}" for b in labels
+            )
             lines.append(
                 f"| {label} | {len(c['seeds'])} | {c['ndcg_mean']:.4f} ± {c['ndcg_std']:.4f} "
                 f"| {c['hr_mean']:.4f} | {c['cpu_seconds_per_epoch']:.2f} "
