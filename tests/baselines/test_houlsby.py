@@ -113,7 +113,7 @@ def test_packed_attention_needs_explicit_lora_targets() -> None:
 
 def test_unsupported_model_is_refused_with_the_supported_list() -> None:
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))
-    with pytest.raises(ConfigError, match="bert, vit, clip, llama, distilbert, open_clip"):
+    with pytest.raises(ConfigError, match="bert, vit, clip, llama, distilbert, mpnet, open_clip"):
         insert_houlsby_adapters(model)
 
 
