@@ -113,13 +113,18 @@ def test_lora_on_open_clip_asks_for_targets(zoo, image_paths) -> None:
         build_tuned_tower(_ctx(channel), "lora")
 
 
+def _lora_encoder_params(tower) -> tuple[int, set[str]]:
+    """How many trained encoder tensors a LoRA tower has, and the projections they adapt."""
+    names = {n for n, p in tower.named_parameters() if p.requires_grad}
+    encoder = {n for n in names if not n.startswith("projection.")}
+    return len(encoder), {n.split(".lora_")[0].rsplit(".", 1)[1] for n in encoder}
+
+
 def test_decoder_lora_targets_q_and_v(zoo) -> None:
     channel = ChannelInput("text", "text", EncoderSpec(zoo["llama"]), texts=TITLES)
     tower = build_tuned_tower(_ctx(channel), "lora")
-    names = {n for n, p in tower.named_parameters() if p.requires_grad}
-    encoder = {n for n in names if not n.startswith("projection.")}
-    assert len(encoder) == 2 * 2 * 2  # 2 layers x (q_proj, v_proj) x (A, B)
-    assert {n.split(".lora_")[0].rsplit(".", 1)[1] for n in encoder} == {"q_proj", "v_proj"}
+    # 2 layers x (q_proj, v_proj) x (A, B)
+    assert _lora_encoder_params(tower) == (2 * 2 * 2, {"q_proj", "v_proj"})
     assert tower.describe()["channels"][0]["encoder"]["pooling"] == "mean"
 
 
@@ -127,10 +132,7 @@ def test_mpnet_adapters_and_lora_sit_in_every_block(zoo) -> None:
     """MPNet (the `mpnet` alias's architecture): one Houlsby pair and LoRA on q and v per block."""
     channel = ChannelInput("text", "text", EncoderSpec(zoo["mpnet"]), texts=TITLES)
     lora = build_tuned_tower(_ctx(channel), "lora")
-    names = {n for n, p in lora.named_parameters() if p.requires_grad}
-    encoder = {n for n in names if not n.startswith("projection.")}
-    assert len(encoder) == 2 * 2 * 2  # 2 layers x (q, v) x (A, B)
-    assert {n.split(".lora_")[0].rsplit(".", 1)[1] for n in encoder} == {"q", "v"}
+    assert _lora_encoder_params(lora) == (2 * 2 * 2, {"q", "v"})  # 2 layers x (q, v) x (A, B)
     adapter = build_tuned_tower(_ctx(channel), "adapter")
     adapted = {n.split(".adapter.")[0] for n, p in adapter.named_parameters() if ".adapter." in n}
     assert len(adapted) == 2 * 2, adapted  # 2 layers x (attention, feed-forward)
