@@ -71,6 +71,8 @@ def grid_file(args: argparse.Namespace, data: Path) -> Path:
         "",
         "[tune]",
         f"trials = {args.trials}",
+        f"startup_trials = {args.startup_trials}",
+        *([f"params = {json.dumps(args.params)}"] if args.params else []),
         "",
         "[method_options.fft]",
         'head = "iisan"',
@@ -88,50 +90,100 @@ def _per_user(run_dir: Path) -> Any:
 
 
 def compare(result: Any, methods: list[str]) -> dict[str, Any]:
-    """Per method: test NDCG@10 per seed; FFT vs IISAN-Versa paired over users, seed-aware."""
+    """Per method: test NDCG@10 and s/epoch per seed; FFT vs IISAN-Versa paired over users,
+    seed-aware (`scenarios.stats.compare_seeded`: B - A with A = the second method)."""
     from scenarios.stats import compare_seeded
 
     runs: dict[str, dict[int, Any]] = {m: {} for m in methods}
     test: dict[str, dict[int, float]] = {m: {} for m in methods}
+    epoch_seconds: dict[str, dict[int, float]] = {m: {} for m in methods}
     for outcome in result.outcomes:
         cell = outcome.cell
         results_file = cell.run_dir / "results.json"
         if outcome.status in ("done", "skipped") and results_file.exists():
             results = json.loads(results_file.read_text(encoding="utf-8"))
-            runs[cell.scenario.method][cell.seed] = _per_user(cell.run_dir)
-            test[cell.scenario.method][cell.seed] = results["test"]["ndcg@10"]
-    out: dict[str, Any] = {"test_ndcg@10": test}
+            method = cell.scenario.method
+            runs[method][cell.seed] = _per_user(cell.run_dir)
+            test[method][cell.seed] = results["test"]["ndcg@10"]
+            epoch_seconds[method][cell.seed] = results["efficiency"]["seconds_per_epoch"]
+    out: dict[str, Any] = {"test_ndcg@10": test, "seconds_per_epoch": epoch_seconds}
     if len(methods) == 2 and all(runs[m] for m in methods):
         out["paired"] = compare_seeded(runs[methods[1]], runs[methods[0]]).to_dict()
         out["paired"]["b_minus_a"] = f"{methods[0]} - {methods[1]}"
     return out
 
 
+def studies(grid_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per method, from its study's tuning.json: the choice, its validation value, every
+    trial (state, value, epochs, values tried, seconds) and the study's summed seconds."""
+    out = {}
+    for path in sorted((grid_dir / "tuning").glob("*/*/tuning.json")):
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        trials = summary["trials"]
+        out[summary["method"]] = {
+            "chosen": summary["best"]["params"],
+            "best_trial": summary["best"]["number"],
+            "best_valid": summary["best"]["value"],
+            "budget": summary["budget"],
+            "trials": trials,
+            "seconds": round(sum(t.get("seconds", 0.0) for t in trials), 1),
+        }
+    return out
+
+
+def _values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.3g}" for k, v in values.items())
+
+
 def markdown(report: dict[str, Any]) -> str:
-    s = report["setup"]
+    s, tuned = report["setup"], report["studies"]
+    budget = next(iter(tuned.values()))["budget"] if tuned else {}
     lines = [
         f"# Equal-budget tuning: {' vs '.join(s['methods'])} ({s['users']} Scientific users, CPU)",
         "",
-        f"Each method tuned with {s['trials']} trials (Optuna TPE + median pruner, validation "
-        f"NDCG@10 only), every trial and every final run at most {s['epochs']} epochs "
-        f"(patience {s['patience']}); then seeds {s['seeds']} with the chosen values. Test data "
-        "never influenced the choice. Command: `" + s["command"] + "`. "
-        f"Wall time {s['wall_seconds'] / 3600:.2f} h.",
+        f"Each method tuned with the same {s['trials']} trials on validation NDCG@10 only "
+        f"(sampler {budget.get('sampler', '?')}; pruner {budget.get('pruner', '?')}; trial 0 "
+        f"is the method's default values; searched: {', '.join(s['params']) or 'all'}), every "
+        f"trial and every final run at most {s['epochs']} epochs (patience {s['patience']}); "
+        f"then seeds {s['seeds']} with the chosen values. Test data never influenced the "
+        "choice. Command: `" + s["command"] + "`.",
         "",
-        "| method | chosen values | test NDCG@10 per seed |",
-        "|---|---|---|",
+        "| method | chosen values (trial, valid NDCG@10) | test NDCG@10 per seed | mean | "
+        "s/epoch | tuning s |",
+        "|---|---|---|---|---|---|",
     ]
     for method in s["methods"]:
-        chosen = ", ".join(f"{k}={v:.3g}" for k, v in report["chosen"].get(method, {}).items())
-        per_seed = ", ".join(f"{v:.4f}" for v in report["test_ndcg@10"][method].values())
-        lines.append(f"| {method} | {chosen} | {per_seed} |")
+        study = tuned.get(method, {})
+        seeds = report["test_ndcg@10"][method]
+        per_seed = ", ".join(f"{v:.4f}" for v in seeds.values())
+        mean = sum(seeds.values()) / len(seeds) if seeds else float("nan")
+        secs = report["seconds_per_epoch"][method]
+        per_epoch = sum(secs.values()) / len(secs) if secs else float("nan")
+        chosen = f"{_values(study.get('chosen', {}))} (trial {study.get('best_trial')}, "
+        chosen += f"{study.get('best_valid', float('nan')):.4f})"
+        lines.append(
+            f"| {method} | {chosen} | {per_seed} | {mean:.4f} | {per_epoch:.1f} | "
+            f"{study.get('seconds', 0):.0f} |"
+        )
     if "paired" in report:
         p = report["paired"]
+        per_seed = ", ".join(f"{d:+.4f}" for d in p["per_seed"])
         lines += [
             "",
-            f"{p['b_minus_a']}: {p['diff']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}], "
-            f"p = {p['p_value']:.3g}, significant: {p['significant']} ({p['n']} users).",
+            f"**{p['b_minus_a']}**: {p['diff']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}] "
+            f"(seeds-then-users bootstrap), p = {p['p_value']:.3g} (sign-flip permutation over "
+            f"{p['n']} users, seed-averaged); per seed {per_seed}, {p['agree']}/"
+            f"{len(p['per_seed'])} agree; significant: {p['significant']}.",
         ]
+    lines += ["", "## Trials", "", "| method | trial | state | valid NDCG@10 | epochs | values "
+              "| s |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for method, study in tuned.items():
+        for t in study["trials"]:
+            value = "–" if t["value"] is None else f"{t['value']:.4f}"
+            lines.append(
+                f"| {method} | {t['number']} | {t['state']} | {value} | {t['epochs']} | "
+                f"{_values(t['params'])} | {t.get('seconds', 0):.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -143,9 +195,22 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20, help="the same for every method")
     parser.add_argument("--epochs", type=int, default=5, help="the same budget for every trial")
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument(
+        "--startup-trials", type=int, default=5,
+        help="random trials (the first is the method's defaults) before TPE and the pruner act",
+    )  # fmt: skip
+    parser.add_argument(
+        "--params", nargs="+", default=[],
+        help="tune only these keys of each method's space (default: all of it)",
+    )  # fmt: skip
     parser.add_argument("--seeds", type=int, nargs="+", default=[12345, 12346, 12347])
     parser.add_argument("--methods", nargs="+", default=["iisan_versa", "fft"])
     parser.add_argument("--work", type=Path, default=WORK)
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="seeded cells run in this many processes (`toolkit grid --workers`); tuning "
+        "studies run one trial at a time either way",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     from media.io import atomic_write_json, atomic_write_text
@@ -154,17 +219,20 @@ def main() -> None:
     started = time.perf_counter()
     data = write_subsample(args.data, args.users, args.data_seed, args.work / f"data_{args.users}u")
     spec = load_grid(grid_file(args, data))
-    result = run_grid(spec, out_dir=args.work / "grid", echo=lambda line: print(line, flush=True))
-    chosen = {}
-    for path in sorted((args.work / "grid" / "tuning").glob("*/*/tuning.json")):
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        chosen[summary["method"]] = summary["best"]["params"]
+    result = run_grid(
+        spec,
+        out_dir=args.work / "grid",
+        echo=lambda line: print(line, flush=True),
+        workers=args.workers,
+    )
+    # This call's wall time only: a resumed or split run spent more (the per-trial seconds
+    # and s/epoch in the report are what each part cost).
     setup = vars(args) | {
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds_this_call": time.perf_counter() - started,
         "command": " ".join(sys.argv),
     }
     report = {"setup": {k: str(v) if isinstance(v, Path) else v for k, v in setup.items()},
-              "chosen": chosen, **compare(result, args.methods)}  # fmt: skip
+              "studies": studies(args.work / "grid"), **compare(result, args.methods)}  # fmt: skip
     stem = f"tuned_quality_cpu_{args.users}u"
     atomic_write_json(args.out / f"{stem}.json", report)
     atomic_write_text(args.out / f"{stem}.md", markdown(report))

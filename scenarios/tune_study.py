@@ -246,6 +246,9 @@ def _trial_line(optuna: Any, study: Any, trial: Any, spec: TuneSpec) -> str:
     )
 
 
+_ROW_ATTRS = ("start", "retry_of", "diverged", "seconds")  # user attributes a row keeps
+
+
 def trial_rows(study: Any) -> list[dict[str, Any]]:
     """Every trial of the study (killed ones included) as a plain record."""
     rows = []
@@ -257,7 +260,7 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
                 "value": t.value if t.value is not None else _last(t),
                 "params": dict(t.params),
                 "epochs": max(t.intermediate_values, default=0),
-                **{k: v for k, v in t.user_attrs.items() if k in ("start", "retry_of", "diverged")},
+                **{k: v for k, v in t.user_attrs.items() if k in _ROW_ATTRS},
             }
         )
     return rows
@@ -318,12 +321,17 @@ def budget(base: Scenario, spec: TuneSpec) -> dict[str, Any]:
         "max_steps_per_epoch": base.train.max_steps_per_epoch,
         "select_metric": base.train.select_metric,
         "training_seed": spec.training_seed(base),
-        "sampler": f"TPE (seed {spec.training_seed(base)}, {spec.startup_trials} random startup "
-        "trials)",
+        "sampler": f"TPE (seed {spec.training_seed(base)}, "
+        f"{_count(spec.startup_trials, 'random startup trial')})",
         "pruner": "none"
         if spec.pruner == "none"
-        else f"median (after {spec.startup_trials} trials and {spec.warmup_epochs} epochs)",
+        else f"median (after {_count(spec.startup_trials, 'trial')} and "
+        f"{_count(spec.warmup_epochs, 'epoch')})",
     }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def summary_markdown(summary: Mapping[str, Any]) -> str:

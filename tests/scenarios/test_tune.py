@@ -72,6 +72,9 @@ def test_four_trials_beat_a_bad_starting_lr(tuned) -> None:
     assert summary["budget"]["trials"] == 4 and summary["budget"]["epochs"] == 4
     assert summary["best"]["params"] == result.best_params
     assert "never influenced" in summary["test_data"]
+    # Each trial's cost is kept with it (reports sum it into the study's tuning time).
+    assert all(t["seconds"] > 0 for t in summary["trials"])
+    assert summary["budget"]["sampler"] == "TPE (seed 0, 5 random startup trials)"
 
 
 def test_test_data_never_reaches_the_search(tuned) -> None:
@@ -237,3 +240,6 @@ def test_the_pruner_stops_trials_behind_the_median(tmp_path: Path) -> None:
         epochs, _ = read_jsonl(folder / "metrics.jsonl")
         assert len(epochs) == trial["epochs"] and (len(epochs) < 4) == pruned
     assert not (tmp_path / "best").exists()  # final_run=False: no test evaluation at all
+    budget = json.loads((tmp_path / "tuning.json").read_text(encoding="utf-8"))["budget"]
+    assert budget["pruner"] == "median (after 1 trial and 0 epochs)"
+    assert budget["sampler"].endswith(", 1 random startup trial)")
