@@ -253,21 +253,11 @@ def run_one_result(
 
     check_outputs(scenario, run_dir)
     prepared = prepare(scenario, data=data, workspace=workspace, progress=progress)
-    record = {**prepared.record, **(extra_record or {})}
     name = f"{scenario.name}/{scenario.method}-s{seed}"
     with track_run(scenario, tracking, run_dir=run_dir, name=name) as tracker:
         result = run_experiment(
             prepared.split,
-            method=scenario.method,
-            channels=prepared.channels,
-            method_options=dict(scenario.method_options),
-            sasrec=scenario.model,
-            train=scenario.train,
-            evaluation=scenario.eval,
-            seed=seed,
-            out_dir=run_dir,
-            cache_dir=scenario.output.cache_path() / "states",
-            record=record,
+            **_run_settings(scenario, prepared, seed, run_dir, extra_record),
             progress=progress,
             callbacks=tracker.callbacks,
         )
@@ -293,20 +283,34 @@ def evaluate_one(
 
     return evaluate_trained(
         prepared.split,
-        method=scenario.method,
-        channels=prepared.channels,
-        method_options=dict(scenario.method_options),
-        sasrec=scenario.model,
-        train=scenario.train,
-        evaluation=scenario.eval,
-        seed=seed,
-        out_dir=run_dir,
-        cache_dir=scenario.output.cache_path() / "states",
+        **_run_settings(scenario, prepared, seed, run_dir, extra_record),
         users=users,
         device=device,
-        record={**prepared.record, **(extra_record or {})},
         progress=progress,
     )
+
+
+def _run_settings(
+    scenario: Scenario,
+    prepared: Prepared,
+    seed: int,
+    run_dir: Path,
+    extra_record: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The keyword arguments `run_experiment` and `evaluate_trained` both take from a
+    scenario: method, channels, settings, seed, folders and the run record."""
+    return {
+        "method": scenario.method,
+        "channels": prepared.channels,
+        "method_options": dict(scenario.method_options),
+        "sasrec": scenario.model,
+        "train": scenario.train,
+        "evaluation": scenario.eval,
+        "seed": seed,
+        "out_dir": run_dir,
+        "cache_dir": scenario.output.cache_path() / "states",
+        "record": {**prepared.record, **(extra_record or {})},
+    }
 
 
 def check_outputs(scenario: Scenario, run_dir: Path) -> None:
