@@ -13,6 +13,14 @@ NDCG@10 seed by seed (`scenarios.stats.compare_seeded`) and writes
 benchmarks/results/tuned_quality_cpu_<users>u.{json,md}. A rerun resumes: studies and cells
 are resumable, finished ones are skipped. `toolkit grid <work>/grid.toml` runs the same grid.
 FFT gets IISAN-Versa's head and fusion, so head capacity does not confound the comparison.
+
+`--pair-with WORK METHOD` compares this run's first method with another study's seeded runs
+of METHOD (same users and seeds), e.g. IISAN-Versa tuned with 20 trials against FFT tuned
+with 4, and `--tag` names the result files apart:
+
+    .venv/bin/python benchmarks/tuned_quality.py --trials 20 --methods iisan_versa \
+        --work runs/benchmarks/tuned_quality_iisan20 \
+        --pair-with runs/benchmarks/tuned_quality fft --tag iisan20
 """
 
 from __future__ import annotations
@@ -113,6 +121,26 @@ def compare(result: Any, methods: list[str]) -> dict[str, Any]:
     return out
 
 
+def paired_with(work: Path, method: str, seeds: list[int], result: Any, ours: str) -> dict:
+    """`ours` (this run's) against `method`'s seeded runs in another study's work folder
+    (`--pair-with`): e.g. IISAN-Versa tuned with 20 trials against FFT tuned with 4, with
+    both studies' tuning seconds, so a budget in time rather than trials can be read off."""
+    from scenarios.stats import compare_seeded
+
+    folder = Path(work) / "grid" / "runs" / "title"
+    other = {seed: _per_user(folder / f"{method}-s{seed}") for seed in seeds}
+    mine = {
+        o.cell.seed: _per_user(o.cell.run_dir)
+        for o in result.outcomes
+        if o.cell.scenario.method == ours and o.status in ("done", "skipped")
+    }
+    out = compare_seeded(other, mine).to_dict()
+    theirs = studies(Path(work) / "grid").get(method, {})
+    out |= {"b_minus_a": f"{ours} - {method} (from {work}: {len(theirs.get('trials', []))} "
+            f"trials, {theirs.get('seconds', 0):.0f} s of tuning)"}  # fmt: skip
+    return out
+
+
 def studies(grid_dir: Path) -> dict[str, dict[str, Any]]:
     """Per method, from its study's tuning.json: the choice, its validation value, every
     trial (state, value, epochs, values tried, seconds) and the study's summed seconds."""
@@ -165,8 +193,10 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {method} | {chosen} | {per_seed} | {mean:.4f} | {per_epoch:.1f} | "
             f"{study.get('seconds', 0):.0f} |"
         )
-    if "paired" in report:
-        p = report["paired"]
+    for key in ("paired", "paired_with"):
+        if key not in report:
+            continue
+        p = report[key]
         per_seed = ", ".join(f"{d:+.4f}" for d in p["per_seed"])
         lines += [
             "",
@@ -212,6 +242,12 @@ def main() -> None:
         "studies run one trial at a time either way",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--pair-with", nargs=2, metavar=("WORK", "METHOD"),
+        help="also compare this run's first method with METHOD's seeded runs in another "
+        "study's --work folder (same users and seeds)",
+    )  # fmt: skip
+    parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
     from media.io import atomic_write_json, atomic_write_text
     from scenarios.grid import load_grid, run_grid
@@ -233,7 +269,10 @@ def main() -> None:
     }
     report = {"setup": {k: str(v) if isinstance(v, Path) else v for k, v in setup.items()},
               "studies": studies(args.work / "grid"), **compare(result, args.methods)}  # fmt: skip
-    stem = f"tuned_quality_cpu_{args.users}u"
+    if args.pair_with:
+        work, method = args.pair_with
+        report["paired_with"] = paired_with(Path(work), method, args.seeds, result, args.methods[0])
+    stem = f"tuned_quality_cpu_{args.users}u{'_' + args.tag if args.tag else ''}"
     atomic_write_json(args.out / f"{stem}.json", report)
     atomic_write_text(args.out / f"{stem}.md", markdown(report))
     print(f"wrote {args.out / stem}.json and .md; grid report {result.report}")

@@ -65,6 +65,7 @@ def test_the_report_lists_every_trial_and_sums_each_studys_seconds(tmp_path: Pat
         "test_ndcg@10": {"iisan_versa": {1: 0.06, 2: 0.07}, "fft": {1: 0.08, 2: 0.07}},
         "seconds_per_epoch": {"iisan_versa": {1: 2.0, 2: 4.0}, "fft": {1: 400.0, 2: 440.0}},
         "paired": paired,
+        "paired_with": paired | {"b_minus_a": "iisan_versa - fft (from elsewhere)", "diff": 0.002},
     }
     text = tq.markdown(report)
     assert (
@@ -79,3 +80,4 @@ def test_the_report_lists_every_trial_and_sums_each_studys_seconds(tmp_path: Pat
     assert "**iisan_versa - fft**: -0.0100 [-0.0200, -0.0050]" in text
     assert "per seed -0.0100, -0.0120, 2/2 agree; significant: True." in text
     assert "searched: all" in text and "median (after 1 trial and 2 epochs)" in text
+    assert "**iisan_versa - fft (from elsewhere)**: +0.0020 [-0.0200, -0.0050]" in text
