@@ -169,7 +169,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Equal-budget tuning: {' vs '.join(s['methods'])} ({s['users']} Scientific users, CPU)",
         "",
-        f"Each method tuned with the same {s['trials']} trials on validation NDCG@10 only "
+        ("Each method tuned with the same " if len(s["methods"]) > 1 else "Tuned with ")
+        + f"{s['trials']} trials on validation NDCG@10 only "
         f"(sampler {budget.get('sampler', '?')}; pruner {budget.get('pruner', '?')}; trial 0 "
         f"is the method's default values; searched: {', '.join(s['params']) or 'all'}), every "
         f"trial and every final run at most {s['epochs']} epochs (patience {s['patience']}); "
