@@ -97,9 +97,10 @@ def _per_user(run_dir: Path) -> Any:
     return read_per_user_csv(Path(run_dir) / "test_per_user.csv")["ndcg@10"]
 
 
-def compare(result: Any, methods: list[str]) -> dict[str, Any]:
+def compare(result: Any, methods: list[str]) -> tuple[dict[str, Any], dict[str, dict[int, Any]]]:
     """Per method: test NDCG@10 and s/epoch per seed; FFT vs IISAN-Versa paired over users,
-    seed-aware (`scenarios.stats.compare_seeded`: B - A with A = the second method)."""
+    seed-aware (`scenarios.stats.compare_seeded`: B - A with A = the second method). Also
+    returns the per-user test NDCG@10 read, per method and seed (for `paired_with`)."""
     from scenarios.stats import compare_seeded
 
     runs: dict[str, dict[int, Any]] = {m: {} for m in methods}
@@ -118,22 +119,18 @@ def compare(result: Any, methods: list[str]) -> dict[str, Any]:
     if len(methods) == 2 and all(runs[m] for m in methods):
         out["paired"] = compare_seeded(runs[methods[1]], runs[methods[0]]).to_dict()
         out["paired"]["b_minus_a"] = f"{methods[0]} - {methods[1]}"
-    return out
+    return out, runs
 
 
-def paired_with(work: Path, method: str, seeds: list[int], result: Any, ours: str) -> dict:
-    """`ours` (this run's) against `method`'s seeded runs in another study's work folder
-    (`--pair-with`): e.g. IISAN-Versa tuned with 20 trials against FFT tuned with 4, with
-    both studies' tuning seconds, so a budget in time rather than trials can be read off."""
+def paired_with(work: Path, method: str, seeds: list[int], mine: dict[int, Any], ours: str) -> dict:
+    """`ours` (this run's per-user test NDCG@10 by seed, `mine`) against `method`'s seeded
+    runs in another study's work folder (`--pair-with`): e.g. IISAN-Versa tuned with 20
+    trials against FFT tuned with 4, with both studies' tuning seconds, so a budget in time
+    rather than trials can be read off."""
     from scenarios.stats import compare_seeded
 
     folder = Path(work) / "grid" / "runs" / "title"
     other = {seed: _per_user(folder / f"{method}-s{seed}") for seed in seeds}
-    mine = {
-        o.cell.seed: _per_user(o.cell.run_dir)
-        for o in result.outcomes
-        if o.cell.scenario.method == ours and o.status in ("done", "skipped")
-    }
     out = compare_seeded(other, mine).to_dict()
     theirs = studies(Path(work) / "grid").get(method, {})
     out |= {"b_minus_a": f"{ours} - {method} (from {work}: {len(theirs.get('trials', []))} "
@@ -268,11 +265,13 @@ def main() -> None:
         "wall_seconds_this_call": time.perf_counter() - started,
         "command": " ".join(sys.argv),
     }
+    figures, runs = compare(result, args.methods)
     report = {"setup": {k: str(v) if isinstance(v, Path) else v for k, v in setup.items()},
-              "studies": studies(args.work / "grid"), **compare(result, args.methods)}  # fmt: skip
+              "studies": studies(args.work / "grid"), **figures}  # fmt: skip
     if args.pair_with:
         work, method = args.pair_with
-        report["paired_with"] = paired_with(Path(work), method, args.seeds, result, args.methods[0])
+        ours = args.methods[0]
+        report["paired_with"] = paired_with(Path(work), method, args.seeds, runs[ours], ours)
     stem = f"tuned_quality_cpu_{args.users}u{'_' + args.tag if args.tag else ''}"
     atomic_write_json(args.out / f"{stem}.json", report)
     atomic_write_text(args.out / f"{stem}.md", markdown(report))
