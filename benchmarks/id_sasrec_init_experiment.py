@@ -35,7 +35,7 @@ def main() -> None:
         method="id",
         sasrec=SASRecConfig(init="normal"),
         train=TrainConfig(batch_size=64, device="cpu"),
-        evaluation=EvalConfig(mask_repeat_targets=True),
+        evaluation=EvalConfig(history="masked"),
         seed=12345,
         out_dir=Path("runs/benchmarks/exp_init_normal_mask_bs64"),
         cache_dir=Path("runs/benchmarks/cache"),

@@ -10,6 +10,7 @@ home.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
@@ -273,6 +274,30 @@ class TrainConfig:
         )
 
 
+HISTORY_CONVENTIONS = ("masked", "unmasked")
+"""`EvalConfig.history`: the target-independent ways to treat the input history."""
+WITHDRAWN_HISTORY = "withdrawn_target_unmasked"
+"""What runs recorded before `EvalConfig.history` existed did by default: every history item
+masked *except the target*. It looks at the target (a model that scores its history high
+ranks every repeat target first), so it is no protocol of this toolkit: such runs keep their
+record, are never compared with others, and are re-scored by `toolkit evaluate`."""
+REMOVED_EVAL_KEYS = {
+    "mask_repeat_targets": "eval.mask_repeat_targets was removed: the history is now masked "
+    'whatever the target (eval.history = "masked", the default; a repeated target is a miss) '
+    'or not at all (eval.history = "unmasked")',
+}
+"""Evaluation keys that no longer exist -> what to write instead (scenario loaders say it)."""
+
+
+def history_of(evaluation: Mapping[str, Any]) -> str:
+    """The history convention an evaluation record was made under, including records written
+    before `history` existed: `mask_repeat_targets = true` then meant "masked" exactly;
+    false (the old default) meant `WITHDRAWN_HISTORY`."""
+    if "history" in evaluation:
+        return str(evaluation["history"])
+    return "masked" if evaluation.get("mask_repeat_targets") else WITHDRAWN_HISTORY
+
+
 DEFAULT_BUCKETS = (1, 5, 20)
 """Where the popularity buckets after `cold` start: 1-4, 5-19 and 20+ training interactions."""
 
@@ -282,7 +307,12 @@ class EvalConfig:
     """Full-catalogue ranking."""
 
     ks: tuple[int, ...] = (5, 10, 20)  # cut-offs for HR@K and NDCG@K
-    mask_repeat_targets: bool = False  # IISAN-code convention: also mask a target seen before
+    # What happens to the items of the user's input history (validation: seq[:-2], test:
+    # seq[:-1]) when the catalogue is ranked; both conventions ignore the target:
+    # "masked": every history item is masked, so a target that repeats one is a miss (the
+    # IISAN code's convention); "unmasked": every item is ranked, history included (RecBole's
+    # sequential models). HISTORY_CONVENTIONS lists them.
+    history: str = "masked"
     user_batch: int = 1024  # users scored per chunk
     item_chunk: int = 200_000  # items scored per chunk (bounds memory on huge catalogues)
     # Metrics are also reported per popularity bucket of the target item (its occurrences in
@@ -296,6 +326,11 @@ class EvalConfig:
             bool(self.ks) and min(self.ks) >= 1,
             f"{prefix}.ks",
             "a non-empty list of cut-offs >= 1",
+        )
+        _require(
+            self.history in HISTORY_CONVENTIONS,
+            f"{prefix}.history",
+            invalid_choice(self.history, HISTORY_CONVENTIONS),
         )
         for name in ("user_batch", "item_chunk"):
             _require(getattr(self, name) >= 1, f"{prefix}.{name}", "must be >= 1")
@@ -330,7 +365,7 @@ def hashed_sections(plain: dict[str, Any]) -> dict[str, Any]:
 # when it stops early: part of a run's training fingerprint. Every other field only changes
 # how the selected checkpoint is scored, so a finished run is re-evaluated under it
 # (`toolkit evaluate`, `recsys.run.evaluate_trained`) instead of trained again.
-SELECTION_FIELDS: tuple[str, ...] = ("mask_repeat_targets",)
+SELECTION_FIELDS: tuple[str, ...] = ("history",)
 # EvalConfig fields that say how the ranking is chunked, not what it computes: left out of
 # the evaluation fingerprint (changing them re-evaluates nothing).
 EVAL_RUNTIME_FIELDS: tuple[str, ...] = ("user_batch", "item_chunk")

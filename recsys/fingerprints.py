@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from media.hashing import sha256_json
-from recsys.config import EVAL_RUNTIME_FIELDS, SELECTION_FIELDS, EvalConfig
+from recsys.config import EVAL_RUNTIME_FIELDS, SELECTION_FIELDS, EvalConfig, history_of
 from recsys.errors import ConfigError
 
 
@@ -31,6 +31,8 @@ def training_config(run_config: Mapping[str, Any], *, selection: bool = True) ->
     epoch (`selection=False`: the weights of every epoch, not which one is selected)."""
     evaluation = dict(run_config.get("evaluation") or {})
     defaults = dataclasses.asdict(EvalConfig())  # a record that predates a field has its default
+    # ... except the history convention: a record from before it existed used another one.
+    defaults["history"] = history_of(evaluation)
     out = {k: v for k, v in run_config.items() if k != "evaluation"}
     if selection:
         out["selection"] = {f: evaluation.get(f, defaults[f]) for f in SELECTION_FIELDS}
@@ -42,6 +44,7 @@ def evaluation_settings(evaluation: Mapping[str, Any]) -> dict[str, Any]:
     (an EvalConfig as a dict, plus `users` for a subset) with every EvalConfig field present
     (a record that predates one has its default), less `EVAL_RUNTIME_FIELDS`."""
     full = dataclasses.asdict(EvalConfig()) | dict(evaluation)
+    full["history"] = history_of(evaluation)
     return {k: v for k, v in full.items() if k not in EVAL_RUNTIME_FIELDS}
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recsys.config import REMOVED_EVAL_KEYS, WITHDRAWN_HISTORY, history_of
 from scenarios.errors import ScenarioError
 from scenarios.overrides import parse_override
 from scenarios.schema import Scenario, parse_scenario
@@ -83,6 +84,8 @@ def open_run(
     if not isinstance(record, dict) or "scenario" not in record:
         raise ScenarioError(results_file, "record.scenario", "run not made by run-scenario/grid")
     plain = {k: v for k, v in record["scenario"].items() if k != "source"}
+    if isinstance(plain.get("eval"), dict):  # a record from before eval.history: its old key
+        plain["eval"] = {k: v for k, v in plain["eval"].items() if k not in REMOVED_EVAL_KEYS}
     scenario = parse_scenario(plain, source=str(results_file), overrides=overrides)
     data_path = data or Path(record["dataset"]["path"])
     prepared = prepare(scenario, data=data_path, workspace=workspace, progress=False)
@@ -97,6 +100,25 @@ def open_run(
             "pass --data with the run's dataset",
         )
     return OpenedRun(run_dir, results, scenario, prepared)
+
+
+def withdrawn_note(run: Any) -> str:
+    """What `toolkit evaluate` says after scoring a run (a `recsys.run.RunResult`) recorded
+    under the withdrawn convention (every history item masked except the target); "" for any
+    other run."""
+    from recsys.fingerprints import read_results
+
+    held = read_results(Path(run.out_dir) / "results.json") or {}
+    if history_of((held.get("config") or {}).get("evaluation") or {}) != WITHDRAWN_HISTORY:
+        return ""
+    scored = read_results(Path(run.results_dir or run.out_dir) / "results.json") or {}
+    now = (scored.get("masking") or {}).get("convention", "masked")
+    return (
+        f"note: {run.out_dir} was recorded under the withdrawn evaluation convention (every "
+        "history item masked except the target, which looks at the target); its checkpoint, "
+        f"selected under that convention, is now scored under eval.history={now}; the run's "
+        "own results.json is unchanged and is never compared with newer runs"
+    )
 
 
 def read_user_ids(path: Path) -> list[str]:
@@ -129,7 +151,7 @@ def evaluate_run(
 
     Args:
         run_dir: a finished run folder (results.json, checkpoint/best.safetensors).
-        overrides: `eval.*` dotted overrides (`eval.mask_repeat_targets=true`).
+        overrides: `eval.*` dotted overrides (`eval.history=unmasked`).
         users_file: score only the users listed there (one id a line).
         data: the dataset when it moved since training.
         device: where to score (default: the run's train.device).

@@ -113,16 +113,21 @@ def cell_state(cell: GridCell, data: Path | None = None) -> tuple[str, str]:
     """
     import json
 
+    from scenarios.report_protocol import is_withdrawn, protocol_of
+
     wanted = _identity(cell, data)
     results_file = cell.run_dir / "results.json"
     if results_file.exists():
         try:
-            held = _recorded(json.loads(results_file.read_text(encoding="utf-8")))
+            results = json.loads(results_file.read_text(encoding="utf-8"))
+            held = _recorded(results)
         except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
             return "stale", f"unreadable results.json ({exc})"
         diffs = [k for k in wanted if held[k] != wanted[k]]
         if not diffs:
             return "complete", ""
+        if is_withdrawn(protocol_of(results)):
+            return "stale", "finished under the withdrawn evaluation convention (eval.history)"
         return "stale", "finished run of another " + " and ".join(
             {"scenario_fingerprint": "configuration", "seed": "seed", "dataset": "dataset"}[k]
             for k in diffs

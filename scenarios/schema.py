@@ -29,6 +29,7 @@ from media.hashing import sha256_json
 from media.typed import TypedLoadError, build, invalid_choice, suggest, to_plain
 from recsys.channels import EncoderSpec
 from recsys.config import (
+    REMOVED_EVAL_KEYS,
     EvalConfig,
     SASRecConfig,
     SplitConfig,
@@ -230,6 +231,7 @@ def parse_scenario(
     for item in overrides:
         apply_override(doc, item, source=source)
     _merge_seed(doc, source)
+    _refuse_removed(doc, source)
     if "name" not in doc and default_name is not None:
         doc["name"] = default_name
     _fill_encoder_defaults(doc, source)
@@ -240,6 +242,14 @@ def parse_scenario(
     object.__setattr__(scenario, "source", source)  # provenance, not configuration
     validate(scenario)
     return scenario
+
+
+def _refuse_removed(doc: dict[str, Any], source: str) -> None:
+    """A key that once existed gets what to write instead, not a bare "unknown key"."""
+    table = doc.get("eval")
+    for key in table if isinstance(table, dict) else ():
+        if key in REMOVED_EVAL_KEYS:
+            raise ScenarioError(source, f"eval.{key}", REMOVED_EVAL_KEYS[key])
 
 
 def _thaw(value: Any) -> Any:

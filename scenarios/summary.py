@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scenarios.report import efficiency_of, metrics_of, protocol_of
+from scenarios.report import efficiency_of, metrics_of
+from scenarios.report_protocol import protocol_of
 
 SUMMARY_METRICS = (("hr@10", "test HR@10"), ("ndcg@10", "test NDCG@10"), ("mrr", "test MRR"))
 
@@ -25,6 +26,7 @@ def summary_of(
     test = metrics_of(dict(results), "test")
     dataset = results.get("dataset") if isinstance(results.get("dataset"), dict) else {}
     params = results.get("params") if isinstance(results.get("params"), dict) else {}
+    masking = results.get("masking") if isinstance(results.get("masking"), dict) else {}
     return {
         "run_dir": str(run_dir),
         "results_file": str(Path(results_dir) / "results.json"),
@@ -32,6 +34,8 @@ def summary_of(
         "method": results.get("method"),
         "seed": results.get("seed"),
         "protocol": protocol_of(dict(results)),
+        "repeat_targets": masking.get("repeat_targets"),
+        "repeat_share": masking.get("repeat_share"),
         "test": {key: test.get(key) for key, _ in SUMMARY_METRICS},
         "best_epoch": results.get("best_epoch"),
         "epochs": results.get("epochs_run"),
@@ -96,7 +100,15 @@ def _rows(summary: Mapping[str, Any]) -> list[str]:
         _number(summary["seconds_per_epoch"], ".2f"),
         _number(summary["trainable_params"], ","),
         str(summary["protocol"] or "–"),
+        _repeats(summary),
     ]
+
+
+def _repeats(summary: Mapping[str, Any]) -> str:
+    count, share = summary.get("repeat_targets"), summary.get("repeat_share")
+    if count is None or share is None:
+        return "not recorded"
+    return f"{count:,} ({share:.1%})"
 
 
 ROW_NAMES = (
@@ -106,6 +118,7 @@ ROW_NAMES = (
     "s/epoch",
     "trainable parameters",
     "protocol",
+    "target in history",
 )
 
 

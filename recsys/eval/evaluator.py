@@ -1,10 +1,12 @@
-"""The one evaluator: full-catalogue ranking in chunks, history masked, ties in expectation.
+"""The one evaluator: full-catalogue ranking in chunks, history convention applied, ties in
+expectation.
 
-Masking convention (recorded in every result): when ranking for validation the items of
-``seq[:-2]`` are masked, for test those of ``seq[:-1]`` (within the kept window), and padding
-(column 0) always. The target itself is never masked, even when it repeats a history item
-(the protocol's default); with ``EvalConfig.mask_repeat_targets`` such a target is masked
-too, as the IISAN code does, and the user counts as a miss.
+History convention (`EvalConfig.history`, recorded in every result): the input history is
+``seq[:-2]`` for validation and ``seq[:-1]`` for test (within the kept window). Under
+"masked" (the default) every history item is masked whatever the target, so a target that
+repeats one counts as a miss; under "unmasked" nothing is masked and every item competes,
+history included. Neither looks at the target. Padding (column 0) is always masked. Either
+way each user whose target repeats a history item is marked (`repeat`) and counted.
 
 Every evaluation also reports its metrics by popularity bucket of the target item
 (recsys.eval.buckets), grouping the per-user values it computed (no second pass). Under
@@ -27,6 +29,7 @@ from recsys.config import EvalConfig
 from recsys.data.types import Split
 from recsys.errors import ConfigError
 from recsys.eval.buckets import bucket_metrics
+from recsys.eval.history import history_pairs, masking_convention, repeat_record
 from recsys.eval.metrics import per_user_metrics, summarise
 
 Which = Literal["valid", "test"]
@@ -41,10 +44,11 @@ class EvalResult:
         metrics: means over users: ``hr@k``, ``ndcg@k`` (k in config.ks) and ``mrr``.
         per_user: per-user arrays, one entry per row of `rows`: the same metrics plus
             ``rank`` (expected rank; inf when the target was masked), ``higher``, ``tied``,
-            ``missed`` (target masked by mask_repeat_targets) and ``train_count`` (the
+            ``missed`` (target masked: a repeat under the "masked" convention), ``repeat``
+            (the target repeats an item of the input history) and ``train_count`` (the
             target's occurrences in the training part, `split.train_counts`).
         protocol: the split's protocol name (`Split.protocol`, recsys.config.PROTOCOL_NAMES).
-        masking: the masking convention, spelled out.
+        masking: the history convention, spelled out, with the repeat-target counts.
         num_users: users evaluated.
         seconds: wall time of the evaluation.
         rows: the split rows (users) evaluated, ascending: every user, except under the
@@ -73,25 +77,6 @@ class EvalResult:
             **self.metrics,
             "buckets": self.buckets,
         }
-
-
-def masking_convention(
-    config: EvalConfig, which: str, kind: str = "leave_one_out"
-) -> dict[str, Any]:
-    """How history was masked, for the record."""
-    if kind == "temporal":
-        period = "validation" if which == "valid" else "test"
-        history = f"the user's interactions before the {period} cut (within keep_last)"
-    else:
-        history = "seq[:-2]" if which == "valid" else "seq[:-1]"
-    return {
-        "history": history,
-        "mask_repeat_targets": config.mask_repeat_targets,
-        "target": "masked when repeated (counts as a miss)"
-        if config.mask_repeat_targets
-        else "never masked",
-        "ties": "expectation under uniform random tie-breaking",
-    }
 
 
 def _split_arrays(split: Split, which: str) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -286,27 +271,6 @@ def _rank_rows(
     return higher.cpu().numpy(), tied.cpu().numpy()
 
 
-def _chunk_mask(
-    seen: tuple[np.ndarray, np.ndarray],
-    start: int,
-    stop: int,
-    targets: np.ndarray,
-    mask_repeat: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """History pairs to mask for users [start, stop), and which users' targets are masked."""
-    indptr, indices = seen
-    lo, hi = indptr[start], indptr[stop]
-    cols = indices[lo:hi].astype(np.int64)
-    rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
-    is_target = cols == targets[rows]
-    missed = np.zeros(stop - start, dtype=bool)
-    if mask_repeat:
-        missed[rows[is_target]] = True
-    # The target's own column is never masked here: a missed user is zeroed afterwards.
-    keep = ~is_target
-    return rows[keep], cols[keep], missed
-
-
 def _rank_all(
     state_fn: Any,
     arrays: tuple[np.ndarray, np.ndarray, tuple],
@@ -314,26 +278,24 @@ def _rank_all(
     item_table: torch.Tensor,
     excluded: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(higher, tied, missed) of every evaluated user, in user blocks."""
+    """(higher, tied, repeat) of every evaluated user, in user blocks."""
     history, targets, seen = arrays
     n_users = history.shape[0]
     higher = np.zeros(n_users, dtype=np.int64)
     tied = np.zeros(n_users, dtype=np.int64)
-    missed = np.zeros(n_users, dtype=bool)
+    repeat = np.zeros(n_users, dtype=bool)
     # Under torchrun each rank ranks every world_size-th user block; the counts are integers,
     # so summing the ranks' arrays is the single-process result exactly.
     for start in distributed.shard_blocks(range(0, n_users, config.user_batch)):
         stop = min(start + config.user_batch, n_users)
         hist = torch.from_numpy(history[start:stop].astype(np.int64)).to(item_table.device)
         states = state_fn(hist, start, stop).to(item_table.dtype)
-        rows, cols, miss = _chunk_mask(
-            seen, start, stop, targets[start:stop], config.mask_repeat_targets
-        )
+        rows, cols, again = history_pairs(seen, start, stop, targets[start:stop], config.history)
         h, t = rank_counts(
             states, item_table, targets[start:stop], rows, cols, config.item_chunk, excluded
         )
-        higher[start:stop], tied[start:stop], missed[start:stop] = h, t, miss
-    return distributed.all_reduce_arrays(higher, tied, missed)
+        higher[start:stop], tied[start:stop], repeat[start:stop] = h, t, again
+    return distributed.all_reduce_arrays(higher, tied, repeat)
 
 
 @torch.no_grad()
@@ -352,7 +314,7 @@ def evaluate_states(
             all the split's users except under the new-item protocol.
         split: the split.
         which: "valid" or "test".
-        config: cut-offs, masking convention, chunk sizes, popularity buckets.
+        config: cut-offs, history convention, chunk sizes, popularity buckets.
         item_table: [N+1, d] item embeddings.
 
     Raises:
@@ -372,13 +334,15 @@ def evaluate_states(
         )
     arrays = _select(*_split_arrays(split, which), rows)
     excluded = excluded_items(split, which)
-    higher, tied, missed = _rank_all(state_fn, arrays, config, item_table, excluded)
+    higher, tied, repeat = _rank_all(state_fn, arrays, config, item_table, excluded)
+    missed = repeat if config.history == "masked" else np.zeros_like(repeat)
     per_user = per_user_metrics(higher, tied, tuple(config.ks), missed)
     metrics = {k: v for k, v in per_user.items() if k != "rank"}
     counts = split.train_counts[arrays[1]].astype(np.int64)  # [users] target's training count
-    per_user.update(higher=higher, tied=tied, missed=missed, train_count=counts)
+    per_user.update(higher=higher, tied=tied, missed=missed, repeat=repeat, train_count=counts)
     masking = {
         **masking_convention(config, which, split.kind),
+        **repeat_record(repeat),
         "masked_targets": int(missed.sum()),
     }
     if len(excluded):
@@ -410,12 +374,12 @@ def evaluate(
         model: a SequentialRecommender (item_tower + user_state).
         split: the split whose valid or test users are ranked.
         which: "valid" or "test".
-        config: cut-offs, masking convention, chunk sizes.
+        config: cut-offs, history convention, chunk sizes.
         item_table: [N+1, d] precomputed item embeddings; computed once here (eval mode,
             fp32) when None.
 
     Returns:
-        The EvalResult (means, per-user values, protocol and masking recorded).
+        The EvalResult (means, per-user values, protocol and history convention recorded).
     """
     was_training = model.training
     model.eval()

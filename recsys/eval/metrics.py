@@ -12,8 +12,8 @@ exactly equal. Under uniform random tie-breaking its rank R is uniform over
 
 Sums use prefix sums, so a tie group of any size costs O(1). With t = 0 these reduce to the
 usual HR = [rank <= K], NDCG = 1/log2(rank+1), MRR = 1/rank. (Using the mean rank inside
-1/log2 would be biased: the discount is convex.) Users whose target was masked (the
-`mask_repeat_targets` convention) score 0 everywhere; pass them in `missed`.
+1/log2 would be biased: the discount is convex.) Users whose target was masked (a repeated
+target under `eval.history = "masked"`) score 0 everywhere; pass them in `missed`.
 """
 
 from __future__ import annotations

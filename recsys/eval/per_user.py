@@ -4,9 +4,11 @@ Columns: ``user_id``, ``target`` (external item id), ``target_train_count`` (the
 occurrences in the training part of the split, which decides its popularity bucket; 0 =
 cold), ``rank_expectation`` (expected 1-based rank under random tie-breaking; ``inf`` when
 the target was masked), ``hr@k`` and ``ndcg@k`` for every evaluated k, ``mrr``,
-``target_masked`` (0/1). Rows follow the split's user order (only the evaluated users: under
-the new-item protocol those whose target was withheld), so two runs on the same split pair
-up row by row (and by user_id).
+``target_masked`` (0/1: masked, so a miss), ``target_in_history`` (0/1: the target repeats an
+item of the user's input history; under ``eval.history = "masked"`` these are exactly the
+masked ones, under "unmasked" they are ranked among the other history items). Rows follow
+the split's user order (only the evaluated users: under the new-item protocol those whose
+target was withheld), so two runs on the same split pair up row by row (and by user_id).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def write_per_user_csv(path: Path, result: EvalResult, split: Split) -> None:
             "rank_expectation",
             *metric_cols,
             "target_masked",
+            "target_in_history",
         ]
     )
     per_user = result.per_user
@@ -48,6 +51,7 @@ def write_per_user_csv(path: Path, result: EvalResult, split: Split) -> None:
                 repr(float(per_user["rank"][u])),
                 *(repr(float(per_user[c][u])) for c in metric_cols),
                 int(per_user["missed"][u]),
+                int(per_user["repeat"][u]),
             ]
         )
     atomic_write_text(path, buffer.getvalue())
@@ -65,7 +69,7 @@ def read_per_user_csv(path: Path) -> dict[str, np.ndarray]:
         values = [r[column] for r in rows]
         if column in ("user_id", "target"):
             out[column] = np.array(values, dtype=object)
-        elif column == "target_masked":
+        elif column in ("target_masked", "target_in_history"):
             out[column] = np.array([v == "1" for v in values])
         elif column == "target_train_count":
             out[column] = np.array([int(v) for v in values], dtype=np.int64)

@@ -49,7 +49,11 @@ def test_the_summary_on_screen_equals_results_json(title_run) -> None:
     assert summary["epochs"] == results["epochs_run"] == 2
     assert summary["seconds_per_epoch"] == results["efficiency"]["seconds_per_epoch"]
     assert summary["trainable_params"] == results["params"]["trainable"]
-    assert summary["protocol"] == results["protocol"] == "leave_one_out_full_ranking"
+    assert results["protocol"] == "leave_one_out_full_ranking"
+    assert summary["protocol"] == "leave_one_out_full_ranking/history=masked"
+    masking = results["masking"]
+    assert summary["repeat_targets"] == masking["repeat_targets"] > 0
+    assert masking["repeat_share"] == pytest.approx(masking["repeat_targets"] / masking["users"])
     assert summary["items_ranked"] == results["dataset"]["items"] == 24
     assert summary["catalogue"] == results["dataset"]["catalogue"] == "24 items ranked"
     table = _invoke(*args).stdout  # the table: the same numbers, rounded for the eye
@@ -58,6 +62,8 @@ def test_the_summary_on_screen_equals_results_json(title_run) -> None:
     assert f"{results['params']['trainable']:,}" in table
     assert f"{results['efficiency']['seconds_per_epoch']:.2f}" in table
     assert "leave_one_out_full_ranking" in table and "catalogue: 24 items ranked" in table
+    share = f"{masking['repeat_targets']:,} ({masking['repeat_share']:.1%})"
+    assert "target in history" in table and share in table
 
 
 def test_a_rerun_says_it_is_complete_and_trains_nothing(title_run) -> None:
@@ -156,32 +162,34 @@ class _Done:
     done = skipped = failed = 0
 
 
-def test_evaluate_with_masked_repeats_equals_training_with_it(
+def test_evaluate_unmasked_equals_training_with_it(
     tiny_data: Path, shared_cache: Path, tmp_path: Path
 ) -> None:
     from recsys.data import load_dataset, make_split
 
     one_epoch = ("train.epochs=1", _cache(shared_cache), "seed=2", "--data", str(tiny_data))
-    plain, masked = tmp_path / "plain", tmp_path / "masked"
+    plain, unmasked = tmp_path / "plain", tmp_path / "unmasked"
     _invoke("run-scenario", "title", "--out", str(plain), *FAST, *one_epoch)
     _invoke(
-        "run-scenario", "title", "--out", str(masked), *FAST, *one_epoch,
-        "eval.mask_repeat_targets=true",
+        "run-scenario", "title", "--out", str(unmasked), *FAST, *one_epoch,
+        "eval.history=unmasked",
     )  # fmt: skip
     before = snapshot(plain)
-    scored = _invoke("evaluate", str(plain), "eval.mask_repeat_targets=true", "--json")
+    scored = _invoke("evaluate", str(plain), "eval.history=unmasked", "--json")
     summary = json.loads(scored.stdout)
     assert summary["status"] == "evaluated" and "nothing trained" in scored.stderr
-    assert summary["protocol"] == "leave_one_out_full_ranking+mask_repeat_targets"
+    assert "withdrawn" not in scored.stderr
+    assert summary["protocol"] == "leave_one_out_full_ranking/history=unmasked"
     assert snapshot(plain) == before  # the original run's files are untouched
     evaluated = json.loads(Path(summary["results_file"]).read_text())
-    trained_with = json.loads((masked / "results.json").read_text())
+    trained_with = json.loads((unmasked / "results.json").read_text())
     # Seeded identically, one epoch (the same selected checkpoint): the same numbers.
     for part in ("test", "valid"):
         for key, value in trained_with[part].items():
             assert evaluated[part][key] == pytest.approx(value, abs=1e-9), (part, key)
     assert evaluated["masking"] == trained_with["masking"]
-    # And they are the original run's per-user results with repeated targets counted missed.
+    # Under the default the repeated targets are exactly the masked ones, each a miss;
+    # unmasked, the same users are marked but ranked.
     split = make_split(load_dataset(tiny_data))
     indptr, seen = split.test_seen
     repeated = np.array(
@@ -190,12 +198,67 @@ def test_evaluate_with_masked_repeats_equals_training_with_it(
     assert repeated.any() and not repeated.all()
     from recsys.eval.per_user import read_per_user_csv
 
-    rows = read_per_user_csv(plain / "test_per_user.csv")
-    for key in ("hr@10", "ndcg@10", "mrr"):
-        expected = np.where(repeated, 0.0, rows[key]).mean()
-        assert evaluated["test"][key] == pytest.approx(expected, abs=1e-12)
-    again = _invoke("evaluate", str(plain), "eval.mask_repeat_targets=true")
+    masked_rows = read_per_user_csv(plain / "test_per_user.csv")
+    np.testing.assert_array_equal(masked_rows["target_in_history"], repeated)
+    np.testing.assert_array_equal(masked_rows["target_masked"], repeated)
+    assert (masked_rows["ndcg@10"][repeated] == 0).all()
+    ranked = read_per_user_csv(Path(summary["results_file"]).parent / "test_per_user.csv")
+    np.testing.assert_array_equal(ranked["target_in_history"], repeated)
+    assert not ranked["target_masked"].any() and np.isfinite(ranked["rank_expectation"]).all()
+    again = _invoke("evaluate", str(plain), "eval.history=unmasked")
     assert f"already complete: {Path(summary['results_file']).parent}" in again.stderr
+
+
+def _as_withdrawn(run_dir: Path) -> None:
+    """Rewrite a finished run's records as a release before eval.history wrote them."""
+    from media.hashing import sha256_json
+    from recsys.fingerprints import evaluation_settings, training_config
+
+    results = json.loads((run_dir / "results.json").read_text())
+    for evaluation in (results["config"]["evaluation"], results["record"]["scenario"]["eval"]):
+        del evaluation["history"]
+        evaluation["mask_repeat_targets"] = False
+    results["masking"] = {"history": "seq[:-1]", "mask_repeat_targets": False}
+    results["config_sha256"] = sha256_json(results["config"])
+    results["train_sha256"] = sha256_json(training_config(results["config"]))
+    results["eval_sha256"] = sha256_json(evaluation_settings(results["config"]["evaluation"]))
+    (run_dir / "results.json").write_text(json.dumps(results))
+
+
+def test_evaluate_rescores_a_run_of_the_withdrawn_convention_and_says_so(
+    tiny_data: Path, shared_cache: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "old"
+    _invoke(
+        "run-scenario", "title", "--out", str(run_dir), *FAST, "train.epochs=1",
+        _cache(shared_cache), "seed=3", "--data", str(tiny_data),
+    )  # fmt: skip
+    _as_withdrawn(run_dir)
+    before = snapshot(run_dir)
+    scored = _invoke("evaluate", str(run_dir), "--json")
+    summary = json.loads(scored.stdout)
+    assert summary["status"] == "evaluated"
+    assert summary["protocol"] == "leave_one_out_full_ranking/history=masked"
+    assert "withdrawn evaluation convention" in scored.stderr
+    assert "now scored under eval.history=masked" in scored.stderr
+    assert snapshot(run_dir) == before
+    evaluated = json.loads(Path(summary["results_file"]).read_text())
+    assert evaluated["evaluated_from"]["selection"] == {"history": "withdrawn_target_unmasked"}
+    # A run of the withdrawn convention keeps its old label, so it never pairs with new runs.
+    from scenarios.report_protocol import protocol_of
+
+    assert protocol_of(json.loads((run_dir / "results.json").read_text())) == (
+        "leave_one_out_full_ranking"
+    )
+
+
+def test_a_scenario_with_the_removed_key_says_what_to_write(tiny_data: Path) -> None:
+    refused = CliRunner().invoke(
+        app, ["run-scenario", "title", "eval.mask_repeat_targets=true", "--data", str(tiny_data)]
+    )
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "eval.mask_repeat_targets was removed" in refused.output
+    assert 'eval.history = "unmasked"' in refused.output
 
 
 def test_evaluate_refuses_training_settings_in_one_line(title_run, tmp_path: Path) -> None:

@@ -67,13 +67,24 @@ def test_scoring_settings_leave_the_training_fingerprint_alone() -> None:
         plain["eval_sha256"],
     )
     assert chunks["config_sha256"] != plain["config_sha256"]  # the whole-config hash sees all
-    masked = with_eval(mask_repeat_targets=True)  # changes validation: selects the epoch
+    masked = with_eval(history="unmasked")  # changes validation: selects the epoch
     assert masked["train_sha256"] != plain["train_sha256"]
-    # A record that predates a field is read with the field's default.
-    older = base | {"evaluation": {"ks": [5, 10], "user_batch": 1024, "item_chunk": 200_000}}
+    # A record that predates a field (here `buckets`) is read with the field's default ...
+    older = base | {
+        "evaluation": {"ks": [5, 10], "history": "masked", "user_batch": 1024, "item_chunk": 1}
+    }
     assert fingerprints(older)["train_sha256"] == plain["train_sha256"]
     assert fingerprints(older)["eval_sha256"] == plain["eval_sha256"]
-    assert training_config(base)["selection"] == {"mask_repeat_targets": False}
+    assert training_config(base)["selection"] == {"history": "masked"}
+    # ... except a record from before eval.history: its default was another (withdrawn)
+    # convention;
+    # `mask_repeat_targets = true` was exactly today's "masked".
+    old = {"ks": [5, 10], "user_batch": 1024, "item_chunk": 200_000}
+    withdrawn = base | {"evaluation": old | {"mask_repeat_targets": False}}
+    assert training_config(withdrawn)["selection"] == {"history": "withdrawn_target_unmasked"}
+    assert fingerprints(withdrawn)["train_sha256"] != plain["train_sha256"]
+    same = base | {"evaluation": old | {"mask_repeat_targets": True}}
+    assert training_config(same)["selection"] == {"history": "masked"}
 
 
 def test_a_run_recorded_before_the_split_is_still_complete(split, tmp_path: Path) -> None:
@@ -101,8 +112,8 @@ def test_a_run_recorded_before_the_split_is_still_complete(split, tmp_path: Path
     assert scored["test"] == pytest.approx(legacy["test"], abs=1e-12)
     # Another validation convention selects epochs differently: another run, and the
     # message says how to score this one under it instead.
-    with pytest.raises(ConfigError, match="toolkit evaluate .* eval.mask_repeat_targets="):
-        _run(split, run_dir, EvalConfig(ks=(5, 10), mask_repeat_targets=True))
+    with pytest.raises(ConfigError, match="toolkit evaluate .* eval.history="):
+        _run(split, run_dir, EvalConfig(ks=(5, 10), history="unmasked"))
 
 
 def test_an_interrupted_run_from_before_the_split_resumes_and_says_so(
@@ -151,7 +162,7 @@ def test_scoring_a_user_subset_writes_their_rows_only(split, tmp_path: Path) -> 
         results["train_sha256"]
         == json.loads((run_dir / "results.json").read_text())["train_sha256"]
     )
-    assert results["evaluated_from"]["selection"] == {"mask_repeat_targets": False}
+    assert results["evaluated_from"]["selection"] == {"history": "masked"}
     with pytest.raises(ConfigError, match="not users of the split"):
         evaluate_trained(
             split, method="id", sasrec=SASREC, train=TRAIN, evaluation=EVAL, seed=7,
