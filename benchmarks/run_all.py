@@ -37,6 +37,7 @@ LONG = {
     "id_sasrec_init_experiment": "ID-SASRec with RecBole's N(0, 0.02) initialisation",
     "iisan_lr_sweep": "IISAN-Versa's LR for a short epoch budget",
     "scaleout": "torchrun 1 vs 2 processes, and a 1 M-item streamed cache",
+    "stats_calibration": "null FPR and power of the seed-aware verdict, old rule beside (~1 min)",
 }
 """Script stem -> what it produces; listed, never run by `make bench`."""
 
