@@ -6,8 +6,10 @@ behind the README (`benchmarks/grids/scientific.toml`, and the new-item protocol
 (IISAN-Versa vs ID-SASRec, vs the frozen encoder) and encoders against each other (MPNet-base
 vs MiniLM-L6, the scaling claim). This reads the grids' `runs.csv` and per-user files and
 pairs the runs seed by seed, over all test users and per popularity bucket, with
-`scenarios.stats.compare_seeded` (sign-flip permutation over users; seeds-then-users
-bootstrap interval).
+`scenarios.stats.compare_seeded` (users × seeds crossed design: one p-value and one interval
+from the seed and user variance components). Each printed table of comparisons is one family:
+its p-values are Holm-adjusted together (`scenarios.multiplicity`) and its verdicts use the
+adjusted p.
 
     .venv/bin/python benchmarks/scientific_tables.py --grid runs/sci \\
         --new-items runs/sci-new-items --asymmetric runs/sci-asym
@@ -105,20 +107,33 @@ def _compare(a: dict, b: dict, bucket: Any = None) -> dict[str, Any] | None:
     return compare_seeded(arr(ua), arr(ub)).to_dict()
 
 
-def _verdict(c: dict[str, Any]) -> str:
-    if c["single_seed"]:
-        return "one seed"
-    if c["significant"]:
-        return "better" if c["diff"] > 0 else "worse"
-    return "no significant difference"
+CORRECTION = "holm"  # every printed table of comparisons is one family
+
+
+def _adjust(comparisons: list[dict[str, Any] | None]) -> int:
+    """Holm-adjust one printed table's comparisons (empty buckets, None, are not tested);
+    returns the family's size."""
+    from scenarios.multiplicity import adjust_family
+
+    return adjust_family([c for c in comparisons if c is not None], CORRECTION)
 
 
 def _cmp_cell(c: dict[str, Any] | None) -> str:
+    from scenarios.report_tables import p_text, verdict
+
     if c is None:
         return "–"
     return (
-        f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] p={c['p_value']:.2g} "
-        f"({c['agree']}/{len(c['seeds'])} seeds agree): {_verdict(c)}"
+        f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] p={p_text(c['p_value'])}, "
+        f"p (Holm)={p_text(c.get('p_adjusted'))} ({c['agree']}/{len(c['seeds'])} seeds agree): "
+        f"{verdict(c)}"
+    )
+
+
+def _family_line(size: int) -> str:
+    return (
+        f"The {size} comparisons below with at least two seeds form one family: "
+        "their p-values are Holm-adjusted together and the verdicts use the adjusted p."
     )
 
 
@@ -136,6 +151,9 @@ def study(grid: Path) -> dict[str, Any]:
         for bucket, rng in out["configs"][a]["bucket_ranges"].items():
             entry["buckets"][bucket] = _compare(configs[a], configs[b], tuple(rng))
         out["pairs"].append(entry)
+    out["family_size"] = _adjust(
+        [c for p in out["pairs"] for c in (p["all"], *p["buckets"].values())]
+    )
     return out
 
 
@@ -161,17 +179,19 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {c['hr_mean']:.4f} | {c['cpu_seconds_per_epoch']:.2f} "
                 f"| {c['trainable_params']:,} | {cells} |"
             )
-        lines += ["", "| B vs A | all test users | " + " | ".join(labels) + " |",
+        lines += ["", _family_line(data["family_size"]), "",
+                  "| B vs A | all test users | " + " | ".join(labels) + " |",
                   "|---|---|" + "---|" * len(labels)]  # fmt: skip
         for p in data["pairs"]:
             cells = " | ".join(_cmp_cell(p["buckets"][b]) for b in labels)
             lines.append(f"| {p['b']} vs {p['a']} | {_cmp_cell(p['all'])} | {cells} |")
         lines.append("")
     lines += [
-        "Each cell: Δ = B − A in test NDCG@10 [95% interval: seeds resampled, then users within "
-        "them] p = two-sided sign-flip permutation p over users (seed-averaged; 9,999 flips), "
-        "seeds whose own Δ has the sign of the mean, and the verdict (better / worse only with "
-        "p < 0.05 and an interval that excludes 0). Buckets: how often the test target occurs in "
+        "Each cell: Δ = B − A in test NDCG@10 [95% interval], p = the raw two-sided p of the "
+        "users × seeds test (the interval excludes 0 exactly when p < 0.05), p (Holm) = p "
+        "adjusted within the table's family, seeds whose own Δ has the sign of the mean, and the "
+        "verdict (better / worse only with at least two seeds and p (Holm) < 0.05; the intervals "
+        "are not adjusted). Buckets: how often the test target occurs in "
         "the training part of the split. CPU s/epoch: the training process's CPU time per epoch "
         "(one torch thread), robust to other jobs sharing the machine.",
         "",
@@ -201,6 +221,7 @@ def main() -> None:
         singles = ("IISAN-Versa MPNet", "IISAN-Versa MiniLM")
         base = {k: _runs(rows, *CONFIGS[k]) for k in singles}
         report["asymmetric"]["vs"] = {k: _compare(v, runs) for k, v in base.items() if v}
+        report["asymmetric"]["family_size"] = _adjust(list(report["asymmetric"]["vs"].values()))
     atomic_write_json(args.out / "scientific_study.json", report)
     text = markdown(report)
     if "asymmetric" in report:
@@ -209,7 +230,7 @@ def main() -> None:
             "\n## Asymmetric pair: MPNet (768) + MiniLM (384) over the same titles\n\n"
             f"Test NDCG@10 {a['ndcg_mean']:.4f} ± {a['ndcg_std']:.4f} ({len(a['seeds'])} seeds), "
             f"{a['trainable_params']:,} trainable parameters, "
-            f"{a['seconds_per_epoch']:.2f} s/epoch.\n\n"
+            f"{a['seconds_per_epoch']:.2f} s/epoch. {_family_line(a['family_size'])}\n\n"
             + "\n".join(f"- vs {k}: {_cmp_cell(c)}" for k, c in a["vs"].items())
             + "\n"
         )

@@ -196,12 +196,12 @@ def markdown(report: dict[str, Any]) -> str:
             continue
         p = report[key]
         per_seed = ", ".join(f"{d:+.4f}" for d in p["per_seed"])
+        # one comparison per line, so no multiplicity adjustment: the raw p is the verdict's
         lines += [
             "",
             f"**{p['b_minus_a']}**: {p['diff']:+.4f} [{p['ci_low']:+.4f}, {p['ci_high']:+.4f}] "
-            f"(seeds-then-users bootstrap), p = {p['p_value']:.3g} (sign-flip permutation over "
-            f"{p['n']} users, seed-averaged); per seed {per_seed}, {p['agree']}/"
-            f"{len(p['per_seed'])} agree; significant: {p['significant']}.",
+            f"(95% interval), p = {p['p_value']:.3g}; per seed {per_seed}, {p['agree']}/"
+            f"{len(p['per_seed'])} agree; significant: {p['significant']}. {p['tested']}",
         ]
     lines += ["", "## Trials", "", "| method | trial | state | valid NDCG@10 | epochs | values "
               "| s |", "|---|---|---|---|---|---|---|"]  # fmt: skip

@@ -7,6 +7,8 @@ scenario trained by the same method, with the same text encoder, the same vision
 another encoder or protocol would confound the difference, so it is never used instead.
 The statistics are `scenarios.stats.compare_seeded`. With a `bucket` (a training-count
 range, recsys.eval.buckets), only the users whose test target falls in it are compared.
+The report's tables of these comparisons, adjusted for multiplicity, are
+`scenarios.report_tables`.
 """
 
 from __future__ import annotations
@@ -108,7 +110,6 @@ def significance(
     baseline: str,
     *,
     metric: str = "ndcg@10",
-    resamples: int = 2_000,
     bucket: Bucket | None = None,
 ) -> list[dict[str, Any]]:
     """Every non-baseline configuration against its matching baseline configuration (over
@@ -116,7 +117,8 @@ def significance(
 
     Returns one dict per configuration: `scenarios.stats.SeededComparison` fields plus the
     configuration's names, or an `error` ("no matching baseline ...", unreadable per-user
-    files) in its place.
+    files) in its place. Each p-value is raw: a report adjusts a table of them as one family
+    (`scenarios.multiplicity.adjust_family`).
     """
     from scenarios.stats import compare_seeded
 
@@ -154,7 +156,7 @@ def significance(
         if users == 0:
             out.append({**entry, "error": "no test user in common with the baseline"})
             continue
-        result = compare_seeded(a, b, resamples=resamples)
+        result = compare_seeded(a, b)
         out.append({**entry, **result.to_dict()})
     return out
 
@@ -167,45 +169,3 @@ def _no_match(key: GroupKey, baseline: str, any_seed: bool) -> str:
         f"no matching baseline: `{baseline}` was not run with method {key[1]}, encoders "
         f"{encoders} and protocol {key[4] or 'default'}"
     )
-
-
-def _verdict(c: dict[str, Any]) -> str:
-    if c["single_seed"]:
-        return "one seed: not tested"
-    if c["significant"]:
-        return "better" if c["diff"] > 0 else "worse"
-    return "no significant difference"
-
-
-def significance_table(comparisons: Sequence[dict[str, Any]]) -> str:
-    """The text-only vs other scenarios table (paired over test users, seeds counted)."""
-    lines = [
-        "| scenario | method | encoders | vs | users | seeds | Δ per seed | seeds agree "
-        "| mean (vs) | mean | Δ | 95% CI (seeds, users) | p (sign-flip) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in comparisons:
-        encoders = " + ".join(Path(x).name for x in (c["text_encoder"], c["vision_encoder"]) if x)
-        head = f"| {c['scenario']} | {c['method']} | {encoders or '–'} | {c['baseline']} "
-        if "error" in c:
-            lines.append(head + f"| {c['error']} |" + " |" * 9)
-            continue
-        per_seed = ", ".join(f"{x:+.4f}" for x in c["per_seed"])
-        k = len(c["seeds"])
-        lines.append(
-            head + f"| {c['n']} | {k} | {per_seed} | {c['agree']}/{k} "
-            f"| {c['mean_a']:.4f} | {c['mean_b']:.4f} | {c['diff']:+.4f} "
-            f"| [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['p_value']:.2g} | {_verdict(c)} |"
-        )
-    return "\n".join(lines)
-
-
-TESTED = (
-    "Paired over test users ({metric} per user). The p-value is a two-sided sign-flip "
-    "permutation test over users of each user's difference averaged over the seeds both "
-    "sides finished: it treats the trained runs as fixed. The 95% interval is a hierarchical "
-    "bootstrap that resamples seeds, then users within the resampled seeds, so seed-to-seed "
-    "variance widens it. A difference is called better or worse only with at least two seeds, "
-    "p < 0.05 and an interval that excludes 0. A baseline is used only when it was trained "
-    "with the same method, text encoder, vision encoder (or none) and protocol."
-)

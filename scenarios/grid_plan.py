@@ -6,7 +6,9 @@ A grid file (TOML) lists scenario files and the axes to sweep::
     methods = ["iisan_versa", "frozen"]      # optional; default: each scenario's own method
     seeds = [0, 1, 2]                         # optional; default: each scenario's seeds
     overrides = ["train.epochs=5"]            # optional; applied to every scenario
-    report_eval = ["eval.mask_repeat_targets=true"]  # optional; the report scores every
+    correction = "holm"                       # optional; "holm" | "bh" | "none": how each
+                                              #   report table's p-values are adjusted
+    report_eval = ["eval.history=unmasked"]  # optional; the report scores every
                                               #   finished cell's checkpoint under these
     [method_options.frozen]                   # optional; options for the cells of one method
     head = "iisan"
@@ -38,8 +40,15 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
 
 from media.typed import TypedLoadError, build
 from scenarios.evaluate import check_eval_overrides
+from scenarios.multiplicity import DEFAULT_CORRECTION, Correction
 from scenarios.schema import Scenario, ScenarioError, find_scenario_file, load_scenario
 from scenarios.tune_spec import TuneSpec
+
+# Why `bootstrap_samples`, a key of grid files written before the analytic test, is refused.
+REMOVED_BOOTSTRAP = (
+    "no longer used: comparisons use an analytic test (scenarios.stats) and resample "
+    "nothing; delete the key"
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,8 @@ class GridSpec:
     data: str | None = None  # dataset for every scenario (default: each scenario's)
     baseline: str | None = None  # text-only reference scenario; default: first text-only
     metric: str = "ndcg@10"  # per-user test metric of the paired significance tests
-    bootstrap_samples: int = 2_000  # resamples of the hierarchical bootstrap
+    # multiple-comparison adjustment of each report table (scenarios.multiplicity)
+    correction: Correction = DEFAULT_CORRECTION
     # method -> option table for the cells of that method (e.g. every baseline's `head`)
     method_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # eval.* overrides the report is made under: each finished cell's best checkpoint is
@@ -101,6 +111,8 @@ def load_grid(file: str | Path, overrides: Sequence[str] = ()) -> GridSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ScenarioError(path, "", f"cannot read grid file: {exc}") from None
+    if "bootstrap_samples" in data:  # a key of older grid files: say why it went
+        raise ScenarioError(path, "bootstrap_samples", REMOVED_BOOTSTRAP)
     try:
         spec = build(GridSpec, data)
     except TypedLoadError as exc:

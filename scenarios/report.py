@@ -4,7 +4,8 @@ Rows come from the run folders (results.json), so a report can be rebuilt at any
 from what is on disk. Per scenario, method, encoders and protocol: HR@10, NDCG@10 and MRR as
 mean ± std over seeds, seconds per epoch, memory, trainable parameters and TPME (min-max over
 the compared configurations). Text-only vs multimodal: per method, each scenario against the
-matching text-only baseline with seed-aware paired statistics (`scenarios.comparisons`).
+matching text-only baseline with seed-aware paired statistics (`scenarios.comparisons`),
+each table's p-values adjusted as one family (`scenarios.report_tables`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from typing import Any
 import numpy as np
 
 from media.io import atomic_write_json, atomic_write_text
-from scenarios.comparisons import TESTED, group_key, pick_baseline, significance, significance_table
+from scenarios.comparisons import group_key, pick_baseline
 from scenarios.grid_tune import tuning_section
+from scenarios.multiplicity import DEFAULT_CORRECTION
+from scenarios.report_protocol import protocol_note, protocol_of
+from scenarios.report_tables import comparison_section, overall_comparisons
 from scenarios.schema import scenario_summary
 
 METRICS = ("hr@10", "ndcg@10", "mrr")
@@ -32,6 +36,8 @@ COLUMNS = (
     "text_encoder",
     "vision_encoder",
     "protocol",
+    "test_users",
+    "repeat_targets",
     "seed",
     "status",
     "error",
@@ -99,6 +105,9 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
         return row
     results = json.loads(results_file.read_text(encoding="utf-8"))
     row["protocol"] = protocol_of(results)
+    for key, field in (("test_users", "users"), ("repeat_targets", "repeat_targets")):
+        value = _get(results, "masking", field)  # absent in runs recorded before eval.history
+        row[key] = "" if value is None else value
     test, valid, eff = (
         metrics_of(results, "test"),
         metrics_of(results, "valid"),
@@ -118,15 +127,6 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
         f"{k}={v.get('fingerprint', '')[:12]}" for k, v in sorted(captions.items())
     )
     return row
-
-
-def protocol_of(results: dict[str, Any]) -> str:
-    """The protocol a run was evaluated under: its name, plus the masking convention when it
-    is not the default (runs under different protocols are never compared or averaged)."""
-    name = str(results.get("protocol", ""))
-    if _get(results, "masking", "mask_repeat_targets"):
-        name += "+mask_repeat_targets"
-    return name
 
 
 def _first_model(scenario: Any, *, text: bool) -> str:
@@ -308,18 +308,14 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
     groups = aggregate([r for r in rows if r["status"] != "stale"])
     baseline = pick_baseline(cells, getattr(spec, "baseline", None))
     metric = getattr(spec, "metric", "ndcg@10")
-    resamples = getattr(spec, "bootstrap_samples", 2_000)
-    comparisons = (
-        significance(rows, baseline, metric=metric, resamples=resamples) if baseline else []
-    )
-    atomic_write_json(out_dir / "comparisons.json", comparisons)
+    correction = getattr(spec, "correction", DEFAULT_CORRECTION)
+    comparisons = overall_comparisons(out_dir, rows, baseline, metric=metric, correction=correction)
     plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png")
     from scenarios.report_buckets import write_bucket_report
 
-    buckets = write_bucket_report(out_dir, rows, baseline, metric=metric, resamples=resamples)
-    text = render_markdown(
-        groups, comparisons, rows, baseline, metric, plot, (buckets, tuning_section(out_dir, spec))
-    )
+    buckets = write_bucket_report(out_dir, rows, baseline, metric=metric, correction=correction)
+    sections = (buckets, tuning_section(out_dir, spec))
+    text = render_markdown(groups, comparisons, rows, baseline, metric, plot, sections, correction)
     if getattr(spec, "report_eval", ()):
         settings = " ".join(f"`{o}`" for o in spec.report_eval)
         text = text.replace(
@@ -340,8 +336,10 @@ def render_markdown(
     metric: str,
     plot: Path | None,
     sections: Sequence[str] = (),
+    correction: str = DEFAULT_CORRECTION,
 ) -> str:
-    """The whole report.md; `sections` (e.g. the popularity buckets) follow the plot."""
+    """The whole report.md; `sections` (e.g. the popularity buckets) follow the plot;
+    `correction` is the one `comparisons` were adjusted with (`scenarios.multiplicity`)."""
     memory_kinds = sorted({g["memory_kind"] for g in groups if g["memory_kind"]})
     protocols = ", ".join(sorted({g["protocol"] for g in groups if g["protocol"]}))
     parts = [
@@ -352,6 +350,7 @@ def render_markdown(
         "min-max normalises time, trainable parameters and memory over the configurations "
         "below, then weighs them 0.45 / 0.10 / 0.45.",
         "",
+        *([note, ""] if (note := protocol_note(rows)) else []),
         markdown_table(groups),
         "",
     ]
@@ -363,17 +362,7 @@ def render_markdown(
             "`benchmarks/efficiency.py` does.",
             "",
         ]
-    if baseline is None:
-        parts += ["No text-only baseline scenario in this grid: no significance tests.", ""]
-    else:
-        parts += [
-            f"## Against the text-only baseline `{baseline}`",
-            "",
-            TESTED.format(metric=metric),
-            "",
-            significance_table(comparisons) if comparisons else "(nothing to compare yet)",
-            "",
-        ]
+    parts += comparison_section(comparisons, baseline, metric, correction)
     if plot is not None:
         parts += [f"![quality vs cost]({plot.name})", ""]
     parts += [section for section in sections if section]

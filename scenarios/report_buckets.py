@@ -6,7 +6,9 @@ training count (default 1-4, 5-19, 20+). Per configuration (scenario, method, en
 protocol) the section gives the metric per bucket as mean ± std over seeds with each
 bucket's users, each configuration against the text-only baseline per bucket (the paired
 seed-aware statistics of `scenarios.comparisons.significance`, restricted to the bucket's
-users), and `buckets.png`: the metric by bucket, one line per configuration.
+users), and `buckets.png`: the metric by bucket, one line per configuration. The
+comparisons of every configuration and bucket form one family: their p-values are adjusted
+together (`scenarios.multiplicity`) and the verdicts use the adjusted ones.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from media.io import atomic_write_json
-from scenarios.comparisons import _verdict, group_key, significance
+from scenarios.comparisons import group_key, significance
+from scenarios.multiplicity import DEFAULT_CORRECTION, adjust_family, family_sentence
+from scenarios.report_tables import p_header, p_text, verdict
 
 PLOT_NAME = "buckets.png"
 COMPARISONS_NAME = "comparisons_buckets.json"
@@ -128,26 +132,30 @@ def bucket_comparisons(
     labels: dict[str, list[int | None]],
     *,
     metric: str,
-    resamples: int,
-) -> dict[str, list[dict[str, Any]]]:
-    """label -> `scenarios.comparisons.significance` over that bucket's users."""
-    return {
-        label: significance(rows, baseline, metric=metric, resamples=resamples, bucket=(low, high))
+    correction: str = DEFAULT_CORRECTION,
+) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """label -> `scenarios.comparisons.significance` over that bucket's users, every
+    configuration and bucket adjusted as one family (`correction`); and the family's size."""
+    by_bucket = {
+        label: significance(rows, baseline, metric=metric, bucket=(low, high))
         for label, (low, high) in labels.items()
     }
+    size = adjust_family([c for found in by_bucket.values() for c in found], correction)
+    return by_bucket, size
 
 
 def _delta_cell(c: dict[str, Any] | None) -> str:
     if c is None or "error" in c:
         return "–"
-    return (
-        f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] "
-        f"p={c['p_value']:.2g}: {_verdict(c)}"
-    )
+    p = f"p={p_text(c['p_value'])}"
+    if c.get("correction", "none") != "none":
+        p += f", {p_header(c['correction'])}={p_text(c['p_adjusted'])}"
+    return f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] {p}: {verdict(c)}"
 
 
 def delta_table(by_bucket: dict[str, list[dict[str, Any]]], labels: Sequence[str]) -> str:
-    """Markdown: per configuration and bucket, Δ vs the baseline [95% CI], p and verdict."""
+    """Markdown: per configuration and bucket, Δ vs the baseline [95% CI], the raw and
+    the adjusted p, and the verdict (from the adjusted p)."""
     keys: list[tuple[str, ...]] = []
     cells: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
     for label in labels:
@@ -253,9 +261,10 @@ def write_bucket_report(
     baseline: str | None,
     *,
     metric: str = "ndcg@10",
-    resamples: int = 2_000,
+    correction: str = DEFAULT_CORRECTION,
 ) -> str:
-    """Write comparisons_buckets.json and buckets.png; return the report.md section."""
+    """Write comparisons_buckets.json and buckets.png; return the report.md section. Every
+    configuration × bucket comparison is one family adjusted by `correction`."""
     groups, labels, missing = bucket_groups(rows, metric)
     if not groups:
         return ""
@@ -273,10 +282,10 @@ def write_bucket_report(
         parts += [ID_NOTE.format(methods="`, `".join(content_free)), ""]
     if missing:
         parts += [f"{missing} finished runs recorded no buckets (made before they existed).", ""]
-    by_bucket = (
-        bucket_comparisons(rows, baseline, labels, metric=metric, resamples=resamples)
+    by_bucket, size = (
+        bucket_comparisons(rows, baseline, labels, metric=metric, correction=correction)
         if baseline
-        else {}
+        else ({}, 0)
     )
     atomic_write_json(Path(out_dir) / COMPARISONS_NAME, by_bucket)
     if any(by_bucket.values()):
@@ -284,8 +293,9 @@ def write_bucket_report(
             f"### Against `{baseline}` per bucket",
             "",
             "Δ = configuration − baseline, over the bucket's test users paired by id "
-            "(same tests and pairing rules as the overall comparison above): "
-            "Δ [95% CI (seeds, users)] p = sign-flip p-value: verdict.",
+            "(same test and pairing rules as the overall comparison above): Δ [95% CI] "
+            f"p = raw p-value{_adjusted_legend(correction)}: verdict. "
+            + family_sentence(correction, size, "every configuration × bucket below"),
             "",
             delta_table(by_bucket, label_names),
             "",
@@ -299,6 +309,10 @@ def write_bucket_report(
     if plot is not None:
         parts += [f"![{metric} by popularity bucket]({plot.name})", ""]
     return "\n".join(parts)
+
+
+def _adjusted_legend(correction: str) -> str:
+    return "" if correction == "none" else f", {p_header(correction)} = adjusted p-value"
 
 
 def _reads_content(method: str) -> bool:

@@ -157,7 +157,7 @@ def run_scenario_cmd(
 def evaluate_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder."),
     overrides: list[str] = typer.Argument(
-        None, help="Evaluation overrides, e.g. eval.mask_repeat_targets=true eval.ks=[1,10,50]."
+        None, help="Evaluation overrides, e.g. eval.history=unmasked eval.ks=[1,10,50]."
     ),
     users: Path | None = typer.Option(None, help="Score only these users (one id a line)."),
     data: Path | None = typer.Option(None, help="The run's dataset, when it moved."),
@@ -169,7 +169,7 @@ def evaluate_cmd(
     training; writes <run>/eval-<hash>/results.json and never touches the run's files."""
     from media.errors import OutputError
     from recsys.errors import RecsysError
-    from scenarios.evaluate import evaluate_run
+    from scenarios.evaluate import evaluate_run, withdrawn_note
     from scenarios.schema import ScenarioError
 
     _console(None, verbose)
@@ -177,6 +177,8 @@ def evaluate_cmd(
         run = evaluate_run(run_dir, overrides or [], users_file=users, data=data, device=device)
     except (ScenarioError, RecsysError, OutputError) as exc:
         _fail(str(exc))
+    if note := withdrawn_note(run):
+        typer.echo(note, err=True)
     _show_runs([run], as_json)
 
 

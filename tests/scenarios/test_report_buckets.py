@@ -1,6 +1,7 @@
 """The grid report's popularity-bucket section, from hand-written run folders: the table's
 means, stds and user counts, empty buckets as "–" (never NaN), the per-bucket comparison
-against the baseline (the seed-aware statistics over the bucket's users only), the plot."""
+against the baseline (the seed-aware statistics over the bucket's users only, every
+configuration × bucket adjusted as one family), the plot."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from recsys.eval.buckets import bucket_metrics
+from scenarios.multiplicity import adjust
 from scenarios.report_buckets import write_bucket_report
 from scenarios.stats import compare_seeded
 
@@ -60,7 +62,7 @@ def grid(tmp_path: Path):
 
 def test_table_means_users_and_empty_buckets(grid) -> None:
     out, rows, base, image = grid
-    text = write_bucket_report(out, rows, "title", resamples=200)
+    text = write_bucket_report(out, rows, "title")
     head = next(line for line in text.splitlines() if line.startswith("| scenario | method |"))
     assert "| cold (n=3) | 1-4 (n=3) | 5-19 (n=4) | 20-49 (n=2) | 50+ (n=0) |" in head
     title = next(line for line in text.splitlines() if line.startswith("| title |"))
@@ -75,7 +77,7 @@ def test_table_means_users_and_empty_buckets(grid) -> None:
 
 def test_per_bucket_comparison_pairs_only_the_buckets_users(grid) -> None:
     out, rows, base, image = grid
-    text = write_bucket_report(out, rows, "title", resamples=200)
+    text = write_bucket_report(out, rows, "title")
     by_bucket = json.loads((out / "comparisons_buckets.json").read_text(encoding="utf-8"))
     assert list(by_bucket) == ["cold", "1-4", "5-19", "20-49", "50+"]
     [cold] = [c for c in by_bucket["cold"] if c["scenario"] == "title+image"]
@@ -83,7 +85,6 @@ def test_per_bucket_comparison_pairs_only_the_buckets_users(grid) -> None:
     expected = compare_seeded(
         {s: base[s][cold_users] for s in (0, 1)},
         {s: image[s][cold_users] for s in (0, 1)},
-        resamples=200,
     )
     assert cold["n"] == 3 and cold["diff"] == pytest.approx(expected.diff)
     assert cold["p_value"] == pytest.approx(expected.p_value)
@@ -106,7 +107,26 @@ def test_protocols_stay_apart_and_old_runs_are_counted(grid) -> None:
     old = _run(out, "old", base[0])
     (Path(old["run_dir"]) / "results.json").write_text("{}", encoding="utf-8")
     rows.append(old)
-    text = write_bucket_report(out, rows, "title", resamples=100)
+    text = write_bucket_report(out, rows, "title")
     assert f"| title [{new}] | iisan_versa | minilm | 1 | 0.2500 ± 0.0000 (n=4) |" in text
     assert "| cold | 1-4 |" in text  # user counts differ between protocols: per cell
     assert "1 finished runs recorded no buckets" in text
+
+
+def test_every_configuration_and_bucket_is_one_family(grid) -> None:
+    out, rows, _, _ = grid
+    text = write_bucket_report(out, rows, "title")
+    by_bucket = json.loads((out / "comparisons_buckets.json").read_text(encoding="utf-8"))
+    tested = [c for found in by_bucket.values() for c in found if "error" not in c]
+    assert len(tested) == 4  # title+image in cold, 1-4, 5-19, 20-49 (50+ is empty)
+    holm = adjust([c["p_value"] for c in tested], "holm")
+    assert [c["p_adjusted"] for c in tested] == pytest.approx(holm)
+    assert all(c["correction"] == "holm" and c["family_size"] == 4 for c in tested)
+    assert all(c["significant"] == (c["p_adjusted"] < 0.05) for c in tested)
+    line = next(x for x in text.splitlines() if x.startswith("| title+image |") and "p=" in x)
+    assert ", p (Holm)=" in line and "4 comparisons with at least two seeds" in text
+    text = write_bucket_report(out, rows, "title", correction="none")
+    line = next(x for x in text.splitlines() if x.startswith("| title+image |") and "p=" in x)
+    assert "p (" not in line and "not adjusted" in text
+    by_bucket = json.loads((out / "comparisons_buckets.json").read_text(encoding="utf-8"))
+    assert by_bucket["cold"][0]["p_adjusted"] == by_bucket["cold"][0]["p_value"]

@@ -13,6 +13,7 @@ import pytest
 from scenarios.grid import GridCell, GridSpec, load_grid, plan_grid, run_grid, with_axes
 from scenarios.runner import run_one
 from scenarios.schema import ScenarioError
+from scenarios.stats import compare_seeded  # the real one, whatever a test patches
 
 from .conftest import FAST, one_thread
 
@@ -35,7 +36,6 @@ def tiny_grid(tiny_data: Path, shared_cache: Path, tmp_path_factory: pytest.Temp
         seeds=(0, 1),
         overrides=_overrides(shared_cache),
         baseline="title",
-        bootstrap_samples=500,
     )
     lines: list[str] = []
     with one_thread():  # module fixtures start before the per-test autouse fixture
@@ -77,6 +77,9 @@ def test_tiny_grid_writes_csv_report_and_plot(tiny_grid) -> None:
     for c in comparisons:
         assert c["baseline"] == "title" and c["seeds"] == [0, 1] and c["n"] == 40
         assert 0.0 < c["p_value"] <= 1.0 and c["ci_low"] <= c["diff"] <= c["ci_high"]
+        # the table is one family of 2 (Holm by default): the adjusted p beside the raw one
+        assert c["correction"] == "holm" and c["family_size"] == 2
+        assert c["p_value"] <= c["p_adjusted"] <= min(1.0, 2 * c["p_value"])
         assert c["diff"] == pytest.approx(c["mean_b"] - c["mean_a"])
         assert c["diff"] == pytest.approx(sum(c["per_seed"]) / 2)
         assert c["text_encoder"] == "minilm" and c["vision_encoder"] == "tiny-vit"
@@ -166,7 +169,7 @@ def _fake_run(fail: str):
 
 
 def test_failed_cell_is_reported_and_the_grid_goes_on(tiny_data: Path, tmp_path: Path) -> None:
-    spec = GridSpec(scenarios=("title", "title+video"), seeds=(0, 1), bootstrap_samples=200)
+    spec = GridSpec(scenarios=("title", "title+video"), seeds=(0, 1))
     result = run_grid(
         spec,
         out_dir=tmp_path,
@@ -193,7 +196,8 @@ def test_failed_cell_is_reported_and_the_grid_goes_on(tiny_data: Path, tmp_path:
     assert comparison["diff"] == pytest.approx(0.2 * 27 / 30)
     assert comparison["p_value"] < 1e-3  # users: a consistent gain ...
     assert comparison["single_seed"] and not comparison["significant"]  # ... but one seed
-    assert "one seed: not tested" in report
+    assert comparison["p_adjusted"] is None  # no verdict: not in the table's family
+    assert "one seed: no verdict" in report
     # TPME over the two configurations: title is cheaper on every axis -> 0; title+video 1 * 0.1
     # for params plus 0 for memory (equal) and 0.45 * time normalised (seed 0 only: equal) = 0.1.
     rows = _rows(tmp_path)
@@ -306,6 +310,76 @@ def test_grid_file_axes_and_cells(tmp_path: Path) -> None:
         load_grid(bad)
 
 
+def _report_with_p_values(
+    monkeypatch: pytest.MonkeyPatch, data: Path, out: Path, correction: str, p_values: list[float]
+) -> tuple[str, list[dict]]:
+    """A grid of text-only `title` and four other scenarios (fake runs) whose comparisons get
+    these raw p-values, in order (everything else as computed); its report.md and
+    comparisons.json."""
+    import dataclasses
+
+    import scenarios.stats as stats
+
+    left = list(p_values)
+
+    def fixed(a, b, *, alpha: float = stats.ALPHA):
+        p = left.pop(0)
+        real = compare_seeded(a, b, alpha=alpha)
+        return dataclasses.replace(real, p_value=p, significant=p < alpha)
+
+    monkeypatch.setattr(stats, "compare_seeded", fixed)
+    scenarios = ("title", "title+image", "title+video", "title+image+video", "title+captions")
+    spec = GridSpec(scenarios=scenarios, seeds=(0, 1), correction=correction)
+    run_grid(spec, out_dir=out, data=data, echo=lambda _: None, run_cell=_fake_run(""))
+    report = (out / "report.md").read_text(encoding="utf-8")
+    return report, json.loads((out / "comparisons.json").read_text(encoding="utf-8"))
+
+
+def test_a_raw_p_of_003_among_four_comparisons_is_no_verdict_under_holm_but_is_under_none(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for correction, adjusted, verdict in (
+        ("holm", "| 0.12 ", "no significant difference after the Holm adjustment"),
+        ("none", "", "better"),
+    ):
+        report, comparisons = _report_with_p_values(
+            monkeypatch, tiny_data, tmp_path, correction, [0.03, 0.2, 0.3, 0.4]
+        )
+        table = report.split("## Against the text-only baseline")[1].splitlines()
+        head = next(line for line in table if line.startswith("| scenario |"))
+        row = next(line for line in table if line.startswith("| title+image |"))
+        columns = "| p | p (Holm) | verdict |" if adjusted else "| p | verdict |"
+        assert head.endswith(columns), head
+        assert row.endswith(f"| 0.03 {adjusted}| {verdict} |"), row
+        first = comparisons[0]
+        assert (first["scenario"], first["p_value"]) == ("title+image", 0.03)
+        assert (first["correction"], first["family_size"]) == (correction, 4)
+        assert "the 4 comparisons with at least two seeds" in report or correction == "none"
+
+
+def test_the_correction_is_a_strict_grid_file_key(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from toolkit.cli import app
+
+    grid = tmp_path / "g.toml"
+    grid.write_text('scenarios = ["title"]\ncorrection = "bh"\n', encoding="utf-8")
+    assert load_grid(grid).correction == "bh"
+    assert GridSpec(scenarios=("title",)).correction == "holm"  # the default
+    grid.write_text('scenarios = ["title"]\ncorrection = "bogus"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_grid(grid)
+    assert str(caught.value) == (
+        f"{grid}: correction: invalid value 'bogus'; valid choices: 'holm', 'bh', 'none'"
+    )
+    result = CliRunner().invoke(app, ["grid", str(grid), "--commands"])
+    assert result.exit_code == 2 and result.output.strip() == f"error: {caught.value}"
+    # a key of older grid files: refused with the reason, not just as unknown
+    grid.write_text('scenarios = ["title"]\nbootstrap_samples = 500\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match="bootstrap_samples: no longer used: .* analytic"):
+        load_grid(grid)
+
+
 def test_the_shipped_grid_gives_every_baseline_iisan_versas_head() -> None:
     from scenarios.grid import with_axes
     from scenarios.schema import SHIPPED_DIR
@@ -329,7 +403,7 @@ def test_report_eval_scores_every_finished_cell_without_training(
     out = tmp_path / "grid"
     shutil.copytree(result.out_dir, out)  # leave the module's grid as it is
     own = {p: p.read_bytes() for p in out.glob("runs/*/*/results.json")}
-    scored_spec = dataclasses.replace(spec, report_eval=("eval.mask_repeat_targets=true",))
+    scored_spec = dataclasses.replace(spec, report_eval=("eval.history=unmasked",))
     lines: list[str] = []
     trained: list[GridCell] = []
     again = run_grid(
@@ -342,14 +416,34 @@ def test_report_eval_scores_every_finished_cell_without_training(
     assert trained == [] and [o.status for o in again.outcomes] == ["skipped"] * 8
     rows = _rows(out)
     assert all(Path(r["run_dir"]).name.startswith("eval-") for r in rows), rows
-    assert {r["protocol"] for r in rows} == {"leave_one_out_full_ranking+mask_repeat_targets"}
+    assert {r["protocol"] for r in rows} == {"leave_one_out_full_ranking/history=unmasked"}
     for row in rows:  # the row's numbers are its evaluation's
         scored = json.loads((Path(row["run_dir"]) / "results.json").read_text())
         assert float(row["test_ndcg@10"]) == pytest.approx(scored["test"]["ndcg@10"])
-        assert scored["masking"]["mask_repeat_targets"] is True
+        assert scored["masking"]["convention"] == "unmasked"
     assert {p: p.read_bytes() for p in own} == own  # the runs' own results are untouched
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "Scored under `eval.mask_repeat_targets=true`" in report
-    assert sum("scored under eval.mask_repeat_targets=true" in line for line in lines) == 8
+    assert "Scored under `eval.history=unmasked`" in report
+    assert "ranked among the other history items (nothing is masked)" in report
+    assert sum("scored under eval.history=unmasked" in line for line in lines) == 8
     with pytest.raises(ScenarioError, match="train.epochs: only evaluation settings"):
         with_axes(spec, report_eval=["train.epochs=3"])
+
+
+def test_a_cell_of_the_withdrawn_evaluation_convention_is_set_aside_and_says_why(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    spec = GridSpec(scenarios=("title",), seeds=(0,))
+    run_grid(spec, out_dir=tmp_path, data=tiny_data, echo=lambda _: None, run_cell=_fake_run(""))
+    results_file = tmp_path / "runs" / "title" / "iisan_versa-s0" / "results.json"
+    results = json.loads(results_file.read_text())
+    # As a release before eval.history recorded it: another scenario fingerprint (its eval
+    # table had mask_repeat_targets), the split's protocol name alone, no convention.
+    results["record"]["scenario_fingerprint"] = "0" * 64
+    results["protocol"] = "leave_one_out_full_ranking"
+    results["masking"] = {"history": "seq[:-1]", "mask_repeat_targets": False}
+    results_file.write_text(json.dumps(results))
+    listed = run_grid(spec, out_dir=tmp_path, data=tiny_data, echo=lambda _: None, run=False)
+    assert [(o.status, o.error) for o in listed.outcomes] == [
+        ("stale", "finished under the withdrawn evaluation convention (eval.history)")
+    ]

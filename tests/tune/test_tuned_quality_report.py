@@ -49,7 +49,7 @@ def test_the_report_lists_every_trial_and_sums_each_studys_seconds(tmp_path: Pat
     assert studies["fft"]["best_trial"] == 0 and studies["fft"]["chosen"] == {"train.lr": 2e-4}
     paired = {"b_minus_a": "iisan_versa - fft", "diff": -0.01, "ci_low": -0.02, "ci_high": -0.005,
               "p_value": 0.001, "n": 50, "per_seed": [-0.01, -0.012], "agree": 2,
-              "significant": True}  # fmt: skip
+              "significant": True, "tested": "Crossed users x seeds test."}  # fmt: skip
     report = {
         "setup": {
             "methods": ["iisan_versa", "fft"],
@@ -78,6 +78,7 @@ def test_the_report_lists_every_trial_and_sums_each_studys_seconds(tmp_path: Pat
     )
     assert "| fft | 1 | PRUNED | 0.0500 | 2 | train.lr=0.0002 | 40 |" in text
     assert "**iisan_versa - fft**: -0.0100 [-0.0200, -0.0050]" in text
-    assert "per seed -0.0100, -0.0120, 2/2 agree; significant: True." in text
+    assert "per seed -0.0100, -0.0120, 2/2 agree; significant: True. Crossed users x seeds" in text
+    assert "sign-flip" not in text and "bootstrap" not in text  # the old test's wording
     assert "searched: all" in text and "median (after 1 trial and 2 epochs)" in text
     assert "**iisan_versa - fft (from elsewhere)**: +0.0020 [-0.0200, -0.0050]" in text
