@@ -452,16 +452,20 @@ def recommend_cmd(
 @app.command("demo")
 def demo_cmd(
     out: Path = typer.Option(Path("demo_out"), help="Output folder."),
-    seeds: str = typer.Option("0,1", help="Comma-separated seeds per scenario."),
+    seeds: str | None = typer.Option(
+        None,
+        help="Comma-separated seeds per scenario (default 0,1,2,3,4: a verdict needs several).",
+    ),
 ) -> None:
     """Caption the sample, then compare title-only with image, video and captions."""
     from media.errors import OutputError
     from recsys.errors import RecsysError
-    from scenarios.demo import run_demo
+    from scenarios.demo import DEMO_SEEDS, run_demo
     from scenarios.schema import ScenarioError
 
     try:
-        result = run_demo(out, seeds=tuple(int(s) for s in _csv(seeds)), echo=typer.echo)
+        chosen = tuple(int(s) for s in _csv(seeds)) if seeds else DEMO_SEEDS
+        result = run_demo(out, seeds=chosen, echo=typer.echo)
     except (ScenarioError, RecsysError, OutputError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(f"demo outputs in {result.out_dir} (report: {result.report})")
