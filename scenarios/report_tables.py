@@ -36,9 +36,11 @@ def p_header(correction: str) -> str:
 def seeds_note(c: dict[str, Any]) -> str:
     """How many seeds a verdict at this comparison's difference and seed spread would need
     (`seeds_needed`), when that is more than it has; else ""."""
-    from scenarios.stats import MAX_SEEDS  # as every stats import here: scipy loads slowly
+    from scenarios.stats import MAX_SEEDS, user_term_covers  # scipy loads slowly
 
     needed = c["seeds_needed"]
+    if needed is None and user_term_covers(c["diff"], c["se_user"], c["df_user"]):
+        return "; no number of seeds would settle it: the user-level uncertainty alone covers it"
     if needed is None:
         return f"; more than {MAX_SEEDS} seeds would be needed at this spread"
     return f"; ≥ {needed} seeds would be needed at this spread" if needed > len(c["seeds"]) else ""

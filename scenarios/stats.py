@@ -212,6 +212,14 @@ def seeds_needed(c: Components, alpha: float = ALPHA) -> int | None:
     return int(ks[enough[0]]) if enough.size else None
 
 
+def user_term_covers(diff: float, se_user: float, df_user: int, alpha: float = ALPHA) -> bool:
+    """The user term of the interval alone reaches |diff|: more seeds shrink only the seed
+    term, so no number of them would make this difference significant (more users might)."""
+    if df_user < 1:
+        return False
+    return abs(diff) <= float(stats.t.isf(alpha / 2, df_user)) * se_user
+
+
 @dataclass(frozen=True)
 class SeededComparison:
     """B against A (difference = B - A) over crossed users and seeds.

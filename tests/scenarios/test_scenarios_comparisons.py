@@ -98,6 +98,13 @@ def test_verdicts_say_how_many_seeds_a_verdict_would_need() -> None:
     assert verdict(_tested(0.3, needed=None)) == (
         "no significant difference; more than 50 seeds would be needed at this spread"
     )
+    # The user term alone (t_99 x 0.006 = 0.0119 > 0.01) covers the difference: more seeds,
+    # which shrink only the seed term, cannot settle it.
+    users_bound = _tested(0.3, needed=None) | {"se_user": 0.006}
+    assert verdict(users_bound) == (
+        "no significant difference; no number of seeds would settle it: the user-level "
+        "uncertainty alone covers it"
+    )
     assert verdict(_tested(0.3, needed=3)) == "no significant difference"  # has them: no note
     assert verdict(_tested(0.001, seeds=1)) == "one seed: no verdict"
 
