@@ -47,14 +47,14 @@ def test_every_shipped_toml_loads_and_validates(tmp_path: Path) -> None:
     assert len(files) == 9 and files == shipped_scenarios()
     cells = plan_grid(load_grid(grids[1]), tmp_path)
     assert len(cells) == 27  # 8 content scenarios x 3 seeds + id x 3 seeds
-    # title x (iisan_versa, frozen) x 3 seeds + id x 3 seeds; the new-item protocol by --set
+    # title x (iisan_versa, frozen) x 5 seeds + id x 5 seeds; the new-item protocol by --set
     cold = plan_grid(load_grid(grids[0]), tmp_path)
     assert sorted({(c.scenario.name, c.scenario.method) for c in cold}) == [
         ("id", "id"),
         ("title", "frozen"),
         ("title", "iisan_versa"),
     ]
-    assert len(cold) == 9 and all(c.scenario.split.new_items is None for c in cold)
+    assert len(cold) == 15 and all(c.scenario.split.new_items is None for c in cold)
     new = plan_grid(load_grid(grids[0], ["split.new_items.fraction=0.1"]), tmp_path)
     assert {c.scenario.split.new_items.fraction for c in new} == {0.1}
     for path in files:
