@@ -154,12 +154,54 @@ _BUILTIN_MODULES = (
 
 
 def _load_builtin_methods() -> None:
-    """Import the modules that register the built-in methods (explicit list, no discovery)."""
+    """Import the modules that register the built-in methods (explicit list, no discovery).
+
+    Every family is part of the toolkit, so each is imported unconditionally: a missing
+    module is a damaged install, never an unknown method.
+
+    Raises:
+        ImportError: a family cannot be imported; the message names the family, the missing
+            module or package, and what installs it.
+    """
     import importlib
 
     for module in _BUILTIN_MODULES:
         try:
             importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a family not built yet in this checkout
-            if exc.name != module:
-                raise
+        except ImportError as exc:
+            raise ImportError(_import_failure(module, exc), name=exc.name) from exc
+
+
+_PACKAGE = "mmrec-toolkit"
+_OWN = ("recsys", "media", "scenarios", "toolkit")  # the toolkit's own top-level packages
+# import name -> (distribution, extra that installs it; "" for a core dependency)
+_DISTRIBUTIONS = {
+    "PIL": ("pillow", ""),
+    "open_clip": ("open_clip_torch", ""),
+    "optuna": ("optuna", "tune"),
+    "tomli_w": ("tomli-w", "tune"),
+    "mlflow": ("mlflow-skinny", "mlflow"),
+    "sqlalchemy": ("sqlalchemy", "mlflow"),
+    "alembic": ("alembic", "mlflow"),
+    "tensorboard": ("tensorboard", "tensorboard"),
+}
+
+
+def _import_failure(module: str, exc: ImportError) -> str:
+    """The message for a built-in method family that cannot be imported."""
+    missing = exc.name or "?"
+    top = missing.split(".")[0]
+    head = f"the built-in method family {module!r} cannot be imported ({exc}): "
+    if top in _OWN:
+        return head + (
+            f"the toolkit's own module {missing!r} is missing or broken, a damaged install; "
+            f"reinstall it (pip install --force-reinstall {_PACKAGE}, or pip install -e . "
+            "in a checkout)"
+        )
+    dist, extra = _DISTRIBUTIONS.get(top, (top.replace("_", "-"), ""))
+    if extra:
+        return head + f"package {dist!r} is missing; pip install '{_PACKAGE}[{extra}]'"
+    return head + (
+        f"package {dist!r} ({missing!r}) is missing or broken; it is a core dependency of "
+        f"{_PACKAGE} (no extra): pip install {_PACKAGE} (or pip install {dist})"
+    )

@@ -16,7 +16,9 @@ def kcore_filter(dataset: Dataset, k: int) -> Dataset:
 
     Repeat interactions count. Sequences keep their order (and times); the catalogue keeps
     the surviving items in its order. The result's report records the filter (`kcore`:
-    k, rounds, users / items / interactions before and after) and a note says the same.
+    k, rounds, users / items / interactions before and after) and a note says the same;
+    `unfiltered` keeps the dataset as read, so a temporal split can filter its training
+    period alone (`recsys.data.temporal`).
 
     Raises:
         ConfigError: k < 1.
@@ -31,19 +33,33 @@ def kcore_filter(dataset: Dataset, k: int) -> Dataset:
     item = np.fromiter(
         (cat._index[i] for u in users for i in dataset.sequences[u]), dtype=np.int64
     )  # [T] 1-based catalogue index
-    alive = np.ones(len(item), dtype=bool)
-    rounds = 0  # passes that removed something
-    while True:
-        item_count = np.bincount(item[alive], minlength=len(cat) + 1)
-        user_count = np.bincount(owner[alive], minlength=len(users))
-        keep = alive & (item_count[item] >= k) & (user_count[owner] >= k)
-        if (keep == alive).all():
-            break
-        alive = keep
-        rounds += 1
+    alive, rounds = core_mask(owner, item, len(users), len(cat), k)
     if not alive.any():
         raise DataFormatError(dataset.source, f"no user and item survive the {k}-core filter")
     return _rebuilt(dataset, k, rounds, users, lengths, alive, item)
+
+
+def core_mask(
+    owner: np.ndarray, item: np.ndarray, users: int, items: int, k: int
+) -> tuple[np.ndarray, int]:
+    """Which interactions survive the k-core filter, and the passes that removed something.
+
+    Args:
+        owner: [T] user code (0..users-1) of each interaction.
+        item: [T] 1-based item index (1..items) of each interaction.
+        users, items: how many user codes and items there are.
+        k: the minimum count for users and items alike.
+    """
+    alive = np.ones(len(item), dtype=bool)
+    rounds = 0
+    while True:
+        item_count = np.bincount(item[alive], minlength=items + 1)
+        user_count = np.bincount(owner[alive], minlength=users)
+        keep = alive & (item_count[item] >= k) & (user_count[owner] >= k)
+        if (keep == alive).all():
+            return alive, rounds
+        alive = keep
+        rounds += 1
 
 
 def _rebuilt(
@@ -94,4 +110,5 @@ def _rebuilt(
         sequences=sequences,
         timestamps=stamps if dataset.timestamps is not None else None,
         report=report,
+        unfiltered=dataset.unfiltered or dataset,
     )

@@ -4,31 +4,25 @@ Leave-one-out (the IISAN protocol, `split.kind = "leave_one_out"`): per user, ke
 `keep_last` interactions `s`; users with fewer than `min_len` interactions are dropped (and
 counted). Train on `s[:-2]`, validate on `s[-2]`, test on `s[-1]`.
 
-Temporal (`split.kind = "temporal"`, datasets with times): two global cuts t_v < t_t split
-time into a training period (before t_v), a validation period [t_v, t_t) and a test period
-(from t_t). A cut is an ISO date, or a quantile q of all T interaction times: the time of
-the interaction at position floor(q*T) in time order. Per user: the validation target is
-the first interaction of the validation period, its history the training-period ones; the
-test target is the first interaction of the test period, its history everything before
-t_t (validation period included); training uses the training period only. Users need at
-least `min_len - 2` training interactions, one validation and one test interaction; the
-others are dropped (and counted). `keep_last` bounds histories and masks as in
-leave-one-out: the last `keep_last - 2` (validation) and `keep_last - 1` (test)
-interactions before the cut.
+Temporal (`split.kind = "temporal"`, datasets with times): two global time cuts, with no
+look-ahead (`recsys.data.temporal`).
 
-Either way the catalogue shrinks to the items occurring in what the split uses, in
-items-file order, re-indexed densely 1..N (0 is padding). With `split.new_items` either
-split becomes the new-item protocol's (`withhold_items`).
+The leave-one-out catalogue shrinks to the items occurring in the kept interactions, the
+temporal one to the items of the training period, in items-file order, re-indexed densely
+1..N (0 is padding). Popularity (`Split.train_counts`: the `cold` bucket, the log-Q
+correction) counts what the model trains on, the training sequences. With `split.new_items`
+either split becomes the new-item protocol's (`withhold_items`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from recsys.config import NewItemsConfig, SplitConfig, parse_date
+from recsys.config import NewItemsConfig, SplitConfig
 from recsys.data.types import Catalogue, Dataset, Split, WithheldItems
 from recsys.errors import ConfigError, DataFormatError
 
@@ -71,7 +65,7 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
         The Split (see its docstring): train_seqs [U, L+1] = last L+1 of `s[:-2]`;
         valid/test histories [U, L] = last L of `s[:-2]` / `s[:-1]`, left-padded; targets
         `s[-2]` / `s[-1]`; masks `s[:-2]` / `s[:-1]` (whole kept window, in order,
-        duplicates kept) as CSR; train_counts over `s[:-2]`. With `config.new_items`, the
+        duplicates kept) as CSR; train_counts over train_seqs. With `config.new_items`, the
         new-item protocol's split (`withhold_items`).
 
     Raises:
@@ -81,6 +75,8 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
     """
     config.check()
     if config.kind == "temporal":
+        from recsys.data.temporal import make_temporal_split
+
         return make_temporal_split(dataset, config)
     full_index = dataset.catalogue._index  # item id -> 1-based index in the full catalogue
     kept_users: list[str] = []
@@ -118,23 +114,23 @@ def _assemble(
     config: SplitConfig,
     cuts: tuple[float, float] | None = None,
     defined: int = 0,
+    filtering: dict[str, Any] | None = None,
 ) -> Split:
     """The Split from (train part [U, W], test history [U, W'], valid targets [U], test
     targets [U]), each history right-aligned; `cuts` marks a temporal split."""
     train_part, seen_test, valid_target, test_target = parts
-    train_counts = np.bincount(train_part.ravel(), minlength=len(catalogue) + 1)
-    train_counts[0] = 0
+    train_seqs = _last_columns(train_part, config.max_len + 1)
     split = Split(
         catalogue=catalogue,
         user_ids=users,
-        train_seqs=_last_columns(train_part, config.max_len + 1),
+        train_seqs=train_seqs,
         valid_history=_last_columns(train_part, config.max_len),
         valid_target=valid_target,
         test_history=_last_columns(seen_test, config.max_len),
         test_target=test_target,
         valid_seen=_csr(train_part),
         test_seen=_csr(seen_test),
-        train_counts=train_counts.astype(np.int64),
+        train_counts=_train_counts(train_seqs, len(catalogue)),
         dropped_users=dropped,
         keep_last=config.keep_last,
         max_len=config.max_len,
@@ -142,8 +138,17 @@ def _assemble(
         kind="leave_one_out" if cuts is None else "temporal",
         cuts=cuts,
         defined_items=defined,
+        filtering=filtering,
     )
     return split if config.new_items is None else withhold_items(split, config.new_items)
+
+
+def _train_counts(train_seqs: np.ndarray, num_items: int) -> np.ndarray:
+    """[N+1] occurrences of each item in the training sequences (what the model trains on:
+    not the part of `s[:-2]` left of the last max_len + 1); index 0 (padding) is 0."""
+    counts = np.bincount(train_seqs.ravel(), minlength=num_items + 1).astype(np.int64)
+    counts[0] = 0
+    return counts
 
 
 def _draw_withheld(num_items: int, config: NewItemsConfig) -> np.ndarray:
@@ -202,16 +207,15 @@ def withhold_items(split: Split, config: NewItemsConfig) -> Split:
     is_withheld[items] = True
     train_part, *valid_seen = _without(split.valid_seen, is_withheld)  # seq[:-2]
     seen_test, *test_seen = _without(split.test_seen, is_withheld)  # seq[:-1]
-    counts = split.train_counts.copy()
-    counts[items] = 0  # exactly the counts over the filtered training parts
+    train_seqs = _last_columns(train_part, split.max_len + 1)
     return dataclasses.replace(
         split,
-        train_seqs=_last_columns(train_part, split.max_len + 1),
+        train_seqs=train_seqs,
         valid_history=_last_columns(train_part, split.max_len),
         test_history=_last_columns(seen_test, split.max_len),
         valid_seen=tuple(valid_seen),
         test_seen=tuple(test_seen),
-        train_counts=counts,
+        train_counts=_train_counts(train_seqs, split.num_items),  # 0 for the withheld items
         withheld=WithheldItems(items=items, fraction=config.fraction, seed=config.seed),
     )
 
@@ -225,90 +229,6 @@ def _dense(catalogue: Catalogue, used: np.ndarray) -> tuple[Catalogue, np.ndarra
     remap = np.cumsum(occurs)  # full index -> dense index (items-file order kept)
     rows = np.flatnonzero(occurs[1:])
     return catalogue.subset([catalogue.item_ids[r] for r in rows]), remap
-
-
-def temporal_cuts(dataset: Dataset, config: SplitConfig) -> tuple[float, float]:
-    """(validation start, test start) in seconds since the epoch (see the module docstring).
-
-    Raises:
-        DataFormatError: the dataset has no times, or the cuts leave a period empty.
-    """
-    if dataset.timestamps is None:
-        raise DataFormatError(
-            dataset.source,
-            "split.kind = 'temporal' needs interaction times, and this dataset has none "
-            "(an IISAN users file, or a table without a timestamp column); use "
-            "split.kind = 'leave_one_out'",
-        )
-    times = np.sort(np.fromiter((t for ts in dataset.timestamps.values() for t in ts), float))
-    cuts = []
-    for key, value in zip(("split.valid_cut", "split.test_cut"), config.cuts, strict=True):
-        if isinstance(value, str):
-            cuts.append(parse_date(value, key).timestamp())
-        else:
-            cuts.append(float(times[min(len(times) - 1, int(np.floor(value * len(times))))]))
-    if not cuts[0] < cuts[1]:
-        raise ConfigError(
-            f"{config.cuts[1]!r} falls at {_iso(cuts[1])}, not after split.valid_cut "
-            f"{config.cuts[0]!r} at {_iso(cuts[0])}",
-            field="split.test_cut",
-        )
-    return cuts[0], cuts[1]
-
-
-def _iso(seconds: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
-
-
-def make_temporal_split(dataset: Dataset, config: SplitConfig) -> Split:
-    """The temporal split (module docstring); same arrays and meaning as `make_split`'s,
-    with `kind="temporal"` and the two cut times recorded."""
-    valid_start, test_start = temporal_cuts(dataset, config)
-    full_index = dataset.catalogue._index
-    need = max(1, config.min_len - 2)
-    kept: list[str] = []
-    train_ids: list[str] = []
-    test_ids: list[str] = []
-    targets: list[tuple[str, str]] = []
-    train_len: list[int] = []
-    test_len: list[int] = []
-    for user, seq in dataset.sequences.items():
-        stamps = np.asarray(dataset.timestamps[user], dtype=np.float64)
-        a, b = np.searchsorted(stamps, [valid_start, test_start], side="left")
-        if a < need or b == a or b == len(seq):
-            continue
-        train = seq[:a][-(config.keep_last - 2) :]
-        before_test = seq[:b][-(config.keep_last - 1) :]
-        kept.append(user)
-        train_ids.extend(train)
-        test_ids.extend(before_test)
-        targets.append((seq[a], seq[b]))
-        train_len.append(len(train))
-        test_len.append(len(before_test))
-    if not kept:
-        raise DataFormatError(
-            dataset.source,
-            f"no user has {need} interaction(s) before {_iso(valid_start)}, one before "
-            f"{_iso(test_start)} and one after; move the cuts (split.valid_cut, split.test_cut)",
-        )
-    flat_ids = [*train_ids, *test_ids, *(t for pair in targets for t in pair)]
-    full = np.fromiter((full_index[i] for i in flat_ids), dtype=np.int64, count=len(flat_ids))
-    catalogue, remap = _dense(dataset.catalogue, full)
-    dense = remap[full]
-    n_train, n_test = len(train_ids), len(test_ids)
-    train_part = _right_aligned(dense[:n_train], np.asarray(train_len), config.keep_last - 2)
-    seen_test = _right_aligned(
-        dense[n_train : n_train + n_test], np.asarray(test_len), config.keep_last - 1
-    )
-    pairs = dense[n_train + n_test :].reshape(-1, 2)  # [U, 2] (valid, test) targets
-    parts = (train_part, seen_test, pairs[:, 0].copy(), pairs[:, 1].copy())
-    dropped = len(dataset.sequences) - len(kept)
-    cuts = (valid_start, test_start)
-    return _assemble(
-        catalogue, tuple(kept), parts, dropped, config, cuts, defined=len(dataset.catalogue)
-    )
 
 
 def restrict_users(split: Split, user_ids: Sequence[str]) -> Split:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,6 +149,8 @@ class Dataset:
         report: what the loader dropped or noticed.
         timestamps: user id -> interaction times in seconds since the Unix epoch, parallel
             to `sequences`; None when the source has no times (IISAN users files).
+        unfiltered: after a k-core filter, the dataset as read (a temporal split applies
+            the filter to its training period alone); None otherwise. Not hashed.
     """
 
     name: str
@@ -156,6 +159,7 @@ class Dataset:
     source: Path
     report: LoadReport = field(default_factory=LoadReport)
     timestamps: dict[str, tuple[float, ...]] | None = None
+    unfiltered: Dataset | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def content_hash(self) -> str:
@@ -187,7 +191,7 @@ class WithheldItems:
 @dataclass(frozen=True)
 class Split:
     """An evaluation split with dense item indices, 0 = padding: leave-one-out (the IISAN
-    protocol, described below) or temporal (`recsys.data.split.make_temporal_split`: the
+    protocol, described below) or temporal (`recsys.data.temporal.make_temporal_split`: the
     same arrays, with targets and histories taken on either side of two global time cuts).
 
     Every array row is one kept user, in `user_ids` order. Histories are left-padded.
@@ -205,7 +209,8 @@ class Split:
         valid_seen: per user, the items to mask when ranking for validation (`seq[:-2]`
             within the kept window), as CSR (indptr [U+1], indices).
         test_seen: same for test (`seq[:-1]`).
-        train_counts: [N+1] item counts over the training parts; index 0 unused (0).
+        train_counts: [N+1] item counts over `train_seqs`, what the model trains on (the
+            popularity of the `cold` bucket and the log-Q correction); index 0 unused (0).
         dropped_users: users dropped for having fewer than `min_len` interactions (temporal:
             users without a training, validation and test interaction).
         keep_last, max_len, min_len: the protocol parameters used.
@@ -214,6 +219,10 @@ class Split:
         withheld: the new-item protocol's withheld items, absent from every training and
             validation array (and counted 0 in train_counts); None when every item may train.
         defined_items: items the dataset's items file defines (0: not known).
+        filtering: temporal only: what the split kept, decided on the training period
+            alone (`recsys.data.temporal`): the k-core's k (0: none) and rounds, training
+            interactions before and after it, items defined and known (the catalogue), and
+            later interactions dropped for an item outside it; results.json records it.
     """
 
     catalogue: Catalogue
@@ -234,6 +243,7 @@ class Split:
     cuts: tuple[float, float] | None = None
     withheld: WithheldItems | None = None
     defined_items: int = 0
+    filtering: dict[str, Any] | None = None
 
     @property
     def protocol(self) -> str:
@@ -260,6 +270,13 @@ class Split:
         ranked, defined = self.num_items, self.defined_items
         if not defined or defined == ranked:
             return f"{ranked:,} items ranked"
+        if self.filtering is not None:
+            core = self.filtering["kcore"]
+            after = f", after its {core}-core filter" if core else ""
+            return (
+                f"{ranked:,} of {defined:,} items ranked: those occurring in the "
+                f"{self.filtering['decided_on']}{after}"
+            )
         kept = (
             f"the last {self.keep_last} of each user with at least {self.min_len}"
             if self.kind == "leave_one_out"

@@ -1,8 +1,9 @@
 """The one training loop every method uses.
 
-Adam over the tower's declared parameter groups plus SASRec, AMP on CUDA only, gradient
-clipping, early stopping on a validation metric, a progress bar, per-epoch metrics in
-``metrics.jsonl``, and an atomic checkpoint of the trainable state after every epoch.
+AdamW over the tower's declared parameter groups plus SASRec, with no weight decay on
+embedding tables (recsys.train.optim), AMP on CUDA only, gradient clipping, early stopping
+on a validation metric, a progress bar, per-epoch metrics in ``metrics.jsonl``, and an
+atomic checkpoint of the trainable state after every epoch.
 
 Determinism and resume: epoch e shuffles users with ``numpy.random.default_rng([seed, e])``
 and seeds dropout with ``torch.manual_seed(seed * 1_000_003 + e)``, so no RNG state has to
@@ -40,6 +41,7 @@ from recsys.eval.evaluator import evaluate
 from recsys.models.recommender import SequentialRecommender
 from recsys.train import checkpoint as ckpt
 from recsys.train.losses import check_loss_kind
+from recsys.train.optim import build_optimizer
 from recsys.train.structure import assert_frozen_unchanged, frozen_checksum, trainable_groups
 
 
@@ -144,17 +146,7 @@ class Trainer:
         self.accept_hashes = (self.config_hash, *accept_hashes)
         self.groups = trainable_groups(model)
         self.named = ckpt.trainable_named(model, [p for g in self.groups for p in g["params"]])
-        self.optimizer = torch.optim.Adam(
-            [
-                {
-                    "params": g["params"],
-                    "lr": train.adapter_lr if g["role"] == "adapter" else train.lr,
-                    "name": g["name"],
-                }
-                for g in self.groups
-            ],
-            weight_decay=train.weight_decay,
-        )
+        self.optimizer = build_optimizer(model, self.groups, train)  # recsys.train.optim
         self.use_amp = train.amp and device.type == "cuda"
         bf16 = self.use_amp and torch.cuda.is_bf16_supported()
         self.amp_dtype = torch.bfloat16 if bf16 else torch.float16

@@ -145,7 +145,9 @@ def test_split_matches_reference_on_random_sequences(
     np.testing.assert_array_equal(split.test_target, ref["tt"])
     for (indptr, indices), rows in ((split.valid_seen, ref["vs"]), (split.test_seen, ref["ts"])):
         assert [list(indices[indptr[u] : indptr[u + 1]]) for u in range(len(rows))] == rows
-    counts = np.bincount([i for row in ref["vs"] for i in row], minlength=split.num_items + 1)
+    # popularity counts what the model trains on: the training sequences (issue 26)
+    trained = [i for row in ref["train"] for i in row]
+    counts = np.bincount(trained, minlength=split.num_items + 1)
     counts[0] = 0
     np.testing.assert_array_equal(split.train_counts, counts)
 
