@@ -309,5 +309,5 @@ def grid_commands(
 
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
     data_path = grid_data(spec, data)
-    cells = tuned_commands_cells(spec, plan_grid(spec, out), out)
+    cells = tuned_commands_cells(spec, plan_grid(spec, out), out, data_path)
     return [cell_command(cell, data_path) for cell in cells]

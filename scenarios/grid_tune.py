@@ -3,7 +3,11 @@
 With `tune`, every (scenario, method, encoders) group of cells is tuned first, at the same
 budget, in its own study folder `<grid>/tuning/<scenario>/<method>` (`scenarios.tune`,
 resumable), on validation only; the chosen values then become overrides of every seeded cell
-of the group, so a cell's scenario, fingerprint and `--commands` line carry them. The report
+of the group, so a cell's scenario, fingerprint and `--commands` line carry them. A finished
+study is reused only when the identity its tuning.json records is exactly the group's
+(`group_identity`: configuration, dataset, space, trials, epochs, sampler seed, pruner);
+another study in the folder is set aside (`<folder>.stale-<n>`) with one line saying what
+differs, and the group is tuned again. The report
 gets a section stating the budget, the values chosen per method and that test data never
 influenced them. With `output.tracking = "mlflow"` the grid is one parent run holding the
 studies and the cells, with the report and its plot as artifacts.
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.schema import ScenarioError, load_scenario
-from scenarios.tune_spec import TEST_NOTE, value_overrides
+from scenarios.tune_spec import TEST_NOTE, identity_change, recorded_identity, value_overrides
 
 
 def study_dir(out_dir: Path, cell: Any) -> Path:
@@ -30,15 +34,35 @@ def study_dir(out_dir: Path, cell: Any) -> Path:
     return Path(out_dir) / "tuning" / cell.run_dir.parent.name / leaf
 
 
-def finished_choice(folder: Path, trials: int) -> dict[str, Any] | None:
-    """The values a finished study of at least `trials` trials chose, else None."""
-    try:
-        summary = json.loads((Path(folder) / "tuning.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if summary.get("budget", {}).get("trials", 0) < trials:
-        return None
-    return dict(summary["best"]["params"])
+def group_identity(spec: Any, cell: Any, data: Path | None) -> dict[str, Any]:
+    """The identity of the study a group of cells needs (`scenarios.tune_spec.study_identity`
+    of the cell's scenario before its seed, at the grid's budget, on the grid's dataset)."""
+    from scenarios.schema import parse_scenario
+    from scenarios.tune_spec import scenario_document, search_space, study_identity
+
+    tune = group_spec(spec, cell)
+    base = parse_scenario(scenario_document(cell.source, cell.overrides[:-1]), source=cell.source)
+    space = search_space(base.method, tune.params, cell.source)
+    return study_identity(base, tune, space, data)
+
+
+def group_spec(spec: Any, cell: Any) -> Any:
+    """The grid's `tune` with its seed settled (default: the group's first seed)."""
+    seed = spec.tune.seed if spec.tune.seed is not None else cell.seed
+    return dataclasses.replace(spec.tune, seed=seed)
+
+
+def finished_choice(folder: Path, identity: dict[str, Any]) -> tuple[dict | None, str | None]:
+    """(the values the folder's finished study chose, None) when it is the study of
+    `identity`; else (None, what differs), or (None, None) when there is no finished study."""
+    found, held = recorded_identity(folder)
+    if not found:
+        return None, None
+    change = identity_change(held, identity)
+    if change is not None:
+        return None, change
+    summary = json.loads((Path(folder) / "tuning.json").read_text(encoding="utf-8"))
+    return dict(summary["best"]["params"]), None
 
 
 def with_choice(cell: Any, chosen: dict[str, Any]) -> Any:
@@ -79,16 +103,15 @@ def tune_cells(
     out = list(cells)
     for folder, members in _groups(cells, out_dir).items():
         first = cells[members[0]]
-        chosen = finished_choice(folder, spec.tune.trials)
+        chosen, _ = finished_choice(folder, group_identity(spec, first, data))
         if search and chosen is None:
             echo(
                 f"tuning {first.scenario.name} / {first.scenario.method}: {spec.tune.trials} trials"
             )
-            seed = spec.tune.seed if spec.tune.seed is not None else first.seed
             result = tune_scenario(
-                first.source, first.overrides[:-1], spec=dataclasses.replace(spec.tune, seed=seed),
-                out_dir=folder, data=data, final_run=False, progress=False, echo=echo,
-                tracking=tracking,
+                first.source, first.overrides[:-1], spec=group_spec(spec, first), out_dir=folder,
+                data=data, final_run=False, progress=False, echo=echo, tracking=tracking,
+                label=str(folder.relative_to(out_dir)),
             )  # fmt: skip
             chosen = result.best_params
         if chosen is not None:
@@ -97,15 +120,19 @@ def tune_cells(
     return out
 
 
-def tuned_commands_cells(spec: Any, cells: Sequence[Any], out_dir: Path) -> list[Any]:
-    """Cells for `--commands`: a tuning grid needs every study finished first."""
-    tuned = tune_cells(spec, cells, out_dir, None, search=False)
-    if spec.tune is not None:
-        missing = [
-            str(f) for f in _groups(cells, out_dir) if finished_choice(f, spec.tune.trials) is None
-        ]
-        if missing:
-            message = f"no finished study in {missing[0]}: run the grid (it tunes first)"
+def tuned_commands_cells(
+    spec: Any, cells: Sequence[Any], out_dir: Path, data: Path | None = None
+) -> list[Any]:
+    """Cells for `--commands`: a tuning grid needs every study finished first, each the very
+    study of its group (budget, dataset, configuration...)."""
+    tuned = tune_cells(spec, cells, out_dir, data, search=False)
+    if spec.tune is None:
+        return tuned
+    for folder, members in _groups(cells, out_dir).items():
+        chosen, change = finished_choice(folder, group_identity(spec, cells[members[0]], data))
+        if chosen is None:
+            other = f" (it holds another study: {change})" if change else ""
+            message = f"no finished study in {folder}{other}: run the grid (it tunes first)"
             raise ScenarioError(spec.source or "<grid>", "tune", message)
     return tuned
 
@@ -134,7 +161,12 @@ def tuning_section(out_dir: Path, spec: Any) -> str:
     if getattr(spec, "tune", None) is None:
         return ""
     rows = []
-    for path in sorted(Path(out_dir).glob("tuning/*/*/tuning.json")):
+    studies = [
+        p
+        for p in sorted(Path(out_dir).glob("tuning/*/*/tuning.json"))
+        if ".stale-" not in p.parent.name
+    ]
+    for path in studies:
         summary = json.loads(path.read_text(encoding="utf-8"))
         chosen = ", ".join(
             f"`{k}={v:.3g}`" if isinstance(v, float) else f"`{k}={v}`"
@@ -147,7 +179,7 @@ def tuning_section(out_dir: Path, spec: Any) -> str:
         )
     if not rows:
         return ""
-    first = json.loads(next(Path(out_dir).glob("tuning/*/*/tuning.json")).read_text())["budget"]
+    first = json.loads(studies[0].read_text(encoding="utf-8"))["budget"]
     return "\n".join([
         "",
         "## Tuning",

@@ -26,12 +26,20 @@ marks the trial that was RUNNING as FAIL (attribute `killed`; it does not count 
 budget) and enqueues its values again, so the retry trains that configuration next, resuming
 from the killed trial's last epoch checkpoint; finished trials are kept as they are and only
 the remaining ones run.
+
+A folder is reopened only for the very same study: `tuning.json` and `study.db` record the
+study's identity (`scenarios.tune_spec.study_identity`: scenario fingerprint, dataset, space,
+trials, epochs, sampler seed, startup trials, pruner) and a folder holding any other study,
+or one recorded by older code without an identity, is set aside as `<folder>.stale-<n>` with
+a line saying what differs, and the study starts afresh. Another budget is another study too,
+so a summary states exactly the trials its choice was made from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +50,11 @@ from scenarios.tune_spec import (
     TEST_NOTE,
     TuneResult,
     TuneSpec,
+    identity_change,
+    recorded_identity,
     scenario_document,
     search_space,
+    study_identity,
     value_overrides,
     withhold_test,
 )
@@ -91,6 +102,7 @@ def tune_scenario(
     echo: Callable[[str], None] = print,
     workspace: Any = None,
     tracking: Any = None,
+    label: str | None = None,
 ) -> TuneResult:
     """Search the method's space for `file` + `overrides`; write best.toml; then (with
     `final_run`) run it once per seed: the only test evaluation.
@@ -99,20 +111,20 @@ def tune_scenario(
         file: a scenario file or a shipped scenario's name.
         overrides: dotted overrides applied before the searched values (`train.epochs=20`).
         spec: trials (the budget), the searched subset, seeds of sampler and trials, pruning.
-        out_dir: the study folder (reopened and resumed when it holds this study).
+        out_dir: the study folder: reopened and resumed (or reused when finished) only when
+            it holds this very study (`study_identity`); another study there is set aside.
         data: dataset path overriding the scenario's.
         final_run: run best.toml's seeds into `out_dir/best` (a grid runs its own cells).
         progress: a bar over trials (one line per finished trial is always written).
         echo: where lines go when there is no bar.
         workspace: a `scenarios.runner.Workspace` shared with other calls.
         tracking: the caller's `scenarios.tracking.TrackingContext` (a grid's), or None.
+        label: how the line saying that `out_dir` held another study names it (default
+            the folder's path).
 
     Raises:
-        ScenarioError: bad scenario or spec, a folder holding another study, or one that
-            another process is tuning now.
+        ScenarioError: bad scenario or spec, or a folder another process is tuning now.
     """
-    from filelock import FileLock, Timeout
-
     from scenarios.runner import Workspace, prepare
     from scenarios.schema import parse_scenario
     from scenarios.tune_study import Search, open_study, run_trials, write_summary
@@ -122,24 +134,61 @@ def tune_scenario(
     base = parse_scenario(doc, source=str(file))
     spec.check(str(file))
     space = search_space(base.method, spec.params, str(file))
+    identity = study_identity(base, spec, space, data)
     out_dir = Path(out_dir)
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(_folder_lock(out_dir))
+        if set_aside_other_study(optuna, out_dir, identity, label=label, echo=echo):
+            locks.enter_context(_folder_lock(out_dir))  # the old lock left with the old folder
+        study = open_study(optuna, out_dir, identity, base, spec, space)
+        search = Search(optuna, study, base, doc, spec, space, out_dir, identity)
+        prepared = prepare(base, data=data, workspace=workspace or Workspace(), progress=False)
+        parent = _parent(base, out_dir, tracking, spec, space)
+        run_trials(search, prepared, parent.context, progress=progress, echo=echo)
+        result = write_summary(search)
+        parent.finish([out_dir / "tuning.md", out_dir / "best.toml", out_dir / "tuning.json"])
+    if final_run:
+        result = _final_runs(result, data, workspace, parent.context, progress)
+    return result
+
+
+@contextlib.contextmanager
+def _folder_lock(out_dir: Path) -> Iterator[None]:
+    """Hold `out_dir/study.lock` (created with the folder); refuse a folder being tuned."""
+    from filelock import FileLock, Timeout
+
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(out_dir / "study.lock", timeout=0):
-            study = open_study(optuna, out_dir, base, spec, space)
-            search = Search(optuna, study, base, doc, spec, space, out_dir)
-            prepared = prepare(base, data=data, workspace=workspace or Workspace(), progress=False)
-            parent = _parent(base, out_dir, tracking, spec, space)
-            run_trials(search, prepared, parent.context, progress=progress, echo=echo)
-            result = write_summary(search)
-            parent.finish([out_dir / "tuning.md", out_dir / "best.toml", out_dir / "tuning.json"])
+            yield
     except Timeout:
         raise ScenarioError(
             out_dir, "", "another `toolkit tune` is running on this folder"
         ) from None
-    if final_run:
-        result = _final_runs(result, data, workspace, parent.context, progress)
-    return result
+
+
+def set_aside_other_study(
+    optuna: Any, out_dir: Path, identity: dict[str, Any], *, label: str | None, echo: Any
+) -> bool:
+    """When `out_dir` holds another study than `identity` (finished: tuning.json;
+    interrupted: study.db), rename it `<folder>.stale-<n>` (never deleted), say what differs
+    in one line and return True; a study recorded without an identity (older code) is
+    another study. The caller holds the folder's lock."""
+    from scenarios.grid import set_aside
+    from scenarios.tune_study import held_identity
+
+    found, held = recorded_identity(out_dir)
+    if not found:
+        found, held = held_identity(optuna, out_dir)
+    change = identity_change(held, identity) if found else None
+    if change is None:
+        return False
+    moved = set_aside(out_dir)
+    echo(
+        f"{label or out_dir}: another study ({change}); tuning again "
+        f"(the old one set aside as {moved.name})"
+    )
+    return True
 
 
 def _parent(base: Scenario, out_dir: Path, tracking: Any, spec: TuneSpec, space: Sequence) -> Any:

@@ -156,3 +156,83 @@ def trial_folder(out_dir: Path, params: Mapping[str, Any]) -> Path:
 def remove_checkpoints(folder: Path) -> None:
     """A finished trial's checkpoints are dead weight (its metrics.jsonl stays)."""
     shutil.rmtree(Path(folder) / "checkpoint", ignore_errors=True)
+
+
+# How each field of a study's identity is named when it differs (`identity_change`).
+_IDENTITY_LABELS = {
+    "scenario_fingerprint": "configuration",
+    "dataset": "dataset",
+    "trials": "trials",
+    "space": "search space",
+    "epochs": "epochs",
+    "sampler_seed": "sampler seed",
+    "startup_trials": "startup trials",
+    "pruner": "pruner",
+    "warmup_epochs": "pruner warm-up epochs",
+    "include_start": "start trial",
+    "objective": "objective",
+    "scenario": "scenario",
+    "method": "method",
+}
+
+
+def study_identity(
+    base: Scenario, spec: TuneSpec, space: Sequence[Any], data: Path | None
+) -> dict[str, Any]:
+    """What defines a study: a folder's study is reused or resumed only when its recorded
+    identity equals this one exactly (`sha256` is over every other field)."""
+    from media.hashing import sha256_json
+    from scenarios.runner import dataset_path
+
+    fields = {
+        "scenario": base.name,
+        "method": base.method,
+        "scenario_fingerprint": base.fingerprint(),  # the untuned scenario with its overrides
+        "dataset": str(dataset_path(base, data).expanduser().resolve()),
+        "space": [p.describe() for p in space],  # the searched keys and their ranges
+        "trials": spec.trials,
+        "epochs": base.train.epochs,
+        "sampler_seed": spec.training_seed(base),  # also the training seed of every trial
+        "startup_trials": spec.startup_trials,
+        "pruner": spec.pruner,
+        "warmup_epochs": spec.warmup_epochs,
+        "include_start": spec.include_start,
+        "objective": f"valid {OBJECTIVE}",
+    }
+    fields = json.loads(json.dumps(fields))  # as it reads back from JSON
+    return {**fields, "sha256": sha256_json(fields)}
+
+
+def identity_change(held: Any, wanted: Mapping[str, Any]) -> str | None:
+    """None when `held` (a recorded identity) is `wanted`, else what differs in one line:
+    `trials 20 → 4, dataset /a → /b`. An identity missing or unreadable (older code) differs."""
+    if not isinstance(held, Mapping) or "sha256" not in held:
+        return "no recorded study identity (older code)"
+    if dict(held) == dict(wanted):
+        return None
+    diffs = [
+        f"{_IDENTITY_LABELS.get(key, key)} {_shown(key, held.get(key))} → "
+        f"{_shown(key, wanted[key])}"
+        for key in wanted
+        if key != "sha256" and held.get(key) != wanted[key]
+    ]
+    return ", ".join(diffs) or "identity hash differs"
+
+
+def _shown(key: str, value: Any) -> str:
+    if key == "scenario_fingerprint" and isinstance(value, str):
+        return value[:12]
+    if key == "space" and isinstance(value, list):
+        return "[" + "; ".join(map(str, value)) + "]"
+    return str(value)
+
+
+def recorded_identity(folder: Path) -> tuple[bool, Any]:
+    """(whether `folder` holds a finished study's tuning.json, the identity it records)."""
+    try:
+        summary = json.loads((Path(folder) / "tuning.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False, None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return True, None
+    return True, summary.get("identity") if isinstance(summary, dict) else None

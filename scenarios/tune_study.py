@@ -5,7 +5,6 @@ passed in, never imported at module level."""
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from scenarios.tune_spec import (
     TuneResult,
     TuneSpec,
     distributions,
+    identity_change,
     remove_checkpoints,
     start_values,
     trial_folder,
@@ -31,37 +31,37 @@ from scenarios.tune_spec import (
 STUDY_NAME = "tune"
 
 
-def study_identity(base: Scenario, spec: TuneSpec, space: Sequence[Any]) -> dict[str, Any]:
-    """What a study folder must hold to be resumed: everything but the trial count (a
-    later call may raise the budget and go on)."""
-    return {
-        "scenario_fingerprint": base.fingerprint(),
-        "seed": spec.training_seed(base),
-        "space": [p.describe() for p in space],
-        "spec": {k: v for k, v in vars(spec).items() if k != "trials"},
-    }
+def held_identity(optuna: Any, out_dir: Path) -> tuple[bool, Any]:
+    """(whether `out_dir/study.db` holds a study, the identity it records)."""
+    db = Path(out_dir) / "study.db"
+    if not db.is_file():
+        return False, None
+    try:
+        study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{db.resolve()}")
+    except KeyError:  # an empty storage: no study was created in it
+        return False, None
+    return True, study.user_attrs.get("identity")
 
 
-def open_study(optuna: Any, out_dir: Path, base: Scenario, spec: TuneSpec, space: Sequence) -> Any:
-    """Create or reopen the study in `out_dir/study.db`; trials a killed call left RUNNING
-    become FAIL (attribute `killed`) and their values are enqueued to run again first."""
+def open_study(
+    optuna: Any, out_dir: Path, identity: Mapping[str, Any], base: Scenario, spec: TuneSpec,
+    space: Sequence,
+) -> Any:  # fmt: skip
+    """Create or reopen the study in `out_dir/study.db` (only the study of `identity`, see
+    `scenarios.tune_spec.study_identity`); trials a killed call left RUNNING become FAIL
+    (attribute `killed`) and their values are enqueued to run again first."""
     storage = f"sqlite:///{Path(out_dir).resolve() / 'study.db'}"
     study = optuna.create_study(
         storage=storage, study_name=STUDY_NAME, direction="maximize", load_if_exists=True
     )
-    identity = study_identity(base, spec, space)
     held = study.user_attrs.get("identity")
-    if held is None:
-        study.set_user_attr("identity", json.loads(json.dumps(identity)))
+    if held is None and not study.get_trials(deepcopy=False):
+        study.set_user_attr("identity", dict(identity))
         if spec.include_start:
             study.enqueue_trial(start_values(base, space), user_attrs={"start": True})
-    elif held != json.loads(json.dumps(identity)):
-        changed = ", ".join(k for k in identity if held.get(k) != identity[k])
+    elif (change := identity_change(held, identity)) is not None:
         raise ScenarioError(
-            out_dir,
-            "",
-            f"holds a study of another configuration ({changed}); "
-            "choose another output folder or delete it",
+            out_dir, "", f"holds another study ({change}); choose another output folder"
         )
     state = optuna.trial.TrialState
     for trial in study.get_trials(deepcopy=False, states=(state.RUNNING,)):
@@ -105,6 +105,7 @@ class Search:
     spec: TuneSpec
     space: tuple[Any, ...]
     out_dir: Path
+    identity: Mapping[str, Any]  # scenarios.tune_spec.study_identity, kept in tuning.json
 
 
 def run_trials(search: Search, prepared: Any, tracking: Any, *, progress: bool, echo: Any) -> None:
@@ -306,6 +307,7 @@ def write_summary(search: Search) -> TuneResult:
         "best": {"number": best.number, "value": best.value, "params": chosen},
         "test_data": TEST_NOTE,
         "best_file": "best.toml",
+        "identity": dict(search.identity),
     }
     atomic_write_json(out_dir / "tuning.json", summary)
     atomic_write_text(out_dir / "tuning.md", summary_markdown(summary))

@@ -115,3 +115,110 @@ def test_cli_tune_option_sets_the_budget(tuned_grid) -> None:
     assert len(out.output.splitlines()) == 2 and "train.lr=" in out.output.splitlines()[0]
     bad = CliRunner().invoke(app, ["grid", str(grid), "--tune", "0", "--commands"])
     assert bad.exit_code == 2 and "--tune" in bad.output
+
+
+# A finished study is reused only for the very same study (issue 26, item 2). Trials are
+# stubbed (`fit_trial` returns a made-up score and counts the call): these tests are about
+# which study a folder holds, not about training.
+
+
+@pytest.fixture
+def stub_trials(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from types import SimpleNamespace
+
+    calls: list[int] = []
+
+    def fit(*args, **kwargs):
+        calls.append(1)
+        return SimpleNamespace(best_valid={"ndcg@10": 0.1 * len(calls)}, best_epoch=1)
+
+    monkeypatch.setattr("scenarios.tune_study.fit_trial", fit)
+    return calls
+
+
+def _spec(tmp_path: Path, trials: int):
+    from scenarios.grid_plan import with_tune
+
+    return with_tune(load_grid(_grid_file(tmp_path)), trials)
+
+
+def _tune(tmp_path: Path, trials: int, data: Path | None = None) -> tuple[list, list[str]]:
+    from scenarios.grid_plan import plan_grid
+    from scenarios.grid_tune import tune_cells
+
+    spec, out, lines = _spec(tmp_path, trials), tmp_path / "out", []
+    cells = tune_cells(spec, plan_grid(spec, out), out, data, search=True, echo=lines.append)
+    return cells, lines
+
+
+def _summary(folder: Path) -> dict:
+    return json.loads((folder / "tuning.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("before", "after"), [(2, 1), (1, 2)])
+def test_another_budget_is_another_study_tuned_again(
+    tmp_path: Path, stub_trials: list[int], before: int, after: int
+) -> None:
+    from scenarios.grid_tune import tuning_section
+
+    _tune(tmp_path, before)
+    assert len(stub_trials) == before
+    cells, lines = _tune(tmp_path, after)
+    assert len(stub_trials) == before + after  # tuned again, from scratch
+    assert lines[1] == (
+        f"tuning/id/id: another study (trials {before} → {after}); tuning again "
+        "(the old one set aside as id.stale-1)"
+    )
+    study = tmp_path / "out/tuning/id/id"
+    assert _summary(study.with_name("id.stale-1"))["identity"]["trials"] == before  # kept
+    summary = _summary(study)
+    assert summary["budget"]["trials"] == summary["identity"]["trials"] == after
+    assert len(summary["trials"]) == after
+    assert all(c.scenario.train.lr == summary["best"]["params"]["train.lr"] for c in cells)
+    section = tuning_section(tmp_path / "out", _spec(tmp_path, after))
+    assert [r.split("|")[3].strip() for r in section.splitlines() if r.startswith("| id |")] == [
+        str(after)
+    ]  # the set-aside study is not reported
+
+
+def test_another_dataset_is_another_study_tuned_again(
+    tmp_path: Path, stub_trials: list[int]
+) -> None:
+    import shutil
+
+    from recsys.data import sample_path
+
+    _tune(tmp_path, 1)
+    copy = shutil.copytree(sample_path(), tmp_path / "copy")  # same content, another dataset
+    _, lines = _tune(tmp_path, 1, data=copy)
+    assert len(stub_trials) == 2
+    assert f"another study (dataset {sample_path().resolve()} → {copy.resolve()})" in lines[1]
+    assert _summary(tmp_path / "out/tuning/id/id")["identity"]["dataset"] == str(copy.resolve())
+
+
+def test_the_same_request_reuses_the_study_without_a_trial(
+    tmp_path: Path, stub_trials: list[int]
+) -> None:
+    first, _ = _tune(tmp_path, 2)
+    again, lines = _tune(tmp_path, 2)
+    assert len(stub_trials) == 2 and lines == []  # nothing tuned, nothing said
+    assert [c.overrides for c in again] == [c.overrides for c in first]
+    assert not list((tmp_path / "out/tuning/id").glob("*.stale-*"))
+
+
+def test_a_study_without_identity_is_another_study(tmp_path: Path, stub_trials: list[int]):
+    _tune(tmp_path, 1)
+    folder = tmp_path / "out/tuning/id/id"
+    summary = _summary(folder)
+    del summary["identity"]  # as older code wrote it
+    (folder / "tuning.json").write_text(json.dumps(summary), encoding="utf-8")
+    _, lines = _tune(tmp_path, 1)
+    assert len(stub_trials) == 2
+    assert "another study (no recorded study identity (older code))" in lines[1]
+
+
+def test_commands_need_the_very_same_study(tmp_path: Path, stub_trials: list[int]) -> None:
+    _tune(tmp_path, 2)
+    assert len(grid_commands(_spec(tmp_path, 2), out_dir=tmp_path / "out")) == 2
+    with pytest.raises(ScenarioError, match=r"another study: trials 2 → 1\)"):
+        grid_commands(_spec(tmp_path, 1), out_dir=tmp_path / "out")

@@ -127,14 +127,67 @@ def test_the_tuned_scenario_round_trips_through_run_scenario(tuned, tmp_path: Pa
     assert again["test"] == final["test"] and again["valid"] == final["valid"]
 
 
-def test_another_configuration_in_the_folder_is_refused(tuned) -> None:
-    from scenarios.schema import ScenarioError
+def _stub_trials(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """`fit_trial` returns a made-up score and counts the call (no training)."""
+    from types import SimpleNamespace
+
+    calls: list[int] = []
+
+    def fit(*args, **kwargs):
+        calls.append(1)
+        return SimpleNamespace(best_valid={"ndcg@10": 0.01 * len(calls)}, best_epoch=1)
+
+    monkeypatch.setattr("scenarios.tune_study.fit_trial", fit)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("extra", "trials", "change"),
+    [
+        ([], 1, "trials 4 → 1"),  # fewer trials: not the 4-trial study's choice
+        ([], 5, "trials 4 → 5"),
+        (["train.epochs=3"], 4, "epochs 4 → 3"),  # and the configuration
+    ],
+)
+def test_a_folder_holding_another_study_is_set_aside_and_tuned_again(
+    tuned, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra, trials, change
+) -> None:
+    import shutil
+
     from scenarios.tune import TuneSpec, tune_scenario
 
     result, _, _ = tuned
-    changed = [*_overrides(result.out_dir / "cache"), "train.epochs=3"]
-    with pytest.raises(ScenarioError, match="another configuration .*scenario_fingerprint"):
-        tune_scenario("id", changed, spec=TuneSpec(trials=4), out_dir=result.out_dir)
+    study = shutil.copytree(result.out_dir, tmp_path / "study")
+    calls, lines = _stub_trials(monkeypatch), []
+    again = tune_scenario(
+        "id", [*_overrides(result.out_dir.parent / "cache"), *extra], spec=TuneSpec(trials=trials),
+        out_dir=study, final_run=False, progress=False, echo=lines.append,
+    )  # fmt: skip
+    assert len(calls) == trials and len(again.trials) == trials  # a fresh study
+    assert lines[0].startswith(f"{study}: another study (") and change in lines[0]
+    assert lines[0].endswith("; tuning again (the old one set aside as study.stale-1)")
+    old = json.loads((tmp_path / "study.stale-1" / "tuning.json").read_text(encoding="utf-8"))
+    assert old["identity"]["trials"] == 4 and (tmp_path / "study.stale-1" / "best").is_dir()
+    summary = json.loads((study / "tuning.json").read_text(encoding="utf-8"))
+    assert summary["budget"]["trials"] == summary["identity"]["trials"] == trials
+
+
+def test_the_same_study_is_reused_without_a_trial(
+    tuned, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from scenarios.tune import TuneSpec, tune_scenario
+
+    result, _, _ = tuned
+    study = shutil.copytree(result.out_dir, tmp_path / "study")
+    calls, lines = _stub_trials(monkeypatch), []
+    again = tune_scenario(
+        "id", _overrides(result.out_dir.parent / "cache"), spec=TuneSpec(trials=4),
+        out_dir=study, final_run=False, progress=False, echo=lines.append,
+    )  # fmt: skip
+    assert calls == [] and lines == [] and not (tmp_path / "study.stale-1").exists()
+    assert again.best_params == result.best_params and again.trials == result.trials
 
 
 def _finished(study_dir: Path) -> list:
