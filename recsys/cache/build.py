@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from media.console import human_duration, human_size, say, show_bars
+from media.console import human_duration, say, show_bars
 from media.hashing import sha256_json
 from media.io import (
     atomic_path,
@@ -22,64 +22,23 @@ from media.io import (
     sweep_stale_temps,
 )
 from recsys import distributed
-from recsys.cache.keys import (
-    cache_folder,
-    channel_items,
-    content_hash,
-    fingerprint_fields,
-    item_label,
-    quick_key,
-)
+from recsys.cache.keys import cache_folder, channel_items, fingerprint_fields, item_label
 from recsys.cache.lock import folder_lock
-from recsys.cache.states import (
-    MANIFEST,
-    SHARED,
-    STATES,
-    VALID,
-    CachedStates,
-    open_cache,
+from recsys.cache.reuse import (
+    PARTIAL,
+    cache_size,
+    check_existing,
+    open_current_cache,
+    say_reused,
+    write_stamp,
 )
+from recsys.cache.states import MANIFEST, SHARED, STATES, VALID, CachedStates, open_cache
 from recsys.channels import ChannelInput, EncoderSpec
 from recsys.encoders import Encoder, build_encoder
 from recsys.encoders.base import outside_autocast
 from recsys.errors import CacheMismatchError, CacheOverflowError, DiskSpaceError
 
 _MEDIA_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
-PARTIAL = "partial"
-STAMP = "quick_key.json"  # lets a current cache be opened without loading the encoder
-
-
-def open_current_cache(channel: ChannelInput, cache_dir: str | Path) -> CachedStates | None:
-    """The channel's cache when it is provably current without loading the encoder: a stamp
-    written beside the manifest by the last full check holds the same `quick_key` and the
-    manifest's fingerprint. None otherwise (then `build_or_load_cache` decides)."""
-    content = content_hash(channel)  # media channels read every file: once per call
-    folder = cache_folder(Path(cache_dir), channel, content)
-    if not (folder / STAMP).exists():
-        return None
-    key = quick_key(channel, content)
-    if key is None:
-        return None
-    with folder_lock(folder):  # a concurrent rebuild never shows half its files
-        try:
-            stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
-            cached = open_cache(folder)
-        except (OSError, ValueError, KeyError):
-            return None
-    manifest = cached.manifest
-    if stamp.get("key") != key or stamp.get("fingerprint") != manifest.get("fingerprint"):
-        return None
-    if sha256_json(manifest.get("fields")) != manifest["fingerprint"]:
-        return None  # the manifest was edited after the build: let the full check name it
-    return cached
-
-
-def _write_stamp(folder: Path, channel: ChannelInput, cached: CachedStates) -> None:
-    key = quick_key(channel, cached.manifest["fields"]["content"])
-    if key is not None and distributed.active_context().is_main:
-        atomic_write_json(
-            folder / STAMP, {"key": key, "fingerprint": cached.manifest["fingerprint"]}
-        )
 
 
 def build_or_load_cache(
@@ -124,87 +83,23 @@ def build_or_load_cache(
     if encoder is None:
         current = open_current_cache(channel, cache_dir)
         if current is not None:
-            return _reused(current, report)
+            return say_reused(current, report)
         encoder = build_encoder(channel.encoder, device=device, modality=channel.modality)
     fields = fingerprint_fields(channel, encoder)
-    folder = cache_folder(Path(cache_dir), channel, fields["content"])
+    # One folder per fingerprint: another configuration never rebuilds this one in place.
+    folder = cache_folder(Path(cache_dir), channel, sha256_json(fields))
     with folder_lock(folder):  # grid workers sharing this cache build it once
-        cached = _check_existing(folder, fields, rebuild, reuse_versions, channel.name)
+        cached = check_existing(folder, fields, rebuild, reuse_versions, channel.name)
         if cached is None:
             cached = _build(channel, encoder, fields, folder, batch_size, chunk_size, progress)
             if report:
                 seconds = float(cached.manifest["build"]["seconds"])
-                say(f"cache built in {human_duration(seconds)}: {folder} ({_size(cached)})")
+                say(f"cache built in {human_duration(seconds)}: {folder} ({cache_size(cached)})")
         else:
-            _reused(cached, report)
+            say_reused(cached, report)
         if cached.manifest["fields"] == fields:  # a cache reused across versions is not current
-            _write_stamp(folder, channel, cached)
+            write_stamp(folder, channel, cached)
         return cached
-
-
-def _size(cached: CachedStates) -> str:
-    return human_size(sum(p.stat().st_size for p in cached.folder.iterdir() if p.is_file()))
-
-
-def _reused(cached: CachedStates, report: bool) -> CachedStates:
-    """Say which cache is reused, when it was built (local time) and how big it is."""
-    if report:
-        built = cached.manifest.get("build", {}).get("built_at")
-        try:
-            when = datetime.fromisoformat(built).astimezone()
-        except (TypeError, ValueError):  # built before the date was recorded: the manifest's
-            when = datetime.fromtimestamp((cached.folder / MANIFEST).stat().st_mtime)
-        say(f"cache reused: {cached.folder} (built {when:%Y-%m-%d %H:%M}, {_size(cached)})")
-    return cached
-
-
-def _version_changes(stored: Any, wanted: dict[str, str]) -> str:
-    held = stored if isinstance(stored, dict) else {}
-    names = sorted(set(held) | set(wanted))
-    return ", ".join(
-        f"{n} {held.get(n, 'unrecorded')} -> {wanted.get(n)}"
-        for n in names
-        if held.get(n) != wanted.get(n)
-    )
-
-
-def _check_existing(
-    folder: Path, fields: dict[str, Any], rebuild: bool, reuse_versions: bool, name: str
-) -> CachedStates | None:
-    if not (folder / MANIFEST).exists():
-        return None
-    try:
-        cached = open_cache(folder)
-        stored = cached.manifest["fields"]
-    except (OSError, ValueError, KeyError) as exc:
-        stored, cached, differing, reason = {}, None, [], f"unreadable ({exc})"
-    else:
-        differing = [k for k, v in fields.items() if stored.get(k) != v]
-        if not differing or (reuse_versions and differing == ["versions"]):
-            shutil.rmtree(folder / PARTIAL, ignore_errors=True)  # a kill after the manifest
-            if differing:
-                say(
-                    f"cache {name}: reused across library versions "
-                    f"({_version_changes(stored.get('versions'), fields['versions'])})"
-                )
-            return cached
-        reason = "; ".join(
-            f"versions: {_version_changes(stored.get(k), fields[k])}"
-            if k == "versions"
-            else f"{k}: cached {stored.get(k)!r} != wanted {fields[k]!r}"
-            for k in differing
-        )
-    if not rebuild:
-        hint = " or reuse it (reuse_across_versions=true)" if differing == ["versions"] else ""
-        raise CacheMismatchError(
-            f"hidden-state cache {folder} was built for other settings ({reason}); "
-            f"rebuild it (rebuild_cache=true){hint} or delete the folder"
-        )
-    if cached is not None:
-        say(f"cache {name}: rebuilding, it was built for other settings ({reason})")
-    for file in (MANIFEST, STAMP, STATES, SHARED, VALID):  # manifest first: never half-valid
-        (folder / file).unlink(missing_ok=True)
-    return None
 
 
 def _build(
@@ -231,8 +126,7 @@ def _build(
     # Stable length sort: batches pad little, and a resumed build sees the same chunks.
     order = sorted(range(len(items)), key=lambda i: (encoder.size_key(items[i]), i))
     chunks = [order[s : s + chunk_size] for s in range(0, len(order), chunk_size)]
-    started = time.perf_counter()
-    computed = 0
+    started, computed = time.perf_counter(), 0
     bar = tqdm(
         total=len(items),
         disable=not (progress and ctx.is_main and show_bars()),

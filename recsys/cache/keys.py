@@ -11,7 +11,8 @@ from typing import Any
 
 from media.hashing import media_sha256, sha256_json, sha256_lines
 from media.revision import COMMIT_HASH, files_revision, library_versions
-from recsys.cache.states import FORMAT_VERSION
+from recsys.cache.source import state_source_sha256
+from recsys.cache.states import FOLDER_KEY_HEX, FORMAT_VERSION
 from recsys.channels import ChannelInput, EncoderSpec
 from recsys.encoders import Encoder, encoder_libraries
 from recsys.errors import ConfigError
@@ -50,12 +51,13 @@ def _versions(channel: ChannelInput) -> dict[str, str]:
 
 def fingerprint_fields(channel: ChannelInput, encoder: Encoder) -> dict[str, Any]:
     """Everything the cached states depend on; two caches agree iff these agree: the cache
-    format, the inputs, every encoder setting, the model's files and the versions of the
-    libraries that computed the states."""
+    format, the inputs, every encoder setting, the model's files, the versions of the
+    libraries and the toolkit code (`recsys.cache.source`) that computed the states."""
     info = encoder.describe()
     fields = {
         "format": FORMAT_VERSION,
         "versions": _versions(channel),
+        "source_code": state_source_sha256(),
         "modality": channel.modality,
         "num_items": len(channel_items(channel)),
         "content": content_hash(channel),
@@ -112,6 +114,7 @@ def quick_key(channel: ChannelInput, content: str) -> str | None:
         {
             "format": FORMAT_VERSION,
             "versions": _versions(channel),
+            "source_code": state_source_sha256(),
             "modality": channel.modality,
             "encoder": dataclasses.asdict(channel.encoder),
             "content": content,
@@ -121,11 +124,20 @@ def quick_key(channel: ChannelInput, content: str) -> str | None:
     )
 
 
-def cache_folder(cache_dir: Path, channel: ChannelInput, content: str | None = None) -> Path:
-    """One slot per (channel name, encoder, inputs): other settings of it are rebuilt there.
-    `content`: the channel's `content_hash`, when already computed."""
+def folder_prefix(channel: ChannelInput) -> str:
+    """`<channel>--<model>--`: what every cache folder of this channel and model starts with
+    (the model's last path part, made safe for a file name)."""
     model = channel.encoder.model
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(model).name or model)[:40]
-    content = content_hash(channel) if content is None else content
-    key = sha256_json([model, content, channel.source_fingerprint])[:10]
-    return Path(cache_dir) / f"{channel.name}--{slug}--{key}"
+    return f"{channel.name}--{slug}--"
+
+
+def cache_folder(cache_dir: Path, channel: ChannelInput, fingerprint: str | None = None) -> Path:
+    """One folder per configuration: `<channel>--<model>--<fingerprint[:16]>`, where the
+    fingerprint is `sha256_json(fingerprint_fields(...))`, so pooling, layers, inputs, model
+    files, versions and code each get their own folder. Two configurations never share (and
+    so never rebuild in place, under a concurrent reader) one folder; `toolkit cache list`
+    names each from its manifest. Without `fingerprint` (it needs the loaded encoder) the
+    name ends in ``*``: the pattern every configuration of the channel and model matches."""
+    key = "*" if fingerprint is None else fingerprint[:FOLDER_KEY_HEX]
+    return Path(cache_dir) / f"{folder_prefix(channel)}{key}"

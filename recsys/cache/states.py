@@ -1,16 +1,21 @@
-"""The on-disk hidden-state cache: one folder per (channel inputs, encoder), opened as memmaps."""
+"""The on-disk hidden-state cache: one folder per configuration (its full fingerprint),
+opened as memmaps."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
-FORMAT_VERSION = 2  # 2: library versions and content-hashed model folders in the fingerprint
+# 2: library versions and content-hashed model folders in the fingerprint; 3: the code that
+# computes states in the fingerprint (`recsys.cache.source`), one folder per fingerprint
+FORMAT_VERSION = 3
+FOLDER_KEY_HEX = 16  # hex digits of the fingerprint that end a folder's name (64 bits)
 MANIFEST = "manifest.json"
 STATES = "states.npy"  # [N+1, stored_steps, width] fp16; row 0 = padding (zeros)
 SHARED = "shared.npy"  # [1, width] fp16: state 0 when it is the same for every item
@@ -32,6 +37,9 @@ class CachedStates:
         shared: [1, width] fp16, or None when every step is stored per item.
         valid: [N+1] bool.
         manifest: the manifest (fingerprint fields, counts, timings).
+        handle: the open `states.npy` the memmap maps (None when not opened from a file):
+            readers that copy rows with ``os.pread`` use it, never the path, so every read
+            of a run comes from the file checked at open, whatever happens to the path.
     """
 
     folder: Path
@@ -39,6 +47,7 @@ class CachedStates:
     shared: np.ndarray | None
     valid: np.ndarray
     manifest: dict[str, Any]
+    handle: BinaryIO | None = field(default=None, compare=False, repr=False)
 
     @property
     def num_items(self) -> int:
@@ -77,13 +86,49 @@ class CachedStates:
         return rows * self.valid[items][:, None, None].astype(rows.dtype)
 
 
+def folder_key_matches(folder: Path, fingerprint: str) -> bool:
+    """False when the folder's name ends in a fingerprint key (`FOLDER_KEY_HEX` hex digits
+    after the last ``--``) that is not `fingerprint`'s: a manifest of another configuration.
+    Names without such a key (older layouts, hand-made folders) are not judged."""
+    key = Path(folder).name.rpartition("--")[2]
+    if re.fullmatch(rf"[0-9a-f]{{{FOLDER_KEY_HEX}}}", key) is None:
+        return True
+    return fingerprint.startswith(key)
+
+
+def _memmap(handle: BinaryIO) -> np.memmap:
+    """The read-only memmap of an open ``.npy`` file (the mapping and `handle` are one file)."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f"{handle.name}: unsupported .npy version {version}")
+    order = "F" if fortran else "C"
+    return np.memmap(handle, dtype=dtype, mode="r", offset=handle.tell(), shape=shape, order=order)
+
+
 def open_cache(folder: Path) -> CachedStates:
-    """Open a complete cache folder (raises OSError/ValueError/KeyError when damaged)."""
+    """Open a complete cache folder (raises OSError/ValueError/KeyError when damaged).
+
+    `states.npy` is opened once: the memmap and `CachedStates.handle` are that one open
+    file. The manifest is read before and after opening it and must name the same
+    fingerprint, which must also be the one the folder's name carries."""
     manifest = json.loads((folder / MANIFEST).read_text())
-    states = np.load(folder / STATES, mmap_mode="r")
-    valid = np.load(folder / VALID)
-    shared = np.load(folder / SHARED) if (folder / SHARED).exists() else None
-    expected = tuple(manifest["stored_shape"])
-    if states.shape != expected or states.dtype != np.float16 or valid.shape != expected[:1]:
-        raise ValueError(f"{folder}: arrays do not match the manifest shape {expected}")
-    return CachedStates(folder, states, shared, valid, manifest)
+    handle = open(folder / STATES, "rb")  # noqa: SIM115 (kept open: CachedStates.handle)
+    try:
+        states = _memmap(handle)
+        valid = np.load(folder / VALID)
+        shared = np.load(folder / SHARED) if (folder / SHARED).exists() else None
+        again = json.loads((folder / MANIFEST).read_text())
+        fingerprint = str(manifest["fingerprint"])
+        if again.get("fingerprint") != fingerprint or not folder_key_matches(folder, fingerprint):
+            raise ValueError(f"{folder}: its manifest is not the one of this folder's build")
+        expected = tuple(manifest["stored_shape"])
+        if states.shape != expected or states.dtype != np.float16 or valid.shape != expected[:1]:
+            raise ValueError(f"{folder}: arrays do not match the manifest shape {expected}")
+    except BaseException:
+        handle.close()
+        raise
+    return CachedStates(folder, states, shared, valid, manifest, handle)

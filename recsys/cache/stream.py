@@ -5,6 +5,11 @@ rank) does not fit many machines. `StreamedSource` keeps the ``.npy`` memmap and
 the rows a batch asks for, so resident memory is bounded by the batch (plus whatever pages
 the OS keeps cached, which it reclaims under pressure). It is chosen automatically when the
 per-item array is larger than the budget (``TOOLKIT_CACHE_RAM_MB``, default 4096 MB).
+
+Rows are read from the one file `open_cache` opened (and checked against its manifest),
+never by reopening the path per batch: a path can be given another file while a run reads
+it (a rebuild writes a new file and renames it over the old one), and a reader that reopens
+it would then mix the states of two builds without a word.
 """
 
 from __future__ import annotations
@@ -59,6 +64,12 @@ class StreamedSource(nn.Module):
         self.row_bytes = int(np.prod(self.row_shape)) * 2
         self.path = str(getattr(cache.states, "filename", "") or "")
         self.offset = int(getattr(cache.states, "offset", 0))
+        # One open file for the whole run: the one the memmap maps (`CachedStates.handle`);
+        # a cache opened without one (older callers) is opened here, once.
+        handle = getattr(cache, "handle", None)
+        if handle is None and self.path:
+            handle = open(self.path, "rb")  # noqa: SIM115 (held for the run)
+        self.handle = handle
         shared = None if cache.shared is None else torch.from_numpy(np.array(cache.shared))
         self.register_buffer("shared", shared, persistent=False)  # [n, width] fp16, tiny
         self.valid_np = np.asarray(cache.valid, dtype=bool)  # [N+1]
@@ -83,7 +94,7 @@ class StreamedSource(nn.Module):
         mapping count towards the process's resident set until the mapping goes away,
         pages read into a buffer do not (they stay in the OS page cache only).
         """
-        if not self.path:  # not a file-backed memmap: index it
+        if self.handle is None:  # not a file-backed memmap: index it
             return np.asarray(self.memmap[sorted_rows])
         out = np.empty((len(sorted_rows), *self.row_shape), dtype=np.float16)
         if len(sorted_rows) == 0:
@@ -92,15 +103,12 @@ class StreamedSource(nn.Module):
         starts = np.concatenate([[0], breaks])
         stops = np.concatenate([breaks, [len(sorted_rows)]])
         flat = out.reshape(len(sorted_rows), -1).view(np.uint8)  # [n, row_bytes]
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            for a, z in zip(starts.tolist(), stops.tolist(), strict=True):
-                position = self.offset + int(sorted_rows[a]) * self.row_bytes
-                want = (z - a) * self.row_bytes
-                data = os.pread(fd, want, position)
-                if len(data) != want:
-                    raise OSError(f"{self.path}: short read at row {int(sorted_rows[a])}")
-                flat[a:z] = np.frombuffer(data, dtype=np.uint8).reshape(z - a, -1)
-        finally:
-            os.close(fd)
+        fd = self.handle.fileno()
+        for a, z in zip(starts.tolist(), stops.tolist(), strict=True):
+            position = self.offset + int(sorted_rows[a]) * self.row_bytes
+            want = (z - a) * self.row_bytes
+            data = os.pread(fd, want, position)
+            if len(data) != want:
+                raise OSError(f"{self.path}: short read at row {int(sorted_rows[a])}")
+            flat[a:z] = np.frombuffer(data, dtype=np.uint8).reshape(z - a, -1)
         return out

@@ -139,11 +139,26 @@ def test_missing_and_corrupt_media_get_zero_states(zoo: dict[str, str], tmp_path
     assert not full[6:].any() and full[1:6, 1:].any()
 
 
-def test_cache_folder_depends_on_inputs(zoo: dict[str, str], tmp_path: Path) -> None:
+def test_cache_folder_is_named_by_the_full_fingerprint(zoo: dict[str, str], tmp_path: Path) -> None:
+    from media.hashing import sha256_json
+    from recsys.cache import fingerprint_fields
+
     a = _text_channel(zoo["bert"])
-    b = replace(a, texts=TEXTS[:-1] + ("changed",))
-    c = replace(a, source_fingerprint="captions-v2")
-    assert len({cache_folder(tmp_path, x) for x in (a, b, c)}) == 3
+    variants = (
+        a,
+        replace(a, texts=TEXTS[:-1] + ("changed",)),
+        replace(a, source_fingerprint="captions-v2"),
+        _text_channel(zoo["bert"], pooling="mean"),  # same shape as cls: its own folder too
+        _text_channel(zoo["bert"], layers=(0, 2)),
+    )
+    folders = set()
+    for channel in variants:
+        enc = build_encoder(channel.encoder, modality="text")
+        fingerprint = sha256_json(fingerprint_fields(channel, enc))
+        folder = cache_folder(tmp_path, channel, fingerprint)
+        assert folder.name == f"title--bert--{fingerprint[:16]}"
+        folders.add(folder)
+    assert len(folders) == len(variants)
 
 
 _CHILD = """
@@ -271,12 +286,13 @@ def test_a_cache_of_other_library_versions_is_named_and_rebuilt_or_reused_on_req
 ) -> None:
     import recsys.cache.keys as keys
     from recsys.cache import open_current_cache
+    from recsys.cache.states import FORMAT_VERSION
 
     channel = _text_channel(zoo["bert"])
     first = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
     versions = first.manifest["fields"]["versions"]
     assert set(versions) == {"torch", "transformers"}
-    assert first.manifest["fields"]["format"] == 2
+    assert first.manifest["fields"]["format"] == FORMAT_VERSION
     upgraded = {**versions, "transformers": "99.0"}
     monkeypatch.setattr(keys, "library_versions", lambda names: {n: upgraded[n] for n in names})
     assert open_current_cache(channel, tmp_path) is None  # the fast path never takes it
@@ -289,10 +305,11 @@ def test_a_cache_of_other_library_versions_is_named_and_rebuilt_or_reused_on_req
     assert "reused across library versions (transformers" in capsys.readouterr().err
     assert open_current_cache(channel, tmp_path) is None  # reuse does not make it current
     rebuilt = build_or_load_cache(channel, cache_dir=tmp_path, progress=False)
-    assert "rebuilding, it was built for other settings (versions: transformers" in (
+    assert f"{first.folder.name} was built for other settings (versions: transformers" in (
         capsys.readouterr().err
     )
     assert rebuilt.manifest["fields"]["versions"] == upgraded
+    assert rebuilt.folder != first.folder and (first.folder / "manifest.json").exists()
     assert rebuilt.fingerprint != first.fingerprint
 
 
