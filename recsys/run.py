@@ -28,7 +28,8 @@ from typing import Any
 
 from media.hashing import sha256_json
 from media.io import atomic_write_json
-from recsys import __version__, distributed
+from provenance import code_identity, version
+from recsys import distributed
 from recsys.channels import ChannelInput
 from recsys.config import (
     EvalConfig,
@@ -125,6 +126,7 @@ def split_record(split: Split) -> dict[str, Any]:
         "keep_last": split.keep_last,
         "max_len": split.max_len,
         "min_len": split.min_len,
+        **({"filtering": split.filtering} if split.filtering else {}),  # temporal
     }
     if split.cuts is not None:
         record["cuts"] = list(split.cuts)
@@ -333,7 +335,8 @@ def _evaluate_and_record(
         "params": fit.params,
         "tower": model.item_tower.describe(),
         "record": dict(record or {}),
-        "toolkit_version": __version__,
+        "toolkit_version": version(),
+        "code": code_identity(),  # what a grid compares cells by (scenarios.grid)
         "per_user_file": "test_per_user.csv",
     }
     if split.withheld is not None:

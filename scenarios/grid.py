@@ -1,12 +1,13 @@
 """Running a grid: every cell an independent, idempotent run with its own folder.
 
 A finished cell (its results.json records the cell's scenario fingerprint, seed and dataset)
-is skipped, whoever ran it; a folder holding another configuration is stale: set aside
-(`<name>.stale-<n>`) and run again, or only listed with `run=False`; an interrupted cell
-resumes; a failing one is recorded (error.txt) and the grid goes on. Cells share the caption
-store and the hidden-state caches (same cache folder) and, within one process, the loaded
-dataset and split. The report (runs.csv, runs.json, report.md, comparisons.json,
-quality_vs_cost.png) is rebuilt from the run folders after every grid call.
+is skipped, whoever ran it, with whatever code (unless `rerun_other_code`); a folder holding
+another configuration is stale: set aside (`<name>.stale-<n>`) and run again, or only listed
+with `run=False`; an interrupted cell resumes; a failing one is recorded (error.txt) and the
+grid goes on. Cells share the caption store and the hidden-state caches (same cache folder)
+and, within one process, the loaded dataset and split. The report (runs.csv, runs.json,
+report.md, comparisons.json, quality_vs_cost.png) is rebuilt from the run folders after
+every grid call.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from media.console import quiet_libraries
 from media.io import atomic_write_json, atomic_write_text
+from provenance import code_of, source_sha256
 from scenarios.grid_plan import (
     EncoderAxis,
     GridCell,
@@ -103,13 +105,16 @@ def _recorded(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cell_state(cell: GridCell, data: Path | None = None) -> tuple[str, str]:
+def cell_state(
+    cell: GridCell, data: Path | None = None, code: str | None = None
+) -> tuple[str, str]:
     """("complete" | "stale" | "todo", reason).
 
     Complete means the folder's results.json records this cell's scenario fingerprint, seed
     and dataset, however it was produced (this grid, `--commands` lines run by a scheduler,
     a plain `run-scenario`). A results.json recording anything else, or an unfinished run
-    started for another configuration (`cell.json`), is stale: never reused.
+    started for another configuration (`cell.json`), is stale: never reused. With `code` (a
+    `provenance.source_sha256`), so is a finished run recording other code (or none).
     """
     import json
 
@@ -125,7 +130,9 @@ def cell_state(cell: GridCell, data: Path | None = None) -> tuple[str, str]:
             return "stale", f"unreadable results.json ({exc})"
         diffs = [k for k in wanted if held[k] != wanted[k]]
         if not diffs:
-            return "complete", ""
+            if code is None or code_of(results) == code:
+                return "complete", ""
+            return "stale", f"finished by other code (source {code_of(results)[:12]})"
         if is_withdrawn(protocol_of(results)):
             return "stale", "finished under the withdrawn evaluation convention (eval.history)"
         return "stale", "finished run of another " + " and ".join(
@@ -215,14 +222,18 @@ def _execute_in_worker(task: tuple[GridCell, Path | None, bool]) -> CellOutcome:
 
 
 def _sort_cells(
-    cells: Sequence[GridCell], data: Path | None, run: bool, echo: Callable[[str], None]
+    cells: Sequence[GridCell],
+    data: Path | None,
+    run: bool,
+    echo: Callable[[str], None],
+    code: str | None = None,
 ) -> tuple[list[CellOutcome | None], list[int]]:
     """Outcomes of the cells that need no run (complete, or stale/todo with run=False) and
     the indices of those to run; stale folders to be rerun are set aside first."""
     outcomes: list[CellOutcome | None] = [None] * len(cells)
     todo: list[int] = []
     for i, cell in enumerate(cells):
-        state, reason = cell_state(cell, data)
+        state, reason = cell_state(cell, data, code)
         if state == "complete":
             outcomes[i] = CellOutcome(cell, "skipped")
         elif not run:
@@ -247,6 +258,8 @@ def run_grid(
     workers: int = 1,
     run: bool = True,
     verbose: bool = False,
+    rerun_other_code: bool = False,
+    allow_mixed_code: bool = False,
 ) -> GridResult:
     """Run every cell of a grid that is not complete, then write the report.
 
@@ -262,6 +275,9 @@ def run_grid(
         run: False only writes the report from what is on disk: unfinished cells are
             "not run" and stale ones "stale" (listed, never in the tables).
         verbose: keep the model libraries' own bars and warnings (else quiet unless progress).
+        rerun_other_code: a finished cell that other library code made (its source hash) is
+            stale: set aside and run again (listed with run=False).
+        allow_mixed_code: the report gives verdicts across cells of several code identities.
 
     Returns:
         The outcomes and the report path; failed cells are listed, not raised.
@@ -278,7 +294,8 @@ def run_grid(
     if not (progress or verbose):
         quiet_libraries()
     cells, parent = prepare_cells(spec, cells, out, data_path, run=run, echo=echo)
-    outcomes, todo = _sort_cells(cells, data_path, run, echo)
+    code = source_sha256() if rerun_other_code else None
+    outcomes, todo = _sort_cells(cells, data_path, run, echo, code)
     shown = 0
 
     def done(i: int, outcome: CellOutcome) -> None:
@@ -315,7 +332,7 @@ def run_grid(
                 ),
             )
     final = [o for o in outcomes if o is not None]
-    return _report(out, cells, final, spec, data_path, echo, parent)
+    return _report(out, cells, final, spec, data_path, echo, parent, allow_mixed_code)
 
 
 def _report(
@@ -326,6 +343,7 @@ def _report(
     data: Path | None,
     echo: Callable[[str], None],
     parent: Any,
+    allow_mixed_code: bool = False,
 ) -> GridResult:
     """Score the finished cells under the grid's `report_eval` (when it names settings),
     then write the report and hand it to the grid's tracking run (`parent`)."""
@@ -335,7 +353,7 @@ def _report(
     if spec.report_eval:
         workspace = Workspace()
         final = [_score_cell(o, spec.report_eval, data, workspace, echo) for o in final]
-    report = write_report(out, cells, final, spec)
+    report = write_report(out, cells, final, spec, allow_mixed_code=allow_mixed_code)
     parent.finish([report, out / "quality_vs_cost.png"])
     return GridResult(out, tuple(final), report)
 

@@ -24,6 +24,7 @@ from media.io import atomic_write_json, atomic_write_text
 from scenarios.comparisons import group_key, pick_baseline
 from scenarios.grid_tune import tuning_section
 from scenarios.multiplicity import DEFAULT_CORRECTION
+from scenarios.report_code import code_columns, code_note, withheld
 from scenarios.report_protocol import protocol_note, protocol_of
 from scenarios.report_tables import comparison_section, overall_comparisons
 from scenarios.schema import scenario_summary
@@ -54,6 +55,8 @@ COLUMNS = (
     "head_params",
     "total_params",
     "caption_fingerprints",
+    "code",
+    "commit",
     "wall_seconds",
     "run_dir",
 )
@@ -126,6 +129,7 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
     row["caption_fingerprints"] = ";".join(
         f"{k}={v.get('fingerprint', '')[:12]}" for k, v in sorted(captions.items())
     )
+    row.update(code_columns(cell.run_dir / "results.json"))  # what trained it, even if scored
     return row
 
 
@@ -299,9 +303,17 @@ def plot_quality_vs_cost(groups: Sequence[dict[str, Any]], path: Path) -> Path |
     return save_figure(fig, ax, path)
 
 
-def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], spec: Any) -> Path:
+def write_report(
+    out_dir: Path,
+    cells: Sequence[Any],
+    outcomes: Sequence[Any],
+    spec: Any,
+    *,
+    allow_mixed_code: bool = False,
+) -> Path:
     """Write runs.csv, runs.json, report.md, quality_vs_cost.png and the popularity-bucket
-    outputs (scenarios.report_buckets); returns report.md."""
+    outputs (scenarios.report_buckets); returns report.md. Finished cells of more than one
+    code identity get no verdict unless `allow_mixed_code` (scenarios.report_code)."""
     out_dir = Path(out_dir)
     rows = [row_for(o.cell, o) for o in outcomes]
     write_rows(out_dir, rows)
@@ -309,11 +321,12 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
     baseline = pick_baseline(cells, getattr(spec, "baseline", None))
     metric = getattr(spec, "metric", "ndcg@10")
     correction = getattr(spec, "correction", DEFAULT_CORRECTION)
-    comparisons = overall_comparisons(out_dir, rows, baseline, metric=metric, correction=correction)
+    stats = dict(metric=metric, correction=correction, no_verdict=withheld(rows, allow_mixed_code))
+    comparisons = overall_comparisons(out_dir, rows, baseline, **stats)
     plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png")
     from scenarios.report_buckets import write_bucket_report
 
-    buckets = write_bucket_report(out_dir, rows, baseline, metric=metric, correction=correction)
+    buckets = write_bucket_report(out_dir, rows, baseline, **stats)
     sections = (buckets, tuning_section(out_dir, spec))
     text = render_markdown(groups, comparisons, rows, baseline, metric, plot, sections, correction)
     if getattr(spec, "report_eval", ()):
@@ -324,6 +337,8 @@ def write_report(out_dir: Path, cells: Sequence[Any], outcomes: Sequence[Any], s
             "as the run was trained, re-scored without training (each run's `eval-<hash>/`).\n",
             1,
         )
+    if note := code_note(rows, allow_mixed_code):  # first: it qualifies everything below
+        text = text.replace("# Grid report\n", f"# Grid report\n\n{note}", 1)
     atomic_write_text(out_dir / "report.md", text)
     return out_dir / "report.md"
 

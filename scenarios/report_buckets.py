@@ -23,7 +23,7 @@ import numpy as np
 from media.io import atomic_write_json
 from scenarios.comparisons import group_key, significance
 from scenarios.multiplicity import DEFAULT_CORRECTION, adjust_family, family_sentence
-from scenarios.report_tables import p_header, p_text, verdict
+from scenarios.report_tables import p_header, p_text, verdict, withhold
 
 PLOT_NAME = "buckets.png"
 COMPARISONS_NAME = "comparisons_buckets.json"
@@ -262,9 +262,11 @@ def write_bucket_report(
     *,
     metric: str = "ndcg@10",
     correction: str = DEFAULT_CORRECTION,
+    no_verdict: str | None = None,
 ) -> str:
     """Write comparisons_buckets.json and buckets.png; return the report.md section. Every
-    configuration × bucket comparison is one family adjusted by `correction`."""
+    configuration × bucket comparison is one family adjusted by `correction`; `no_verdict`
+    withholds every verdict for that reason (`scenarios.report_tables.withhold`)."""
     groups, labels, missing = bucket_groups(rows, metric)
     if not groups:
         return ""
@@ -287,6 +289,7 @@ def write_bucket_report(
         if baseline
         else ({}, 0)
     )
+    withhold([c for found in by_bucket.values() for c in found], no_verdict)
     atomic_write_json(Path(out_dir) / COMPARISONS_NAME, by_bucket)
     if any(by_bucket.values()):
         parts += [

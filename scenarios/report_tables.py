@@ -53,6 +53,8 @@ def verdict(c: dict[str, Any], alpha: float | None = None) -> str:
     from scenarios.stats import ALPHA
 
     alpha = ALPHA if alpha is None else alpha
+    if c.get("no_verdict"):  # withheld for the whole report (`withhold`)
+        return f"{c['no_verdict']}: no verdict"
     if c["single_seed"]:
         return "one seed: no verdict"
     if c["significant"]:
@@ -62,6 +64,14 @@ def verdict(c: dict[str, Any], alpha: float | None = None) -> str:
         # the raw p alone would have called it: say that the family's adjustment did not
         return f"no significant difference after the {LABELS[c['correction']]} adjustment"
     return "no significant difference" + seeds_note(c)
+
+
+def withhold(comparisons: Sequence[dict[str, Any]], reason: str | None) -> None:
+    """Withhold every verdict of `comparisons` in place for `reason` (e.g. "mixed code":
+    `scenarios.report_code`): `no_verdict` set, `significant` False; None leaves them."""
+    if reason:
+        for c in comparisons:
+            c.update(no_verdict=reason, significant=False)
 
 
 def significance_table(comparisons: Sequence[dict[str, Any]], correction: str) -> str:
@@ -116,6 +126,7 @@ def overall_comparisons(
     *,
     metric: str,
     correction: str = DEFAULT_CORRECTION,
+    no_verdict: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every configuration against the baseline over all test users, adjusted as one family;
     written to `comparisons.json` (empty without a baseline).
@@ -126,9 +137,11 @@ def overall_comparisons(
         baseline: the text-only reference scenario, or None (no comparison).
         metric: the per-user metric compared.
         correction: the family's correction (`scenarios.multiplicity.CORRECTIONS`).
+        no_verdict: withhold every verdict for this reason (`withhold`); None gives them.
     """
     comparisons = significance(rows, baseline, metric=metric) if baseline else []
     adjust_family(comparisons, correction)
+    withhold(comparisons, no_verdict)
     atomic_write_json(Path(out_dir) / "comparisons.json", comparisons)
     return comparisons
 

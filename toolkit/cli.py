@@ -375,6 +375,12 @@ def grid_cmd(
         help="Report under this eval.* setting: each finished cell's checkpoint is scored "
         "under it without training (repeatable).",
     ),
+    rerun_other_code: bool = typer.Option(
+        False, "--rerun-other-code", help="Rerun finished cells that other library code made."
+    ),
+    allow_mixed_code: bool = typer.Option(
+        False, "--allow-mixed-code", help="Give verdicts across cells of different code."
+    ),
     progress: bool | None = PROGRESS_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
@@ -413,7 +419,8 @@ def grid_cmd(
         _console(progress, verbose)
         result = run_grid(
             spec, out_dir=out, data=data, echo=typer.echo, workers=workers, run=not no_run,
-            progress=bool(progress), verbose=verbose,
+            progress=bool(progress), verbose=verbose, rerun_other_code=rerun_other_code,
+            allow_mixed_code=allow_mixed_code,
         )  # fmt: skip
     except (ScenarioError, RecsysError, OutputError, ValueError) as exc:
         _fail(str(exc))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from media.io import atomic_write_json, atomic_write_with, sweep_stale_temps
-from recsys import __version__
+from provenance import version
 from recsys.errors import CheckpointError
 
 FORMAT = "mmrec-trainable-v1"
@@ -46,7 +46,7 @@ def save_weights(path: Path, tensors: Mapping[str, torch.Tensor], meta: Mapping[
     from safetensors.torch import save_file
 
     data = {n: t.detach().to("cpu").contiguous().clone() for n, t in tensors.items()}
-    metadata = {"format": FORMAT, "toolkit_version": __version__}
+    metadata = {"format": FORMAT, "toolkit_version": version()}
     metadata.update({k: json.dumps(v, default=str) for k, v in meta.items()})
     atomic_write_with(path, lambda tmp: save_file(data, str(tmp), metadata=metadata))
 
