@@ -24,6 +24,18 @@ from typing import Any
 from media.errors import OutputError
 
 
+def set_aside(folder: str | Path) -> Path:
+    """Rename a folder of another configuration (a stale run, another tuning study) to
+    `<name>.stale-<n>` beside it, never deleting it (it may be the only copy of a long run);
+    returns the new path."""
+    folder = Path(folder)
+    n = 1
+    while (target := folder.with_name(f"{folder.name}.stale-{n}")).exists():
+        n += 1
+    folder.rename(target)
+    return target
+
+
 def _current_umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
     os.umask(mask)

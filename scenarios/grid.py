@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from media.console import quiet_libraries
-from media.io import atomic_write_json, atomic_write_text
+from media.io import atomic_write_json, atomic_write_text, set_aside
 from provenance import code_of, source_sha256
 from scenarios.grid_plan import (
     EncoderAxis,
@@ -148,16 +148,6 @@ def cell_state(
         if held_fp != wanted["scenario_fingerprint"]:
             return "stale", "unfinished run of another configuration"
     return "todo", ""
-
-
-def set_aside(run_dir: Path) -> Path:
-    """Rename a stale run folder to `<name>.stale-<n>` beside it (never deleted: it may be
-    the only copy of a long run); returns the new path."""
-    n = 1
-    while (target := run_dir.with_name(f"{run_dir.name}.stale-{n}")).exists():
-        n += 1
-    run_dir.rename(target)
-    return target
 
 
 RunCell = Callable[[GridCell, Path | None, Any, bool], None]

@@ -174,7 +174,7 @@ def set_aside_other_study(
     interrupted: study.db), rename it `<folder>.stale-<n>` (never deleted), say what differs
     in one line and return True; a study recorded without an identity (older code) is
     another study. The caller holds the folder's lock."""
-    from scenarios.grid import set_aside
+    from media.io import set_aside
     from scenarios.tune_study import held_identity
 
     found, held = recorded_identity(out_dir)

@@ -10,7 +10,7 @@ from recsys.data.kcore import kcore_filter
 from recsys.data.loader import load_dataset
 from recsys.data.microlens import load_microlens
 from recsys.data.recbole import load_recbole
-from recsys.data.split import make_split
+from recsys.data.splitting import make_split
 from recsys.data.tables import load_tables
 from recsys.data.types import Catalogue, Dataset, LoadReport, Split, TextField
 

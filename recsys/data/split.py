@@ -54,8 +54,9 @@ def _csr(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return indptr, matrix[nonzero].astype(np.int64)
 
 
-def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
-    """Split a dataset by the IISAN leave-one-out protocol.
+def leave_one_out_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
+    """Split a dataset by the IISAN leave-one-out protocol (`recsys.data.splitting.make_split`
+    picks it or the temporal split by `config.kind`).
 
     Args:
         dataset: a loaded dataset (sequences oldest first).
@@ -70,14 +71,9 @@ def make_split(dataset: Dataset, config: SplitConfig = SplitConfig()) -> Split:
 
     Raises:
         ConfigError: an impossible configuration.
-        DataFormatError: no user has enough interactions; a temporal split of a dataset
-            without times.
+        DataFormatError: no user has enough interactions.
     """
     config.check()
-    if config.kind == "temporal":
-        from recsys.data.temporal import make_temporal_split
-
-        return make_temporal_split(dataset, config)
     full_index = dataset.catalogue._index  # item id -> 1-based index in the full catalogue
     kept_users: list[str] = []
     flat_ids: list[str] = []

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from recsys.config import SplitConfig
-from recsys.data.split import make_split
+from recsys.data.splitting import make_split
 from recsys.data.types import Dataset
 from recsys.errors import DataFormatError
 

@@ -12,7 +12,7 @@ def media_split(tmp_path_factory: pytest.TempPathFactory):  # -> recsys.data.typ
     from PIL import Image
 
     from media.video import write_video
-    from recsys.data.split import make_split
+    from recsys.data.splitting import make_split
     from recsys.data.types import Catalogue, Dataset
 
     folder = tmp_path_factory.mktemp("media")
