@@ -155,12 +155,21 @@ def prepare(
             "items": split.num_items,
             "dropped_users": split.dropped_users,
             "split": split.kind,
-            **({"kcore": dataset.report.kcore} if dataset.report.kcore else {}),
+            **({"kcore": _kcore_facts(dataset, split)} if dataset.report.kcore else {}),
         },
         "captions": {name: fc.record() for name, fc in captions.items()},
         "channels": [_channel_facts(c) for c in channels],
     }
     return Prepared(path, dataset, split, channels, record)
+
+
+def _kcore_facts(dataset: Any, split: Any) -> dict[str, Any]:
+    """The load-time k-core's facts; a temporal split redoes the k-core on its training
+    period (results.json `split.filtering`), which this record says instead of repeating
+    the whole timeline's counts as if they applied."""
+    if split.kind == "temporal":
+        return {"k": dataset.report.kcore.get("k"), "applied": "training period (split.filtering)"}
+    return dataset.report.kcore
 
 
 def _channel_facts(channel: ChannelInput) -> dict[str, Any]:

@@ -67,6 +67,22 @@ def test_a_temporal_run_says_so_in_results(runs: dict[str, dict]) -> None:
     assert temporal["record"]["scenario"]["split"]["valid_cut"] == 0.5
 
 
+def test_the_load_time_kcore_record_defers_to_a_temporal_splits_own() -> None:
+    """A temporal split redoes the k-core on its training period (`split.filtering`); the
+    scenario record must not repeat the whole timeline's counts as if they applied."""
+    from types import SimpleNamespace
+
+    from scenarios.runner import _kcore_facts
+
+    facts = {"k": 2, "rounds": 1, "users_before": 9, "users_after": 7}
+    dataset = SimpleNamespace(report=SimpleNamespace(kcore=facts))
+    assert _kcore_facts(dataset, SimpleNamespace(kind="leave_one_out")) == facts
+    assert _kcore_facts(dataset, SimpleNamespace(kind="temporal")) == {
+        "k": 2,
+        "applied": "training period (split.filtering)",
+    }
+
+
 ITEMS = 'item_id,title,description,brand\na,Alpha,"one two three four five",Acme\nb,Beta,,Zed\n'
 INTER = "user_id,item_id,timestamp\n" + "".join(
     f"u{u},{'ab'[(u + k) % 2]},{10 * k + u}\n" for u in range(4) for k in range(4)
