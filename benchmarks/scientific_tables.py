@@ -151,9 +151,20 @@ def study(grid: Path) -> dict[str, Any]:
         for bucket, rng in out["configs"][a]["bucket_ranges"].items():
             entry["buckets"][bucket] = _compare(configs[a], configs[b], tuple(rng))
         out["pairs"].append(entry)
-    out["family_size"] = _adjust(
-        [c for p in out["pairs"] for c in (p["all"], *p["buckets"].values())]
-    )
+    # A bucket holding every test user (under the new-item protocol every target is cold) is
+    # the overall comparison again: one member of the family, not two.
+    same = [
+        (p["all"], c)
+        for p in out["pairs"]
+        for c in p["buckets"].values()
+        if c is not None and p["all"] is not None and c["n"] == p["all"]["n"]
+    ]
+    repeats = {id(c) for _, c in same}
+    family = [c for p in out["pairs"] for c in (p["all"], *p["buckets"].values())]
+    out["family_size"] = _adjust([c for c in family if id(c) not in repeats])
+    for overall, copy in same:
+        copy.update({k: overall[k] for k in ("p_adjusted", "correction", "family_size")})
+        copy["significant"] = overall["significant"]
     return out
 
 
