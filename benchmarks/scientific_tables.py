@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,8 @@ def study(grid: Path) -> dict[str, Any]:
     rows = _rows(grid)
     configs = {k: _runs(rows, *v) for k, v in CONFIGS.items()}
     configs = {k: v for k, v in configs.items() if v}
-    out: dict[str, Any] = {"grid": str(grid), "configs": {}, "pairs": []}
+    protocols = sorted({r.get("protocol", "") for r in rows} - {""})
+    out: dict[str, Any] = {"grid": str(grid), "protocols": protocols, "configs": {}, "pairs": []}
     for label, runs in configs.items():
         out["configs"][label] = _summary(runs)
     for b, a in PAIRS:
@@ -168,12 +170,15 @@ def study(grid: Path) -> dict[str, Any]:
     return out
 
 
-def markdown(report: dict[str, Any]) -> str:
-    lines = []
+def markdown(report: dict[str, Any], command: str = "") -> str:
+    lines = ["# The Amazon Scientific study", ""]
+    if command:
+        lines += [f"Made by `{command}` (data: Amazon Scientific).", ""]
     for part, data in report.items():
         if not isinstance(data, dict) or "configs" not in data:
             continue
-        lines += [f"## {part}", "", f"Runs: `{data['grid']}`.", ""]
+        protocols = ", ".join(f"`{p}`" for p in data.get("protocols", [])) or "not recorded"
+        lines += [f"## {part}", "", f"Runs: `{data['grid']}`; protocol: {protocols}.", ""]
         some = next(iter(data["configs"].values()))
         labels = list(some["buckets"])
         head = " | ".join(f"{b} (n={some['bucket_users'][b]})" for b in labels)
@@ -234,7 +239,8 @@ def main() -> None:
         report["asymmetric"]["vs"] = {k: _compare(v, runs) for k, v in base.items() if v}
         report["asymmetric"]["family_size"] = _adjust(list(report["asymmetric"]["vs"].values()))
     atomic_write_json(args.out / "scientific_study.json", report)
-    text = markdown(report)
+    command = " ".join(["benchmarks/scientific_tables.py", *sys.argv[1:]])
+    text = markdown(report, command)
     if "asymmetric" in report:
         a = report["asymmetric"]
         text += (
