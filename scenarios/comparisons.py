@@ -61,10 +61,17 @@ def user_metrics(run_dir: Path, metric: str, bucket: Bucket | None = None) -> di
 
 
 def pick_baseline(cells: Sequence[Any], requested: str | None) -> str | None:
-    """The text-only reference scenario: the requested one, else the first text-only one."""
-    names = [c.scenario.name for c in cells]
+    """The baseline label: the requested one (`scenarios.baselines`), else the first
+    text-only scenario (None when there is none).
+
+    Raises:
+        ValueError: the requested label names no configuration of `cells`, or several.
+    """
     if requested:
-        return requested if requested in names else None
+        from scenarios.baselines import cell_config, resolve_label
+
+        resolve_label([cell_config(c) for c in cells], requested)
+        return requested
     for cell in cells:
         if scenario_summary(cell.scenario)["text_only"]:
             return cell.scenario.name
@@ -112,23 +119,37 @@ def significance(
     metric: str = "ndcg@10",
     bucket: Bucket | None = None,
 ) -> list[dict[str, Any]]:
-    """Every non-baseline configuration against its matching baseline configuration (over
-    the users whose test target's training count is in `bucket`, when one is given).
+    """Every non-baseline configuration against its baseline configuration (over the users
+    whose test target's training count is in `bucket`, when one is given).
+
+    `baseline` is a label (`scenarios.baselines`): a scenario pairs each configuration with
+    its configuration of the same method, encoders and protocol (or its only one, when it was
+    never run with that method); a configuration is compared with every other one of the
+    same protocol.
 
     Returns one dict per configuration: `scenarios.stats.SeededComparison` fields plus the
     configuration's names, or an `error` ("no matching baseline ...", unreadable per-user
     files) in its place. Each p-value is raw: a report adjusts a table of them as one family
     (`scenarios.multiplicity.adjust_family`).
+
+    Raises:
+        ValueError: `baseline` names no configuration of `rows`, or several.
     """
-    from scenarios.stats import compare_seeded
+    from scenarios.baselines import resolve_label
 
     done = [r for r in rows if r.get("status") != "failed" and r.get("test_ndcg@10") != ""]
     groups: dict[GroupKey, list[dict[str, Any]]] = {}
     for row in done:
         groups.setdefault(group_key(row), []).append(row)
+    try:
+        explicit = resolve_label(groups, baseline) if groups else None
+    except ValueError:  # the baseline has no finished run (a label was checked when planned)
+        if "/" in baseline:
+            return [_unfinished(key, baseline, metric) for key in groups]
+        explicit = None
     out = []
     for key, members in groups.items():
-        if key[0] == baseline:
+        if key[:4] == explicit or (explicit is None and key[0] == baseline):
             continue
         names = dict(
             zip(
@@ -137,28 +158,71 @@ def significance(
                 strict=True,
             )
         )
-        entry: dict[str, Any] = {**names, "baseline": baseline, "metric": metric}
+        base_key, label = _partner(groups, key, baseline, explicit)
+        entry: dict[str, Any] = {**names, "baseline": label, "metric": metric}
+        base = groups[base_key] if base_key is not None else []
+        out.append({**entry, **compare_runs_of(base, members, metric, bucket, baseline=label)})
+        if base_key is None and explicit is None and label == baseline:
+            out[-1]["error"] = _no_match(key, baseline, False)
+    return out
+
+
+def _partner(
+    groups: dict[GroupKey, Any], key: GroupKey, baseline: str, explicit: tuple | None
+) -> tuple[GroupKey | None, str]:
+    """The baseline configuration `key` is compared with (None: none) and its label."""
+    from scenarios.baselines import config_label
+
+    if explicit is None:
         # One baseline configuration: the one with this vision encoder, else the text-only one.
         candidates = sorted(
             (k for k in groups if _matches(k, key, baseline)), key=lambda k: k[3] == ""
         )
-        base = groups[candidates[0]] if candidates else []
-        seeds = {int(r["seed"]) for r in base} & {int(r["seed"]) for r in members}
-        if not base or not seeds:
-            entry["error"] = _no_match(key, baseline, bool(base))
-            out.append(entry)
-            continue
-        try:
-            a, b, users = _per_seed_arrays(base, members, metric, bucket)
-        except (FileNotFoundError, KeyError) as exc:
-            out.append({**entry, "error": str(exc).strip("'\"")})
-            continue
-        if users == 0:
-            out.append({**entry, "error": "no test user in common with the baseline"})
-            continue
-        result = compare_seeded(a, b)
-        out.append({**entry, **result.to_dict()})
-    return out
+        if candidates:
+            return candidates[0], baseline
+        configs = {k[:4] for k in groups if k[0] == baseline}
+        if len(configs) > 1 or any(c[1] == key[1] for c in configs):
+            return None, baseline
+        explicit = configs.pop()  # never run with this method: its only configuration
+    wanted = (*explicit, key[4])
+    return (wanted if wanted in groups else None), config_label(explicit)
+
+
+def compare_runs_of(
+    base: Sequence[dict[str, Any]],
+    other: Sequence[dict[str, Any]],
+    metric: str,
+    bucket: Bucket | None = None,
+    *,
+    baseline: str = "the baseline",
+) -> dict[str, Any]:
+    """`scenarios.stats.compare_seeded` of two configurations' runs (rows with `seed` and
+    `run_dir`), over their common seeds and the users present in every run; or {"error": why}.
+    """
+    from scenarios.stats import compare_seeded
+
+    seeds = {int(r["seed"]) for r in base} & {int(r["seed"]) for r in other}
+    if not base:
+        return {"error": f"no matching baseline: `{baseline}` was not run under this protocol"}
+    if not seeds:
+        return {"error": _no_match(("",) * 5, baseline, True)}
+    try:
+        a, b, users = _per_seed_arrays(base, other, metric, bucket)
+    except (FileNotFoundError, KeyError) as exc:
+        return {"error": str(exc).strip("'\"")}
+    if users == 0:
+        return {"error": "no test user in common with the baseline"}
+    return compare_seeded(a, b).to_dict()
+
+
+def _unfinished(key: GroupKey, baseline: str, metric: str) -> dict[str, Any]:
+    names = ("scenario", "method", "text_encoder", "vision_encoder", "protocol")
+    return {
+        **dict(zip(names, key, strict=True)),
+        "baseline": baseline,
+        "metric": metric,
+        "error": f"no matching baseline: `{baseline}` has no finished run",
+    }
 
 
 def _no_match(key: GroupKey, baseline: str, any_seed: bool) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from media.console import quiet_libraries
 from media.io import atomic_write_json, atomic_write_text, set_aside
 from provenance import code_of, source_sha256
+from scenarios.comparisons import pick_baseline
 from scenarios.grid_plan import (
     EncoderAxis,
     GridCell,
@@ -281,6 +282,7 @@ def run_grid(
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
     data_path = grid_data(spec, data)
     cells = plan_grid(spec, out)
+    pick_baseline(cells, spec.baseline)  # an unknown label fails now, not after training
     if not (progress or verbose):
         quiet_libraries()
     cells, parent = prepare_cells(spec, cells, out, data_path, run=run, echo=echo)

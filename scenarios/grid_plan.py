@@ -6,6 +6,9 @@ A grid file (TOML) lists scenario files and the axes to sweep::
     methods = ["iisan_versa", "frozen"]      # optional; default: each scenario's own method
     seeds = [0, 1, 2]                         # optional; default: each scenario's seeds
     overrides = ["train.epochs=5"]            # optional; applied to every scenario
+    baseline = "id"                           # optional; what the others are compared with:
+                                              #   a scenario, "title/frozen" or
+                                              #   "title/iisan_versa/minilm" (scenarios.baselines)
     correction = "holm"                       # optional; "holm" | "bh" | "none": how each
                                               #   report table's p-values are adjusted
     report_eval = ["eval.history=unmasked"]  # optional; the report scores every
@@ -70,7 +73,9 @@ class GridSpec:
     encoders: EncoderAxis = field(default_factory=EncoderAxis)  # encoder axes
     overrides: tuple[str, ...] = ()  # dotted overrides applied to every scenario
     data: str | None = None  # dataset for every scenario (default: each scenario's)
-    baseline: str | None = None  # text-only reference scenario; default: first text-only
+    # baseline label (scenarios.baselines): a scenario, scenario/method or
+    # scenario/method/encoders; default: the first text-only scenario
+    baseline: str | None = None
     metric: str = "ndcg@10"  # per-user test metric of the paired significance tests
     # multiple-comparison adjustment of each report table (scenarios.multiplicity)
     correction: Correction = DEFAULT_CORRECTION
@@ -133,14 +138,17 @@ def with_axes(
     methods: Sequence[str] = (),
     seeds: Sequence[int] = (),
     report_eval: Sequence[str] = (),
+    baseline: str | None = None,
 ) -> GridSpec:
-    """The grid with its method and seed axes replaced (empty keeps the grid's own) and
-    `report_eval` overrides added to its own."""
+    """The grid with its method and seed axes replaced (empty keeps the grid's own),
+    `report_eval` overrides added to its own, and its baseline label replaced (None keeps
+    the grid's own)."""
     check_eval_overrides(report_eval, source="--report-eval")
     fields = _fields(spec) | {
         "methods": tuple(methods) or spec.methods,
         "seeds": tuple(seeds) or spec.seeds,
         "report_eval": (*spec.report_eval, *report_eval),
+        "baseline": baseline or spec.baseline,
     }
     out = GridSpec(**fields)
     object.__setattr__(out, "source", spec.source)

@@ -1,4 +1,4 @@
-"""The grid report's comparison tables: each configuration against the text-only baseline.
+"""The grid report's comparison tables: each configuration against the baseline.
 
 `scenarios.comparisons.significance` computes the paired, seed-aware comparisons; this
 module makes a family of them (`scenarios.multiplicity`: the overall table is one family,
@@ -18,8 +18,11 @@ from scenarios.comparisons import significance
 from scenarios.multiplicity import DEFAULT_CORRECTION, LABELS, adjust_family, family_sentence
 
 BASELINE_RULE = (
-    "A baseline is used only when it was trained with the same method, text encoder, vision "
-    "encoder (or none) and protocol."
+    "A baseline named by its scenario is used only when it was trained with the same method, "
+    "text encoder, vision encoder (or none) and protocol, or, when the scenario was never "
+    "trained with that method, its only configuration; a baseline named as a configuration "
+    "(`scenario/method[/encoders]`) is compared with every configuration of its protocol. "
+    "Runs of different protocols are never compared."
 )
 
 
@@ -101,7 +104,9 @@ def significance_table(comparisons: Sequence[dict[str, Any]], correction: str) -
     return "\n".join(lines)
 
 
-def tested_paragraph(metric: str, correction: str, family_size: int, family: str) -> str:
+def tested_paragraph(
+    metric: str, correction: str, family_size: int, family: str, rule: str = BASELINE_RULE
+) -> str:
     """What was tested, in one paragraph: the test (`scenarios.stats.METHOD`), the family and
     its correction, and which baseline is used.
 
@@ -110,12 +115,13 @@ def tested_paragraph(metric: str, correction: str, family_size: int, family: str
         correction: the family's correction (`scenarios.multiplicity.CORRECTIONS`).
         family_size: comparisons in the family (those with at least two seeds).
         family: which comparisons form it, in words ("the rows of this table").
+        rule: which baseline each row is compared with, in words.
     """
     from scenarios.stats import METHOD
 
     return (
         f"Metric: `{metric}` per test user. {METHOD} "
-        f"{family_sentence(correction, family_size, family)} {BASELINE_RULE}"
+        f"{family_sentence(correction, family_size, family)} {rule}"
     )
 
 
@@ -134,7 +140,7 @@ def overall_comparisons(
     Args:
         out_dir: the grid's output folder.
         rows: runs.csv rows (`scenarios.report.row_for`).
-        baseline: the text-only reference scenario, or None (no comparison).
+        baseline: the baseline label (`scenarios.baselines`), or None (no comparison).
         metric: the per-user metric compared.
         correction: the family's correction (`scenarios.multiplicity.CORRECTIONS`).
         no_verdict: withhold every verdict for this reason (`withhold`); None gives them.
@@ -151,10 +157,14 @@ def comparison_section(
 ) -> list[str]:
     """The report.md lines of the overall comparison (its heading, what was tested, table)."""
     if baseline is None:
-        return ["No text-only baseline scenario in this grid: no significance tests.", ""]
+        return [
+            "No baseline in this grid (no text-only scenario, no `baseline` given): "
+            "no significance tests.",
+            "",
+        ]
     size = sum("family_size" in c for c in comparisons)  # set on the family's members only
     return [
-        f"## Against the text-only baseline `{baseline}`",
+        f"## Against the baseline `{baseline}`",
         "",
         tested_paragraph(metric, correction, size, "the rows of this table"),
         "",

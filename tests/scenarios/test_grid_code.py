@@ -57,7 +57,7 @@ def test_a_report_of_mixed_code_says_so_first_and_gives_no_verdict(
     assert report.splitlines()[2].startswith("**Mixed code.** The finished cells come from 2")
     assert f"- `{OTHER[:12]}` (commit {'a' * 12}): title+image / iisan_versa / seed 1" in report
     assert f"- `{source_sha256()[:12]}` (commit {'a' * 12}) — this library: title /" in report
-    table = report.split("## Against the text-only baseline")[1].splitlines()
+    table = report.split("## Against the baseline")[1].splitlines()
     row = next(line for line in table if line.startswith("| title+image |"))
     assert row.endswith("| mixed code: no verdict |"), row
     assert _verdicts(mixed_grid) == ["mixed code"]

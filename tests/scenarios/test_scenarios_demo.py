@@ -31,7 +31,7 @@ def test_demo_finds_the_signal_hidden_in_the_media(tmp_path: Path) -> None:
     )
     printed = "\n".join(lines)
     assert "| title | iisan_versa | text | minilm | 5 |" in printed
-    assert "## Against the text-only baseline `title`" in printed
+    assert "## Against the baseline `title`" in printed
     by_scenario = {c["scenario"]: c for c in result.comparisons}
     assert set(by_scenario) == {"title+image", "title+captions"}
     assert all(c["n"] == 379 for c in by_scenario.values())

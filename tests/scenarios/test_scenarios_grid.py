@@ -83,7 +83,7 @@ def test_tiny_grid_writes_csv_report_and_plot(tiny_grid) -> None:
         assert c["diff"] == pytest.approx(c["mean_b"] - c["mean_a"])
         assert c["diff"] == pytest.approx(sum(c["per_seed"]) / 2)
         assert c["text_encoder"] == "minilm" and c["vision_encoder"] == "tiny-vit"
-    assert "## Against the text-only baseline `title`" in report
+    assert "## Against the baseline `title`" in report
     assert "![quality vs cost](quality_vs_cost.png)" in report
     assert (out / "quality_vs_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -345,7 +345,7 @@ def test_a_raw_p_of_003_among_four_comparisons_is_no_verdict_under_holm_but_is_u
         report, comparisons = _report_with_p_values(
             monkeypatch, tiny_data, tmp_path, correction, [0.03, 0.2, 0.3, 0.4]
         )
-        table = report.split("## Against the text-only baseline")[1].splitlines()
+        table = report.split("## Against the baseline")[1].splitlines()
         head = next(line for line in table if line.startswith("| scenario |"))
         row = next(line for line in table if line.startswith("| title+image |"))
         columns = "| p | p (Holm) | verdict |" if adjusted else "| p | verdict |"
