@@ -1,6 +1,7 @@
 """Datasets from the command line: `[dataset]` settings given as `key=value` strings (the
 same keys, types and checks as a scenario's `[dataset]` table), for `toolkit data stats`
-and `toolkit data convert`."""
+and `toolkit data convert`; `split.*` settings among them make the split `toolkit data
+stats` previews (`split_settings`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from media.typed import TypedLoadError, build
+from recsys.config import SplitConfig
 from recsys.data.canonical import Converted
 from recsys.data.types import Dataset
 from scenarios.errors import ScenarioError
@@ -37,6 +39,34 @@ def dataset_spec(settings: Sequence[str] = (), *, source: str = "<command line>"
     except ConfigError as exc:
         raise ScenarioError(source, exc.field, exc.message) from None
     return spec
+
+
+def split_settings(
+    settings: Sequence[str] = (), *, source: str = "<command line>"
+) -> tuple[list[str], SplitConfig]:
+    """The settings other than `split.*`, and the SplitConfig the `split.*` ones make
+    (`split.kind=temporal`, `split.test_cut=0.9`), validated like a scenario's `[split]`.
+
+    Raises:
+        ScenarioError: an unknown key, a wrong type or an impossible protocol.
+    """
+    from recsys.errors import ConfigError
+
+    doc: dict = {}
+    others = []
+    for item in settings:
+        if item.strip().startswith("split."):
+            apply_override(doc, item.strip(), source=source)
+        else:
+            others.append(item)
+    try:
+        config = build(SplitConfig, doc.get("split", {}), key="split")
+        config.check("split")
+    except TypedLoadError as exc:
+        raise ScenarioError(source, exc.key, exc.message) from None
+    except ConfigError as exc:
+        raise ScenarioError(source, exc.field, exc.message) from None
+    return others, config
 
 
 def open_dataset(path: Path | None, settings: Sequence[str] = ()) -> Dataset:

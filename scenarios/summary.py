@@ -3,7 +3,9 @@ table of the numbers a researcher looks for first, all read from the run's resul
 
 `run_summary` is the JSON form (`toolkit run-scenario --json`), `summary_table` the table
 (`rich`), `summary_line` the one-line form a grid prints per cell and `status_line` the
-honest account of the call ("already complete: ...; nothing trained").
+honest account of the call ("already complete: ...; nothing trained"). Each names the data
+it ran on, the users the split kept and dropped and the items ranked of those defined;
+`split_warnings` says so loudly when more than a fifth of either was dropped.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ def summary_of(
     dataset = results.get("dataset") if isinstance(results.get("dataset"), dict) else {}
     params = results.get("params") if isinstance(results.get("params"), dict) else {}
     masking = results.get("masking") if isinstance(results.get("masking"), dict) else {}
-    return {
+    record = results.get("record") if isinstance(results.get("record"), dict) else {}
+    source = record.get("dataset") if isinstance(record.get("dataset"), dict) else {}
+    summary = {
         "run_dir": str(run_dir),
         "results_file": str(Path(results_dir) / "results.json"),
         "status": status,
@@ -42,11 +46,15 @@ def summary_of(
         "stop_reason": results.get("stop_reason"),
         "seconds_per_epoch": efficiency_of(dict(results)).get("seconds_per_epoch"),
         "trainable_params": params.get("trainable"),
+        "dataset": source.get("name") or source.get("path"),
+        "dataset_path": source.get("path"),
         "users": dataset.get("users"),
+        "dropped_users": dataset.get("dropped_users"),
         "items_ranked": dataset.get("items"),
         "items_defined": dataset.get("items_defined"),
         "catalogue": dataset.get("catalogue"),
     }
+    return summary | {"warnings": split_warnings(summary)}
 
 
 def run_summary(run: Any) -> dict[str, Any]:
@@ -81,19 +89,68 @@ def status_line(summary: Mapping[str, Any], resumed_from: int = 0) -> str:
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:
-    """The numbers of one run in one line (a grid's per-cell line)."""
+    """The numbers of one run in one line (a grid's per-cell line), its data, and any
+    `split_warnings` at its end."""
     test = summary["test"]
-    return (
+    line = (
         f"test NDCG@10 {_number(test.get('ndcg@10'), '.4f')}, "
         f"HR@10 {_number(test.get('hr@10'), '.4f')}, MRR {_number(test.get('mrr'), '.4f')}; "
         f"best epoch {summary['best_epoch']} of {summary['epochs']}, "
-        f"{_number(summary['seconds_per_epoch'], '.2f')} s/epoch"
+        f"{_number(summary['seconds_per_epoch'], '.2f')} s/epoch; "
+        f"on {summary.get('dataset') or '–'}: users {_users(summary)}, "
+        f"items {_items(summary)}"
     )
+    return "; ".join([line, *split_warnings(summary)])
+
+
+def _users(summary: Mapping[str, Any]) -> str:
+    """The users the split kept, and in brackets those it dropped."""
+    kept, dropped = summary.get("users"), summary.get("dropped_users")
+    return f"{_number(kept, ',')} ({_number(dropped, ',')} dropped)"
+
+
+def _items(summary: Mapping[str, Any]) -> str:
+    """The items ranked, of those the dataset defines."""
+    ranked, defined = summary.get("items_ranked"), summary.get("items_defined")
+    return f"{_number(ranked, ',')} of {_number(defined or ranked, ',')} ranked"
+
+
+DROPPED_SHARE = 0.2  # above this share of users or of the catalogue dropped: a warning
+
+
+def split_warnings(summary: Mapping[str, Any]) -> list[str]:
+    """Lines starting "warning:" when the split dropped more than a fifth of the users or of the
+    catalogue (the run's numbers then describe a small corner of the data)."""
+    lines = []
+    kept, dropped = summary.get("users"), summary.get("dropped_users")
+    if (
+        isinstance(kept, int)
+        and isinstance(dropped, int)
+        and dropped > DROPPED_SHARE * (kept + dropped)
+    ):
+        lines.append(
+            f"warning: the split dropped {dropped:,} of {kept + dropped:,} users "
+            f"({dropped / (kept + dropped):.0%}); only {kept:,} are trained and evaluated"
+        )
+    ranked, defined = summary.get("items_ranked"), summary.get("items_defined")
+    if (
+        isinstance(ranked, int)
+        and isinstance(defined, int)
+        and defined - ranked > (DROPPED_SHARE * defined)
+    ):
+        lines.append(
+            f"warning: only {ranked:,} of the {defined:,} catalogue items are ranked "
+            f"({(defined - ranked) / defined:.0%} dropped by the split)"
+        )
+    return lines
 
 
 def _rows(summary: Mapping[str, Any]) -> list[str]:
     test = summary["test"]
     return [
+        str(summary.get("dataset") or "–"),
+        _users(summary),
+        _items(summary),
         *(_number(test.get(key), ".4f") for key, _ in SUMMARY_METRICS),
         str(summary["best_epoch"]),
         f"{summary['epochs']} ({summary['stop_reason'] or '–'})",
@@ -112,6 +169,9 @@ def _repeats(summary: Mapping[str, Any]) -> str:
 
 
 ROW_NAMES = (
+    "dataset",
+    "users",
+    "items",
     *(name for _, name in SUMMARY_METRICS),
     "best epoch",
     "epochs",
@@ -123,7 +183,8 @@ ROW_NAMES = (
 
 
 def summary_table(summaries: Sequence[Mapping[str, Any]], *, width: int = 100) -> str:
-    """A small table, one column per run (seed), and the ranked catalogue under it."""
+    """A small table, one column per run (seed), and the ranked catalogue and the data's
+    path under it (`split_warnings` go to stderr: `toolkit.cli._show_runs`)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -141,4 +202,6 @@ def summary_table(summaries: Sequence[Mapping[str, Any]], *, width: int = 100) -
     notes = {s["catalogue"] for s in summaries if s.get("catalogue")}
     for note in sorted(notes):
         console.print(f"catalogue: {note}", highlight=False, soft_wrap=True)
+    for path in sorted({s["dataset_path"] for s in summaries if s.get("dataset_path")}):
+        console.print(f"data: {path}", highlight=False, soft_wrap=True)
     return buffer.getvalue().rstrip("\n")

@@ -290,6 +290,8 @@ def write_summary(search: Search) -> TuneResult:
     tuned = copy.deepcopy(dict(search.doc))
     for item in value_overrides(chosen):
         apply_override(tuned, item, source=str(out_dir / "best.toml"))
+    # the data the study used (`--data` or the scenario's, resolved): best.toml runs on it
+    tuned["dataset"] = {**tuned.get("dataset", {}), "path": str(search.identity["dataset"])}
     note = (
         f"Tuned by `toolkit tune`: {spec.trials} trials, best trial {best.number} "
         f"(valid {OBJECTIVE} {best.value:.4f}). {TEST_NOTE}"

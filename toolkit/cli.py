@@ -53,7 +53,8 @@ def _console(progress: bool | None, verbose: bool) -> None:
 
 
 def _show_runs(runs: list, as_json: bool) -> None:
-    """Each run's status line (stderr), then the summary table or JSON (stdout)."""
+    """Each run's status line (stderr), then the summary table or JSON (stdout), then any
+    warning about a split that dropped much of the data (stderr)."""
     import json
 
     from scenarios.summary import run_summary, status_line, summary_table
@@ -66,6 +67,8 @@ def _show_runs(runs: list, as_json: bool) -> None:
             typer.echo(json.dumps(summary))
     else:
         typer.echo(summary_table(summaries))
+    for warning in dict.fromkeys(w for s in summaries for w in s["warnings"]):
+        typer.secho(warning, fg=typer.colors.YELLOW, err=True)
 
 
 _DATA_HELP = (
@@ -73,27 +76,39 @@ _DATA_HELP = (
     "(CSV/TSV/Parquet), Amazon Reviews 2023 JSONL, RecBole .inter/.item."
 )
 _SET_HELP = "A [dataset] setting key=value, e.g. format=tables, columns.user=uid, kcore=5."
+_STATS_SET_HELP = (
+    _SET_HELP[:-1] + "; or a split.* setting for the split preview, e.g. split.kind=temporal."
+)
 
 
 @data_app.command("stats")
 def data_stats(
     path: Path | None = typer.Argument(None, help=_DATA_HELP + " Default: the embedded sample."),
-    set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    set_: list[str] = typer.Option([], "--set", help=_STATS_SET_HELP),
     drop_unknown: bool = typer.Option(
         False, help="Drop interactions with unknown items instead of failing."
     ),
 ) -> None:
-    """Print users, items, interactions, sequence-length and popularity summaries."""
+    """Print users, items, interactions, sequence-length and popularity summaries, and the
+    split a run would make (leave-one-out unless --set split.* says otherwise)."""
     from recsys.data.stats import dataset_stats, format_stats
     from recsys.errors import RecsysError
-    from scenarios.datasets import open_dataset
+    from scenarios.datasets import open_dataset, split_settings
     from scenarios.schema import ScenarioError
+    from scenarios.summary import split_warnings
 
     try:
-        dataset = open_dataset(path, [*set_, *(["on_unknown=drop"] if drop_unknown else [])])
+        settings, split = split_settings(set_)
+        dataset = open_dataset(path, [*settings, *(["on_unknown=drop"] if drop_unknown else [])])
     except (RecsysError, ScenarioError) as exc:
         _fail(str(exc))
-    typer.echo(format_stats(dataset_stats(dataset)))
+    stats = dataset_stats(dataset, split)
+    typer.echo(format_stats(stats))
+    preview = stats["split"]
+    if "error" not in preview:
+        kept = {"items_ranked": preview["items"], **preview}
+        for warning in split_warnings(kept):
+            typer.secho(warning, fg=typer.colors.YELLOW, err=True)
 
 
 @data_app.command("convert")
@@ -381,6 +396,9 @@ def grid_cmd(
     allow_mixed_code: bool = typer.Option(
         False, "--allow-mixed-code", help="Give verdicts across cells of different code."
     ),
+    baseline: str | None = typer.Option(
+        None, help="Compare with: a scenario, scenario/method or scenario/method/encoders."
+    ),
     progress: bool | None = PROGRESS_OPTION,
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
@@ -410,7 +428,9 @@ def grid_cmd(
             spec = load_grid(files[0], set_)
         else:
             spec = grid_from_files(files, overrides=set_)
-        spec = with_axes(spec, methods=_csv(methods), seeds=seed_list, report_eval=report_eval)
+        spec = with_axes(
+            spec, methods=_csv(methods), seeds=seed_list, report_eval=report_eval, baseline=baseline
+        )
         spec = with_tune(spec, tune)
         if commands:
             for line in grid_commands(spec, out_dir=out, data=data):
@@ -427,6 +447,30 @@ def grid_cmd(
     typer.echo(f"report written to {result.report} ({len(result.failed)} failed runs)")
     if result.failed:
         raise typer.Exit(code=1)
+
+
+@app.command("compare")
+def compare_cmd(
+    paths: list[Path] = typer.Argument(..., help="Finished run folders or grid output folders."),
+    baseline: str = typer.Option(..., help="A run folder, or a label: scenario[/method[/enc]]."),
+    metric: str = typer.Option("ndcg@10", help="Per-user test metric compared."),
+    correction: str = typer.Option("holm", help="Family adjustment: holm, bh or none."),
+    out: Path | None = typer.Option(None, help="Also write compare.md and compare.json here."),
+) -> None:
+    """Compare runs with a baseline run or configuration, across methods and encoders
+    (paired over test users, seeds counted); other protocols, datasets or code are refused."""
+    from scenarios.compare import compare_runs
+    from scenarios.multiplicity import CORRECTIONS
+
+    try:
+        if correction not in CORRECTIONS:
+            raise ValueError(f"--correction must be one of {', '.join(CORRECTIONS)}")
+        result = compare_runs(paths, baseline, metric=metric, correction=correction)
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        _fail(str(exc).strip("'\""))
+    typer.echo(result.markdown())
+    if out is not None:
+        typer.echo(f"written to {result.write(out)} and compare.json")
 
 
 @app.command("recommend")

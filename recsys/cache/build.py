@@ -118,6 +118,7 @@ def _build(
     fingerprint = sha256_json(fields)
     ctx = distributed.active_context()  # under torchrun each rank encodes its own chunks
     _check_disk(channel.name, folder, len(items), encoder, progress and ctx.is_main)
+    cut = _truncation(channel.name, encoder, items, progress) if ctx.is_main else None
     if ctx.is_main:
         _reset_partial(partial, fingerprint)
         sweep_stale_temps(folder)  # temp files of builds killed mid-write
@@ -156,12 +157,34 @@ def _build(
         "computed_items": computed,
         "seconds": seconds,
         "items_per_s": computed / max(seconds, 1e-9),
+        **({"truncated": cut} if cut is not None else {}),
     }
     if ctx.is_main:  # one writer merges the chunks (after checking they are all there)
         _assemble(folder, partial, len(chunks), encoder, fields, fingerprint, channel, stats)
         shutil.rmtree(partial, ignore_errors=True)
     distributed.barrier()
     return open_cache(folder)
+
+
+TRUNCATED_WARNING = 0.1  # above this share of texts cut at max_tokens: a warning
+
+
+def _truncation(name: str, encoder: Encoder, items: list[Any], report: bool) -> dict | None:
+    """The items the encoder cuts (texts over max_tokens), said in a line when there are
+    any (a `warning:` above TRUNCATED_WARNING); None for an encoder that cuts nothing."""
+    count = encoder.truncated(items)
+    if count is None:
+        return None
+    limit = getattr(encoder.spec, "max_tokens", None)
+    share = count / max(len(items), 1)
+    if report and count:
+        head = "warning: " if share > TRUNCATED_WARNING else ""
+        say(
+            f"{head}cache {name}: {count:,} of {len(items):,} texts ({share:.1%}) exceed "
+            f"max_tokens = {limit} and are cut"
+            + (" (raise the encoder's max_tokens to keep them whole)" if head else "")
+        )
+    return {"items": count, "share": round(share, 4), "max_tokens": limit}
 
 
 def _check_disk(name: str, folder: Path, num_items: int, encoder: Encoder, report: bool) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from recsys.config import SplitConfig
 from recsys.data.splitting import make_split
 from recsys.data.types import Dataset
-from recsys.errors import DataFormatError
+from recsys.errors import ConfigError, DataFormatError
 
 PERCENTILES = (10, 25, 50, 75, 90, 99)
 TOP_ITEMS = 5
@@ -48,23 +48,37 @@ def _popularity(dataset: Dataset, counts: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _split_summary(dataset: Dataset) -> dict[str, Any]:
-    config = SplitConfig()
+def _split_summary(dataset: Dataset, config: SplitConfig) -> dict[str, Any]:
+    """The split `config` makes of the dataset: users kept and dropped, items ranked of
+    those defined (what a run on it would train and rank)."""
     try:
         split = make_split(dataset, config)
-    except DataFormatError as exc:
-        return {"error": exc.message}
+    except (DataFormatError, ConfigError) as exc:  # too few users; cuts out of order
+        return {"error": exc.message if isinstance(exc, DataFormatError) else str(exc)}
+    if split.cuts is None:
+        protocol = f"last {config.keep_last}, leave-one-out, history {config.max_len}"
+    else:
+        valid, test = (_iso(t) for t in split.cuts)
+        protocol = f"temporal, validation from {valid}, test from {test}, history {config.max_len}"
     return {
-        "protocol": f"last {config.keep_last}, leave-one-out, history {config.max_len}",
+        "protocol": protocol,
         "users": split.num_users,
         "dropped_users": split.dropped_users,
         "items": split.num_items,
+        "items_defined": split.defined_items or split.num_items,
         "kept_interactions": int(split.test_seen[0][-1]) + split.num_users,
     }
 
 
-def dataset_stats(dataset: Dataset) -> dict[str, Any]:
-    """Users, items, interactions, sequence lengths, popularity and repeats of a dataset.
+def _iso(seconds: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def dataset_stats(dataset: Dataset, split: SplitConfig | None = None) -> dict[str, Any]:
+    """Users, items, interactions, sequence lengths, popularity and repeats of a dataset,
+    and the split `split` (default: leave-one-out, as a scenario's) makes of it.
 
     Returns:
         A JSON-serialisable dict with keys name, users, items, interactions,
@@ -98,7 +112,7 @@ def dataset_stats(dataset: Dataset) -> dict[str, Any]:
         },
         "text_fields": {f.name: sum(bool(v) for v in f.values) for f in cat.text_fields},
         "time": _time_span(dataset),
-        "split": _split_summary(dataset),
+        "split": _split_summary(dataset, split or SplitConfig()),
         "load_report": {
             "dropped_unknown": dataset.report.dropped_unknown,
             "notes": list(dataset.report.notes),
@@ -169,7 +183,8 @@ def format_stats(stats: dict[str, Any]) -> str:
     else:
         lines.append(
             f"split          {split['protocol']}: {split['users']:,} users "
-            f"({split['dropped_users']:,} dropped), {split['items']:,} items, "
+            f"({split['dropped_users']:,} dropped), {split['items']:,} of "
+            f"{split['items_defined']:,} items ranked, "
             f"{split['kept_interactions']:,} kept interactions"
         )
     report = stats["load_report"]

@@ -80,6 +80,11 @@ class Encoder(nn.Module):
         """A cost proxy used to sort items so batches pad little (text length)."""
         return 0
 
+    def truncated(self, items: Sequence[Any]) -> int | None:
+        """How many of `items` the encoder cuts (a text over `max_tokens`); None: it cuts
+        nothing (media encoders)."""
+        return None
+
     def encode(self, items: Sequence[Any]) -> torch.Tensor:
         """Pooled states `[B, steps, width]` (fp32) of raw items, on the encoder's device."""
         inputs = self.prepare([self.load(item) for item in items])

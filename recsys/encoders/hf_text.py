@@ -81,6 +81,14 @@ class HFTextEncoder(Encoder):
     def size_key(self, item: Any) -> int:
         return len(item) if isinstance(item, str) else 0
 
+    def truncated(self, items: Sequence[Any]) -> int:
+        """The texts whose tokens (special ones included) exceed `max_tokens`."""
+        texts = [item for item in items if isinstance(item, str)]
+        if not texts:
+            return 0
+        ids = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        return sum(len(row) > self.spec.max_tokens for row in ids)
+
     def prepare(self, loaded: Sequence[str]) -> dict[str, torch.Tensor]:
         texts = list(loaded)
         if self.pooling == "padded_mean":

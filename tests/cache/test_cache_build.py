@@ -363,3 +363,29 @@ def test_a_cache_lock_held_too_long_is_reported_not_waited_on(
         pass
     with folder_lock(folder):  # released: taken at once
         pass
+
+
+def test_a_build_reports_the_texts_cut_at_max_tokens(
+    zoo: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from transformers import AutoTokenizer
+
+    lengths = [
+        len(row) for row in AutoTokenizer.from_pretrained(zoo["bert"])(list(TEXTS))["input_ids"]
+    ]
+    limit = sorted(lengths)[len(lengths) // 2]  # about half the texts are longer
+    cut = sum(n > limit for n in lengths)
+    assert 0.1 * len(TEXTS) < cut < len(TEXTS)
+    channel = _text_channel(zoo["bert"], max_tokens=limit)
+    cache = build_or_load_cache(channel, cache_dir=tmp_path, batch_size=8, progress=True)
+    manifest = json.loads((cache.folder / "manifest.json").read_text())
+    share = round(cut / len(TEXTS), 4)
+    assert manifest["build"]["truncated"] == {"items": cut, "share": share, "max_tokens": limit}
+    said = f"warning: cache title: {cut} of {len(TEXTS)} texts ({cut / len(TEXTS):.1%}) exceed "
+    assert said + f"max_tokens = {limit} and are cut" in capsys.readouterr().err
+    whole = _text_channel(zoo["bert"], max_tokens=max(lengths))  # nothing cut: no line
+    cache = build_or_load_cache(whole, cache_dir=tmp_path, batch_size=8, progress=True)
+    assert json.loads((cache.folder / "manifest.json").read_text())["build"]["truncated"] == {
+        "items": 0, "share": 0.0, "max_tokens": max(lengths),
+    }  # fmt: skip
+    assert "exceed max_tokens" not in capsys.readouterr().err

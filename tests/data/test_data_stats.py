@@ -57,3 +57,24 @@ def test_cli_data_stats(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["data", "stats", str(root), "--drop-unknown"])
     assert ok.exit_code == 0, ok.output
     assert "items          4" in ok.output and "repeats        3 repeat interactions" in ok.output
+
+
+def test_cli_data_stats_previews_a_temporal_split(tmp_path: Path) -> None:
+    from tests.data.conftest import write_catalogue
+
+    root = write_catalogue(tmp_path / "tiny", "tables")  # interaction times: a temporal split
+    runner = CliRunner()
+    args = ["data", "stats", str(root), "--set", "split.kind=temporal"]
+    ok = runner.invoke(app, [*args, "--set", "split.valid_cut=0.85"])
+    assert ok.exit_code == 0, ok.output
+    split = next(line for line in ok.stdout.splitlines() if line.startswith("split "))
+    assert split.startswith("split          temporal, validation from 2023-11-14T23:20:28+00:00")
+    assert split.endswith(": 1 users (5 dropped), 8 of 8 items ranked, 6 kept interactions")
+    assert "warning: the split dropped 5 of 6 users (83%)" in ok.stderr
+    plain = runner.invoke(app, ["data", "stats", str(root)])  # leave-one-out: nothing dropped
+    assert "6 users (0 dropped), 8 of 8 items ranked" in plain.stdout and not plain.stderr
+    bad = runner.invoke(app, [*args, "--set", "split.valid_cut=0.95"])  # after the test cut
+    assert bad.exit_code == 0 and "split          not possible: split.test_cut: 0.9" in bad.stdout
+    assert (
+        "split.kindx: unknown key" in runner.invoke(app, [*args, "--set", "split.kindx=1"]).output
+    )

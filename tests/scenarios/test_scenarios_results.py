@@ -64,6 +64,48 @@ def test_the_summary_on_screen_equals_results_json(title_run) -> None:
     assert "leave_one_out_full_ranking" in table and "catalogue: 24 items ranked" in table
     share = f"{masking['repeat_targets']:,} ({masking['repeat_share']:.1%})"
     assert "target in history" in table and share in table
+    data = results["record"]["dataset"]
+    assert summary["dataset"] == data["name"] and summary["dataset_path"] == data["path"]
+    assert summary["users"] == results["dataset"]["users"] == 40
+    assert summary["dropped_users"] == results["dataset"]["dropped_users"] == 0
+    assert summary["warnings"] == []
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in table.splitlines()
+        if line.count("│") == 3
+    }
+    assert rows["dataset"] == data["name"]
+    assert rows["users"] == "40 (0 dropped)" and rows["items"] == "24 of 24 ranked"
+    assert f"data: {data['path']}" in table
+
+
+def _mostly_dropped(folder: Path) -> Path:
+    """3 users with 5 interactions over items i1..i5, and 10 with 2 (under split.min_len):
+    10 of 13 users and 5 of the 10 items defined are dropped."""
+    from tests.data.conftest import write_files
+
+    items = "item_id,title\n" + "".join(f"i{i},Item number {i}\n" for i in range(1, 11))
+    rows = [(f"k{u}", f"i{k % 5 + 1}") for u in range(3) for k in range(u, u + 5)]
+    rows += [(f"d{u}", f"i{6 + (u + k) % 5}") for u in range(10) for k in range(2)]
+    inter = "user_id,item_id\n" + "".join(f"{u},{i}\n" for u, i in rows)
+    return write_files(folder, {"items.csv": items, "interactions.csv": inter})
+
+
+def test_a_split_that_drops_most_users_and_items_warns_loudly(tmp_path: Path) -> None:
+    from scenarios.summary import summary_line, summary_of
+
+    data, out = _mostly_dropped(tmp_path / "data"), tmp_path / "run"
+    run = _invoke("run-scenario", "id", "--data", str(data), "--out", str(out), *FAST)
+    users = "warning: the split dropped 10 of 13 users (77%); only 3 are trained and evaluated"
+    items = "warning: only 5 of the 10 catalogue items are ranked (50% dropped by the split)"
+    assert f"\n{users}\n{items}\n" in f"\n{run.stderr}" and users not in run.stdout
+    rows = [line for line in run.stdout.splitlines() if line.count("│") == 3]
+    assert any("3 (10 dropped)" in row for row in rows)
+    assert any("5 of 10 ranked" in row for row in rows)
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    line = summary_line(summary_of(results, run_dir=out, results_dir=out))  # a grid's cell
+    assert "on data: users 3 (10 dropped), items 5 of 10 ranked; " + users in line
+    assert line.endswith(items)
 
 
 def test_a_rerun_says_it_is_complete_and_trains_nothing(title_run) -> None:

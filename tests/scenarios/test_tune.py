@@ -190,6 +190,30 @@ def test_the_same_study_is_reused_without_a_trial(
     assert again.best_params == result.best_params and again.trials == result.trials
 
 
+def test_best_toml_names_the_dataset_the_study_used(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run-scenario best.toml` runs on the study's data, not the embedded sample."""
+    from scenarios.schema import load_scenario
+    from scenarios.tune import TuneSpec, tune_scenario
+
+    from .conftest import FAST
+
+    _stub_trials(monkeypatch)
+    result = tune_scenario(
+        "id", [*FAST, f"output.cache_dir={json.dumps(str(tmp_path / 'cache'))}"],
+        spec=TuneSpec(trials=1), out_dir=tmp_path / "study", data=tiny_data,
+        final_run=False, progress=False, echo=lambda line: None,
+    )  # fmt: skip
+    assert load_scenario(result.best_file).dataset.path == str(tiny_data.resolve())
+    run = CliRunner().invoke(
+        app, ["run-scenario", str(result.best_file), "--out", str(tmp_path / "run")]
+    )
+    assert run.exit_code == 0, run.output
+    record = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    assert record["record"]["dataset"]["path"] == str(tiny_data.resolve())
+
+
 def _finished(study_dir: Path) -> list:
     study = optuna.load_study(study_name="tune", storage=f"sqlite:///{study_dir / 'study.db'}")
     return study.get_trials(deepcopy=True)
