@@ -25,7 +25,7 @@ from captioning.base import (
 )
 from captioning.prompts import resolve_prompt
 from captioning.registry import get_captioner_spec
-from captioning.store import CaptionKey, CaptionStore
+from captioning.store import CaptionKey, CaptionStore, claim_store
 from media.errors import MediaError
 from media.hashing import media_sha256
 from media.io import check_output_dir
@@ -309,7 +309,8 @@ def caption_items(
         Counts of captions written, items skipped and error records written.
 
     Raises:
-        OutputError: the store cannot be written (a disk full mid-job keeps every batch).
+        OutputError: the store cannot be written (a disk full mid-job keeps every batch), or
+            it holds files and is not a caption store of this toolkit.
     """
     started = time.perf_counter()
     spec, model = _check_job(items, captioner, model, batch_size, num_workers, num_frames)
@@ -320,6 +321,7 @@ def caption_items(
     selected = _select_shard(items, shard)
     caption_store = CaptionStore(store, part=shard)
     check_output_dir(store, "caption store")  # before any file is hashed
+    claim_store(Path(store))  # a user's folder is refused
     with ThreadPoolExecutor(max_workers=num_workers) as pool:
         todo = _pending(selected, caption_store, key, pool, retry_errors, reuse_across_versions)
         written = failed = 0

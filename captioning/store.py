@@ -99,6 +99,25 @@ def _matches(record: dict[str, Any], key: CaptionKey, reuse_versions: bool) -> b
     return reuse_versions or record.get("versions", {}) == key.versions
 
 
+STORE_KIND = "captions"  # the marker of a caption store: media.folders.marker_path
+
+
+def is_store_folder(folder: Path) -> bool:
+    """A caption store written before stores had a marker: it holds captions.jsonl or parts/."""
+    return (Path(folder) / MAIN_FILE).is_file() or (Path(folder) / PARTS_DIR).is_dir()
+
+
+def claim_store(folder: Path) -> None:
+    """Refuse a folder that holds files and is not a caption store; mark a caption store.
+
+    Raises:
+        OutputError: `folder` is not empty and not a caption store of this toolkit.
+    """
+    from media.folders import claim_folder
+
+    claim_folder(folder, STORE_KIND, is_store_folder, "caption store")
+
+
 def part_name(index: int, count: int) -> str:
     """File name of shard `index` (0-based) of `count`."""
     return f"part-{index:05d}-of-{count:05d}.jsonl"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from media.folders import claim_folder
 from media.hashing import sha256_json
 from media.io import atomic_write_json
 from provenance import code_identity, version
@@ -156,6 +157,33 @@ def _config_split(split: Split) -> dict[str, Any]:
     return {k: record[k] for k in keys}
 
 
+RUN_KIND = "run"  # the marker of a run folder: media.folders.marker_path(out_dir, RUN_KIND)
+
+
+def is_run_folder(folder: Path) -> bool:
+    """A run folder written before run folders had a marker: it holds a results.json or
+    config.json of this toolkit (a JSON object with `config_sha256`), a grid's cell.json
+    (`fingerprint` and `label`) or a checkpoint."""
+    keys = {"results.json": {"config_sha256"}, "config.json": {"config_sha256"}}
+    for name, needed in (keys | {"cell.json": {"fingerprint", "label"}}).items():
+        try:
+            data = json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(data, dict) and needed <= data.keys():
+            return True
+    return (Path(folder) / "checkpoint" / "state.json").is_file()
+
+
+def claim_run_folder(out_dir: Path) -> Path:
+    """Refuse a folder that holds files and is not a run folder; mark a run folder.
+
+    Raises:
+        OutputError: `out_dir` is not empty and not a run folder of this toolkit.
+    """
+    return claim_folder(out_dir, RUN_KIND, is_run_folder, "run folder")
+
+
 def _channel_record(channel: ChannelInput) -> dict[str, Any]:
     return {
         "name": channel.name,
@@ -271,6 +299,8 @@ def run_experiment(
             cache_dir=cache_dir, record=record, progress=progress,
         )  # fmt: skip
     dist = distributed.init_from_env()  # torchrun: join the process group (idempotent)
+    if dist.is_main:
+        claim_run_folder(out_dir)  # a user's folder is refused before anything is written
     device = resolve_device(train.device)
     model = build_model(
         split, method=method, channels=channels, method_options=method_options, sasrec=sasrec,

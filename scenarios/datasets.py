@@ -79,15 +79,28 @@ def open_dataset(path: Path | None, settings: Sequence[str] = ()) -> Dataset:
     return load_data(Path(where), spec)
 
 
+DATASET_KIND = "dataset"  # the marker of a folder `convert_dataset` wrote
+
+
+def is_converted_folder(folder: Path) -> bool:
+    """A converted dataset written before such folders had a marker (its conversion.json)."""
+    from recsys.data.canonical import MANIFEST_FILE
+
+    return (Path(folder) / MANIFEST_FILE).is_file()
+
+
 def convert_dataset(src: Path | None, dst: Path, settings: Sequence[str] = ()) -> Converted:
     """Load `src` (as `open_dataset` does) and write it into `dst` in the canonical layout.
 
     Raises:
         ScenarioError: `dst` is the source folder itself.
+        OutputError: `dst` holds files and is not a converted dataset of this toolkit.
     """
+    from media.folders import claim_folder
     from recsys.data.canonical import write_canonical
 
     dataset = open_dataset(src, settings)
     if Path(dst).resolve() == dataset.source.resolve():
         raise ScenarioError(dst, "", "the destination is the source folder; choose another")
+    claim_folder(dst, DATASET_KIND, is_converted_folder, "converted dataset folder")
     return write_canonical(dataset, dst)

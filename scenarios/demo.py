@@ -85,10 +85,11 @@ def run_demo(
 
     from media.io import check_output_dir
     from recsys.data import sample_path
-    from scenarios.grid import GridSpec, run_grid
+    from scenarios.grid import GridSpec, claim_grid_folder, run_grid
 
     out = Path(out)
     check_output_dir(out, "demo output folder")
+    claim_grid_folder(out)  # the captions go in first: the folder is the demo grid's already
     data_path = Path(data) if data is not None else sample_path()
     cache = out / "cache"
     store = cache / "captions"

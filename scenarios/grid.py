@@ -184,7 +184,10 @@ def execute_cell(
     Only `Exception`s are caught: Ctrl-C (KeyboardInterrupt) stops the grid, and the next
     call resumes at this cell.
     """
+    from recsys.run import claim_run_folder
+
     started = time.perf_counter()
+    claim_run_folder(cell.run_dir)  # before its first file
     atomic_write_json(
         cell.run_dir / "cell.json",
         {"fingerprint": cell.scenario.fingerprint(), "seed": cell.seed, "label": cell.label},
@@ -238,6 +241,25 @@ def _sort_cells(
     return outcomes, todo
 
 
+GRID_KIND = "grid"  # the marker of a grid folder: media.folders.marker_path(out, GRID_KIND)
+
+
+def is_grid_folder(folder: Path) -> bool:
+    """A grid folder written before grid folders had a marker: it holds runs.csv or runs/."""
+    return (folder / "runs.csv").is_file() or (folder / "runs").is_dir()
+
+
+def claim_grid_folder(folder: Path) -> None:
+    """Refuse a folder that holds files and is not a grid folder; mark a grid folder.
+
+    Raises:
+        OutputError: `folder` is not empty and not a grid folder of this toolkit.
+    """
+    from media.folders import claim_folder
+
+    claim_folder(folder, GRID_KIND, is_grid_folder, "grid folder")
+
+
 def run_grid(
     spec: GridSpec,
     *,
@@ -280,6 +302,7 @@ def run_grid(
     if workers > 1 and run_cell is not None:
         raise ValueError("run_cell cannot be combined with workers > 1")
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
+    claim_grid_folder(out)  # a user's folder is refused before anything is done
     data_path = grid_data(spec, data)
     cells = plan_grid(spec, out)
     pick_baseline(cells, spec.baseline)  # an unknown label fails now, not after training

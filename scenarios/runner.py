@@ -252,27 +252,45 @@ def run_one_result(
     progress: bool = True,
     extra_record: dict[str, Any] | None = None,
     tracking: Any = None,
+    wait: bool = True,
 ) -> Any:
     """`run_one`, returning `recsys.run.RunResult`: a completed run folder is not trained
     again, an interrupted one resumes, a finished one asked for under other evaluation
     settings is scored under them (`run_experiment`). `tracking` is the job's
-    `scenarios.tracking.TrackingContext` (used when `output.tracking` is on)."""
-    from recsys.run import run_experiment
+    `scenarios.tracking.TrackingContext` (used when `output.tracking` is on). One process
+    writes a run folder at a time: another waits for it (`wait=False`: is refused)."""
+    from recsys.run import claim_run_folder, run_experiment
     from scenarios.tracking import final_metrics, track_run
 
     check_outputs(scenario, run_dir)
     prepared = prepare(scenario, data=data, workspace=workspace, progress=progress)
     name = f"{scenario.name}/{scenario.method}-s{seed}"
-    with track_run(scenario, tracking, run_dir=run_dir, name=name) as tracker:
-        result = run_experiment(
-            prepared.split,
-            **_run_settings(scenario, prepared, seed, run_dir, extra_record),
-            progress=progress,
-            callbacks=tracker.callbacks,
-        )
-        results_dir = Path(result.results_dir or run_dir)
-        tracker.finish(final_metrics(read_results(results_dir)), [results_dir / "results.json"])
+    with run_folder_lock(run_dir, wait=wait):  # then finds a run another process completed
+        claim_run_folder(run_dir)  # marks it (a run folder from before markers too)
+        with track_run(scenario, tracking, run_dir=run_dir, name=name) as tracker:
+            result = run_experiment(
+                prepared.split,
+                **_run_settings(scenario, prepared, seed, run_dir, extra_record),
+                progress=progress,
+                callbacks=tracker.callbacks,
+            )
+            done = Path(result.results_dir or run_dir)
+            tracker.finish(final_metrics(read_results(done)), [done / "results.json"])
     return result
+
+
+def run_folder_lock(run_dir: Path, *, wait: bool = True) -> Any:
+    """The lock of one run folder (`media.folders.folder_lock`); ranks of a torchrun job
+    coordinate with barriers instead, so none is taken there."""
+    import contextlib
+    import os
+
+    from media.folders import folder_lock
+    from recsys.run import RUN_KIND
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return contextlib.nullcontext()
+    return folder_lock(run_dir, RUN_KIND, wait=wait)
 
 
 def evaluate_one(
@@ -327,10 +345,14 @@ def check_outputs(scenario: Scenario, run_dir: Path) -> None:
     written (a finished run folder is only read, so it is not asked).
 
     Raises:
-        OutputError: one of them is a file, read-only, or on a full disk.
+        OutputError: one of them is a file, read-only, or on a full disk, or the run
+            folder holds files and is not a run folder of this toolkit.
     """
+    from media.folders import check_folder
     from media.io import check_output_dir
+    from recsys.run import RUN_KIND, is_run_folder
 
+    check_folder(run_dir, RUN_KIND, is_run_folder, "run folder")  # not a user's folder
     if not (Path(run_dir) / "results.json").is_file():
         check_output_dir(run_dir, "run folder")
     check_output_dir(scenario.output.cache_path(), "cache folder (output.cache_dir)")
@@ -385,6 +407,7 @@ def run_scenario(
     out: Path | None = None,
     progress: bool = True,
     workspace: Workspace | None = None,
+    wait: bool = True,
 ) -> ScenarioResult:
     """Run every seed of a scenario.
 
@@ -395,6 +418,7 @@ def run_scenario(
             default `<output.dir>/<scenario>/<method>-s<seed>`.
         progress: progress bars.
         workspace: memo shared with other calls (the grid passes one).
+        wait: wait for another process writing a run folder (False: refuse at once).
 
     Returns:
         The run folders and their results.
@@ -413,7 +437,7 @@ def run_scenario(
         run_dir = run_dir_for(scenario, seed, out)
         runs[seed] = run_one_result(
             scenario, seed=seed, run_dir=run_dir, data=data, workspace=ws, progress=progress,
-            tracking=tracking,
+            tracking=tracking, wait=wait,
         )  # fmt: skip
         results[seed] = read_results(runs[seed].results_dir or run_dir)
         run_dirs[seed] = run_dir
