@@ -8,7 +8,10 @@ One home for the rules every command follows:
   forces them on or off (`--progress` / `--no-progress`, `set_bars`): in a log file every
   redraw of a bar would be kept, so there the trainer writes one line per epoch instead;
 * transformers' and huggingface_hub's own progress bars and warnings ("Loading weights",
-  advisory notes) are quieted (`quiet_libraries`) unless a command runs with `--verbose`.
+  advisory notes) are quieted (`quiet_libraries`) unless a command runs with `--verbose`;
+  so are the native decoders' raw stderr lines (FFmpeg's `[h264 @ 0x...]`, decord's
+  `[hh:mm:ss] video_reader.cc:...`): `media.video` captures them while it decodes and puts
+  them in the item's error message instead.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ QUIET_ENV = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "MMREC_QUIET_DECODERS": "1",  # media.video: capture FFmpeg / decord stderr lines
 }
 
 

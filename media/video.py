@@ -3,10 +3,25 @@
 Indices are `np.linspace(0, total - 1, k)` rounded, so the first and last decoded frames are
 always included and a clip shorter than `k` frames repeats frames. The frame count is the
 number of frames that actually decode, never the container's header.
+
+The decoders write to the process's stderr (file descriptor 2) from C: FFmpeg's
+`[h264 @ 0x...] no frame!` (decord's bundled FFmpeg; PyAV >= 13 keeps FFmpeg's log off) and
+decord's own `[hh:mm:ss] video_reader.cc:83: ERROR opening`. Python's logging cannot reach
+either, so with MMREC_QUIET_DECODERS=1 (`media.console.quiet_libraries`, i.e. any command
+without `--verbose`) fd 2 points at a temporary file while a video is read: those lines
+end up in the MediaError (so in the item's error record), and anything else written
+meanwhile (another thread's status line) is passed on to the real stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +31,77 @@ from media.kinds import check_media_file
 
 BACKENDS = ("auto", "decord", "pyav")
 DEFAULT_MAX_FRAME_PIXELS = 36_000_000  # 8K UHD (7680x4320) fits; a k-frame clip stays < 1 GB
+
+
+QUIET_ENV = "MMREC_QUIET_DECODERS"
+# FFmpeg's `[h264 @ 0x55..] msg`, decord's `[13:37:04] file.cc:83: msg`, FFmpeg's repeat note
+_NOISE = re.compile(
+    r"^(?:\[[\w,.-]+ @ 0x[0-9a-f]+\] |\[\d\d:\d\d:\d\d\] |\s*Last message repeated)"
+)
+# what the error record keeps of a line: `h264: no frame!`, `decord: ERROR opening: ...`
+_PREFIXES = (
+    (re.compile(r"^\[([\w,.-]+) @ 0x[0-9a-f]+\] "), r"\1: "),
+    (re.compile(r"^\[\d\d:\d\d:\d\d\] \S+\.cc:\d+: "), "decord: "),
+)
+_CAPTURE = threading.Lock()
+_STATE: dict[str, int] = {"depth": 0, "saved": -1, "file": -1}
+
+
+def _redirect_in() -> int:
+    """Point fd 2 at the shared capture file (first caller only); its size now."""
+    with _CAPTURE:
+        if _STATE["depth"] == 0:
+            sys.stderr.flush()
+            handle, _ = tempfile.mkstemp(prefix="decoders-", suffix=".log")
+            _STATE.update(saved=os.dup(2), file=handle)
+            os.dup2(handle, 2)
+        _STATE["depth"] += 1
+        return os.fstat(_STATE["file"]).st_size
+
+
+def _redirect_out(start: int) -> list[str]:
+    """The decoder lines written since `start` (others go on to the real stderr); the last
+    caller restores fd 2."""
+    with _CAPTURE:
+        handle, saved = _STATE["file"], _STATE["saved"]
+        size = os.fstat(handle).st_size
+        text = os.pread(handle, size - start, start).decode("utf-8", "replace")
+        other = [line for line in text.splitlines(keepends=True) if not _NOISE.match(line)]
+        if other:
+            os.write(saved, "".join(other).encode())
+        _STATE["depth"] -= 1
+        if _STATE["depth"] == 0:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(handle)
+    return [line.strip() for line in text.splitlines() if _NOISE.match(line)]
+
+
+def _plain(line: str) -> str:
+    for pattern, replacement in _PREFIXES:
+        line = pattern.sub(replacement, line)
+    return line
+
+
+@contextlib.contextmanager
+def decoder_output(path: Path) -> Iterator[None]:
+    """Read a video with the decoders' native stderr captured (see the module note); a
+    MediaError raised inside gets their last distinct lines appended to its reason."""
+    if os.environ.get(QUIET_ENV) != "1":
+        yield
+        return
+    start = _redirect_in()
+    failed: MediaError | None = None
+    try:
+        yield
+    except MediaError as exc:
+        failed = exc
+    finally:
+        lines = _redirect_out(start)
+    if failed is not None:
+        said = list(dict.fromkeys(_plain(line) for line in lines))[-3:]
+        reason = f"{failed.reason} (decoder: {'; '.join(said)})" if said else failed.reason
+        raise MediaError(path, reason) from None
 
 
 def frame_indices(total: int, k: int) -> np.ndarray:
@@ -151,14 +237,16 @@ def count_frames(path: str | Path, backend: str = "auto") -> int:
     _check_backend(backend)
     file = Path(path)
     check_media_file(file, "video")
-    if backend == "pyav":
-        return _pyav_count(file)
-    try:
-        return _decord_count(file)
-    except MediaError:
-        if backend == "decord":
-            raise
-        return _pyav_count(file)
+    with decoder_output(file):
+        if backend == "pyav":
+            return _pyav_count(file)
+        try:
+            return _decord_count(file)
+        except MediaError:
+            if backend == "decord":
+                raise
+            return _pyav_count(file)
+    raise AssertionError("unreachable")  # pragma: no cover - mypy: the with may swallow
 
 
 def sample_frames(
@@ -187,16 +275,17 @@ def sample_frames(
         raise ValueError(f"k must be >= 1, got {k}")
     file = Path(path)
     check_media_file(file, "video")
-    _check_header(file, max_pixels)
-    if backend == "pyav":
-        frames = _pyav_sample(file, k)
-    else:
-        try:
-            frames = _decord_sample(file, k)
-        except MediaError:
-            if backend == "decord":
-                raise
+    with decoder_output(file):
+        _check_header(file, max_pixels)
+        if backend == "pyav":
             frames = _pyav_sample(file, k)
+        else:
+            try:
+                frames = _decord_sample(file, k)
+            except MediaError:
+                if backend == "decord":
+                    raise
+                frames = _pyav_sample(file, k)
     return np.ascontiguousarray(frames, dtype=np.uint8)
 
 

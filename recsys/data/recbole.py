@@ -8,6 +8,12 @@ when it is the only title-like column). Text fields are the item file's `token` 
 `token_seq` columns (`token_seq` values are space-separated tokens, kept as one string);
 `float` columns are not text. Without an item file the catalogue is the items the
 interactions name, in first-seen order, with empty titles (a note says so).
+
+Declared types are honoured where they change the meaning: the user and item id columns
+must be `token` (a `float` id would be read as text that merely looks numeric) and the
+timestamp column `float`; anything else is an error naming the file, line 1 and the column.
+A header field without a type is taken as given. A row with too few or too many fields is
+an error naming its line.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 from recsys.config import TableColumns
 from recsys.data._build import make_dataset
-from recsys.data._read import check_on_unknown
+from recsys.data._read import check_on_unknown, read_text, text_lines
 from recsys.data.tables import (
     id_values,
     read_interactions_table,
@@ -34,21 +40,53 @@ FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 TEXT_TYPES = ("token", "token_seq")
 
 
+def _short_row(path: Path) -> DataFormatError | None:
+    """The first line whose field count differs from the header's, as an error; None if none.
+
+    pyarrow reports a ragged row by its content only; this finds its line (blank lines,
+    which pyarrow skips, are counted but not checked).
+    """
+    try:
+        lines = text_lines(read_text(path))
+        width = len(next(lines)[1].split("\t"))
+    except (DataFormatError, StopIteration):
+        return None
+    for number, line in lines:
+        got = len(line.split("\t")) if line else width
+        if got != width:
+            few = "too few" if got < width else "too many"
+            return DataFormatError(path, f"{few} fields: {got}, the header has {width}", number)
+    return None
+
+
 def read_atomic(path: Path) -> tuple[Any, dict[str, str]]:
     """The file as a table with plain column names, and each column's RecBole type."""
-    table = read_table(path, tsv=True)
+    try:
+        table = read_table(path, tsv=True)
+    except DataFormatError as exc:
+        raise (_short_row(path) or exc) from None
     names, types = [], {}
     for header in table.column_names:
-        name, _, kind = header.partition(":")
-        kind = kind or "token"
-        if kind not in FIELD_TYPES:
+        name, colon, kind = header.partition(":")
+        if colon and kind not in FIELD_TYPES:
             valid = ", ".join(FIELD_TYPES)
             raise DataFormatError(
                 path, f"header field {header!r}: unknown type {kind!r}; valid: {valid}", 1
             )
         names.append(name)
-        types[name] = kind
+        types[name] = kind if colon else ""
     return table.rename_columns(names), types
+
+
+def check_types(types: dict[str, str], path: Path, expected: dict[str, tuple[str, str]]) -> None:
+    """Each column of `expected` ({name: (role, type)}) that the file declares has the type
+    asked for, else an error naming the file, line 1 and the column; untyped ones pass."""
+    for name, (role, want) in expected.items():
+        kind = types.get(name, "")
+        if kind and kind != want:
+            raise DataFormatError(
+                path, f"column {name!r} is declared {kind!r}; the {role} must be {want!r}", 1
+            )
 
 
 def _item_catalogue(
@@ -66,6 +104,8 @@ def _item_catalogue(
         n = len(ids)
         return Catalogue(tuple(ids), ("",) * n, (None,) * n, (None,) * n)
     table, types = read_atomic(item_path)
+    check_types(types, item_path, {columns.item: ("item id", "token")})
+    types = {name: kind or "token" for name, kind in types.items()}
     if columns.text is None:
         skip = {columns.item, title_column(table, columns.title)}
         text = tuple(n for n in table.column_names if types[n] in TEXT_TYPES and n not in skip)
@@ -100,7 +140,13 @@ def load_recbole(
     inter_path = Path(inter)
     item_path = Path(item) if item is not None else None
     notes: list[str] = []
-    table, _ = read_atomic(inter_path)
+    table, types = read_atomic(inter_path)
+    expected = {
+        columns.user: ("user id", "token"),
+        columns.item: ("item id", "token"),
+        columns.timestamp: ("timestamp", "float"),
+    }
+    check_types(types, inter_path, expected)
     catalogue = _item_catalogue(item_path, table, inter_path, columns, notes)
     sequences, stamps, dropped = read_interactions_table(
         table, inter_path, columns, catalogue._index, on_unknown, notes

@@ -59,3 +59,50 @@ def test_malformed_atomic_files(tmp_path: Path, inter: str, words: str) -> None:
     with pytest.raises(DataFormatError, match=words) as info:
         load_recbole(tmp_path / "x.inter", tmp_path / "x.item")
     assert info.value.path == tmp_path / "x.inter"
+
+
+@pytest.mark.parametrize(
+    ("inter", "words"),
+    [
+        ("user_id:float\titem_id:token\n1\t10\n", "column 'user_id' is declared 'float'"),
+        ("user_id:token\titem_id:float_seq\n1\t10\n", "column 'item_id' is declared 'float_seq'"),
+        (
+            "user_id:token\titem_id:token\ttimestamp:token\n1\t10\t5\n",
+            "column 'timestamp' is declared 'token'; the timestamp must be 'float'",
+        ),
+    ],
+)
+def test_declared_types_that_change_the_meaning_are_refused(
+    tmp_path: Path, inter: str, words: str
+) -> None:
+    write_files(tmp_path, {"x.inter": inter, "x.item": ITEM})
+    with pytest.raises(DataFormatError, match=words) as info:
+        load_recbole(tmp_path / "x.inter", tmp_path / "x.item")
+    assert (info.value.path, info.value.line) == (tmp_path / "x.inter", 1)
+
+
+def test_a_float_item_id_in_the_item_file_is_refused(tmp_path: Path) -> None:
+    item = "item_id:float\tmovie_title:token_seq\n10\tToy Story\n20\tGoldenEye\n"
+    write_files(tmp_path, {"x.inter": INTER, "x.item": item})
+    with pytest.raises(DataFormatError, match="'item_id' is declared 'float'") as info:
+        load_recbole(tmp_path / "x.inter", tmp_path / "x.item")
+    assert (info.value.path, info.value.line) == (tmp_path / "x.item", 1)
+
+
+def test_untyped_header_fields_are_taken_as_given(tmp_path: Path) -> None:
+    write_files(tmp_path, {"x.inter": "user_id\titem_id\ttimestamp\n1\t10\t5\n1\t20\t6\n"})
+    assert load_recbole(tmp_path / "x.inter").sequences == {"1": ("10", "20")}
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        ("1\t10\t5\n\n2\t20\n", 4, "too few fields: 2, the header has 3"),
+        ("1\t10\t5\t9\n", 2, "too many fields: 4, the header has 3"),
+    ],
+)
+def test_a_ragged_row_names_its_line(tmp_path: Path, body: str, line: int, words: str) -> None:
+    write_files(tmp_path, {"x.inter": "user_id:token\titem_id:token\ttimestamp:float\n" + body})
+    with pytest.raises(DataFormatError, match=words) as info:
+        load_recbole(tmp_path / "x.inter")
+    assert info.value.line == line and str(info.value).startswith(f"{tmp_path / 'x.inter'}:{line}:")
