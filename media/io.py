@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -101,7 +102,7 @@ def sweep_stale_temps(folder: str | Path, *, min_age_s: float = 600.0) -> int:
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def _blocking_file(folder: Path) -> Path | None:
+def blocking_file(folder: Path) -> Path | None:
     """`folder` itself or the ancestor that exists as a non-folder, if any."""
     for candidate in (folder, *folder.parents):
         if candidate.exists():
@@ -114,7 +115,7 @@ def _output_error(path: str | Path, exc: OSError, what: str = "") -> OutputError
     why, in words, and what to do."""
     target = Path(path)
     failed = f"cannot write the {what}" if what else "cannot write"
-    blocker = _blocking_file(target if what else target.parent)
+    blocker = blocking_file(target if what else target.parent)
     if blocker is not None:
         return OutputError(target, f"{failed}: {blocker} is a file, not a folder")
     if exc.errno in _NO_SPACE:
@@ -146,7 +147,7 @@ def check_output_dir(path: str | Path, what: str = "output folder") -> None:
         OutputError: `path` or an ancestor is a file, or the probe cannot be written.
     """
     folder = Path(path)
-    blocker = _blocking_file(folder)
+    blocker = blocking_file(folder)
     if blocker is not None:
         where = "is a file" if blocker == folder else f"lies under {blocker}, which is a file"
         raise OutputError(folder, f"the {what} {where}, not a folder; choose another path")
@@ -163,17 +164,35 @@ def check_output_dir(path: str | Path, what: str = "output folder") -> None:
         raise _output_error(folder, exc, what) from None
 
 
-def _out_of_space(tmp: Path) -> bool:
-    """After a writer failed in its own way (safetensors, torch): is the disk full? Writing
-    64 KiB more to the (still present) temporary file says so without guessing."""
-    try:
-        with open(tmp, "ab") as handle:
-            handle.write(bytes(65536))
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as exc:
-        return exc.errno in _NO_SPACE
+_SPACE_WORDS = ("no space left on device", "os error 28", "code: 28", "storagefull")
+_NEARLY_FULL = 1 << 20  # bytes: under this much free after a failed write, the disk was full
+
+
+def _says_no_space(exc: BaseException) -> bool:
+    """True when `exc`, or an exception in its chain (`__cause__` / `__context__`), is
+    ENOSPC-like by errno or says so in its message (safetensors reports `os error 28`)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return True
+        if any(word in str(current).lower() for word in _SPACE_WORDS):
+            return True
+        current = current.__cause__ or current.__context__
     return False
+
+
+def _out_of_space(exc: BaseException, folder: Path) -> bool:
+    """After a writer failed in its own way (safetensors, torch): was the disk full? The
+    error itself says so, or the folder's disk has (nearly) nothing free. No probe write:
+    the writer may have removed its temporary file, and a probe would only recreate it."""
+    if _says_no_space(exc):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL
+    except OSError:
+        return False
 
 
 def preallocate(path: str | Path) -> None:
@@ -224,8 +243,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             if exc.errno in (*_NO_SPACE, errno.EROFS):
                 raise _output_error(target, exc) from None
             raise
-        except Exception:
-            if _out_of_space(tmp):
+        except Exception as exc:
+            if _out_of_space(exc, target.parent):
                 raise _output_error(target, OSError(errno.ENOSPC, "no space")) from None
             raise
         try:

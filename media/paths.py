@@ -16,6 +16,23 @@ class UnsafePathError(ValueError):
     """An id or name would resolve outside the folder it must stay in."""
 
 
+class UnresolvablePathError(UnsafePathError):
+    """A path cannot be resolved at all (a symlink loop, a link chain too long)."""
+
+
+def resolve_path(path: str | Path) -> Path:
+    """`Path(path).resolve()`, with a symlink loop an `UnresolvablePathError` (pathlib raises
+    `RuntimeError` before Python 3.13 and `OSError` from then on).
+
+    Raises:
+        UnresolvablePathError: the path cannot be resolved.
+    """
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:
+        raise UnresolvablePathError(f"{path}: cannot be resolved ({exc})") from None
+
+
 def is_safe_name(name: str) -> bool:
     """True when `name` is a plain file-name component (no separators, no `..`, no NUL)."""
     return bool(_SAFE.match(name)) and ".." not in name
@@ -26,11 +43,12 @@ def safe_child(root: str | Path, name: str) -> Path:
 
     Raises:
         UnsafePathError: `name` contains a separator, `..`, a leading dot or odd characters.
+        UnresolvablePathError: `root / name` cannot be resolved (a symlink loop).
     """
     if not is_safe_name(name):
         raise UnsafePathError(f"refusing to use {name!r} as a file name under {root}")
     root_path = Path(root).resolve()
-    child = (root_path / name).resolve()
+    child = resolve_path(root_path / name)
     if child.parent != root_path:
         raise UnsafePathError(f"{name!r} resolves outside {root_path}")
     return child

@@ -9,6 +9,7 @@ home.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -257,14 +258,23 @@ class TrainConfig:
         for name in ("batch_size", "max_steps_per_epoch"):
             value = getattr(self, name)
             _require(value is None or value >= 1, f"{prefix}.{name}", "must be >= 1")
-        _require(self.lr is None or self.lr > 0, f"{prefix}.lr", "must be > 0")
-        _require(self.adapter_lr > 0, f"{prefix}.adapter_lr", "must be > 0")
+        for name in ("lr", "adapter_lr"):  # inf and nan would only fail after training starts
+            value = getattr(self, name)
+            _require(
+                value is None or (math.isfinite(value) and value > 0),
+                f"{prefix}.{name}",
+                f"must be a finite number > 0, got {value}",
+            )
         _require(
             self.grad_clip is None or self.grad_clip > 0,
             f"{prefix}.grad_clip",
             "must be > 0 (omit it to turn clipping off)",
         )
-        _require(self.weight_decay >= 0, f"{prefix}.weight_decay", "must be >= 0")
+        _require(
+            math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+            f"{prefix}.weight_decay",
+            f"must be a finite number >= 0, got {self.weight_decay}",
+        )
         losses = ("auto", *LOSS_KINDS)
         _require(self.loss in losses, f"{prefix}.loss", invalid_choice(self.loss, losses))
         _require(

@@ -86,7 +86,9 @@ def open_run(
     plain = {k: v for k, v in record["scenario"].items() if k != "source"}
     if isinstance(plain.get("eval"), dict):  # a record from before eval.history: its old key
         plain["eval"] = {k: v for k, v in plain["eval"].items() if k not in REMOVED_EVAL_KEYS}
-    scenario = parse_scenario(plain, source=str(results_file), overrides=overrides)
+    scenario = parse_scenario(  # the run chose its checkpoint already: no selection check
+        plain, source=str(results_file), overrides=overrides, check_selection=False
+    )
     data_path = data or Path(record["dataset"]["path"])
     prepared = prepare(scenario, data=data_path, workspace=workspace, progress=False)
     catalogue = prepared.split.catalogue

@@ -225,8 +225,12 @@ def parse_scenario(
     source: str = "<scenario>",
     overrides: Sequence[str] = (),
     default_name: str | None = None,
+    check_selection: bool = True,
 ) -> Scenario:
-    """Validate an already parsed TOML document (see `load_scenario`)."""
+    """Validate an already parsed TOML document (see `load_scenario`).
+
+    `check_selection=False` is for scoring a finished run: its `train.select_metric` was
+    used already, so other `eval.ks` need not report it."""
     doc = _thaw(data)
     for item in overrides:
         apply_override(doc, item, source=source)
@@ -240,7 +244,7 @@ def parse_scenario(
     except TypedLoadError as exc:
         raise ScenarioError(source, exc.key, exc.message) from None
     object.__setattr__(scenario, "source", source)  # provenance, not configuration
-    validate(scenario)
+    validate(scenario, check_selection=check_selection)
     return scenario
 
 
@@ -303,7 +307,7 @@ def _named(source: str) -> Iterator[None]:
         raise ScenarioError(source, exc.field, exc.message if exc.field else str(exc)) from None
 
 
-def validate(s: Scenario) -> None:
+def validate(s: Scenario, *, check_selection: bool = True) -> None:
     """The checks types cannot express; raises ScenarioError on the first problem."""
     src = s.source
     if not _NAME_RE.match(s.name):
@@ -311,7 +315,7 @@ def validate(s: Scenario) -> None:
     _validate_channels(s)
     _validate_captions(s)
     _validate_method(s)
-    _validate_numbers(s)
+    _validate_numbers(s, check_selection)
 
 
 def _validate_channels(s: Scenario) -> None:
@@ -422,7 +426,7 @@ def _validate_method(s: Scenario) -> None:
         parse_method_options(s.method, s.method_options)
 
 
-def _validate_numbers(s: Scenario) -> None:
+def _validate_numbers(s: Scenario, check_selection: bool = True) -> None:
     from recsys.config import check_select_metric
     from recsys.data.loader import check_options
 
@@ -433,7 +437,8 @@ def _validate_numbers(s: Scenario) -> None:
         s.model.check("model")
         s.train.check("train")
         s.eval.check("eval")
-        check_select_metric(s.train, s.eval, "train")
+        if check_selection:
+            check_select_metric(s.train, s.eval, "train")
     if not s.seeds or len(set(s.seeds)) != len(s.seeds):
         raise ScenarioError(src, "seeds", "a non-empty list of distinct integers")
 

@@ -145,6 +145,9 @@ def run_scenario_cmd(
     out: Path | None = typer.Option(
         None, help="Run folder (default: runs/<scenario>/<method>-s<seed>)."
     ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Refuse when another process is writing the run folder."
+    ),
     as_json: bool = JSON_OPTION,
     progress: bool | None = PROGRESS_OPTION,
     verbose: bool = VERBOSE_OPTION,
@@ -160,7 +163,7 @@ def run_scenario_cmd(
     _console(progress, verbose)
     try:
         scenario = load_scenario(file, overrides or [])
-        result = run_scenario(scenario, data=data, out=out)
+        result = run_scenario(scenario, data=data, out=out, wait=not no_wait)
     except (ScenarioError, RecsysError, OutputError) as exc:
         _fail(str(exc))
     if result.skipped:  # on stdout with the table; with --json stdout holds JSON only
@@ -522,9 +525,32 @@ def demo_cmd(
     typer.echo(f"demo outputs in {result.out_dir} (report: {result.report})")
 
 
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+def _interrupted_line(argv: list[str]) -> str:
+    """What Ctrl-C stopped, what is kept, and the command that resumes (the same one)."""
+    import shlex
+
+    command = shlex.join(["toolkit", *argv])
+    return (
+        f"interrupted: {command}; finished work is kept (a run keeps the checkpoint of its "
+        "last finished epoch, a cache or caption store the items already done); "
+        f"to resume, run the same command: {command}"
+    )
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; Ctrl-C ends with one line on stderr and exit code 130
+    (typer turns the KeyboardInterrupt into that exit code and says nothing)."""
+    import sys
+
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:
+            print(_interrupted_line(sys.argv[1:]), file=sys.stderr, flush=True)
+        raise
 
 
 if __name__ == "__main__":

@@ -34,6 +34,17 @@ class ItemRows:
         self.titles.append(title)
 
 
+def _note_unresolved(media: MediaFolder, notes: list[str]) -> None:
+    """One note for the items whose media file cannot be resolved (a symlink loop)."""
+    if media.unresolved:
+        shown = ", ".join(repr(i) for i in media.unresolved[:5])
+        more = f" and {len(media.unresolved) - 5} more" if len(media.unresolved) > 5 else ""
+        notes.append(
+            f"{len(media.unresolved)} media files in {media.folder} cannot be resolved "
+            f"(a symlink loop?): items {shown}{more} have no media there"
+        )
+
+
 def build_catalogue(
     rows: ItemRows, images: Path | None, videos: Path | None, notes: list[str]
 ) -> Catalogue:
@@ -43,6 +54,8 @@ def build_catalogue(
     image_paths = tuple(image_folder.find(i) for i in rows.ids)
     video_paths = tuple(video_folder.find(i) for i in rows.ids)
     refused = max(image_folder.refused, video_folder.refused)
+    _note_unresolved(image_folder, notes)
+    _note_unresolved(video_folder, notes)
     if refused:
         notes.append(
             f"{refused} item ids are not plain file names (or their files point outside the "
@@ -62,6 +75,7 @@ def folder_media(
     """Each item's file in `folder` by item id (None without a folder); refusals are noted."""
     media = MediaFolder(folder, suffixes)
     found = [media.find(i) for i in ids]
+    _note_unresolved(media, notes)
     if media.refused:
         notes.append(
             f"{media.refused} item ids are not plain file names (or their files point outside "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from media import kinds
-from media.paths import UnsafePathError, is_safe_name, safe_child
+from media.paths import UnresolvablePathError, UnsafePathError, is_safe_name, safe_child
 from recsys.errors import ConfigError, DataFormatError
 
 ON_UNKNOWN_CHOICES = ("error", "drop")
@@ -165,13 +165,15 @@ class MediaFolder:
     Item ids are data, not paths: an id that is not a plain file-name component (for
     example `../../x`) never matches a file, so such an item simply has no media; a file
     that resolves outside the folder (a symlink out) is treated the same way. Both are
-    counted in `refused`, which the loader reports.
+    counted in `refused`, which the loader reports. A file that cannot be resolved at all
+    (a symlink loop) is no media either, counted in `unresolved` with its ids.
     """
 
     def __init__(self, folder: Path | None, suffixes: tuple[str, ...]) -> None:
         self.folder = folder
         self.suffixes = suffixes
         self.refused = 0
+        self.unresolved: list[str] = []
         self._names: frozenset[str] = frozenset()
         if folder is not None:
             if not folder.is_dir():
@@ -191,6 +193,9 @@ class MediaFolder:
             if name in self._names:
                 try:
                     return safe_child(self.folder, name)
+                except UnresolvablePathError:
+                    self.unresolved.append(item_id)
+                    return None
                 except UnsafePathError:
                     self.refused += 1
                     return None

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from media.paths import UnresolvablePathError, resolve_path
 from recsys.config import TableColumns, iso_datetime
 from recsys.data._build import (
     UnknownItems,
@@ -281,7 +282,12 @@ def _media_paths(
         if not text:
             out.append(None)
             continue
-        target = (base / text).resolve()
+        try:
+            target = resolve_path(base / text)
+        except UnresolvablePathError:  # a symlink loop: no media, like a missing file
+            out.append(None)
+            missing += 1
+            continue
         if (
             Path(text).is_absolute()
             or text.startswith(("/", "\\"))

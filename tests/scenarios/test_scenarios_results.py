@@ -310,3 +310,18 @@ def test_evaluate_refuses_training_settings_in_one_line(title_run, tmp_path: Pat
     assert "train.epochs: only evaluation settings (eval.*) can change" in refused.output
     missing = CliRunner().invoke(app, ["evaluate", str(tmp_path / "nothing")])
     assert missing.exit_code == 2 and "no results.json" in missing.output
+
+
+def test_evaluate_at_other_cutoffs_does_not_recheck_the_selection_metric(title_run) -> None:
+    """The run selected its checkpoint by ndcg@10 already; `eval.ks=[1,5]` only rescores it
+    (issue 28), it must not be refused because ndcg@10 is no longer reported."""
+    out, _, _ = title_run
+    before = snapshot(out)
+    scored = _invoke("evaluate", str(out), "eval.ks=[1,5]", "--json")
+    summary = json.loads(scored.stdout)
+    assert summary["status"] == "evaluated" and "select_metric" not in scored.output
+    evaluated = json.loads(Path(summary["results_file"]).read_text())
+    assert {"hr@1", "hr@5", "ndcg@5"} <= set(evaluated["test"]) and "ndcg@10" not in evaluated[
+        "test"
+    ]
+    assert snapshot(out) == before
