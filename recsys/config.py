@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
@@ -286,28 +285,6 @@ class TrainConfig:
 
 HISTORY_CONVENTIONS = ("masked", "unmasked")
 """`EvalConfig.history`: the target-independent ways to treat the input history."""
-WITHDRAWN_HISTORY = "withdrawn_target_unmasked"
-"""What runs recorded before `EvalConfig.history` existed did by default: every history item
-masked *except the target*. It looks at the target (a model that scores its history high
-ranks every repeat target first), so it is no protocol of this toolkit: such runs keep their
-record, are never compared with others, and are re-scored by `toolkit evaluate`."""
-REMOVED_EVAL_KEYS = {
-    "mask_repeat_targets": "eval.mask_repeat_targets was removed: the history is now masked "
-    'whatever the target (eval.history = "masked", the default; a repeated target is a miss) '
-    'or not at all (eval.history = "unmasked")',
-}
-"""Evaluation keys that no longer exist -> what to write instead (scenario loaders say it)."""
-
-
-def history_of(evaluation: Mapping[str, Any]) -> str:
-    """The history convention an evaluation record was made under, including records written
-    before `history` existed: `mask_repeat_targets = true` then meant "masked" exactly;
-    false (the old default) meant `WITHDRAWN_HISTORY`."""
-    if "history" in evaluation:
-        return str(evaluation["history"])
-    return "masked" if evaluation.get("mask_repeat_targets") else WITHDRAWN_HISTORY
-
-
 DEFAULT_BUCKETS = (1, 5, 20)
 """Where the popularity buckets after `cold` start: 1-4, 5-19 and 20+ training interactions."""
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from media.hashing import sha256_json
-from recsys.config import EVAL_RUNTIME_FIELDS, SELECTION_FIELDS, EvalConfig, history_of
+from recsys.config import EVAL_RUNTIME_FIELDS, SELECTION_FIELDS, EvalConfig
 from recsys.errors import ConfigError
+from recsys.eval.history import history_of
 
 
 def training_config(run_config: Mapping[str, Any], *, selection: bool = True) -> dict[str, Any]:

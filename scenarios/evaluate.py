@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recsys.config import REMOVED_EVAL_KEYS, WITHDRAWN_HISTORY, history_of
+from recsys.eval.history import REMOVED_EVAL_KEYS, WITHDRAWN_HISTORY, history_of
 from scenarios.errors import ScenarioError
 from scenarios.overrides import parse_override
 from scenarios.schema import Scenario, parse_scenario

@@ -29,7 +29,6 @@ from media.hashing import sha256_json
 from media.typed import TypedLoadError, build, invalid_choice, suggest, to_plain
 from recsys.channels import EncoderSpec
 from recsys.config import (
-    REMOVED_EVAL_KEYS,
     EvalConfig,
     SASRecConfig,
     SplitConfig,
@@ -38,6 +37,7 @@ from recsys.config import (
     drop_defaults,
     hashed_sections,
 )
+from recsys.eval.history import REMOVED_EVAL_KEYS
 from scenarios.errors import ScenarioError
 from scenarios.overrides import apply_override
 from scenarios.templates import template_fields

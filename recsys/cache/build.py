@@ -138,14 +138,7 @@ def _build(
         chunk = chunks[k]
         path = partial / f"chunk_{k:05d}.npz"
         if not path.exists():
-            ids = [item_label(channel, i) for i in chunk]
-            states, valid = _encode_chunk(
-                encoder, [items[i] for i in chunk], batch_size, ids, channel.name
-            )
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.savez(
-                    handle, rows=np.asarray(chunk, dtype=np.int64) + 1, states=states, valid=valid
-                )
+            _write_chunk(path, channel, encoder, items, chunk, batch_size)
             computed += len(chunk)
         bar.update(len(chunk))
     bar.close()
@@ -164,6 +157,21 @@ def _build(
         shutil.rmtree(partial, ignore_errors=True)
     distributed.barrier()
     return open_cache(folder)
+
+
+def _write_chunk(
+    path: Path,
+    channel: ChannelInput,
+    encoder: Encoder,
+    items: list[Any],
+    chunk: list[int],
+    batch_size: int,
+) -> None:
+    """Encode one chunk of items and write its states atomically (a resumed build skips it)."""
+    ids = [item_label(channel, i) for i in chunk]
+    states, valid = _encode_chunk(encoder, [items[i] for i in chunk], batch_size, ids, channel.name)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, rows=np.asarray(chunk, dtype=np.int64) + 1, states=states, valid=valid)
 
 
 TRUNCATED_WARNING = 0.1  # above this share of texts cut at max_tokens: a warning

@@ -10,11 +10,33 @@ every repeated target first, which no real top-K list can do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from recsys.config import EvalConfig
+
+WITHDRAWN_HISTORY = "withdrawn_target_unmasked"
+"""What runs recorded before `EvalConfig.history` existed did by default: every history item
+masked *except the target*. It looks at the target (a model that scores its history high
+ranks every repeat target first), so it is no protocol of this toolkit: such runs keep their
+record, are never compared with others, and are re-scored by `toolkit evaluate`."""
+REMOVED_EVAL_KEYS = {
+    "mask_repeat_targets": "eval.mask_repeat_targets was removed: the history is now masked "
+    'whatever the target (eval.history = "masked", the default; a repeated target is a miss) '
+    'or not at all (eval.history = "unmasked")',
+}
+"""Evaluation keys that no longer exist -> what to write instead (scenario loaders say it)."""
+
+
+def history_of(evaluation: Mapping[str, Any]) -> str:
+    """The history convention an evaluation record was made under, including records written
+    before `history` existed: `mask_repeat_targets = true` then meant "masked" exactly;
+    false (the old default) meant `WITHDRAWN_HISTORY`."""
+    if "history" in evaluation:
+        return str(evaluation["history"])
+    return "masked" if evaluation.get("mask_repeat_targets") else WITHDRAWN_HISTORY
 
 
 def masking_convention(
