@@ -40,6 +40,7 @@ from recsys.eval.efficiency import EfficiencyMeter, Stopwatch, count_parameters
 from recsys.eval.evaluator import evaluate
 from recsys.models.recommender import SequentialRecommender
 from recsys.train import checkpoint as ckpt
+from recsys.train.determinism import deterministic_kernels
 from recsys.train.losses import check_loss_kind
 from recsys.train.optim import build_optimizer
 from recsys.train.structure import assert_frozen_unchanged, frozen_checksum, trainable_groups
@@ -273,7 +274,7 @@ class Trainer:
             unit="step",
         )
         total, steps = 0.0, 0
-        with self.meter.training_epoch(), Stopwatch(self.meter) as watch:
+        with self.meter.training_epoch(), Stopwatch(self.meter) as watch, deterministic_kernels():
             for start in bar:
                 local = distributed.local_slice(order[start : start + size], self.dist)
                 rows = torch.from_numpy(local).to(self.device)
