@@ -27,6 +27,7 @@ from captioning.prompts import resolve_prompt
 from captioning.registry import get_captioner_spec
 from captioning.store import CaptionKey, CaptionStore, claim_store
 from media.errors import MediaError
+from media.folders import folder_lock
 from media.hashing import media_sha256
 from media.io import check_output_dir
 from media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -322,7 +323,10 @@ def caption_items(
     caption_store = CaptionStore(store, part=shard)
     check_output_dir(store, "caption store")  # before any file is hashed
     claim_store(Path(store))  # a user's folder is refused
-    with ThreadPoolExecutor(max_workers=num_workers) as pool:
+    # One writer per store part: a second job on it waits, then finds the first one's work
+    # done (`_pending` runs under the lock), so nothing is captioned twice.
+    part = "captions" if shard is None else f"captions-part{shard[0]}"
+    with folder_lock(store, part), ThreadPoolExecutor(max_workers=num_workers) as pool:
         todo = _pending(selected, caption_store, key, pool, retry_errors, reuse_across_versions)
         written = failed = 0
         if todo:

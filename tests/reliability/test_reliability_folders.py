@@ -159,3 +159,28 @@ def test_no_wait_refuses_while_another_process_writes(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "being written by another process" in done.stderr and "Traceback" not in done.stderr
     assert not (out / "config.json").exists()
+
+
+def test_a_caption_job_waits_for_another_on_the_same_store(tiny_data: Path, tmp_path: Path) -> None:
+    """One writer per caption store: while another process holds the store, `toolkit
+    caption` waits (here: gives up after TOOLKIT_LOCK_TIMEOUT_S, saying why, writing
+    nothing); once it is free the same command captions every item exactly once."""
+    from media.folders import folder_lock
+
+    store = tmp_path / "store"
+    command = [sys.executable, "-m", "toolkit", "caption", "--data", str(tiny_data)]
+    command += ["--captioner", "baseline", "--store", str(store)]
+    env = subprocess_env() | {"TOOLKIT_LOCK_TIMEOUT_S": "2"}
+
+    def caption() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+
+    with folder_lock(store, "captions"):
+        waited = caption()
+    assert waited.returncode == 2 and "being written by another process" in waited.stderr
+    assert not (store / "captions.jsonl").exists()
+    done = caption()
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in (store / "captions.jsonl").read_text().splitlines()]
+    keys = [(r["item_id"], r["media_sha256"]) for r in records]
+    assert keys and len(keys) == len(set(keys))
