@@ -284,7 +284,8 @@ def _fill_encoder_defaults(doc: dict[str, Any], source: str) -> None:
         encoder = channel.setdefault("encoder", {})
         if isinstance(encoder, str):  # shorthand: encoder = "minilm"
             encoder = channel["encoder"] = {"model": encoder}
-        if isinstance(encoder, dict) and "model" not in encoder and modality in DEFAULT_ENCODERS:
+        known = isinstance(modality, str) and modality in DEFAULT_ENCODERS  # typos: validate
+        if isinstance(encoder, dict) and "model" not in encoder and known:
             encoder["model"] = DEFAULT_ENCODERS[modality]
         elif not isinstance(encoder, dict):
             raise ScenarioError(source, f"channels[{i}].encoder", "expected a table or a name")

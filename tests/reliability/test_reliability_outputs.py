@@ -154,7 +154,9 @@ def test_a_disk_that_fills_during_captioning_keeps_every_record_and_resumes(
     run_ok([*args, "--store", str(tmp_path / "reference")], tmp_path)
     reference = (tmp_path / "reference" / "captions.jsonl").stat().st_size
     disk = small_disk("128k")
-    filler = _fill(disk, reference // 2 // 4096 * 4096)  # room for about half the records
+    # room for about half the records, plus a page each for the store's marker, lock and
+    # lock-holder files (media.folders), written before any record
+    filler = _fill(disk, reference // 2 // 4096 * 4096 + 3 * 4096)
     store = disk / "store"
     done = run_toolkit([*args, "--store", str(store)], tmp_path)
     line = _one_error_line(done.stderr)
