@@ -11,9 +11,7 @@ verdict ("mixed code: no verdict") unless the grid is run with `--allow-mixed-co
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from provenance import UNRECORDED, code_of, source_sha256
@@ -21,11 +19,10 @@ from provenance import UNRECORDED, code_of, source_sha256
 NO_VERDICT = "mixed code"  # the verdict column then reads "mixed code: no verdict"
 
 
-def code_columns(results_file: Path) -> dict[str, str]:
+def code_columns(results: dict[str, Any]) -> dict[str, str]:
     """runs.csv's `code` (source hash, or "unrecorded") and `commit` (short, "+dirty" when
     the checkout had uncommitted changes; "" when not recorded) of a run's results.json.
     The run's own: a cell scored under `report_eval` keeps the code that trained it."""
-    results = json.loads(results_file.read_text(encoding="utf-8"))
     code = results.get("code") if isinstance(results.get("code"), dict) else {}
     commit = code.get("commit") if isinstance(code.get("commit"), str) else ""
     if commit:

@@ -217,7 +217,7 @@ def user_term_covers(diff: float, se_user: float, df_user: int, alpha: float = A
     term, so no number of them would make this difference significant (more users might)."""
     if df_user < 1:
         return False
-    return abs(diff) <= float(stats.t.isf(alpha / 2, df_user)) * se_user
+    return abs(diff) <= float(banerjee_halfwidth(0.0, 0, se_user**2, df_user, alpha))
 
 
 @dataclass(frozen=True)

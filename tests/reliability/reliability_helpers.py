@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -107,12 +108,27 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def run_toolkit(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m toolkit <args>` to completion; returns the finished process."""
-    return subprocess.run(
+def start_toolkit(args: list[str], cwd: Path, **popen: Any) -> subprocess.Popen[str]:
+    """`python -m toolkit <args>` started, not awaited (stdout and stderr piped unless
+    `popen` says otherwise)."""
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.Popen(
         [sys.executable, "-m", "toolkit", *args],
         cwd=cwd,
         env=subprocess_env(),
+        text=True,
+        **options,
+    )
+
+
+def run_toolkit(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m toolkit <args>` to completion (`env` added to `subprocess_env`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *args],
+        cwd=cwd,
+        env=subprocess_env() | (env or {}),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

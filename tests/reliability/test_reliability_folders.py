@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import TIMEOUT, subprocess_env
+from reliability_helpers import TIMEOUT, run_toolkit, start_toolkit, subprocess_env
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,14 +119,7 @@ def test_caption_store_refuses_a_users_folder(in_tmp: Path) -> None:
 
 def _start(out: Path, cwd: Path, *extra: str) -> subprocess.Popen[str]:
     args = ["run-scenario", ID_SCENARIO, *FAST, "--out", str(out), "--no-progress", *extra]
-    return subprocess.Popen(
-        [sys.executable, "-m", "toolkit", *args],
-        cwd=cwd,
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_toolkit(args, cwd)
 
 
 def test_two_processes_on_one_run_folder_train_it_once(tmp_path: Path) -> None:
@@ -168,12 +161,10 @@ def test_a_caption_job_waits_for_another_on_the_same_store(tiny_data: Path, tmp_
     from media.folders import folder_lock
 
     store = tmp_path / "store"
-    command = [sys.executable, "-m", "toolkit", "caption", "--data", str(tiny_data)]
-    command += ["--captioner", "baseline", "--store", str(store)]
-    env = subprocess_env() | {"TOOLKIT_LOCK_TIMEOUT_S": "2"}
+    command = ["caption", "--data", str(tiny_data), "--captioner", "baseline", "--store"]
 
     def caption() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        return run_toolkit([*command, str(store)], tmp_path, {"TOOLKIT_LOCK_TIMEOUT_S": "2"})
 
     with folder_lock(store, "captions"):
         waited = caption()

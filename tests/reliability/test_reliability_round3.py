@@ -8,12 +8,11 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from reliability_helpers import TIMEOUT, make_dataset, run_toolkit, subprocess_env
+from reliability_helpers import TIMEOUT, make_dataset, run_toolkit, start_toolkit
 
 
 def test_a_symlink_loop_among_covers_is_a_per_item_note(tmp_path: Path) -> None:
@@ -111,14 +110,7 @@ def test_ctrl_c_during_a_run_says_what_is_kept_and_how_to_resume(tmp_path: Path)
     run = tmp_path / "run"
     args = ["run-scenario", "title", "--data", str(data), "--out", str(run)]
     args += ["train.epochs=100000", "train.patience=100000"]  # still training when stopped
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "toolkit", *args],
-        cwd=tmp_path,
-        env=subprocess_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_toolkit(args, tmp_path, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + TIMEOUT
     try:
         while not (run / "metrics.jsonl").exists():
