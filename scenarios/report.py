@@ -129,13 +129,7 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
     row["caption_fingerprints"] = ";".join(
         f"{k}={v.get('fingerprint', '')[:12]}" for k, v in sorted(captions.items())
     )
-    # The code that trained it, even when scored under `report_eval` (another results.json).
-    trained = (
-        results
-        if scored is None
-        else json.loads((cell.run_dir / "results.json").read_text(encoding="utf-8"))
-    )
-    row.update(code_columns(trained))
+    row.update(code_columns(cell.run_dir, results if scored is None else None))
     return row
 
 

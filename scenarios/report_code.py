@@ -11,7 +11,9 @@ verdict ("mixed code: no verdict") unless the grid is run with `--allow-mixed-co
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from provenance import UNRECORDED, code_of, source_sha256
@@ -19,10 +21,13 @@ from provenance import UNRECORDED, code_of, source_sha256
 NO_VERDICT = "mixed code"  # the verdict column then reads "mixed code: no verdict"
 
 
-def code_columns(results: dict[str, Any]) -> dict[str, str]:
+def code_columns(run_dir: Path, results: dict[str, Any] | None = None) -> dict[str, str]:
     """runs.csv's `code` (source hash, or "unrecorded") and `commit` (short, "+dirty" when
-    the checkout had uncommitted changes; "" when not recorded) of a run's results.json.
-    The run's own: a cell scored under `report_eval` keeps the code that trained it."""
+    the checkout had uncommitted changes; "" when not recorded) of the run in `run_dir`:
+    `results` when the caller already read its results.json, else read here (a cell scored
+    under `report_eval` keeps the code that trained it, not its evaluation's)."""
+    if results is None:
+        results = json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
     code = results.get("code") if isinstance(results.get("code"), dict) else {}
     commit = code.get("commit") if isinstance(code.get("commit"), str) else ""
     if commit:
