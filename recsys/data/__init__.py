@@ -1,11 +1,12 @@
 """Datasets: loaders for the IISAN/Amazon TSV, MicroLens, generic table, Amazon Reviews 2023
-and RecBole formats, the embedded sample, the k-core filter, the splits and the canonical
-Parquet layout."""
+and RecBole formats (each registered in `recsys.data.formats`), the embedded sample, the
+k-core filter, the splits and the canonical Parquet layout."""
 
 from recsys.data.amazon import load_amazon
 from recsys.data.amazon2023 import load_amazon2023
-from recsys.data.detect import DATASET_FORMATS, DatasetFiles, detect_files, resolve_files
+from recsys.data.detect import DatasetFiles, detect_files, resolve_files
 from recsys.data.embedded import sample_path
+from recsys.data.formats import DatasetFormat, LoadOptions, format_names, register_format
 from recsys.data.kcore import kcore_filter
 from recsys.data.loader import load_dataset
 from recsys.data.microlens import load_microlens
@@ -15,14 +16,16 @@ from recsys.data.tables import load_tables
 from recsys.data.types import Catalogue, Dataset, LoadReport, Split, TextField
 
 __all__ = [
-    "DATASET_FORMATS",
     "Catalogue",
     "Dataset",
     "DatasetFiles",
+    "DatasetFormat",
+    "LoadOptions",
     "LoadReport",
     "Split",
     "TextField",
     "detect_files",
+    "format_names",
     "kcore_filter",
     "load_amazon",
     "load_amazon2023",
@@ -31,6 +34,14 @@ __all__ = [
     "load_recbole",
     "load_tables",
     "make_split",
+    "register_format",
     "resolve_files",
     "sample_path",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # DATASET_FORMATS: every registered format's name, computed when asked (plug-ins included).
+    if name == "DATASET_FORMATS":
+        return format_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,11 @@ Blank lines are skipped; every other line must have exactly two tab-separated fi
 header row (`item_id<TAB>title`, `user_id<TAB>items`, ...) as the first line is detected,
 skipped and noted. A user line without items (`u7<TAB>`) keeps the user with an empty
 sequence, which the split drops and counts like any other too-short user.
+
+Registered as the `amazon` dataset format: a folder with exactly one `*items*.tsv` and one
+`*users*.tsv` (for example `Scientific_items.tsv` + `am_Industrial_and_Scientific_users.tsv`,
+or `items.tsv` + `users.tsv`); covers in `images/`, or in the only sub-folder whose name
+contains "image" (IISAN's `am_image_is/`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,14 @@ from recsys.data._build import (
     make_dataset,
 )
 from recsys.data._read import check_item_id, check_on_unknown, clean_title, read_text, text_lines
+from recsys.data.formats import (
+    DatasetFiles,
+    DatasetFormat,
+    LoadOptions,
+    folder_if_exists,
+    one_file,
+    register_format,
+)
 from recsys.data.types import Dataset
 from recsys.errors import DataFormatError
 
@@ -138,3 +151,51 @@ def load_amazon(
     catalogue = build_catalogue(rows, Path(images) if images else None, None, notes)
     source = items_path.resolve().parent
     return make_dataset(name or source.name, catalogue, sequences, source, dropped, notes)
+
+
+def _claims(name: str, files: list[str]) -> bool:
+    low = name.lower()
+    return low.endswith(".tsv") and ("items" in low or "users" in low)
+
+
+def _image_folder_like(folder: Path) -> Path | None:
+    """The one sub-folder whose name contains "image" (IISAN's `am_image_is/`), if unique."""
+    found = sorted(p for p in folder.iterdir() if p.is_dir() and "image" in p.name.lower())
+    return found[0] if len(found) == 1 else None
+
+
+def _find(folder: Path, files: list[str]) -> DatasetFiles:
+    lower = {n: n.lower() for n in files}
+    items = [n for n in files if lower[n].endswith(".tsv") and "items" in lower[n]]
+    users = [n for n in files if lower[n].endswith(".tsv") and "users" in lower[n]]
+    return DatasetFiles(
+        format="amazon",
+        items=one_file(folder, items, "items (*items*.tsv)"),
+        interactions=one_file(folder, users, "users (*users*.tsv)"),
+        images=folder_if_exists(folder, "images") or _image_folder_like(folder),
+    )
+
+
+def _load(files: DatasetFiles, options: LoadOptions) -> Dataset:
+    return load_amazon(
+        files.items,
+        files.interactions,
+        images=files.images,
+        on_unknown=options.on_unknown,
+        name=options.name,
+    )
+
+
+FORMAT = register_format(
+    DatasetFormat(
+        name="amazon",
+        label="IISAN/Amazon TSV (*items*.tsv + *users*.tsv)",
+        claims=_claims,
+        find=_find,
+        load=_load,
+        names_file=lambda name: name.endswith(".tsv"),
+        file_hint="a users *.tsv",
+        part_names=("items", "users"),
+        videos=False,
+    )
+)

@@ -12,6 +12,9 @@ category, JSON lines, gzipped or not (`Industrial_and_Scientific.jsonl.gz` and
 Image URLs are recorded in the catalogue (`image_urls`, the MAIN image's largest URL) and
 never fetched: to use covers, download them yourself as `<parent_asin>.jpg` into a folder
 (`images/` beside the files is found on its own) and point the loader at it.
+
+Registered as the `amazon2023` dataset format: `<Category>.jsonl[.gz]` with
+`meta_<Category>.jsonl[.gz]` (the meta file of the same category when there are several).
 """
 
 from __future__ import annotations
@@ -27,6 +30,14 @@ from recsys.data._read import (
     check_item_id,
     check_on_unknown,
     jsonl_records,
+)
+from recsys.data.formats import (
+    DatasetFiles,
+    DatasetFormat,
+    LoadOptions,
+    folder_if_exists,
+    one_file,
+    register_format,
 )
 from recsys.data.types import Catalogue, Dataset, FieldValue, TextField
 from recsys.errors import DataFormatError
@@ -157,3 +168,59 @@ def load_amazon2023(
     return make_dataset(
         name or category, catalogue, sequences, source, dropped, notes, timestamps=stamps
     )
+
+
+_JSONL_ENDINGS = (".jsonl", ".jsonl.gz")
+
+
+def _claims(name: str, files: list[str]) -> bool:
+    return name.lower().endswith(_JSONL_ENDINGS)
+
+
+def _category(name: str) -> str:
+    low = name.lower()
+    for end in _JSONL_ENDINGS[::-1]:
+        if low.endswith(end):
+            return name[: -len(end)]
+    return name
+
+
+def _find(folder: Path, files: list[str]) -> DatasetFiles:
+    jsonl = [n for n in files if n.lower().endswith(_JSONL_ENDINGS)]
+    meta = [n for n in jsonl if n.lower().startswith("meta_")]
+    reviews = [n for n in jsonl if n not in meta]
+    review = one_file(folder, reviews, "reviews (<Category>.jsonl[.gz])")
+    if review is not None:  # the meta file of the same category, when several are there
+        paired = [n for n in meta if _category(n)[len("meta_") :] == _category(review.name)]
+        meta = paired or meta
+    return DatasetFiles(
+        format="amazon2023",
+        items=one_file(folder, meta, "meta (meta_<Category>.jsonl[.gz])"),
+        interactions=review,
+        images=folder_if_exists(folder, "images"),
+    )
+
+
+def _load(files: DatasetFiles, options: LoadOptions) -> Dataset:
+    return load_amazon2023(
+        files.interactions,
+        files.items,
+        images=files.images,
+        on_unknown=options.on_unknown,
+        name=options.name,
+    )
+
+
+FORMAT = register_format(
+    DatasetFormat(
+        name="amazon2023",
+        label="Amazon Reviews 2023 (<Category>.jsonl[.gz] + meta_<Category>.jsonl[.gz])",
+        claims=_claims,
+        find=_find,
+        load=_load,
+        names_file=lambda name: name.endswith(_JSONL_ENDINGS),
+        file_hint="a reviews *.jsonl[.gz]",
+        part_names=("meta", "reviews"),
+        videos=False,
+    )
+)

@@ -1,65 +1,28 @@
-"""`load_dataset`: find a dataset's files (`recsys.data.detect`) and load them in any of the
-formats the toolkit reads, optionally k-core filtered."""
+"""`load_dataset`: find a dataset's files (`recsys.data.detect`) and load them with their
+registered format (`recsys.data.formats`), optionally k-core filtered."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from recsys.config import TableColumns
-from recsys.data.amazon import load_amazon
-from recsys.data.amazon2023 import load_amazon2023
-from recsys.data.detect import (
-    AMAZON,
-    AMAZON2023,
-    MICROLENS,
-    RECBOLE,
-    TABLES,
-    DatasetFiles,
-    check_format,
-    resolve_files,
-)
+from recsys.data.detect import DatasetFiles, check_format, resolve_files
+from recsys.data.formats import LoadOptions, formats, get_format
 from recsys.data.kcore import kcore_filter
-from recsys.data.microlens import load_microlens
-from recsys.data.recbole import load_recbole
-from recsys.data.tables import load_tables
 from recsys.data.types import Dataset
 from recsys.errors import ConfigError, DataFormatError
 
-_NO_VIDEOS = (AMAZON, AMAZON2023, RECBOLE)
-_NO_IMAGES = (RECBOLE,)
-_WITH_COLUMNS = (TABLES, RECBOLE)
-
-
-def _load(files: DatasetFiles, columns: TableColumns, on_unknown: str, name: str | None):
-    common = {"on_unknown": on_unknown, "name": name}
-    if files.format == AMAZON:
-        return load_amazon(files.items, files.interactions, images=files.images, **common)
-    if files.format == MICROLENS:
-        return load_microlens(
-            files.interactions, files.items, covers=files.images, videos=files.videos, **common
-        )
-    if files.format == TABLES:
-        return load_tables(
-            files.interactions,
-            files.items,
-            columns=columns,
-            images=files.images,
-            videos=files.videos,
-            **common,
-        )
-    if files.format == AMAZON2023:
-        return load_amazon2023(files.interactions, files.items, images=files.images, **common)
-    return load_recbole(files.interactions, files.items, columns=columns, **common)
-
 
 def _check_parts(files: DatasetFiles, columns: TableColumns | None) -> None:
-    if files.videos is not None and files.format in _NO_VIDEOS:
+    fmt = get_format(files.format)
+    if files.videos is not None and not fmt.videos:
         raise DataFormatError(files.videos, f"the {files.format} format has no videos")
-    if files.images is not None and files.format in _NO_IMAGES:
+    if files.images is not None and not fmt.images:
         raise DataFormatError(files.images, f"the {files.format} format has no images")
-    if columns not in (None, TableColumns()) and files.format not in _WITH_COLUMNS:
+    if columns not in (None, TableColumns()) and not fmt.columns:
+        with_columns = [f.name for f in formats() if f.columns]
         raise ConfigError(
-            f"column names apply to the {' and '.join(_WITH_COLUMNS)} formats only; this "
+            f"column names apply to the {' and '.join(with_columns)} formats only; this "
             f"dataset is {files.format!r}",
             field="dataset.columns",
         )
@@ -67,7 +30,7 @@ def _check_parts(files: DatasetFiles, columns: TableColumns | None) -> None:
 
 def check_options(fmt: str, kcore: int, columns: TableColumns) -> None:
     """Raise ConfigError (naming the `dataset.*` key and the valid values) for impossible
-    load options: an unknown format ("auto" or one of DATASET_FORMATS), kcore < 0, bad
+    load options: an unknown format ("auto" or a registered one), kcore < 0, bad
     column settings."""
     if fmt != "auto":
         check_format(fmt)
@@ -89,7 +52,7 @@ def load_dataset(
     columns: TableColumns | None = None,
     kcore: int = 0,
 ) -> Dataset:
-    """Load a dataset in any format the toolkit reads (`recsys.data.detect.DATASET_FORMATS`).
+    """Load a dataset in any registered format (`recsys.data.formats.format_names()`).
 
     Args:
         path: a dataset folder (layout detected, see `recsys.data.detect`) or the
@@ -120,5 +83,6 @@ def load_dataset(
     check_options(fmt or "auto", kcore, columns or TableColumns())
     files = resolve_files(path, items=items, users=users, images=images, videos=videos, fmt=fmt)
     _check_parts(files, columns)
-    dataset = _load(files, columns or TableColumns(), on_unknown, name)
+    options = LoadOptions(columns=columns or TableColumns(), on_unknown=on_unknown, name=name)
+    dataset = get_format(files.format).load(files, options)
     return kcore_filter(dataset, kcore) if kcore else dataset

@@ -11,6 +11,11 @@ Columns are found by header name, so extra columns are allowed, but every row mu
 many fields as the header. Each user's interactions are ordered by timestamp; equal
 timestamps keep their file order (stable sort). The times are kept (in seconds) for the
 temporal split.
+
+Registered as the `microlens` dataset format: `<prefix>pairs.csv` with `<prefix>title_en.csv`
+or `<prefix>titles.csv` (`MicroLens-100k_pairs.csv`, ..., or the short `pairs.csv` /
+`titles.csv`); media in `<prefix>covers/` and `<prefix>videos/` (or `covers/`, `videos/`).
+When both an English `title_en.csv` and a `titles.csv` exist, the English one is used.
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ from recsys.data._read import (
     csv_records,
     parse_timestamp,
     read_text,
+)
+from recsys.data.formats import (
+    DatasetFiles,
+    DatasetFormat,
+    LoadOptions,
+    folder_if_exists,
+    one_file,
+    register_format,
 )
 from recsys.data.types import Dataset
 from recsys.errors import DataFormatError
@@ -118,3 +131,48 @@ def load_microlens(
     return make_dataset(
         name or source.name, catalogue, sequences, source, dropped, notes, timestamps=stamps
     )
+
+
+def _claims(name: str, files: list[str]) -> bool:
+    return name.lower().endswith(("pairs.csv", "titles.csv", "title_en.csv"))
+
+
+def _find(folder: Path, files: list[str]) -> DatasetFiles:
+    pairs_names = [n for n in files if n.lower().endswith("pairs.csv")]
+    pairs = one_file(folder, pairs_names, "pairs (*pairs.csv)")
+    english = [n for n in files if n.lower().endswith("title_en.csv")]
+    titles_names = english or [n for n in files if n.lower().endswith("titles.csv")]
+    titles = one_file(folder, titles_names, "titles (*title_en.csv / *titles.csv)")
+    prefix = pairs.name[: -len("pairs.csv")] if pairs else ""
+    return DatasetFiles(
+        format="microlens",
+        items=titles,
+        interactions=pairs,
+        images=folder_if_exists(folder, f"{prefix}covers" if prefix else "", "covers"),
+        videos=folder_if_exists(folder, f"{prefix}videos" if prefix else "", "videos"),
+    )
+
+
+def _load(files: DatasetFiles, options: LoadOptions) -> Dataset:
+    return load_microlens(
+        files.interactions,
+        files.items,
+        covers=files.images,
+        videos=files.videos,
+        on_unknown=options.on_unknown,
+        name=options.name,
+    )
+
+
+FORMAT = register_format(
+    DatasetFormat(
+        name="microlens",
+        label="MicroLens (*pairs.csv + *titles.csv / *title_en.csv)",
+        claims=_claims,
+        find=_find,
+        load=_load,
+        names_file=lambda name: name.endswith(".csv"),
+        file_hint="a pairs *.csv",
+        part_names=("titles", "pairs"),
+    )
+)

@@ -14,6 +14,9 @@ must be `token` (a `float` id would be read as text that merely looks numeric) a
 timestamp column `float`; anything else is an error naming the file, line 1 and the column.
 A header field without a type is taken as given. A row with too few or too many fields is
 an error naming its line.
+
+Registered as the `recbole` dataset format: `<name>.inter`, with `<name>.item` when there is
+one.
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ from typing import Any
 from recsys.config import TableColumns
 from recsys.data._build import make_dataset
 from recsys.data._read import check_on_unknown, read_text, text_lines
+from recsys.data.formats import (
+    DatasetFiles,
+    DatasetFormat,
+    LoadOptions,
+    one_file,
+    register_format,
+)
 from recsys.data.tables import (
     id_values,
     read_interactions_table,
@@ -155,3 +165,45 @@ def load_recbole(
     return make_dataset(
         name or inter_path.stem, catalogue, sequences, source, dropped, notes, timestamps=stamps
     )
+
+
+def _claims(name: str, files: list[str]) -> bool:
+    return name.lower().endswith((".inter", ".item"))
+
+
+def _find(folder: Path, files: list[str]) -> DatasetFiles:
+    inter = one_file(folder, [n for n in files if n.lower().endswith(".inter")], "RecBole .inter")
+    items = [n for n in files if n.lower().endswith(".item")]
+    if inter is not None:
+        items = [n for n in items if Path(n).stem == inter.stem] or items
+    return DatasetFiles(
+        format="recbole", items=one_file(folder, items, "RecBole .item"), interactions=inter
+    )
+
+
+def _load(files: DatasetFiles, options: LoadOptions) -> Dataset:
+    return load_recbole(
+        files.interactions,
+        files.items,
+        columns=options.columns,
+        on_unknown=options.on_unknown,
+        name=options.name,
+    )
+
+
+FORMAT = register_format(
+    DatasetFormat(
+        name="recbole",
+        label="RecBole atomic files (<name>.inter + <name>.item)",
+        claims=_claims,
+        find=_find,
+        load=_load,
+        names_file=lambda name: name.endswith((".inter", ".item")),
+        file_hint="a RecBole *.inter",
+        part_names=(".item", ".inter"),
+        items_optional=True,
+        images=False,
+        videos=False,
+        columns=True,
+    )
+)

@@ -13,6 +13,10 @@ that `toolkit data convert` writes).
 CSV is comma-separated with double-quote quoting; TSV is tab-separated without quoting; a
 `.gz` suffix is read decompressed. Every cell is read as text (ids such as `007` stay
 `007`). Errors name the file and the data row (1-based, header not counted).
+
+Registered as the `tables` dataset format: `interactions.{csv,tsv,parquet}` with
+`items.{csv,tsv,parquet}` (`.csv.gz` / `.tsv.gz` too). It claims file names before the other
+formats: `items.tsv` beside `interactions.*` is a table, alone it is an IISAN items file.
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from media.paths import UnresolvablePathError, resolve_path
-from recsys.config import TableColumns, iso_datetime
+from recsys.config import TableColumns
 from recsys.data._build import (
     UnknownItems,
     folder_media,
@@ -32,6 +35,14 @@ from recsys.data._build import (
     timed_sequences,
 )
 from recsys.data._read import IMAGE_SUFFIXES, VIDEO_SUFFIXES, check_item_id
+from recsys.data._table_cells import media_paths, time_values
+from recsys.data.formats import (
+    DatasetFiles,
+    DatasetFormat,
+    LoadOptions,
+    one_file,
+    register_format,
+)
 from recsys.data.types import Catalogue, Dataset, FieldValue, TextField
 from recsys.errors import DataFormatError
 
@@ -137,50 +148,6 @@ def id_values(column: Any, path: Path, what: str) -> list[str]:
     return id_column(column, path, what).to_pylist()
 
 
-def _cell_seconds(value: Any, scale: float, path: Path, row: int) -> float:
-    """One cell as seconds: a number (in the table's unit) or an ISO date-time."""
-    text = "" if value is None else str(value).strip()
-    if not text:
-        raise DataFormatError(path, "missing timestamp", row=row)
-    try:
-        return float(text) / scale
-    except ValueError:
-        pass
-    try:
-        return iso_datetime(text).timestamp()
-    except ValueError:
-        raise DataFormatError(
-            path, f"timestamp {text!r} is neither a number nor an ISO date-time", row=row
-        ) from None
-
-
-def time_values(column: Any, unit: str, path: Path) -> np.ndarray:
-    """[T] float64 seconds since the epoch; missing or unreadable cells name their row."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-    if column.null_count:
-        first = column.is_null().to_pylist().index(True)
-        raise DataFormatError(path, "missing timestamp", row=first + 1)
-    scale = 1000.0 if unit == "ms" else 1.0
-    if pa.types.is_timestamp(column.type):
-        micros = column.cast(pa.timestamp("us", tz=column.type.tz)).cast(pa.int64())
-        seconds = micros.to_numpy(zero_copy_only=False).astype(np.float64) / 1e6
-    elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        seconds = column.to_numpy(zero_copy_only=False).astype(np.float64) / scale
-    else:
-        try:
-            seconds = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False) / scale
-        except pa.ArrowInvalid:  # date-times, or a bad cell: read cell by cell (names the row)
-            cells = enumerate(column.to_pylist(), start=1)
-            seconds = np.asarray([_cell_seconds(v, scale, path, r) for r, v in cells])
-    bad = np.flatnonzero(~np.isfinite(seconds))
-    if len(bad):
-        raise DataFormatError(path, "timestamp is not finite", row=int(bad[0]) + 1)
-    return seconds.astype(np.float64)
-
-
 def read_interactions_table(
     table: Any,
     path: Path,
@@ -264,49 +231,6 @@ def _text_columns(table: Any, path: Path, columns: TableColumns, used: set[str],
     return names
 
 
-def _media_paths(
-    table: Any, name: str | None, root: Path, ids: list[str], path: Path, what: str
-) -> tuple[list[Path | None], int]:
-    """Per-item media paths from a path column (relative to `root`), and how many name no file.
-
-    Raises:
-        DataFormatError: an absolute path or one resolving outside `root` (names the row).
-    """
-    if name is None:
-        return [None] * len(ids), 0
-    base = root.resolve()
-    out: list[Path | None] = []
-    missing = 0
-    for row, value in enumerate(table.column(name).to_pylist(), start=1):
-        text = "" if value is None else str(value).strip()
-        if not text:
-            out.append(None)
-            continue
-        try:
-            target = resolve_path(base / text)
-        except UnresolvablePathError:  # a symlink loop: no media, like a missing file
-            out.append(None)
-            missing += 1
-            continue
-        if (
-            Path(text).is_absolute()
-            or text.startswith(("/", "\\"))
-            or not target.is_relative_to(base)
-        ):
-            raise DataFormatError(
-                path,
-                f"item {ids[row - 1]!r}: {what} path {text!r} leaves the table's folder {base}; "
-                "media paths must be relative and stay inside it",
-                row=row,
-            )
-        if target.is_file():
-            out.append(target)
-        else:
-            out.append(None)
-            missing += 1
-    return out, missing
-
-
 def read_items_table(
     table: Any,
     path: Path,
@@ -336,8 +260,8 @@ def read_items_table(
         TextField(n, tuple(_text_cells(table.column(n))))
         for n in _text_columns(table, path, columns, used, notes)
     )
-    image_paths, no_image = _media_paths(table, image_col, path.parent, ids, path, "image")
-    video_paths, no_video = _media_paths(table, video_col, path.parent, ids, path, "video")
+    image_paths, no_image = media_paths(table, image_col, path.parent, ids, path, "image")
+    video_paths, no_video = media_paths(table, video_col, path.parent, ids, path, "video")
     for count, what in ((no_image, "image"), (no_video, "video")):
         if count:
             notes.append(f"{count} {what} paths in {path.name} name no file; no {what} for those")
@@ -416,3 +340,55 @@ def load_tables(
     return make_dataset(
         name or source.name, catalogue, sequences, source, dropped, notes, timestamps=stamps
     )
+
+
+def _table_named(name: str, stem: str) -> bool:
+    return any(name.lower() == stem + end for end in TABLE_SUFFIXES)
+
+
+def _claims(name: str, files: list[str]) -> bool:
+    # items.tsv alone is the IISAN items file; beside interactions.* it is a table
+    generic = any(_table_named(n, "interactions") for n in files)
+    low = name.lower()
+    items_table = _table_named(low, "items") and (generic or not low.endswith(".tsv"))
+    return _table_named(low, "interactions") or items_table
+
+
+def _find(folder: Path, files: list[str]) -> DatasetFiles:
+    inter = [n for n in files if _table_named(n, "interactions")]
+    items = [n for n in files if _table_named(n, "items")]
+    return DatasetFiles(
+        format="tables",
+        items=one_file(folder, items, "items table (items.*)"),
+        interactions=one_file(folder, inter, "interactions table (interactions.*)"),
+    )
+
+
+def _load(files: DatasetFiles, options: LoadOptions) -> Dataset:
+    return load_tables(
+        files.interactions,
+        files.items,
+        columns=options.columns,
+        images=files.images,
+        videos=files.videos,
+        on_unknown=options.on_unknown,
+        name=options.name,
+    )
+
+
+FORMAT = register_format(
+    DatasetFormat(
+        name="tables",
+        label="generic tables (interactions.{csv,tsv,parquet} + items.{csv,tsv,parquet})",
+        claims=_claims,
+        find=_find,
+        load=_load,
+        names_file=lambda name: (
+            _table_named(name, "interactions") or name.endswith((".parquet", ".parquet.gz"))
+        ),
+        file_hint="an interactions table",
+        part_names=("items table", "interactions table"),
+        columns=True,
+        priority=1,  # items.tsv beside interactions.* is a table, not an IISAN items file
+    )
+)
