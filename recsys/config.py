@@ -306,6 +306,9 @@ class EvalConfig:
     # the training part, split.train_counts): `cold` (0), then one bucket starting at each of
     # these counts, strictly increasing from 1; the last is open-ended.
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
+    # Beyond-accuracy metrics (coverage, Gini, entropy, ARP, tail share, novelty at each K)
+    # from every user's top-K list, taken in the same ranking pass (docs/beyond-accuracy.md).
+    beyond: bool = True
 
     def check(self, prefix: str = "eval") -> None:
         """Raise ConfigError (naming `<prefix>.<field>`) on an impossible setting."""
@@ -341,10 +344,20 @@ def eval_record(plain: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _scenario_eval_record(plain: dict[str, Any]) -> dict[str, Any]:
+    """`eval_record` less `beyond` when on (the default): scenarios written before it keep
+    their fingerprints. Run records keep it: it joins the evaluation fingerprint
+    (recsys.fingerprints.evaluation_settings), since it adds to the results files."""
+    out = eval_record(plain)
+    if out.get("beyond", True):
+        out.pop("beyond", None)
+    return out
+
+
 def hashed_sections(plain: dict[str, Any]) -> dict[str, Any]:
     """A scenario's plain form with its `model`, `split` and `eval` tables as fingerprints
     hash them (`sasrec_record`, `split_record`, `eval_record`)."""
-    records = {"model": sasrec_record, "split": split_record, "eval": eval_record}
+    records = {"model": sasrec_record, "split": split_record, "eval": _scenario_eval_record}
     return {k: records[k](v) if k in records else v for k, v in plain.items()}
 
 

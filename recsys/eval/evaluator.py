@@ -28,9 +28,11 @@ from recsys import distributed
 from recsys.config import EvalConfig
 from recsys.data.types import Split
 from recsys.errors import ConfigError
+from recsys.eval.beyond import beyond_metrics
 from recsys.eval.buckets import bucket_metrics
 from recsys.eval.history import history_pairs, masking_convention, repeat_record
 from recsys.eval.metrics import per_user_metrics, summarise
+from recsys.eval.ranking import rank_counts
 
 Which = Literal["valid", "test"]
 
@@ -46,7 +48,9 @@ class EvalResult:
             ``rank`` (expected rank; inf when the target was masked), ``higher``, ``tied``,
             ``missed`` (target masked: a repeat under the "masked" convention), ``repeat``
             (the target repeats an item of the input history) and ``train_count`` (the
-            target's occurrences in the training part, `split.train_counts`).
+            target's occurrences in the training part, `split.train_counts`); under
+            `eval.beyond` also ``top`` ([users, max(ks)] item indices, the lists; 0 = empty
+            slot) and the per-user beyond-accuracy metrics.
         protocol: the split's protocol name (`Split.protocol`, recsys.config.PROTOCOL_NAMES).
         masking: the history convention, spelled out, with the repeat-target counts.
         num_users: users evaluated.
@@ -54,6 +58,9 @@ class EvalResult:
         rows: the split rows (users) evaluated, ascending: every user, except under the
             new-item protocol.
         buckets: the metrics by popularity bucket (recsys.eval.buckets.bucket_metrics).
+        beyond: the beyond-accuracy means (recsys.eval.beyond: ``coverage@k``, ``gini@k``,
+            ``entropy@k``, ``arp@k``, ``tail@k``, ``novelty@k``; the per-user ones are also
+            in `per_user`); empty under ``eval.beyond = false``.
     """
 
     which: str
@@ -65,6 +72,7 @@ class EvalResult:
     seconds: float
     rows: np.ndarray = field(repr=False)
     buckets: dict[str, dict[str, Any]]
+    beyond: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able summary (no per-user arrays)."""
@@ -76,6 +84,7 @@ class EvalResult:
             "seconds": self.seconds,
             **self.metrics,
             "buckets": self.buckets,
+            **({"beyond": self.beyond} if self.beyond else {}),
         }
 
 
@@ -136,154 +145,22 @@ def _select(
     return history[rows], targets[rows], (sub_ptr, packed)
 
 
-def _mask_chunk(
-    scores: torch.Tensor,
-    offset: int,
-    rows: np.ndarray,
-    cols: np.ndarray,
-) -> None:
-    """Set scores of (row, global item col) pairs that fall in this chunk to -inf."""
-    width = scores.shape[1]
-    inside = (cols >= offset) & (cols < offset + width)
-    if inside.any():
-        r = torch.from_numpy(rows[inside]).to(scores.device)
-        c = torch.from_numpy(cols[inside] - offset).to(scores.device)
-        scores[r, c] = float("-inf")
-
-
-_ROW_BLOCK = 128  # users ranked per matmul: keeps a [block, chunk] score matrix cache-sized
-_EXACT_FP32_COUNT = 1 << 24  # fp32 sums of +-1 stay exact below this many items per chunk
-
-
-def _count_block(
-    scores: torch.Tensor, target_score: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(higher, tied incl. the target) per row, in one in-place pass over `scores`.
-
-    sign(s - s_t) is +1 above, 0 tied, -1 below (masked -inf included); with
-    a = sum(sign) and b = sum(|sign|): higher = (a + b) / 2, tied = width - b. For IEEE
-    floats with subnormals, s - s_t == 0 exactly when s == s_t, so ties are exact (with
-    denormals flushed to zero, gaps below ~1e-38 would count as ties).
-    Destroys `scores`.
-    """
-    width = scores.shape[1]
-    signs = scores.sub_(target_score[:, None]).sign_()  # [b, chunk]
-    total = signs.sum(1)
-    magnitude = signs.abs_().sum(1)
-    higher = ((total + magnitude) / 2).round().long()
-    tied = (width - magnitude).round().long()
-    return higher, tied
-
-
-def rank_counts(
-    user_states: torch.Tensor,
-    item_table: torch.Tensor,
-    targets: np.ndarray,
-    mask_rows: np.ndarray,
-    mask_cols: np.ndarray,
-    item_chunk: int,
-    excluded: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Count, per user, items scored above and tied with the target (excluding itself).
-
-    Masked pairs (mask_rows[i], mask_cols[i]), the `excluded` items (for every user) and
-    column 0 are excluded from both counts.
-    The target's score is read from the same matmul as the other items, so equal scores
-    are equal bit for bit. With several item chunks a first pass collects target scores.
-
-    Args:
-        user_states: [b, d] user states.
-        item_table: [N+1, d] item embeddings, row 0 = padding.
-        targets: [b] target indices (1..N); must not be among the masked pairs.
-        mask_rows, mask_cols: masked (user row, item) pairs.
-        item_chunk: items scored per matmul.
-        excluded: items masked for every user (never a target); None = none.
-
-    Returns:
-        (higher [b], tied [b]) int64 arrays.
-    """
-    item_chunk = min(item_chunk, _EXACT_FP32_COUNT)
-    b = user_states.shape[0]
-    higher = np.zeros(b, dtype=np.int64)
-    tied = np.zeros(b, dtype=np.int64)
-    order = np.argsort(mask_rows, kind="stable")
-    mask_rows, mask_cols = mask_rows[order], mask_cols[order]
-    for lo in range(0, b, _ROW_BLOCK):
-        hi = min(lo + _ROW_BLOCK, b)
-        a, z = np.searchsorted(mask_rows, [lo, hi])
-        h, t = _rank_rows(
-            user_states[lo:hi],
-            item_table,
-            targets[lo:hi],
-            mask_rows[a:z] - lo,
-            mask_cols[a:z],
-            item_chunk,
-            np.zeros(0, dtype=np.int64) if excluded is None else excluded,
-        )
-        higher[lo:hi], tied[lo:hi] = h, t
-    return higher, tied
-
-
-def _rank_rows(
-    user_states: torch.Tensor,
-    item_table: torch.Tensor,
-    targets: np.ndarray,
-    mask_rows: np.ndarray,
-    mask_cols: np.ndarray,
-    item_chunk: int,
-    excluded: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`rank_counts` for one block of users."""
-    b, n_plus_1 = user_states.shape[0], item_table.shape[0]
-    device = user_states.device
-    tgt = torch.from_numpy(targets.astype(np.int64)).to(device)
-    bounds = [(s, min(s + item_chunk, n_plus_1)) for s in range(0, n_plus_1, item_chunk)]
-    rows = torch.arange(b, device=device)
-    gone = np.concatenate([[0], excluded]).astype(np.int64)  # padding and excluded items
-    gone_cols = {
-        start: torch.from_numpy(gone[(gone >= start) & (gone < stop)] - start).to(device)
-        for start, stop in bounds
-    }
-
-    def chunk_scores(start: int, stop: int) -> torch.Tensor:
-        scores = user_states @ item_table[start:stop].T  # [b, chunk]
-        scores[:, gone_cols[start]] = float("-inf")
-        return scores
-
-    target_score = torch.empty(b, device=device, dtype=user_states.dtype)
-    if len(bounds) > 1:
-        for start, stop in bounds:
-            inside = (tgt >= start) & (tgt < stop)
-            if inside.any():
-                scores = chunk_scores(start, stop)
-                target_score[inside] = scores[rows[inside], tgt[inside] - start]
-    higher = torch.zeros(b, dtype=torch.int64, device=device)
-    tied = torch.zeros(b, dtype=torch.int64, device=device)
-    for start, stop in bounds:
-        scores = chunk_scores(start, stop)
-        if len(bounds) == 1:
-            target_score = scores[rows, tgt].clone()
-        _mask_chunk(scores, start, mask_rows, mask_cols)
-        h, t = _count_block(scores, target_score)
-        higher += h
-        tied += t
-    tied -= 1  # the target equals itself
-    return higher.cpu().numpy(), tied.cpu().numpy()
-
-
 def _rank_all(
     state_fn: Any,
     arrays: tuple[np.ndarray, np.ndarray, tuple],
     config: EvalConfig,
     item_table: torch.Tensor,
     excluded: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(higher, tied, repeat) of every evaluated user, in user blocks."""
+) -> tuple[np.ndarray, ...]:
+    """(higher, tied, repeat, top-K lists) of every evaluated user, in user blocks; the
+    lists are [users, max(ks)] under `config.beyond`, [users, 0] otherwise."""
     history, targets, seen = arrays
     n_users = history.shape[0]
     higher = np.zeros(n_users, dtype=np.int64)
     tied = np.zeros(n_users, dtype=np.int64)
     repeat = np.zeros(n_users, dtype=bool)
+    top_k = max(config.ks) if config.beyond else 0
+    lists = np.zeros((n_users, top_k), dtype=np.int64)
     # Under torchrun each rank ranks every world_size-th user block; the counts are integers,
     # so summing the ranks' arrays is the single-process result exactly.
     for start in distributed.shard_blocks(range(0, n_users, config.user_batch)):
@@ -291,11 +168,27 @@ def _rank_all(
         hist = torch.from_numpy(history[start:stop].astype(np.int64)).to(item_table.device)
         states = state_fn(hist, start, stop).to(item_table.dtype)
         rows, cols, again = history_pairs(seen, start, stop, targets[start:stop], config.history)
-        h, t = rank_counts(
-            states, item_table, targets[start:stop], rows, cols, config.item_chunk, excluded
-        )
+        hidden = again if config.history == "masked" else None  # a miss is never listed
+        h, t, top = rank_counts(
+            states, item_table, targets[start:stop], rows, cols, config.item_chunk, excluded,
+            top_k=top_k, hidden=hidden,
+        )  # fmt: skip
         higher[start:stop], tied[start:stop], repeat[start:stop] = h, t, again
-    return distributed.all_reduce_arrays(higher, tied, repeat)
+        if top is not None:
+            lists[start:stop] = top
+    return distributed.all_reduce_arrays(higher, tied, repeat, lists)
+
+
+def _no_users(split: Split, which: str) -> ConfigError:
+    """The error for an evaluation without users (new-item protocol)."""
+    why = (
+        "no test target is a withheld item; withhold a larger fraction"
+        if which == "test"
+        else "every validation target is withheld; withhold a smaller fraction"
+    )
+    return ConfigError(
+        f"no {which} user to evaluate under {split.protocol}: {why}", field="split.new_items"
+    )
 
 
 @torch.no_grad()
@@ -324,22 +217,19 @@ def evaluate_states(
     config.check()
     rows = evaluated_rows(split, which)
     if len(rows) == 0:
-        why = (
-            "no test target is a withheld item; withhold a larger fraction"
-            if which == "test"
-            else "every validation target is withheld; withhold a smaller fraction"
-        )
-        raise ConfigError(
-            f"no {which} user to evaluate under {split.protocol}: {why}", field="split.new_items"
-        )
+        raise _no_users(split, which)
     arrays = _select(*_split_arrays(split, which), rows)
     excluded = excluded_items(split, which)
-    higher, tied, repeat = _rank_all(state_fn, arrays, config, item_table, excluded)
+    higher, tied, repeat, lists = _rank_all(state_fn, arrays, config, item_table, excluded)
     missed = repeat if config.history == "masked" else np.zeros_like(repeat)
     per_user = per_user_metrics(higher, tied, tuple(config.ks), missed)
     metrics = {k: v for k, v in per_user.items() if k != "rank"}
     counts = split.train_counts[arrays[1]].astype(np.int64)  # [users] target's training count
     per_user.update(higher=higher, tied=tied, missed=missed, repeat=repeat, train_count=counts)
+    beyond, users = beyond_metrics(
+        lists, split.train_counts, config.ks, config.buckets, split.num_items - len(excluded)
+    ) if config.beyond else ({}, {})  # fmt: skip
+    per_user.update(users, **({"top": lists} if config.beyond else {}))
     masking = {
         **masking_convention(config, which, split.kind),
         **repeat_record(repeat),
@@ -357,6 +247,7 @@ def evaluate_states(
         seconds=time.perf_counter() - started,
         rows=rows,
         buckets=bucket_metrics(metrics, counts, config.buckets),
+        beyond=beyond,
     )
 
 

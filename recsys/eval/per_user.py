@@ -6,7 +6,10 @@ cold), ``rank_expectation`` (expected 1-based rank under random tie-breaking; ``
 the target was masked), ``hr@k`` and ``ndcg@k`` for every evaluated k, ``mrr``,
 ``target_masked`` (0/1: masked, so a miss), ``target_in_history`` (0/1: the target repeats an
 item of the user's input history; under ``eval.history = "masked"`` these are exactly the
-masked ones, under "unmasked" they are ranked among the other history items). Rows follow
+masked ones, under "unmasked" they are ranked among the other history items). Under
+``eval.beyond`` (the default) ``arp@k``, ``tail@k`` and ``novelty@k`` follow for every k: the
+user's top-k list's mean training count, tail share and novelty (recsys.eval.beyond); files
+written before they existed simply lack these columns. Rows follow
 the split's user order (only the evaluated users: under the new-item protocol those whose
 target was withheld), so two runs on the same split pair up row by row (and by user_id).
 """
@@ -21,13 +24,21 @@ import numpy as np
 
 from media.io import atomic_write_text
 from recsys.data.types import Split
+from recsys.eval.beyond import PER_USER
 from recsys.eval.evaluator import EvalResult
+
+
+def _cutoffs(result: EvalResult) -> list[int]:
+    """The cut-offs of a result, from its ``hr@k`` metrics."""
+    return [int(name[3:]) for name in result.metrics if name.startswith("hr@")]
 
 
 def write_per_user_csv(path: Path, result: EvalResult, split: Split) -> None:
     """Write one row per user of `result` (a test or validation EvalResult)."""
     targets = split.test_target if result.which == "test" else split.valid_target
     metric_cols = [c for c in result.metrics if c != "mrr"] + ["mrr"]
+    beyond_cols = [f"{name}@{k}" for name in PER_USER for k in _cutoffs(result)]
+    beyond_cols = [c for c in beyond_cols if c in result.per_user]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
@@ -39,6 +50,7 @@ def write_per_user_csv(path: Path, result: EvalResult, split: Split) -> None:
             *metric_cols,
             "target_masked",
             "target_in_history",
+            *beyond_cols,
         ]
     )
     per_user = result.per_user
@@ -52,6 +64,7 @@ def write_per_user_csv(path: Path, result: EvalResult, split: Split) -> None:
                 *(repr(float(per_user[c][u])) for c in metric_cols),
                 int(per_user["missed"][u]),
                 int(per_user["repeat"][u]),
+                *(repr(float(per_user[c][u])) for c in beyond_cols),
             ]
         )
     atomic_write_text(path, buffer.getvalue())

@@ -293,7 +293,8 @@ class Trainer:
 
     def _validate(self) -> tuple[dict[str, float], float]:
         with Stopwatch(self.meter) as watch:
-            result = evaluate(self.model, self.split, "valid", self.evaluation)
+            quick = dataclasses.replace(self.evaluation, beyond=False)  # no top-K lists
+            result = evaluate(self.model, self.split, "valid", quick)
         self.meter.add_eval(watch.seconds)
         return result.metrics, watch.seconds
 

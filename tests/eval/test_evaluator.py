@@ -165,9 +165,9 @@ def _brute_force(states, table, history_sets, targets, ks, history):
 def test_chunked_ranking_matches_brute_force_with_ties(
     make_toy_split, monkeypatch, item_chunk, row_block, history
 ) -> None:
-    import recsys.eval.evaluator as evaluator
+    import recsys.eval.ranking as ranking
 
-    monkeypatch.setattr(evaluator, "_ROW_BLOCK", row_block)
+    monkeypatch.setattr(ranking, "_ROW_BLOCK", row_block)
     rng = np.random.default_rng(0)
     letters = [chr(ord("a") + i) for i in range(12)]
     seqs = {f"u{u}": list(rng.choice(letters, size=rng.integers(3, 9))) for u in range(40)}

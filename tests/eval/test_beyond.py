@@ -1,0 +1,170 @@
+"""Beyond-accuracy metrics: hand-computed values, the tie rule, chunked lists vs brute
+force, the per-user file and the evaluation fingerprint."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.config import EvalConfig
+from recsys.eval.beyond import beyond_metrics, chunk_top, finish_lists, gini_index, merge_top
+from recsys.eval.evaluator import evaluate_states
+from recsys.eval.per_user import read_per_user_csv, write_per_user_csv
+from recsys.fingerprints import evaluation_settings
+
+# Items 1..5 with training counts 6, 5, 1, 0, 2 (T = 14): with buckets (1, 5, 20) items 3
+# and 5 are `1-4`, item 4 is `cold`: the tail is {3, 4, 5}.
+COUNTS = np.array([0, 6, 5, 1, 0, 2])
+LISTS = np.array([[1, 2], [1, 3], [2, 1], [1, 4]])
+
+
+def _bits(count: int) -> float:
+    """-log2 p(i) with add-one smoothing: p(i) = (c + 1) / (T + n) = (c + 1) / 19."""
+    return math.log2(19 / (count + 1))
+
+
+def test_hand_computed_example() -> None:
+    means, users = beyond_metrics(LISTS, COUNTS, (1, 2), (1, 5, 20), catalogue=5)
+    # @1: lists 1, 1, 2, 1 -> exposure item1 3, item2 1; sorted [0, 0, 0, 1, 3],
+    # Gini = ((-4)*0 + (-2)*0 + 0*0 + 2*1 + 4*3) / (5 * 4) = 14 / 20.
+    assert means["coverage@1"] == pytest.approx(2 / 5)
+    assert means["gini@1"] == pytest.approx(0.7)
+    assert means["entropy@1"] == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+    assert users["arp@1"].tolist() == [6, 6, 5, 6]
+    assert means["arp@1"] == pytest.approx(23 / 4)
+    assert means["tail@1"] == 0.0
+    assert users["novelty@1"] == pytest.approx([_bits(6), _bits(6), _bits(5), _bits(6)])
+    # @2: exposure 4, 2, 1, 1, 0 of 8 slots; sorted [0, 1, 1, 2, 4]:
+    # Gini = (-2*1 + 0*1 + 2*2 + 4*4) / (5 * 8) = 18 / 40; entropy of (1/2, 1/4, 1/8, 1/8).
+    assert means["coverage@2"] == pytest.approx(4 / 5)
+    assert means["gini@2"] == pytest.approx(0.45)
+    assert means["entropy@2"] == pytest.approx(1.75 * math.log(2))
+    assert users["arp@2"].tolist() == [5.5, 3.5, 5.5, 3.0]
+    assert users["tail@2"].tolist() == [0.0, 0.5, 0.0, 0.5]
+    assert means["tail@2"] == pytest.approx(0.25)
+    assert users["novelty@2"][3] == pytest.approx((_bits(6) + _bits(0)) / 2)
+
+
+def test_empty_slots_are_left_out_and_gini_extremes() -> None:
+    means, users = beyond_metrics(np.array([[3, 0]]), COUNTS, (2,), (1, 5, 20), catalogue=5)
+    assert users["arp@2"].tolist() == [1.0]  # the mean over the one filled slot
+    assert users["tail@2"].tolist() == [1.0]
+    assert means["coverage@2"] == pytest.approx(1 / 5)
+    assert gini_index(np.array([0, 2, 2, 2]), 3) == 0.0  # equal exposure
+    assert gini_index(np.array([0, 0, 0, 6]), 3) == pytest.approx(2 / 3)  # (n - 1) / n
+
+
+def test_all_equal_scores_list_lowest_indices_first() -> None:
+    scores = torch.zeros(2, 9)
+    scores[1, 2] = float("-inf")  # masked
+    for width in (9, 4, 2):  # one chunk, then several merged
+        best = None
+        for start in range(0, 9, width):
+            best = merge_top(best, chunk_top(scores[:, start : start + width], start, 4), 4)
+        assert best[1].tolist() == [[0, 1, 2, 3], [0, 1, 3, 4]]
+
+
+def test_a_catalogue_shorter_than_k_leaves_empty_slots() -> None:
+    scores = torch.tensor([[1.0, float("-inf"), 2.0]])  # item 1 masked, 2 rankable
+    best = merge_top(None, chunk_top(scores[:, :2], 0, 4), 4)
+    best = merge_top(best, chunk_top(scores[:, 2:], 2, 4), 4)
+    assert finish_lists(*best).tolist() == [[2, 0, 0, 0]]
+
+
+def test_tie_across_the_cut_keeps_higher_scores_first() -> None:
+    scores = torch.tensor([[1.0, 3.0, 2.0, 2.0, 2.0, 5.0]])
+    values, index = chunk_top(scores, 10, 3)
+    assert index.tolist() == [[15, 11, 12]]  # 5, 3, then the lowest-index 2
+    assert values.tolist() == [[5.0, 3.0, 2.0]]
+
+
+@pytest.mark.parametrize("spread", [3, 1000])  # integer scores: many ties, or few
+def test_pruned_chunks_match_the_tie_rule(spread) -> None:
+    rng = np.random.default_rng(spread)
+    scores = torch.from_numpy(rng.integers(0, spread, size=(30, 1000))).float()
+    scores[:3] = 0.0  # all-equal rows
+    scores[3:6, ::7] = float("-inf")  # masked items
+    values, index = chunk_top(scores, 5, 4)  # 1000 columns: narrowed in two levels
+    for row, got in zip(scores.numpy(), index.tolist(), strict=True):
+        assert got == [5 + i for i in sorted(range(1000), key=lambda i: (-row[i], i))[:4]]
+    assert index[:3].tolist() == [[5, 6, 7, 8]] * 3
+
+
+def _brute_lists(states, table, split, history, k):
+    indptr, indices = split.test_seen
+    out = []
+    for u in range(split.num_users):
+        scores = (states[u] @ table.T).numpy().astype(np.float64)
+        seen = set(indices[indptr[u] : indptr[u + 1]].tolist()) if history == "masked" else set()
+        keep = [i for i in range(1, len(table)) if i not in seen]
+        out.append(sorted(keep, key=lambda i: (-scores[i], i))[:k])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("history", ["masked", "unmasked"])
+@pytest.mark.parametrize(("item_chunk", "row_block"), [(3, 5), (1000, 128)])
+def test_chunked_lists_match_brute_force_with_ties(
+    make_toy_split, monkeypatch, item_chunk, row_block, history
+) -> None:
+    import recsys.eval.ranking as ranking
+
+    monkeypatch.setattr(ranking, "_ROW_BLOCK", row_block)
+    rng = np.random.default_rng(1)
+    letters = [chr(ord("a") + i) for i in range(12)]
+    seqs = {f"u{u}": list(rng.choice(letters, size=rng.integers(3, 9))) for u in range(40)}
+    split = make_toy_split(seqs, max_len=4)
+    table = torch.from_numpy(rng.integers(-2, 3, size=(split.num_items + 1, 3))).float()
+    states = torch.from_numpy(rng.integers(-1, 2, size=(split.num_users, 3))).float()
+    config = EvalConfig(ks=(1, 3), user_batch=7, item_chunk=item_chunk, history=history)
+    result = evaluate_states(lambda h, a, b: states[a:b], split, "test", config, table)
+    lists = _brute_lists(states, table, split, history, 3)
+    expected, _ = beyond_metrics(lists, split.train_counts, (1, 3), (1, 5, 20), split.num_items)
+    assert result.beyond == pytest.approx(expected)
+    np.testing.assert_array_equal(result.per_user["top"], lists)
+    plain = EvalConfig(ks=(1, 3), history=history, beyond=False)
+    off = evaluate_states(lambda h, a, b: states[a:b], split, "test", plain, table)
+    assert off.beyond == {}
+    for name in ("higher", "tied", "rank", "ndcg@3"):  # the lists change no accuracy count
+        np.testing.assert_array_equal(off.per_user[name], result.per_user[name])
+
+
+@pytest.mark.parametrize("spread", [3, 1 << 20])  # integer embeddings: many ties, or few
+def test_a_wide_catalogue_is_narrowed_exactly(make_toy_split, spread) -> None:
+    rng = np.random.default_rng(spread)
+    items = [f"i{i:03d}" for i in range(300)]  # 301 columns: padded to whole groups
+    seqs = {f"u{u}": list(rng.choice(items, size=rng.integers(3, 9))) for u in range(30)}
+    split = make_toy_split(seqs, max_len=6)
+    table = torch.from_numpy(rng.integers(-spread, spread, size=(split.num_items + 1, 4)))
+    table = table.float()
+    states = torch.from_numpy(rng.integers(-2, 3, size=(split.num_users, 4))).float()
+    config = EvalConfig(ks=(2, 5), history="masked")
+    result = evaluate_states(lambda h, a, b: states[a:b], split, "test", config, table)
+    lists = _brute_lists(states, table, split, "masked", 5)
+    np.testing.assert_array_equal(result.per_user["top"], lists)
+    off = EvalConfig(ks=(2, 5), history="masked", beyond=False)
+    plain = evaluate_states(lambda h, a, b: states[a:b], split, "test", off, table)
+    for name in ("higher", "tied"):  # the padding columns change no count
+        np.testing.assert_array_equal(plain.per_user[name], result.per_user[name])
+
+
+def test_per_user_file_has_the_beyond_columns(make_toy_split, tmp_path) -> None:
+    split = make_toy_split({"u1": list("abcde"), "u2": list("bcade"), "u3": list("edcba")})
+    table = torch.ones(split.num_items + 1, 1)
+    config = EvalConfig(ks=(1, 2), history="unmasked")
+    result = evaluate_states(lambda h, a, b: torch.ones(b - a, 1), split, "test", config, table)
+    write_per_user_csv(tmp_path / "p.csv", result, split)
+    columns = read_per_user_csv(tmp_path / "p.csv")
+    assert list(columns)[-6:] == ["arp@1", "arp@2", "tail@1", "tail@2", "novelty@1", "novelty@2"]
+    # every score ties: everyone's list is items 1, 2 ("a", "b"): a's training count
+    counts = split.train_counts
+    assert columns["arp@1"].tolist() == [float(counts[1])] * 3
+    assert result.beyond["coverage@2"] == pytest.approx(2 / split.num_items)
+
+
+def test_beyond_joins_the_evaluation_fingerprint() -> None:
+    old = {"ks": [5, 10, 20], "history": "masked"}  # a record from before `beyond`
+    assert evaluation_settings(old) == evaluation_settings(old | {"beyond": False})
+    assert evaluation_settings(old) != evaluation_settings(old | {"beyond": True})
