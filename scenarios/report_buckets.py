@@ -6,7 +6,8 @@ training count (default 1-4, 5-19, 20+). Per configuration (scenario, method, en
 protocol) the section gives the metric per bucket as mean ± std over seeds with each
 bucket's users, each configuration against the text-only baseline per bucket (the paired
 seed-aware statistics of `scenarios.comparisons.significance`, restricted to the bucket's
-users), and `buckets.png`: the metric by bucket, one line per configuration. The
+users), and `buckets.png` (with .pdf and .svg): the metric by bucket, one point per
+configuration and bucket on a categorical axis. The
 comparisons of every configuration and bucket form one family: their p-values are adjusted
 together (`scenarios.multiplicity`) and the verdicts use the adjusted ones.
 """
@@ -203,40 +204,64 @@ def where_it_helps(by_bucket: dict[str, list[dict[str, Any]]], labels: Sequence[
 
 
 def plot_buckets(
-    groups: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, path: Path
+    groups: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    metric: str,
+    path: Path,
+    *,
+    caption: str = "",
+    yscale: str = "linear",
 ) -> Path | None:
-    """`metric` (mean ± std over seeds) by bucket, one line per configuration; empty
-    buckets are left out of a line. Returns None when no bucket has a value."""
+    """`metric` (mean ± std over seeds) per bucket on a categorical x axis, each
+    configuration a point beside the others in every bucket (no line joins buckets: they
+    are categories), `caption` under it, on a `linear` or `log` y axis (`log` keeps the cold
+    buckets' small values visible); PNG, PDF and SVG beside `path`. Returns the PNG, or None
+    when no bucket has a value."""
     if not any(b["mean"] is not None for g in groups for b in g["buckets"].values()):
         return None
     from scenarios.plots import pyplot, save_figure
 
-    fig, ax = pyplot().subplots(figsize=(7, 4.5), dpi=120)
-    several_methods = len({g["method"] for g in groups}) > 1
-    several_protocols = len({g["protocol"] for g in groups}) > 1
-    x = np.arange(len(labels))
-    for g in groups:
-        means = [g["buckets"].get(label, {}).get("mean") for label in labels]
-        keep = [i for i, m in enumerate(means) if m is not None]
-        name = g["scenario"] + (f" / {g['method']}" if several_methods else "")
-        name += f" [{g['protocol']}]" if several_protocols else ""
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
+    draw_buckets(ax, groups, labels, metric, yscale)
+    return save_figure(fig, ax, path, caption)
+
+
+def draw_buckets(
+    ax: Any, groups: Sequence[dict[str, Any]], labels: Sequence[str], metric: str, yscale: str
+) -> None:
+    """`plot_buckets`' drawing on `ax`: bucket i at x = i, configuration j offset within it."""
+    from scenarios.plots import legend_label, style
+
+    if yscale not in ("linear", "log"):
+        raise ValueError(f"yscale must be 'linear' or 'log', not {yscale!r}")
+    several = len({g["protocol"] for g in groups}) > 1
+    step = min(0.8 / max(len(groups), 1), 0.15)
+    for j, g in enumerate(groups):
+        offset = (j - (len(groups) - 1) / 2) * step
+        found = [(i, g["buckets"].get(label)) for i, label in enumerate(labels)]
+        keep = [(i, b) for i, b in found if b is not None and b["mean"] is not None]
+        if yscale == "log":  # a zero has no place on a log axis: left out, not drawn at 0
+            keep = [(i, b) for i, b in keep if b["mean"] > 0]
         ax.errorbar(
-            x[keep],
-            [means[i] for i in keep],
-            yerr=[g["buckets"][labels[i]]["std"] for i in keep],
-            marker="o",
+            [i + offset for i, _ in keep],
+            [b["mean"] for _, b in keep],
+            yerr=[b["std"] for _, b in keep],
             capsize=3,
-            label=name,
+            linestyle="none",
+            label=legend_label(g, several),
+            **style(j),
         )
     ticks = []
-    for label in labels:  # a bucket's users under its name when every line has the same
+    for label in labels:  # a bucket's users under its name when every configuration agrees
         users = _user_counts(groups, label)
         ticks.append(f"{label}\n(n={users.pop()})" if len(users) == 1 else label)
-    ax.set_xticks(x, ticks)
+    ax.set_xticks(range(len(labels)), ticks)
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    ax.set_yscale(yscale)
     ax.set_xlabel("target item's interactions in the training part (popularity bucket)")
-    ax.set_ylabel(f"test {metric.upper()} (mean ± std over seeds)")
+    scale = ", log scale" if yscale == "log" else ""
+    ax.set_ylabel(f"test {metric.upper()} (mean ± std over seeds{scale})")
     ax.set_title(f"{metric.upper()} by popularity bucket")
-    return save_figure(fig, ax, path)
 
 
 ID_NOTE = (
@@ -264,9 +289,9 @@ def write_bucket_report(
     correction: str = DEFAULT_CORRECTION,
     no_verdict: str | None = None,
 ) -> str:
-    """Write comparisons_buckets.json and buckets.png; return the report.md section. Every
-    configuration × bucket comparison is one family adjusted by `correction`; `no_verdict`
-    withholds every verdict for that reason (`scenarios.report_tables.withhold`)."""
+    """Write comparisons_buckets.json and buckets (.png, .pdf, .svg); return the report.md
+    section. Every configuration × bucket comparison is one family adjusted by `correction`;
+    `no_verdict` withholds every verdict for that reason (`scenarios.report_tables.withhold`)."""
     groups, labels, missing = bucket_groups(rows, metric)
     if not groups:
         return ""
@@ -308,7 +333,10 @@ def write_bucket_report(
             where_it_helps(by_bucket, label_names),
             "",
         ]
-    plot = plot_buckets(groups, label_names, metric, Path(out_dir) / PLOT_NAME)
+    from scenarios.plots import caption_of_rows
+
+    caption = caption_of_rows(rows)
+    plot = plot_buckets(groups, label_names, metric, Path(out_dir) / PLOT_NAME, caption=caption)
     if plot is not None:
         parts += [f"![{metric} by popularity bucket]({plot.name})", ""]
     return "\n".join(parts)
