@@ -38,6 +38,8 @@ LONG = {
     "iisan_lr_sweep": "IISAN-Versa's LR for a short epoch budget",
     "scaleout": "torchrun 1 vs 2 processes, and a 1 M-item streamed cache",
     "stats_calibration": "null FPR and power of the seed-aware verdict, old rule beside (~1 min)",
+    "executors": "the same 8-cell grid on local processes and on a local Ray (minutes)",
+    "house_walk": "files, climbs and returns when following one run through the library",
 }
 """Script stem -> what it produces; listed, never run by `make bench`."""
 

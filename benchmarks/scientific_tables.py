@@ -1,7 +1,7 @@
 """The Scientific study's tables: methods and encoders compared with seed-aware statistics.
 
 A grid report compares scenarios (text-only vs multimodal) within one method; the study
-behind the README (`benchmarks/grids/scientific.toml`, and the new-item protocol run of
+behind docs/results.md (`benchmarks/grids/scientific.toml`, and the new-item protocol run of
 `scenarios/grids/coldstart_scientific.toml`) also needs methods against each other
 (IISAN-Versa vs ID-SASRec, vs the frozen encoder) and encoders against each other (MPNet-base
 vs MiniLM-L6, the scaling claim). This reads the grids' `runs.csv` and per-user files and

@@ -28,6 +28,7 @@ QUIET_ENV = {
     "TRANSFORMERS_VERBOSITY": "error",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     "MMREC_QUIET_DECODERS": "1",  # media.video: capture FFmpeg / decord stderr lines
+    "MLFLOW_LOGGING_LEVEL": "WARNING",  # no "INFO ... Creating initial MLflow database tables"
 }
 
 
@@ -64,6 +65,10 @@ def quiet_libraries() -> None:
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+    if "mlflow" in sys.modules:
+        import logging
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
     if "huggingface_hub" in sys.modules:
         from huggingface_hub.utils import disable_progress_bars
 

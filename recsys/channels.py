@@ -75,3 +75,4 @@ class ChannelInput:
     paths: tuple[Path | None, ...] | None = None
     source_fingerprint: str = ""
     item_ids: tuple[str, ...] | None = None
+    source_label: str = ""  # what made the inputs, in words (a text channel's template)

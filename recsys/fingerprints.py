@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ def evaluation_settings(evaluation: Mapping[str, Any]) -> dict[str, Any]:
     (a record that predates one has its default), less `EVAL_RUNTIME_FIELDS`."""
     full = dataclasses.asdict(EvalConfig()) | dict(evaluation)
     full["history"] = history_of(evaluation)
+    # beyond-accuracy metrics add to the results files; a record without the key predates
+    # them (so had none), and "off" hashes as such records did
+    if not evaluation.get("beyond", False):
+        del full["beyond"]
     return {k: v for k, v in full.items() if k not in EVAL_RUNTIME_FIELDS}
 
 
@@ -58,9 +63,31 @@ def fingerprints(run_config: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def eval_dir(out_dir: Path, eval_sha: str) -> Path:
-    """Where a finished run scored under other evaluation settings keeps those results."""
-    return Path(out_dir) / f"eval-{eval_sha[:12]}"
+def eval_dir(out_dir: Path, eval_sha: str, label: str = "") -> Path:
+    """Where a finished run scored under other evaluation settings keeps those results:
+    ``eval-<label>-<hash>`` (`eval_label`), or ``eval-<hash>`` as before labels."""
+    return Path(out_dir) / "-".join(["eval", *([label] if label else []), eval_sha[:12]])
+
+
+def _label_value(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    if isinstance(value, dict) and "count" in value:  # a user subset: its size
+        return str(value["count"])
+    return str(value)
+
+
+def eval_label(held: Mapping[str, Any], wanted: Mapping[str, Any], limit: int = 60) -> str:
+    """The evaluation settings `wanted` changes from the run's own (`held`), readable in a
+    folder name: ``history=unmasked-ks=1,10,50`` (the hash beside it stays the identity)."""
+    before, after = evaluation_settings(held), evaluation_settings(wanted)
+    parts = [
+        re.sub(r"[^A-Za-z0-9=,._]+", "_", f"{key}={_label_value(after.get(key))}")
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    ]
+    text = "-".join(parts)
+    return text[:limit].rstrip("-_")
 
 
 def read_results(path: Path) -> dict[str, Any] | None:
@@ -157,7 +184,10 @@ def completed(
         raise ConfigError(_another_run(path, data, run_config))
     if held["eval_sha256"] == wanted["eval_sha256"]:
         return "complete", data, Path(out_dir)
-    folder = eval_dir(out_dir, wanted["eval_sha256"])
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    label = eval_label(config.get("evaluation") or {}, run_config.get("evaluation") or {})
+    named = eval_dir(out_dir, wanted["eval_sha256"], label)  # else one from before labels
+    folder = named if named.exists() else eval_dir(out_dir, wanted["eval_sha256"])
     again = read_results(folder / "results.json")
     if again is not None:
         prints = recorded_fingerprints(again) or {}

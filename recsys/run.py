@@ -43,6 +43,7 @@ from recsys.data.split import restrict_users
 from recsys.data.types import Split
 from recsys.distributed import current
 from recsys.errors import ConfigError
+from recsys.eval.beyond import beyond_record
 from recsys.eval.buckets import buckets_record
 from recsys.eval.evaluator import evaluate, new_items_record
 from recsys.eval.per_user import write_per_user_csv
@@ -50,6 +51,7 @@ from recsys.factory import build_model, build_trained
 from recsys.fingerprints import (
     completed,
     eval_dir,
+    eval_label,
     fingerprints,
     recorded_fingerprints,
     training_config,
@@ -358,6 +360,7 @@ def _evaluate_and_record(
         "valid": valid.metrics,
         "test": test.metrics,
         "buckets": buckets_record(test.protocol, evaluation.buckets, valid, test),
+        "beyond": beyond_record(valid, test),  # None under eval.beyond = false
         "best_epoch": fit.best_epoch,
         "epochs_run": fit.epochs_run,
         "stop_reason": fit.stop_reason,
@@ -470,7 +473,8 @@ def _record_scoring(
         "selection": training_config(trained["config"])["selection"],
         "valid_at_selection": dict(trained["valid"]),
     }
-    target = eval_dir(out_dir, prints["eval_sha256"])
+    label = eval_label(trained["config"].get("evaluation") or {}, run_config["evaluation"])
+    target = eval_dir(out_dir, prints["eval_sha256"], label)
     result = _evaluate_and_record(
         model, split, evaluation, fit, run_config, prints, target, record, evaluated_from=source
     )

@@ -37,6 +37,7 @@ class CacheEntry:
     size: int  # bytes on disk (sum of file sizes)
     last_used: float  # POSIX time (see the module docstring)
     built_by: str  # what made it, in words
+    differs: str = ""  # what sets it apart from the other caches of its channel and model
 
 
 def parse_age(text: str) -> float:
@@ -67,20 +68,70 @@ def _usage(path: Path) -> tuple[int, float]:
     return size, newest
 
 
-def _states_built_by(folder: Path) -> str:
+def _manifest(folder: Path) -> dict | None:
+    """A states cache's manifest; None when unreadable (an unfinished build)."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        f = manifest["fields"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
+        return None
+    return (
+        manifest
+        if isinstance(manifest, dict) and isinstance(manifest.get("fields"), dict)
+        else None
+    )
+
+
+def _states_built_by(manifest: dict | None) -> str:
+    if manifest is None:
         return "unfinished or damaged build (no readable manifest)"
+    f = manifest["fields"]
     layers, model = f.get("layers"), str(f.get("encoder"))
     if Path(model).is_absolute():  # a local folder: its last two parts name it
         model = "/".join(Path(model).parts[-2:])
+    template = (manifest.get("inputs") or {}).get("template")
+    tokens = f", max_tokens {f['max_tokens']}" if f.get("max_tokens") is not None else ""
+    items = f.get("num_items")
+    count = f"{items:,}" if isinstance(items, int) else str(items)
     return (
         f"{f.get('modality')} states of {model} "
-        f"({f.get('encoder_kind')}, layers {layers}, {f.get('pooling')} pooling), "
-        f"{f.get('num_items'):,} items"
+        f"({f.get('encoder_kind')}, layers {layers}, {f.get('pooling')} pooling{tokens}), "
+        f"{count} items" + (f", template {template!r}" if template else "")
     )
+
+
+def _short(value: object) -> str:
+    """A fingerprint value for the eye: hashes cut to 8 hex digits, lists joined."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32,}", value):
+        return value[:8]
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _flat(manifest: dict) -> dict[str, object]:
+    """The fingerprint fields (library versions one by one) and the recorded template."""
+    fields = dict(manifest["fields"])
+    versions = fields.pop("versions", None)
+    flat = {**fields, **{k: v for k, v in (versions or {}).items()}}
+    template = (manifest.get("inputs") or {}).get("template")
+    return flat | ({"template": template} if template else {})
+
+
+def _differences(manifests: dict[Path, dict | None]) -> dict[Path, str]:
+    """For caches sharing a channel and model (`<channel>--<model>--`), the fields whose
+    values differ among them, with this cache's value: what tells the caches apart."""
+    groups: dict[str, list[Path]] = {}
+    for path, manifest in manifests.items():
+        if manifest is not None:
+            groups.setdefault(path.name.rsplit("--", 1)[0], []).append(path)
+    out: dict[Path, str] = {}
+    for paths in (g for g in groups.values() if len(g) > 1):
+        flats = {p: _flat(manifests[p]) for p in paths}
+        keys = sorted({k for f in flats.values() for k in f})
+        differ = [k for k in keys if len({repr(f.get(k)) for f in flats.values()}) > 1]
+        for p, flat in flats.items():
+            out[p] = ", ".join(f"{k}={_short(flat.get(k))}" for k in differ)
+    return out
 
 
 def _captions_built_by(store: Path) -> str:
@@ -108,12 +159,10 @@ def cache_entries(root: Path) -> list[CacheEntry]:
     """The entries of a cache folder, by kind then name; an absent folder has none."""
     root = Path(root)
     found: list[tuple[str, Path, str]] = []
+    manifests: dict[Path, dict | None] = {}
     if (root / "states").is_dir():
-        found += [
-            ("states", p, _states_built_by(p))
-            for p in sorted((root / "states").iterdir())
-            if p.is_dir()
-        ]
+        manifests = {p: _manifest(p) for p in sorted((root / "states").iterdir()) if p.is_dir()}
+        found += [("states", p, _states_built_by(m)) for p, m in manifests.items()]
     if (root / "captions").is_dir():
         found.append(("captions", root / "captions", _captions_built_by(root / "captions")))
     if (root / "models").is_dir():
@@ -122,7 +171,11 @@ def cache_entries(root: Path) -> list[CacheEntry]:
             for p in sorted((root / "models").iterdir())
             if p.is_dir() and not p.name.startswith(".")
         ]
-    return [CacheEntry(kind, path, *_usage(path), built_by) for kind, path, built_by in found]
+    differs = _differences(manifests)
+    return [
+        CacheEntry(kind, path, *_usage(path), built_by, differs.get(path, ""))
+        for kind, path, built_by in found
+    ]
 
 
 def clean_caches(
@@ -170,7 +223,8 @@ def entries_table(entries: list[CacheEntry], root: Path, *, width: int = 120) ->
         table.add_column(name, justify="right" if name == "size" else "left")
     for e in entries:
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))
-        table.add_row(e.kind, human_size(e.size), used, e.built_by, e.path.name)
+        built_by = f"{e.built_by}; differs in {e.differs}" if e.differs else e.built_by
+        table.add_row(e.kind, human_size(e.size), used, built_by, e.path.name)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
     console.print(table)

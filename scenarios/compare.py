@@ -48,13 +48,14 @@ class CompareResult:
 
     def markdown(self) -> str:
         """The comparison as markdown: what was tested, the table, the refused groups."""
+        from scenarios.report_beyond import directional
         from scenarios.report_tables import significance_table, tested_paragraph
 
         size = sum("family_size" in c for c in self.comparisons)
         paragraph = tested_paragraph(
             self.metric, self.correction, size, "the rows of this table", rule=RULE
         )
-        table = significance_table(self.comparisons, self.correction)
+        table = directional(significance_table(self.comparisons, self.correction), self.metric)
         lines = [f"# Against `{self.baseline}`", "", paragraph, "", table, ""]
         if self.refused:
             lines += ["## Refused", ""]

@@ -34,6 +34,7 @@ def dataset_spec(settings: Sequence[str] = (), *, source: str = "<command line>"
     try:
         spec = build(DatasetSpec, doc, key="dataset")
         check_options(spec.format, spec.kcore, spec.columns)
+        spec.users.check("dataset.users")
     except TypedLoadError as exc:
         raise ScenarioError(source, exc.key, exc.message) from None
     except ConfigError as exc:

@@ -4,9 +4,10 @@ settings (masking convention, cut-offs, user subset, ...), without training.
 The run folder's results.json records the scenario and the dataset it was trained on
 (`open_run`, shared with `toolkit recommend`); `eval.*` overrides change the scenario's
 evaluation settings only, and `recsys.run.evaluate_trained` rebuilds the model through the
-one factory, loads the checkpoint strictly and writes ``eval-<hash>/results.json`` and
+one factory, loads the checkpoint strictly and writes ``eval-<settings>-<hash>/results.json``
+(``eval-ks=1,10,50-<hash>``: the settings that differ from the run's, then their hash) and
 ``test_per_user.csv`` beside the run's own files, which it never touches. Asking again for
-the same settings finds that folder complete.
+the same settings finds that folder complete (or an ``eval-<hash>/`` of older releases).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ every grid call.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -141,12 +142,13 @@ def execute_cell(
 _WORKER_STATE: dict[str, Any] = {}  # per worker process of `run_in_workers`: its Workspace
 
 
-def _execute_in_worker(task: tuple[GridCell, Path | None, bool]) -> CellOutcome:
+def _execute_in_worker(task: tuple[GridCell, Path | None, bool, RunCell | None]) -> CellOutcome:
+    """A cell in a worker (local process, Ray task, SLURM job); `run_cell` only from tests."""
     from scenarios.runner import Workspace
 
-    cell, data, progress = task
+    cell, data, progress, run_cell = task
     workspace = _WORKER_STATE.setdefault("workspace", Workspace())
-    return execute_cell(cell, data=data, workspace=workspace, progress=progress)
+    return execute_cell(cell, data=data, workspace=workspace, progress=progress, run_cell=run_cell)
 
 
 def _sort_cells(
@@ -207,6 +209,8 @@ def run_grid(
     verbose: bool = False,
     rerun_other_code: bool = False,
     allow_mixed_code: bool = False,
+    executor: Any = None,
+    tune_workers: int = 1,
 ) -> GridResult:
     """Run every cell of a grid that is not complete, then write the report.
 
@@ -225,15 +229,20 @@ def run_grid(
         rerun_other_code: a finished cell that other library code made (its source hash) is
             stale: set aside and run again (listed with run=False).
         allow_mixed_code: the report gives verdicts across cells of several code identities.
+        executor: a `scenarios.executors.Executor` (Ray tasks, SLURM jobs; its `workers`
+            replaces `workers`); None: `workers` local processes.
+        tune_workers: > 1: the grid's `tune` studies each run on this many workers of the
+            executor against one shared study (`scenarios.tune_workers`); 1: in this process.
 
     Returns:
         The outcomes and the report path; failed cells are listed, not raised.
     """
-    from scenarios.runner import Workspace
-
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    if workers > 1 and run_cell is not None:
+    from scenarios.executors import Executor
+
+    executor = executor or Executor("local", workers=workers)
+    if executor.kind == "local" and executor.workers > 1 and run_cell is not None:
         raise ValueError("run_cell cannot be combined with workers > 1")
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
     claim_grid_folder(out)  # a user's folder is refused before anything is done
@@ -242,7 +251,8 @@ def run_grid(
     pick_baseline(cells, spec.baseline)  # an unknown label fails now, not after training
     if not (progress or verbose):
         quiet_libraries()
-    cells, parent = prepare_cells(spec, cells, out, data_path, run=run, echo=echo)
+    tuner = dataclasses.replace(executor, workers=tune_workers) if tune_workers > 1 else None
+    cells, parent = prepare_cells(spec, cells, out, data_path, run=run, echo=echo, tuner=tuner)
     code = source_sha256() if rerun_other_code else None
     outcomes, todo = _sort_cells(cells, data_path, run, echo, code)
     shown = 0
@@ -257,31 +267,39 @@ def run_grid(
     for i, outcome in enumerate(outcomes):
         if outcome is not None:
             done(i, outcome)
-    if workers > 1:
-        from scenarios.grid_pool import WorkerDied, run_in_workers
-
-        def finished(k: int, result: CellOutcome | WorkerDied) -> None:
-            cell = cells[todo[k]]
-            failed = CellOutcome(cell, "failed", str(result))
-            done(todo[k], failed if isinstance(result, WorkerDied) else result)
-
-        tasks = [(cells[i], data_path, progress) for i in todo]
-        run_in_workers(tasks, _execute_in_worker, workers=workers, on_done=finished)
-    else:
-        workspace = Workspace()
-        for i in todo:
-            done(
-                i,
-                execute_cell(
-                    cells[i],
-                    data=data_path,
-                    workspace=workspace,
-                    progress=progress,
-                    run_cell=run_cell,
-                ),
-            )
+    _run_todo(cells, todo, executor, done, data=data_path, progress=progress, run_cell=run_cell,
+              log_dir=out / "logs")  # fmt: skip
     final = [o for o in outcomes if o is not None]
     return _report(out, cells, final, spec, data_path, echo, parent, allow_mixed_code)
+
+
+def _run_todo(
+    cells: list[GridCell], todo: list[int], executor: Any, done: Callable[[int, CellOutcome], None],
+    *, data: Path | None, progress: bool, run_cell: RunCell | None, log_dir: Path,
+) -> None:  # fmt: skip
+    """Run the cells `todo` here, one after another, or on `executor` (local processes, Ray
+    tasks, SLURM jobs); `done(i, outcome)` as each ends (a worker that died: failed)."""
+    from scenarios.runner import Workspace
+
+    if executor.kind == "local" and executor.workers == 1:
+        workspace = Workspace()
+        for i in todo:
+            outcome = execute_cell(
+                cells[i], data=data, workspace=workspace, progress=progress, run_cell=run_cell
+            )
+            done(i, outcome)
+        return
+    from scenarios.executors import WorkerDied, run_tasks, with_scenario_gpus
+
+    executor = with_scenario_gpus(executor, [cells[i].scenario.train.device for i in todo])
+
+    def finished(k: int, result: CellOutcome | WorkerDied) -> None:
+        failed = CellOutcome(cells[todo[k]], "failed", str(result))
+        done(todo[k], failed if isinstance(result, WorkerDied) else result)
+
+    tasks = [(cells[i], data, progress, run_cell) for i in todo]
+    names = [cells[i].label for i in todo]  # SLURM: which log is whose (logs/jobs.json)
+    run_tasks(executor, tasks, _execute_in_worker, on_done=finished, log_dir=log_dir, names=names)
 
 
 def _report(

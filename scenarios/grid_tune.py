@@ -92,10 +92,12 @@ def tune_cells(
     search: bool,
     echo: Callable[[str], None] = print,
     tracking: Any = None,
+    executor: Any = None,
 ) -> list[Any]:
     """The cells with their group's tuned values (cells unchanged when the grid has no
     `tune`). `search=False` only reads finished studies (`--no-run`, `--commands`); a group
-    without one keeps its untuned cells."""
+    without one keeps its untuned cells. With `executor` (`scenarios.executors.Executor`),
+    each study runs on its workers, one shared study (`scenarios.tune_workers`)."""
     if spec.tune is None:
         return list(cells)
     from scenarios.tune import tune_scenario
@@ -108,11 +110,19 @@ def tune_cells(
             echo(
                 f"tuning {first.scenario.name} / {first.scenario.method}: {spec.tune.trials} trials"
             )
-            result = tune_scenario(
-                first.source, first.overrides[:-1], spec=group_spec(spec, first), out_dir=folder,
-                data=data, final_run=False, progress=False, echo=echo, tracking=tracking,
-                label=str(folder.relative_to(out_dir)),
-            )  # fmt: skip
+            if executor is not None:
+                from scenarios.tune_workers import tune_in_workers
+
+                result = tune_in_workers(
+                    first.source, first.overrides[:-1], spec=group_spec(spec, first),
+                    out_dir=folder, data=data, executor=executor, final_run=False, echo=echo,
+                )  # fmt: skip
+            else:
+                result = tune_scenario(
+                    first.source, first.overrides[:-1], spec=group_spec(spec, first),
+                    out_dir=folder, data=data, final_run=False, progress=False, echo=echo,
+                    tracking=tracking, label=str(folder.relative_to(out_dir)),
+                )  # fmt: skip
             chosen = result.best_params
         if chosen is not None:
             for i in members:
@@ -138,10 +148,12 @@ def tuned_commands_cells(
 
 
 def prepare_cells(
-    spec: Any, cells: Sequence[Any], out_dir: Path, data: Path | None, *, run: bool, echo: Any
-) -> tuple[list[Any], Any]:
-    """Open the grid's parent run (tracking), tune (when the grid says so) and give every
-    cell the tracking context; returns (cells, parent run: `.finish(artifacts)` at the end)."""
+    spec: Any, cells: Sequence[Any], out_dir: Path, data: Path | None, *, run: bool, echo: Any,
+    tuner: Any = None,
+) -> tuple[list[Any], Any]:  # fmt: skip
+    """Open the grid's parent run (tracking), tune (when the grid says so; on `tuner`'s
+    workers when given) and give every cell the tracking context; returns (cells, parent run:
+    `.finish(artifacts)` at the end)."""
     from scenarios.tracking import TrackingContext, open_parent
 
     tracked = [c.scenario.output for c in cells if c.scenario.output.tracking != "off"]
@@ -152,7 +164,9 @@ def prepare_cells(
         from scenarios.tracking import ParentRun
 
         parent = ParentRun(context)
-    cells = tune_cells(spec, cells, out_dir, data, search=run, echo=echo, tracking=parent.context)
+    cells = tune_cells(
+        spec, cells, out_dir, data, search=run, echo=echo, tracking=parent.context, executor=tuner
+    )
     return [dataclasses.replace(c, tracking=parent.context) for c in cells], parent
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from media.typed import suggest
 from recsys.data.types import Catalogue
 from scenarios.errors import ScenarioError
+from scenarios.overrides import blame_override
 from scenarios.schema import CAPTION_MEDIA, TEMPLATE_FIELDS, Scenario
 from scenarios.templates import template_fields, template_slots
 
@@ -36,6 +37,15 @@ def check_templates(scenario: Scenario, catalogue: Catalogue, dataset: str) -> N
     """
     valid = dataset_fields(catalogue)
     listed = ", ".join("{" + f + "}" for f in valid)
+    try:
+        _check_fields(scenario, catalogue, dataset, valid, listed)
+    except ScenarioError as exc:  # a template typed on the command line: name the override
+        raise blame_override(exc, getattr(scenario, "overridden", {})) from None
+
+
+def _check_fields(
+    scenario: Scenario, catalogue: Catalogue, dataset: str, valid: Sequence[str], listed: str
+) -> None:
     for i, channel in enumerate(scenario.channels):
         for name in template_fields(channel.template or ""):
             key = f"channels[{i}].template"

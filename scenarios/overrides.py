@@ -31,29 +31,45 @@ def parse_override(item: str, *, source: str = "<overrides>") -> tuple[list[str]
     return key.split("."), value
 
 
-def apply_override(doc: dict[str, Any], item: str, *, source: str = "<overrides>") -> None:
-    """Set one dotted key in a parsed document; list entries by index or by `name`."""
+def apply_override(doc: dict[str, Any], item: str, *, source: str = "<overrides>") -> str:
+    """Set one dotted key in a parsed document; list entries by index or by `name`. Returns
+    the key as validation errors name it (`channels[0].template` for `channels.text...`)."""
     parts, value = parse_override(item, source=source)
     if parts == ["seed"]:
         doc.pop("seeds", None)
     elif parts == ["seeds"]:
         doc.pop("seed", None)
     node: Any = doc
+    named = []  # the key as validation names it: list entries by index
     for depth, part in enumerate(parts[:-1]):
         where = ".".join(parts[: depth + 1])
         if isinstance(node, list):
-            node = _list_entry(node, part, where, source)
+            entry = _list_entry(node, part, where, source)
+            named[-1] += f"[{next(i for i, e in enumerate(node) if e is entry)}]"
+            node = entry
             continue
         child = node.get(part)
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict | list):
             raise ScenarioError(source, where, f"is a value, not a table (cannot set {item!r})")
+        named.append(part)
         node = child
     last = parts[-1]
     if isinstance(node, list):
         raise ScenarioError(source, ".".join(parts), "name a list entry, then a key inside it")
     node[last] = value
+    return ".".join([*named, last])
+
+
+def blame_override(exc: ScenarioError, applied: dict[str, str]) -> ScenarioError:
+    """A template error re-addressed to the override that set the template (`applied`:
+    key -> override, as `apply_override` returns the key), so a template typed on the
+    command line is not blamed on the (shipped) scenario file; `exc` itself otherwise."""
+    for key, item in applied.items():
+        if exc.key == key and key.endswith("template"):
+            return ScenarioError(f"override {item!r} (on {exc.source})", exc.key, exc.message)
+    return exc
 
 
 def _list_entry(node: list[Any], part: str, where: str, source: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ scored in one pass.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,19 @@ class Recommendations:
 
     history: tuple[tuple[str, str], ...]  # (item id, title), oldest first
     items: tuple[Recommendation, ...]
+    history_total: int = 0  # items in the whole history (the user's, or the list given)
+
+    def history_heading(self) -> str:
+        """The history's heading, saying when only the last items are shown (the
+        model's window, or the split's `keep_last`)."""
+        shown, total = len(self.history), max(self.history_total, len(self.history))
+        cut = f" last {shown} of {total} items" if shown < total else ""
+        return f"history (oldest first):{cut}"
+
+
+def _title(text: str) -> str:
+    """A title as people read it: HTML entities of the source data unescaped (`&amp;`)."""
+    return html.unescape(text)
 
 
 def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared: Any) -> Any:
@@ -58,8 +72,9 @@ def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared:
 
 def _history_ids(
     run_dir: Path, prepared: Any, user: str | None, items: list[str] | None
-) -> list[str]:
-    """The item ids to condition on: the user's kept sequence, or the given list."""
+) -> tuple[list[str], int]:
+    """The item ids to condition on (the user's kept sequence, or the given list) and how
+    many items the whole history holds."""
     catalogue = prepared.split.catalogue
     if (user is None) == (items is None):
         raise ScenarioError(run_dir, "", "give exactly one of a user id or a list of item ids")
@@ -67,11 +82,12 @@ def _history_ids(
         sequence = prepared.dataset.sequences.get(user)
         if sequence is None:
             raise ScenarioError(run_dir, "user", f"unknown user {user!r}")
-        return [i for i in sequence[-prepared.split.keep_last :] if i in catalogue]
+        kept = [i for i in sequence[-prepared.split.keep_last :] if i in catalogue]
+        return kept, len(sequence)
     unknown = [i for i in items or [] if i not in catalogue]
     if unknown:
         raise ScenarioError(run_dir, "items", f"unknown item ids {unknown[:5]}")
-    return list(items or [])
+    return list(items or []), len(items or [])
 
 
 def recommend(
@@ -108,7 +124,7 @@ def recommend(
         opened.run_dir, opened.results, opened.scenario, opened.prepared
     )  # fmt: skip
     split, catalogue = prepared.split, prepared.split.catalogue
-    history_ids = _history_ids(run_dir, prepared, user, items)
+    history_ids, total = _history_ids(run_dir, prepared, user, items)
     window = history_ids[-split.max_len :]
     dense = [catalogue.index_of(i) for i in window]
     history = torch.tensor([[0] * (split.max_len - len(dense)) + dense])  # [1, L]
@@ -122,9 +138,11 @@ def recommend(
         scores[[catalogue.index_of(i) for i in history_ids]] = -np.inf
     order = np.argsort(-scores, kind="stable")[:k]
     ranked = tuple(
-        Recommendation(r + 1, catalogue.item_ids[i - 1], catalogue.titles[i - 1], float(scores[i]))
+        Recommendation(
+            r + 1, catalogue.item_ids[i - 1], _title(catalogue.titles[i - 1]), float(scores[i])
+        )
         for r, i in enumerate(order)
         if np.isfinite(scores[i])
     )
-    past = tuple((i, catalogue.titles[catalogue.index_of(i) - 1]) for i in window)
-    return Recommendations(history=past, items=ranked)
+    past = tuple((i, _title(catalogue.titles[catalogue.index_of(i) - 1])) for i in window)
+    return Recommendations(history=past, items=ranked, history_total=total)

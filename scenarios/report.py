@@ -25,7 +25,7 @@ from scenarios.comparisons import group_key, pick_baseline
 from scenarios.grid_tune import tuning_section
 from scenarios.multiplicity import DEFAULT_CORRECTION
 from scenarios.report_code import code_columns, code_note, withheld
-from scenarios.report_protocol import protocol_note, protocol_of
+from scenarios.report_protocol import protocol_note, protocol_of, report_name
 from scenarios.report_tables import comparison_section, overall_comparisons
 from scenarios.schema import scenario_summary
 
@@ -265,42 +265,30 @@ def write_rows(out_dir: Path, rows: Sequence[dict[str, Any]]) -> None:
     atomic_write_json(out_dir / "runs.json", list(rows))
 
 
-def plot_quality_vs_cost(groups: Sequence[dict[str, Any]], path: Path) -> Path | None:
-    """NDCG@10 (mean ± std over seeds) against seconds per training epoch, one marker per
-    method, each point labelled with its scenario. Returns None when nothing finished."""
+def plot_quality_vs_cost(
+    groups: Sequence[dict[str, Any]], path: Path, caption: str = ""
+) -> Path | None:
+    """NDCG@10 (mean ± std over seeds) against seconds per training epoch, one colour and
+    marker per configuration in one legend, `caption` (`scenarios.plots.caption_of_rows`)
+    under it; PNG, PDF and SVG beside `path`. Returns the PNG, or None when nothing finished."""
     points = [g for g in groups if g["test_ndcg@10"] is not None and g["seconds_per_epoch"]]
     if not points:
         return None
-    from scenarios.plots import pyplot, save_figure
+    from scenarios.plots import legend_label, pyplot, save_figure, style
 
-    fig, ax = pyplot().subplots(figsize=(7, 4.5), dpi=120)
-    markers = "osD^v<>P*X"
-    methods = sorted({g["method"] for g in points})
-    for i, method in enumerate(methods):
-        mine = [g for g in points if g["method"] == method]
-        ax.errorbar(
-            [g["seconds_per_epoch"] for g in mine],
-            [g["test_ndcg@10"] for g in mine],
-            yerr=[g["test_ndcg@10_std"] for g in mine],
-            fmt=markers[i % len(markers)],
-            capsize=3,
-            label=method,
-        )
-        for g in mine:
-            ax.annotate(
-                g["scenario"],
-                (g["seconds_per_epoch"], g["test_ndcg@10"]),
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize=7,
-            )
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
+    several = len({g["protocol"] for g in points}) > 1
+    for i, g in enumerate(sorted(points, key=lambda g: legend_label(g, several))):
+        x, y, err = g["seconds_per_epoch"], g["test_ndcg@10"], g["test_ndcg@10_std"]
+        label = legend_label(g, several)
+        ax.errorbar([x], [y], yerr=[err], capsize=3, linestyle="none", label=label, **style(i))
     xs = [g["seconds_per_epoch"] for g in points]
     if min(xs) > 0 and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
     ax.set_xlabel("training seconds per epoch")
     ax.set_ylabel("test NDCG@10 (mean ± std over seeds)")
     ax.set_title("Quality vs training cost")
-    return save_figure(fig, ax, path)
+    return save_figure(fig, ax, path, caption)
 
 
 def write_report(
@@ -311,9 +299,10 @@ def write_report(
     *,
     allow_mixed_code: bool = False,
 ) -> Path:
-    """Write runs.csv, runs.json, report.md, quality_vs_cost.png and the popularity-bucket
-    outputs (scenarios.report_buckets); returns report.md. Finished cells of more than one
-    code identity get no verdict unless `allow_mixed_code` (scenarios.report_code)."""
+    """Write runs.csv, runs.json, report.md, quality_vs_cost (.png, .pdf, .svg), the
+    bucket and beyond-accuracy outputs (scenarios.report_buckets, .report_beyond); returns
+    report.md. Finished cells of more than one code identity get no verdict unless
+    `allow_mixed_code` (scenarios.report_code)."""
     out_dir = Path(out_dir)
     rows = [row_for(o.cell, o) for o in outcomes]
     write_rows(out_dir, rows)
@@ -323,11 +312,14 @@ def write_report(
     correction = getattr(spec, "correction", DEFAULT_CORRECTION)
     stats = dict(metric=metric, correction=correction, no_verdict=withheld(rows, allow_mixed_code))
     comparisons = overall_comparisons(out_dir, rows, baseline, **stats)
-    plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png")
+    from scenarios.plots import caption_of_rows
+    from scenarios.report_beyond import write_beyond_report  # beyond.png, comparisons_beyond
     from scenarios.report_buckets import write_bucket_report
 
-    buckets = write_bucket_report(out_dir, rows, baseline, **stats)
-    sections = (buckets, tuning_section(out_dir, spec))
+    plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png", caption_of_rows(rows))
+    beyond = write_beyond_report(out_dir, rows, baseline, **stats)
+    sections = (write_bucket_report(out_dir, rows, baseline, **stats), beyond)
+    sections += (tuning_section(out_dir, spec),)
     text = render_markdown(groups, comparisons, rows, baseline, metric, plot, sections, correction)
     if getattr(spec, "report_eval", ()):
         settings = " ".join(f"`{o}`" for o in spec.report_eval)
@@ -339,8 +331,8 @@ def write_report(
         )
     if note := code_note(rows, allow_mixed_code):  # first: it qualifies everything below
         text = text.replace("# Grid report\n", f"# Grid report\n\n{note}", 1)
-    atomic_write_text(out_dir / "report.md", text)
-    return out_dir / "report.md"
+    atomic_write_text(report := out_dir / report_name(getattr(spec, "report_eval", ())), text)
+    return report
 
 
 def render_markdown(

@@ -9,6 +9,7 @@ history *except the target*, a convention that looks at the target and is withdr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,3 +68,14 @@ def protocol_note(rows: Sequence[dict[str, Any]]) -> str:
             "rows; `toolkit evaluate RUN` re-scores a run under `eval.history=masked`."
         )
     return " ".join(notes)
+
+
+def report_name(report_eval: Sequence[str] = ()) -> str:
+    """The grid report's file: report.md, or under `report_eval` settings a file of its own
+    (``report_eval-history=unmasked.md``), so the report of the runs as trained stays."""
+    if not report_eval:
+        return "report.md"
+    slug = "-".join(
+        re.sub(r"[\[\]\s\"']", "", item.strip().removeprefix("eval.")) for item in report_eval
+    )
+    return f"report_eval-{re.sub(r'[^A-Za-z0-9=,._-]+', '_', slug)[:80]}.md"

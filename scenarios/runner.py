@@ -84,10 +84,11 @@ class ScenarioResult:
 
 def load_data(path: Path, spec: DatasetSpec) -> Dataset:
     """Load a dataset as the scenario's `[dataset]` table says (format, explicit files,
-    column names, k-core); `path` is the dataset actually read (`dataset_path`)."""
+    column names, k-core, user sample); `path` is the dataset actually read (`dataset_path`)."""
     from recsys.data import load_dataset
+    from recsys.data.users_sample import sample_users
 
-    return load_dataset(
+    dataset = load_dataset(
         path,
         items=spec.items,
         users=spec.interactions,
@@ -98,6 +99,8 @@ def load_data(path: Path, spec: DatasetSpec) -> Dataset:
         columns=spec.columns,
         kcore=spec.kcore,
     )
+    users = spec.users
+    return sample_users(dataset, users.sample, users.sample_seed) if users.sample else dataset
 
 
 def dataset_path(scenario: Scenario, data: Path | None) -> Path:
@@ -156,6 +159,7 @@ def prepare(
             "dropped_users": split.dropped_users,
             "split": split.kind,
             **({"kcore": _kcore_facts(dataset, split)} if dataset.report.kcore else {}),
+            **({"users_sample": sample} if (sample := dataset.report.users_sample) else {}),
         },
         "captions": {name: fc.record() for name, fc in captions.items()},
         "channels": [_channel_facts(c) for c in channels],
@@ -217,6 +221,7 @@ def _channel_input(
             texts=texts,
             source_fingerprint=source,
             item_ids=cat.item_ids,
+            source_label=channel.template,
         )
     paths = cat.image_paths if channel.modality == "image" else cat.video_paths
     return ChannelInput(channel.name, channel.modality, encoder, paths=paths, item_ids=cat.item_ids)

@@ -37,9 +37,10 @@ from recsys.config import (
     drop_defaults,
     hashed_sections,
 )
+from recsys.data.users_sample import UsersSample
 from recsys.eval.history import REMOVED_EVAL_KEYS
 from scenarios.errors import ScenarioError
-from scenarios.overrides import apply_override
+from scenarios.overrides import apply_override, blame_override
 from scenarios.templates import template_fields
 
 SHIPPED_DIR = Path(str(files("scenarios")))
@@ -68,10 +69,11 @@ class DatasetSpec:
     videos: str | None = None  # explicit video folder of <item_id>.mp4 (else found)
     columns: TableColumns = field(default_factory=TableColumns)  # tables / RecBole columns
     kcore: int = 0  # keep users and items with >= kcore interactions (0: no filter)
+    users: UsersSample = field(default_factory=UsersSample)  # a user subsample, before the split
 
 
 # Keys added after scenario fingerprints were first recorded: left out while at their default.
-DATASET_UNRECORDED = ("items", "interactions", "images", "videos", "columns", "kcore")
+DATASET_UNRECORDED = ("items", "interactions", "images", "videos", "columns", "kcore", "users")
 
 
 @dataclass(frozen=True)
@@ -232,8 +234,20 @@ def parse_scenario(
     `check_selection=False` is for scoring a finished run: its `train.select_metric` was
     used already, so other `eval.ks` need not report it."""
     doc = _thaw(data)
-    for item in overrides:
-        apply_override(doc, item, source=source)
+    applied = {apply_override(doc, item, source=source): item for item in overrides}
+    try:
+        return _parse(doc, source, default_name, check_selection, applied)
+    except ScenarioError as exc:  # a bad value typed on the command line: name the override
+        raise blame_override(exc, applied) from None
+
+
+def _parse(
+    doc: dict[str, Any],
+    source: str,
+    default_name: str | None,
+    check_selection: bool,
+    applied: dict[str, str],
+) -> Scenario:
     _merge_seed(doc, source)
     _refuse_removed(doc, source)
     if "name" not in doc and default_name is not None:
@@ -244,6 +258,7 @@ def parse_scenario(
     except TypedLoadError as exc:
         raise ScenarioError(source, exc.key, exc.message) from None
     object.__setattr__(scenario, "source", source)  # provenance, not configuration
+    object.__setattr__(scenario, "overridden", applied)  # key -> override (blame_override)
     validate(scenario, check_selection=check_selection)
     return scenario
 
@@ -435,6 +450,7 @@ def _validate_numbers(s: Scenario, check_selection: bool = True) -> None:
     with _named(src):
         s.split.check("split")
         check_options(s.dataset.format, s.dataset.kcore, s.dataset.columns)
+        s.dataset.users.check("dataset.users")
         s.model.check("model")
         s.train.check("train")
         s.eval.check("eval")

@@ -16,9 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.report import efficiency_of, metrics_of
+from scenarios.report_beyond import BEYOND_ROW, beyond_cell, beyond_of
 from scenarios.report_protocol import protocol_of
 
 SUMMARY_METRICS = (("hr@10", "test HR@10"), ("ndcg@10", "test NDCG@10"), ("mrr", "test MRR"))
+
+
+def _cutoff(key: str) -> int | None:
+    """10 of "ndcg@10"; None for a metric without a cut-off (mrr)."""
+    head, _, k = key.partition("@")
+    return int(k) if head in ("hr", "ndcg") and k.isdigit() else None
+
+
+def summary_metrics(keys: Sequence[str]) -> list[tuple[str, str]]:
+    """(key, row name) of the test metrics to show: HR and NDCG at every cut-off the run
+    reported (its `eval.ks`, smallest first), then MRR; the @10 defaults when none is
+    recorded."""
+    ks = sorted({k for k in map(_cutoff, keys) if k is not None})
+    if not ks:
+        return list(SUMMARY_METRICS)
+    pairs = [(f"{m}@{k}", f"test {m.upper()}@{k}") for k in ks for m in ("hr", "ndcg")]
+    return [*pairs, ("mrr", "test MRR")]
 
 
 def summary_of(
@@ -40,13 +58,14 @@ def summary_of(
         "protocol": protocol_of(dict(results)),
         "repeat_targets": masking.get("repeat_targets"),
         "repeat_share": masking.get("repeat_share"),
-        "test": {key: test.get(key) for key, _ in SUMMARY_METRICS},
+        "test": {key: test.get(key) for key, _ in summary_metrics(list(test))},
+        "beyond": beyond_of(dict(results)),  # coverage@10, tail@10 (None: not recorded)
         "best_epoch": results.get("best_epoch"),
         "epochs": results.get("epochs_run"),
         "stop_reason": results.get("stop_reason"),
         "seconds_per_epoch": efficiency_of(dict(results)).get("seconds_per_epoch"),
         "trainable_params": params.get("trainable"),
-        "dataset": source.get("name") or source.get("path"),
+        "dataset": _dataset_name(source),
         "dataset_path": source.get("path"),
         "users": dataset.get("users"),
         "dropped_users": dataset.get("dropped_users"),
@@ -55,6 +74,16 @@ def summary_of(
         "catalogue": dataset.get("catalogue"),
     }
     return summary | {"warnings": split_warnings(summary)}
+
+
+def _dataset_name(source: Mapping[str, Any]) -> Any:
+    """The dataset's name, and the user sample it was cut to (`dataset.users.sample`)."""
+    name, sample = source.get("name") or source.get("path"), source.get("users_sample")
+    if not isinstance(sample, dict):
+        return name
+    from recsys.data.users_sample import describe
+
+    return f"{name} ({describe(sample)})"
 
 
 def run_summary(run: Any) -> dict[str, Any]:
@@ -95,6 +124,7 @@ def summary_line(summary: Mapping[str, Any]) -> str:
     line = (
         f"test NDCG@10 {_number(test.get('ndcg@10'), '.4f')}, "
         f"HR@10 {_number(test.get('hr@10'), '.4f')}, MRR {_number(test.get('mrr'), '.4f')}; "
+        f"{beyond_cell(summary)}; "
         f"best epoch {summary['best_epoch']} of {summary['epochs']}, "
         f"{_number(summary['seconds_per_epoch'], '.2f')} s/epoch; "
         f"on {summary.get('dataset') or '–'}: users {_users(summary)}, "
@@ -145,13 +175,14 @@ def split_warnings(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _rows(summary: Mapping[str, Any]) -> list[str]:
+def _rows(summary: Mapping[str, Any], metrics: Sequence[tuple[str, str]]) -> list[str]:
     test = summary["test"]
     return [
         str(summary.get("dataset") or "–"),
         _users(summary),
         _items(summary),
-        *(_number(test.get(key), ".4f") for key, _ in SUMMARY_METRICS),
+        *(_number(test.get(key), ".4f") for key, _ in metrics),
+        beyond_cell(summary, named=False),
         str(summary["best_epoch"]),
         f"{summary['epochs']} ({summary['stop_reason'] or '–'})",
         _number(summary["seconds_per_epoch"], ".2f"),
@@ -168,11 +199,13 @@ def _repeats(summary: Mapping[str, Any]) -> str:
     return f"{count:,} ({share:.1%})"
 
 
-ROW_NAMES = (
-    "dataset",
-    "users",
-    "items",
-    *(name for _, name in SUMMARY_METRICS),
+def row_names(metrics: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """The table's row names around the metric rows `metrics` (`summary_metrics`)."""
+    names = (*(name for _, name in metrics), BEYOND_ROW)
+    return ("dataset", "users", "items", *names, *_TAIL_ROWS)
+
+
+_TAIL_ROWS = (
     "best epoch",
     "epochs",
     "s/epoch",
@@ -193,8 +226,9 @@ def summary_table(summaries: Sequence[Mapping[str, Any]], *, width: int = 100) -
     table.add_column("")
     for summary in summaries:
         table.add_column(f"seed {summary['seed']}", justify="right")
-    columns = [_rows(s) for s in summaries]
-    for i, name in enumerate(ROW_NAMES):
+    metrics = summary_metrics([key for s in summaries for key in s["test"]])
+    columns = [_rows(s, metrics) for s in summaries]
+    for i, name in enumerate(row_names(metrics)):
         table.add_row(name, *(column[i] for column in columns))
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False)

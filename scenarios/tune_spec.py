@@ -106,8 +106,7 @@ def value_overrides(values: Mapping[str, Any]) -> list[str]:
 
 
 def start_values(scenario: Scenario, space: Sequence[Any]) -> dict[str, Any]:
-    """The scenario's own value of every searched key (trial 0). A log scale cannot hold 0,
-    so a zero there (weight decay off) starts at the range's low end."""
+    """The scenario's own value of every searched key (trial 0 trains and records these)."""
     from recsys.methods import get_method, parse_method_options
 
     options = parse_method_options(scenario.method, scenario.method_options)
@@ -127,10 +126,16 @@ def start_values(scenario: Scenario, space: Sequence[Any]) -> dict[str, Any]:
         value = known.get(p.name)
         if value is None:
             value = getattr(options, p.name.removeprefix("method_options."))
-        if p.log and value <= 0:
-            value = p.low
         out[p.name] = value
     return out
+
+
+def searchable(values: Mapping[str, Any], space: Sequence[Any]) -> dict[str, Any]:
+    """`values` as the sampler may hold them: a log scale cannot hold 0, so a zero there
+    (weight decay off) is told to Optuna as the range's low end (the trial still trains
+    with 0: its `own` attribute, `scenarios.tune_study.trained_values`)."""
+    low = {p.name: p.low for p in space if p.log}
+    return {k: low[k] if k in low and v <= 0 else v for k, v in values.items()}
 
 
 def distributions(optuna: Any, space: Sequence[Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from scenarios.tune_spec import (
     distributions,
     identity_change,
     remove_checkpoints,
+    searchable,
     start_values,
     trial_folder,
     value_overrides,
@@ -45,12 +46,13 @@ def held_identity(optuna: Any, out_dir: Path) -> tuple[bool, Any]:
 
 def open_study(
     optuna: Any, out_dir: Path, identity: Mapping[str, Any], base: Scenario, spec: TuneSpec,
-    space: Sequence,
+    space: Sequence, storage: Any = None,
 ) -> Any:  # fmt: skip
-    """Create or reopen the study in `out_dir/study.db` (only the study of `identity`, see
+    """Create or reopen the study in `out_dir/study.db` (or `storage`: an Optuna storage or
+    RDB URL shared by workers, `scenarios.tune_workers`) (only the study of `identity`, see
     `scenarios.tune_spec.study_identity`); trials a killed call left RUNNING become FAIL
     (attribute `killed`) and their values are enqueued to run again first."""
-    storage = f"sqlite:///{Path(out_dir).resolve() / 'study.db'}"
+    storage = storage or f"sqlite:///{Path(out_dir).resolve() / 'study.db'}"
     study = optuna.create_study(
         storage=storage, study_name=STUDY_NAME, direction="maximize", load_if_exists=True
     )
@@ -58,7 +60,8 @@ def open_study(
     if held is None and not study.get_trials(deepcopy=False):
         study.set_user_attr("identity", dict(identity))
         if spec.include_start:
-            study.enqueue_trial(start_values(base, space), user_attrs={"start": True})
+            own = start_values(base, space)
+            study.enqueue_trial(searchable(own, space), user_attrs={"start": True, "own": own})
     elif (change := identity_change(held, identity)) is not None:
         raise ScenarioError(
             out_dir, "", f"holds another study ({change}); choose another output folder"
@@ -71,6 +74,12 @@ def open_study(
         retry = {**trial.user_attrs, "retry_of": trial.number}
         study.enqueue_trial(dict(trial.params), user_attrs=retry)
     return study
+
+
+def trained_values(trial: Any) -> dict[str, Any]:
+    """The values a trial trained with: its parameters, except where trial 0 holds the
+    scenario's own value that the sampler's range cannot (`scenarios.tune_spec.searchable`)."""
+    return dict(trial.params) | dict(trial.user_attrs.get("own") or {})
 
 
 def finished(optuna: Any, study: Any) -> list[Any]:
@@ -132,7 +141,7 @@ def run_trials(search: Search, prepared: Any, tracking: Any, *, progress: bool, 
         with warnings.catch_warnings():  # trial 0 may hold a start value outside the range
             warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
             trial = study.ask(dists)
-        values = {p.name: trial.params[p.name] for p in space}
+        values = {p.name: trained_values(trial)[p.name] for p in space}
         overrides = value_overrides(values)
         scenario = parse_scenario(search.doc, source=base.source, overrides=overrides)
         started = time.perf_counter()
@@ -158,7 +167,7 @@ def _run_trial(
     from recsys.train.trainer import TrainingDivergedError
     from scenarios.tracking import metric_key, track_run
 
-    folder = trial_folder(out_dir, trial.params)
+    folder = trial_folder(out_dir, trained_values(trial))
     trial.set_user_attr("folder", str(folder.relative_to(out_dir)))
     pruning = _Pruning(trial)
     name = f"trial {trial.number}"
@@ -236,7 +245,8 @@ def _trial_line(optuna: Any, study: Any, trial: Any, spec: TuneSpec) -> str:
     best = study.best_trial
     value = trial.value if trial.value is not None else (_last(trial) or 0.0)
     shown = ", ".join(
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in trained_values(trial).items()
     )
     epochs = max(trial.intermediate_values, default=0)
     pruned = "pruned after " if trial.state.name == "PRUNED" else ""
@@ -259,7 +269,7 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
                 "number": t.number,
                 "state": "KILLED" if study.user_attrs.get(f"killed_{t.number}") else t.state.name,
                 "value": t.value if t.value is not None else _last(t),
-                "params": dict(t.params),
+                "params": trained_values(t),
                 "epochs": max(t.intermediate_values, default=0),
                 **{k: v for k, v in t.user_attrs.items() if k in _ROW_ATTRS},
             }
@@ -286,7 +296,7 @@ def write_summary(search: Search) -> TuneResult:
     )  # fmt: skip
 
     best = study.best_trial
-    chosen = {p.name: best.params[p.name] for p in space}
+    chosen = {p.name: trained_values(best)[p.name] for p in space}
     tuned = copy.deepcopy(dict(search.doc))
     for item in value_overrides(chosen):
         apply_override(tuned, item, source=str(out_dir / "best.toml"))

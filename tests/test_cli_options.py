@@ -57,7 +57,7 @@ def test_the_walk_finds_every_command_and_its_counts() -> None:
                      "cache clean", "tune"}  # fmt: skip
     flags = {(" ".join(path), flag) for path, flag, _ in INT_OPTIONS}
     assert {("recommend", "--k"), ("caption", "--batch-size"), ("grid", "--workers")} <= flags
-    assert len([f for f in flags if f[0] == "caption"]) == 5
+    assert len([f for f in flags if f[0] == "caption"]) == 6  # ... and --shards (Ray)
     assert {("tune", "--trials"), ("grid", "--tune")} <= flags
 
 

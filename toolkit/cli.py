@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from toolkit import executor_options as ex
+
 app = typer.Typer(
     help="Multimodal sequential recommendation: caption item media, train IISAN-Versa and "
     "baselines over scenario files, and compare text-only with multimodal inputs.",
@@ -84,7 +86,7 @@ _STATS_SET_HELP = (
 @data_app.command("stats")
 def data_stats(
     path: Path | None = typer.Argument(None, help=_DATA_HELP + " Default: the embedded sample."),
-    set_: list[str] = typer.Option([], "--set", help=_STATS_SET_HELP),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=_STATS_SET_HELP),
     drop_unknown: bool = typer.Option(
         False, help="Drop interactions with unknown items instead of failing."
     ),
@@ -115,7 +117,7 @@ def data_stats(
 def data_convert(
     src: Path = typer.Argument(..., help=_DATA_HELP),
     dst: Path = typer.Argument(..., help="Output folder (canonical layout, Parquet)."),
-    set_: list[str] = typer.Option([], "--set", help=_SET_HELP),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=_SET_HELP),
 ) -> None:
     """Write a dataset as items.parquet + interactions.parquet (+ media), which loads fast."""
     from media.errors import OutputError
@@ -135,9 +137,39 @@ def data_convert(
         typer.echo(f"note: {note}")
 
 
+def _scenario_help() -> str:
+    from importlib.resources import files  # the shipped files, found as scenarios.schema does
+
+    names = sorted(p.name[:-5] for p in files("scenarios").iterdir() if p.name.endswith(".toml"))
+    return "Scenario TOML file, or a shipped scenario's name: " + ", ".join(names) + "."
+
+
+@data_app.command("show")
+def data_show(
+    item_id: str = typer.Argument(..., help="An item id of the scenario's dataset."),
+    scenario: str = typer.Option(..., help="Scenario file or shipped name, e.g. title."),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="Scenario override, e.g. channels.text.template=..."
+    ),
+    data: Path | None = typer.Option(None, help="Dataset path; overrides the scenario's."),
+) -> None:
+    """Show an item's text as each text channel of a scenario feeds it to its encoder: the
+    template filled, its token count, and what max_tokens cuts off."""
+    from recsys.errors import RecsysError
+    from scenarios.item_preview import preview_item, preview_lines
+    from scenarios.schema import ScenarioError
+
+    try:
+        preview = preview_item(item_id, scenario, set_, data=data)
+    except (ScenarioError, RecsysError) as exc:
+        _fail(str(exc))
+    for line in preview_lines(preview):
+        typer.echo(line)
+
+
 @app.command("run-scenario")
 def run_scenario_cmd(
-    file: Path = typer.Argument(..., help="Scenario TOML file (see scenarios/*.toml)."),
+    file: Path = typer.Argument(..., help=_scenario_help()),
     overrides: list[str] = typer.Argument(
         None, help="Dotted overrides applied before validation, e.g. train.epochs=5 seed=7."
     ),
@@ -184,7 +216,8 @@ def evaluate_cmd(
     verbose: bool = VERBOSE_OPTION,
 ) -> None:
     """Score a finished run's best checkpoint under other evaluation settings, without
-    training; writes <run>/eval-<hash>/results.json and never touches the run's files."""
+    training; writes <run>/eval-<settings>-<hash>/results.json (e.g. eval-ks=1,10,50-<hash>)
+    and never touches the run's files."""
     from media.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.evaluate import evaluate_run, withdrawn_note
@@ -218,7 +251,9 @@ def cache_list_cmd(
 def cache_clean_cmd(
     folder: Path | None = typer.Option(None, "--dir", help="Cache folder (default: the user's)."),
     older_than: str | None = typer.Option(
-        None, help="Only entries not used for this long: 30d, 12h, 2w."
+        None,
+        help="Only entries not used for this long: a number and a unit, s (seconds), "
+        "m (minutes), h (hours), d (days) or w (weeks), e.g. 30d, 12h, 2w.",
     ),
     kind: list[str] = typer.Option([], help="Only this kind: states, captions, models."),
     all_: bool = typer.Option(False, "--all", help="Remove every entry (of --kind)."),
@@ -254,23 +289,52 @@ def tune_cmd(
     trials: int = typer.Option(..., min=1, help="Trials (the budget); a rerun resumes."),
     data: Path | None = typer.Option(None, help="Dataset path; overrides the scenario's."),
     out: Path | None = typer.Option(None, help="Study folder (default: runs/tune-<scenario>)."),
+    workers: int = typer.Option(1, min=1, help="Workers on one shared study (--executor)."),
+    storage: str | None = typer.Option(
+        None, help="The shared study: an RDB URL or a journal file (default: <out>/study.db)."
+    ),
+    executor: str = ex.EXECUTOR,
+    cpus: int = ex.CPUS,
+    gpus: float = ex.GPUS,
+    memory_gb: float | None = ex.MEMORY_GB,
+    ray_address: str | None = ex.RAY_ADDRESS,
+    attempts: int = ex.ATTEMPTS,
+    slurm_partition: str | None = ex.SLURM_PARTITION,
+    slurm_time: int = ex.SLURM_TIME,
+    slurm_account: str | None = ex.SLURM_ACCOUNT,
 ) -> None:
     """Search the method's hyper-parameters on validation NDCG@10 (Optuna), write the best
     configuration as best.toml, then compute its test metrics once."""
+    from media.console import show_bars
     from recsys.errors import RecsysError
     from scenarios.schema import ScenarioError
     from scenarios.tune import TuneSpec, default_study_dir, tune_scenario
+    from scenarios.tune_end import tune_end_lines
 
+    _console(None, False)  # bars only on a terminal; no library INFO lines in a log
     try:
         out_dir = out or default_study_dir(file, overrides or [])
-        result = tune_scenario(
-            file, overrides or [], spec=TuneSpec(trials=trials), out_dir=out_dir, data=data,
-            echo=typer.echo,
+        where = ex.executor_of(
+            executor, workers, cpus=cpus, gpus=gpus, memory_gb=memory_gb,
+            ray_address=ray_address, max_retries=attempts - 1, slurm_partition=slurm_partition,
+            slurm_time=slurm_time, slurm_account=slurm_account,
         )  # fmt: skip
-    except (ScenarioError, RecsysError) as exc:
+        if workers > 1 or storage or executor != "local":
+            from scenarios.tune_workers import tune_in_workers
+
+            result = tune_in_workers(
+                file, overrides or [], spec=TuneSpec(trials=trials), out_dir=out_dir, data=data,
+                storage=storage, executor=where, echo=typer.echo,
+            )  # fmt: skip
+        else:
+            result = tune_scenario(
+                file, overrides or [], spec=TuneSpec(trials=trials), out_dir=out_dir, data=data,
+                echo=typer.echo, progress=show_bars(),
+            )  # fmt: skip
+    except (ScenarioError, RecsysError, ValueError) as exc:
         _fail(str(exc))
-    typer.echo(f"best valid ndcg@10 {result.best_value:.4f}; scenario: {result.best_file}")
-    typer.echo(f"test metrics of the best configuration: {result.out_dir / 'best'}")
+    for line in tune_end_lines(result):
+        typer.echo(line)
 
 
 def _captioner_help() -> str:
@@ -302,6 +366,12 @@ def caption_cmd(
         help="Count captions made with the same model and settings under other torch / "
         "transformers versions as done (default: caption again).",
     ),
+    executor: str = typer.Option("local", help="local, or ray: shards as Ray tasks."),
+    ray_address: str | None = ex.RAY_ADDRESS,
+    shards: int | None = typer.Option(
+        None, min=1, help="Ray tasks (default: one per GPU, or CPU)."
+    ),
+    gpus: float = ex.GPUS,
 ) -> None:
     """Caption images and video frames into a resumable caption store (shard parts are
     joined by `toolkit caption-merge`)."""
@@ -322,22 +392,21 @@ def caption_cmd(
             items = list_media(images or videos, "image" if images else "video")
             if not items:
                 _fail(f"no {'images' if images else 'videos'} found in {images or videos}")
-        summary = caption_items(
-            items,
-            captioner=captioner,
-            store=store,
-            model=model,
-            prompt=prompt,
-            max_new_tokens=max_new_tokens,
-            num_beams=num_beams,
-            batch_size=batch_size,
-            device=device,
-            dtype=dtype,
-            num_frames=num_frames,
-            num_workers=workers,
-            shard=parse_shard(shard) if shard else None,
+        options = dict(
+            captioner=captioner, store=store, model=model, prompt=prompt,
+            max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size,
+            device=device, dtype=dtype, num_frames=num_frames, num_workers=workers,
             reuse_across_versions=reuse_across_versions,
-        )
+        )  # fmt: skip
+        if executor not in ("local", "ray"):
+            _fail(f"caption --executor must be local or ray, got {executor!r}")
+        if executor == "ray":
+            from captioning.ray_shards import RayCaptioning, caption_on_ray, joined
+
+            where = RayCaptioning(ray_address, shards, gpus=gpus)
+            summary = joined(caption_on_ray(items, where, **options))
+        else:
+            summary = caption_items(items, shard=parse_shard(shard) if shard else None, **options)
     except (CaptioningError, RecsysError, OutputError, ValueError) as exc:
         _fail(str(exc))
     if summary.version_drift:
@@ -376,16 +445,34 @@ def grid_cmd(
     seeds: str | None = typer.Option(None, help="Comma-separated seeds, e.g. 0,1,2."),
     data: Path | None = typer.Option(None, help="Dataset for every scenario."),
     out: Path | None = typer.Option(None, help="Output folder (default runs/grid-<name>)."),
-    set_: list[str] = typer.Option([], "--set", help="Override for every scenario: key=value."),
-    workers: int = typer.Option(1, min=1, help="Run cells in this many local processes."),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="Override for every scenario: key=value."
+    ),
+    workers: int = typer.Option(1, min=1, help="Cells at once (local processes, Ray, SLURM)."),
+    executor: str = ex.EXECUTOR,
+    cpus: int = ex.CPUS,
+    gpus: float = ex.GPUS,
+    memory_gb: float | None = ex.MEMORY_GB,
+    ray_address: str | None = ex.RAY_ADDRESS,
+    attempts: int = ex.ATTEMPTS,
+    slurm_partition: str | None = ex.SLURM_PARTITION,
+    slurm_time: int = ex.SLURM_TIME,
+    slurm_account: str | None = ex.SLURM_ACCOUNT,
     tune: int | None = typer.Option(
         None, min=1, help="First tune every (scenario, method) with this many trials."
+    ),
+    tune_workers: int = typer.Option(
+        1, min=1, help="Workers of each tuning study (one shared study, on --executor)."
     ),
     commands: bool = typer.Option(
         False, "--commands", help="Print one run-scenario line per cell (for a scheduler)."
     ),
     no_run: bool = typer.Option(
-        False, "--no-run", help="Only write the report from finished cells; train nothing."
+        False,
+        "--no-run",
+        "--report-only",
+        help="Only write the report from finished cells; train nothing (after a Ray or SLURM "
+        "run, from any machine that sees the grid folder).",
     ),
     report_eval: list[str] = typer.Option(
         [],
@@ -440,10 +527,15 @@ def grid_cmd(
                 typer.echo(line)
             return
         _console(progress, verbose)
+        where = ex.executor_of(
+            executor, workers, cpus=cpus, gpus=gpus, memory_gb=memory_gb,
+            ray_address=ray_address, max_retries=attempts - 1, slurm_partition=slurm_partition,
+            slurm_time=slurm_time, slurm_account=slurm_account,
+        )  # fmt: skip
         result = run_grid(
             spec, out_dir=out, data=data, echo=typer.echo, workers=workers, run=not no_run,
             progress=bool(progress), verbose=verbose, rerun_other_code=rerun_other_code,
-            allow_mixed_code=allow_mixed_code,
+            allow_mixed_code=allow_mixed_code, executor=where, tune_workers=tune_workers,
         )  # fmt: skip
     except (ScenarioError, RecsysError, OutputError, ValueError) as exc:
         _fail(str(exc))
@@ -476,6 +568,38 @@ def compare_cmd(
         typer.echo(f"written to {result.write(out)} and compare.json")
 
 
+@app.command("results")
+def results_cmd(
+    paths: list[Path] = typer.Argument(..., help="Folders searched for runs and grids."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a markdown table."),
+    as_json: bool = typer.Option(False, "--json", help="JSON (a list of rows)."),
+    markdown: bool = typer.Option(False, "--markdown", help="A markdown table (the default)."),
+    out: Path | None = typer.Option(None, help="Write the table to this file, not stdout."),
+    plot: Path | None = typer.Option(None, help="Also write the figures (PNG, PDF, SVG) here."),
+    bucket_scale: str = typer.Option("linear", help="Bucket figure's y axis: linear or log."),
+) -> None:
+    """One table of every finished run under the folders (one row per run: configuration,
+    data, protocol, seed, test metrics, cost, code); unfinished runs are listed on stderr."""
+    from scenarios.results_table import plot_results, results_table
+
+    if as_csv + as_json + markdown > 1:
+        _fail("choose one of --csv, --json, --markdown")
+    fmt = "csv" if as_csv else "json" if as_json else "markdown"
+    try:
+        table = results_table(paths)
+        figures = plot_results(table, plot, yscale=bucket_scale) if plot else []
+    except ValueError as exc:
+        _fail(str(exc))
+    for line in table.skipped:
+        typer.echo(line, err=True)
+    if out is None:
+        typer.echo(table.render(fmt), nl=False)
+    else:
+        typer.echo(f"{len(table.rows)} runs written to {table.write(out, fmt)}")
+    for path in figures:
+        typer.echo(f"figure: {path}")
+
+
 @app.command("recommend")
 def recommend_cmd(
     run_dir: Path = typer.Argument(..., help="A finished run folder."),
@@ -495,7 +619,7 @@ def recommend_cmd(
         )
     except (ScenarioError, RecsysError) as exc:
         _fail(str(exc))
-    typer.echo("history (oldest first):")
+    typer.echo(recs.history_heading())
     for item_id, title in recs.history:
         typer.echo(f"      {item_id}  {title}")
     typer.echo(f"top {k}:")

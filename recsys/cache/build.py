@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from media.io import (
 from recsys import distributed
 from recsys.cache.keys import cache_folder, channel_items, fingerprint_fields, item_label
 from recsys.cache.lock import folder_lock
+from recsys.cache.progress import ProgressLog
 from recsys.cache.reuse import (
     PARTIAL,
     cache_size,
@@ -134,12 +136,17 @@ def _build(
         desc=f"cache {channel.name}",
         unit="item",
     )
-    for k in distributed.shard_blocks(range(len(chunks)), ctx):
+    mine = list(distributed.shard_blocks(range(len(chunks)), ctx))
+    write = say if progress and ctx.is_main else _quiet  # lines too: a log holds no bar
+    log = ProgressLog(channel.name, sum(len(chunks[k]) for k in mine), write)
+    for k in mine:
         chunk = chunks[k]
         path = partial / f"chunk_{k:05d}.npz"
         if not path.exists():
-            _write_chunk(path, channel, encoder, items, chunk, batch_size)
+            _write_chunk(path, channel, encoder, items, chunk, batch_size, log.update)
             computed += len(chunk)
+        else:
+            log.update(len(chunk), computed=False)
         bar.update(len(chunk))
     bar.close()
     distributed.barrier()  # every rank's chunks are on disk
@@ -166,10 +173,13 @@ def _write_chunk(
     items: list[Any],
     chunk: list[int],
     batch_size: int,
+    done: Callable[[int], None] = lambda _: None,
 ) -> None:
-    """Encode one chunk of items and write its states atomically (a resumed build skips it)."""
+    """Encode one chunk of items and write its states atomically (a resumed build skips
+    it); `done` is told each batch's item count."""
     ids = [item_label(channel, i) for i in chunk]
-    states, valid = _encode_chunk(encoder, [items[i] for i in chunk], batch_size, ids, channel.name)
+    raw = [items[i] for i in chunk]
+    states, valid = _encode_chunk(encoder, raw, batch_size, ids, channel.name, done)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, rows=np.asarray(chunk, dtype=np.int64) + 1, states=states, valid=valid)
 
@@ -255,8 +265,17 @@ def _check_fp16(states: torch.Tensor, encoder: Encoder, ids: list[str], name: st
     )
 
 
+def _quiet(_: str) -> None:
+    """Where the progress lines of a build that reports nothing go."""
+
+
 def _encode_chunk(
-    encoder: Encoder, raw: list[Any], batch_size: int, ids: list[str], name: str
+    encoder: Encoder,
+    raw: list[Any],
+    batch_size: int,
+    ids: list[str],
+    name: str,
+    done: Callable[[int], None] = lambda _: None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """States [n, steps, width] fp16 and valid [n] of one chunk; failed media -> zeros.
     `ids` name the chunk's items (for the float16 check's message)."""
@@ -272,13 +291,13 @@ def _encode_chunk(
                 where.append(j)
             except _media_errors():
                 continue
-        if not loaded:
-            continue
-        with torch.inference_mode(), outside_autocast():
-            states = encoder(**encoder.prepare(loaded))  # [b, steps, width] fp32
-        _check_fp16(states, encoder, [ids[j] for j in where], name)
-        out[where] = states.to(torch.float16).cpu().numpy()
-        valid[where] = True
+        if loaded:
+            with torch.inference_mode(), outside_autocast():
+                states = encoder(**encoder.prepare(loaded))  # [b, steps, width] fp32
+            _check_fp16(states, encoder, [ids[j] for j in where], name)
+            out[where] = states.to(torch.float16).cpu().numpy()
+            valid[where] = True
+        done(len(raw[start : start + batch_size]))
     return out, valid
 
 
@@ -334,6 +353,7 @@ def _assemble(
         "shared_steps": skip,
         "missing": int(len(missing)),
         "missing_items": _missing_items(missing, channel.item_ids),
+        "inputs": {"template": channel.source_label} if channel.source_label else {},
         "build": {**stats, "bytes": int(np.prod(shape)) * 2},
     }
     atomic_write_json(folder / MANIFEST, manifest)  # written last: its presence means complete

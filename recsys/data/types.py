@@ -134,6 +134,7 @@ class LoadReport:
     dropped_unknown: int = 0
     notes: tuple[str, ...] = ()
     kcore: dict[str, int] | None = None
+    users_sample: dict[str, int] | None = None  # recsys.data.users_sample: sample, seed, kept, of
 
 
 @dataclass(frozen=True)

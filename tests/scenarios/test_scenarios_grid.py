@@ -271,7 +271,8 @@ def test_cells_run_by_their_printed_commands_are_rerun_after_an_override_changes
     assert recorded["config"]["train"]["lr"] == 1e-3
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
     overall, buckets = report.split("\n## NDCG@10 by popularity bucket")
-    for table in (overall, buckets):  # the stale run is in neither table
+    buckets, beyond = buckets.split("\n## Beyond accuracy")
+    for table in (overall, buckets, beyond):  # the stale run is in no table
         assert len([line for line in table.splitlines() if line.startswith("| title |")]) == 1
 
 
@@ -403,6 +404,7 @@ def test_report_eval_scores_every_finished_cell_without_training(
     out = tmp_path / "grid"
     shutil.copytree(result.out_dir, out)  # leave the module's grid as it is
     own = {p: p.read_bytes() for p in out.glob("runs/*/*/results.json")}
+    trained_report = (out / "report.md").read_bytes()
     scored_spec = dataclasses.replace(spec, report_eval=("eval.history=unmasked",))
     lines: list[str] = []
     trained: list[GridCell] = []
@@ -422,7 +424,9 @@ def test_report_eval_scores_every_finished_cell_without_training(
         assert float(row["test_ndcg@10"]) == pytest.approx(scored["test"]["ndcg@10"])
         assert scored["masking"]["convention"] == "unmasked"
     assert {p: p.read_bytes() for p in own} == own  # the runs' own results are untouched
-    report = (out / "report.md").read_text(encoding="utf-8")
+    assert again.report == out / "report_eval-history=unmasked.md"  # a report of its own
+    assert (out / "report.md").read_bytes() == trained_report  # the trained runs' report stays
+    report = again.report.read_text(encoding="utf-8")
     assert "Scored under `eval.history=unmasked`" in report
     assert "ranked among the other history items (nothing is masked)" in report
     assert sum("scored under eval.history=unmasked" in line for line in lines) == 8

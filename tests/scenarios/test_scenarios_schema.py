@@ -343,12 +343,13 @@ def test_fingerprint_tracks_what_changes_results() -> None:
         legacy.pop(key, None)
     del legacy["model"]["init"]
     # Dataset and split keys added with issue 16 stay out while at their defaults.
-    for key in ("items", "interactions", "images", "videos", "columns", "kcore"):
+    for key in ("items", "interactions", "images", "videos", "columns", "kcore", "users"):
         del legacy["dataset"][key]
     for key in ("kind", "valid_cut", "test_cut"):
         del legacy["split"][key]
-    # The new-item protocol (off) and the default popularity buckets are left out too.
-    del legacy["split"]["new_items"], legacy["eval"]["buckets"]
+    # The new-item protocol (off), the default popularity buckets and the beyond-accuracy
+    # metrics (on) are left out too.
+    del legacy["split"]["new_items"], legacy["eval"]["buckets"], legacy["eval"]["beyond"]
     assert xavier.fingerprint() == sha256_json(legacy)
     temporal = load_scenario("title", ["split.kind=temporal"])
     assert temporal.fingerprint() != base.fingerprint()
