@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("media", "captioning", "recsys", "scenarios", "toolkit", "provenance")
+PACKAGES = ("media", "plumbing", "captioning", "recsys", "scenarios", "toolkit", "provenance")
 
 
 def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:

@@ -27,8 +27,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from media.io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from media.palette import SAMPLE_COLOURS
+from plumbing.io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "recsys" / "data" / "sample"  # package data of recsys.data

@@ -52,7 +52,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
     from recsys.cache import build_or_load_cache
     from recsys.channels import ChannelInput, EncoderSpec
     from recsys.data import load_dataset, make_split

@@ -171,7 +171,7 @@ def main() -> None:
     from captioning.prompts import resolve_prompt
     from captioning.registry import register_captioner
     from media.images import load_image
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

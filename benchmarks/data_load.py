@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from plumbing.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 ROOT = Path(__file__).resolve().parent
 WORDS = [

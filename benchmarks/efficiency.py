@@ -33,7 +33,7 @@ from efficiency_worker import DATA, METHODS, RESULTS, TARGETS, WORK, run_worker
 # ---- the cost table -------------------------------------------------------------------------
 def cost(args: argparse.Namespace) -> None:
     """Every method on the same subsample; JSON + markdown with ratios to FFT and TPME."""
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
     from recsys.eval.efficiency import tpme
 
     stem = f"efficiency_{args.device}" + (
@@ -300,7 +300,7 @@ def quality(args: argparse.Namespace) -> None:
     """
     import numpy as np
 
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
 
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in QUALITY_METHODS}
     per_user: dict[str, list[np.ndarray]] = {m: [] for m in QUALITY_METHODS}
@@ -361,7 +361,7 @@ def _per_user(run_dir: Path, column: str):
 def _quality_summary(runs, per_user, args) -> dict[str, Any]:
     import numpy as np
 
-    from scenarios.stats import compare_seeded
+    from scenarios.report.stats import compare_seeded
 
     out: dict[str, Any] = {"per_method": {}, "paired": {}}
     for label in QUALITY_METHODS:
@@ -378,7 +378,9 @@ def _quality_summary(runs, per_user, args) -> dict[str, Any]:
         }
     a, b = per_user["fft"], per_user["iisan_versa_cached"]
     pairs = min(len(a), len(b))
-    if pairs:  # users x seeds crossed test (scenarios.stats); one comparison: nothing to adjust
+    if (
+        pairs
+    ):  # users x seeds crossed test (scenarios.report.stats); one comparison: nothing to adjust
         seeds = list(args.seeds[:pairs])
         runs_a = dict(zip(seeds, a[:pairs], strict=True))
         runs_b = dict(zip(seeds, b[:pairs], strict=True))
@@ -431,7 +433,7 @@ def _quality_markdown(report: dict[str, Any]) -> str:
             f"| {key} | {c['n']} | {len(c['seeds'])} | {per_seed} | {c['diff']:+.4f} "
             f"| [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['p_value']:.3g} |"
         )
-    # one comparison, so no multiplicity adjustment; say what was tested (scenarios.stats)
+    # one comparison, so no multiplicity adjustment; say what was tested (scenarios.report.stats)
     lines += ["", *(f"{key}: {c['tested']}" for key, c in report["paired"].items())]
     v = report.get("verdict")
     if v:

@@ -109,7 +109,7 @@ def make_channels(split, variant: str, work: Path, text_encoder: str = "minilm")
     """The text channel (MiniLM, or `text_encoder` = "mpnet": the 110 M base-size encoder of
     the `mpnet` extra) and, for the multimodal variant, a small ViT on generated images."""
     from recsys.channels import ChannelInput, EncoderSpec
-    from scenarios.models import resolve_model
+    from scenarios.schema.models import resolve_model
 
     model = str(minilm_folder()) if text_encoder == "minilm" else resolve_model(text_encoder, work)
     text = EncoderSpec(model, max_tokens=30, groups=6)

@@ -101,7 +101,7 @@ def main() -> None:
         "target_ratio": 1.5,
         "target_ratio_beyond": 1.15,
     }
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
 
     out = ROOT / "results" / "eval_throughput"
     atomic_write_json(out.with_suffix(".json"), report)

@@ -30,7 +30,7 @@ PARALLEL = 2  # local worker processes / local Ray CPUs
 
 
 def _spec(cache: Path, epochs: int, cells: int):
-    from scenarios.grid import GridSpec
+    from scenarios.grid.run import GridSpec
 
     overrides = (
         f"train.epochs={epochs}",
@@ -40,13 +40,13 @@ def _spec(cache: Path, epochs: int, cells: int):
     )
     # the file, not the shipped name: run as a script, benchmarks/scenarios/ shadows the
     # package's data folder (importlib.resources) and the name is not found
-    title = str(ROOT / "scenarios" / "title.toml")
+    title = str(ROOT / "scenarios" / "shipped" / "title.toml")
     return GridSpec(scenarios=(title,), seeds=tuple(range(cells)), overrides=overrides)
 
 
 def _measure(kind: str, spec, out: Path) -> dict:
-    from scenarios.executors import Executor
-    from scenarios.grid import run_grid
+    from scenarios.grid.run import run_grid
+    from scenarios.run.executors import Executor
 
     executor = Executor(kind, workers=PARALLEL)
     started = time.perf_counter()
@@ -148,13 +148,13 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=8)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from scenarios.runner import run_one
+    from scenarios.run.runner import run_one
 
     with tempfile.TemporaryDirectory(prefix="executors-bench-") as tmp:
         root = Path(tmp)
         spec = _spec(root / "cache", args.epochs, args.cells)
         warm = _spec(root / "cache", 1, 1)  # build the hidden-state cache outside the timing
-        from scenarios.grid import plan_grid
+        from scenarios.grid.run import plan_grid
 
         cell = plan_grid(warm, root / "warm")[0]
         run_one(cell.scenario, seed=0, run_dir=cell.run_dir, progress=False)

@@ -92,7 +92,11 @@ def main() -> None:
     row = {"label": args.label, "scenario": args.scenario, **measure(steps)}
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "house_walk.json"
-    rows = [r for r in json.loads(path.read_text()) if r["label"] != args.label] if path.exists() else []
+    rows = (
+        [r for r in json.loads(path.read_text()) if r["label"] != args.label]
+        if path.exists()
+        else []
+    )
     rows.append({**row, "walk": [f"{a} -> {b}" for a, b in steps]})
     path.write_text(json.dumps(rows, indent=1) + "\n")
     lines = [
@@ -106,7 +110,8 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['label']} | {r['scenario']} | {r['files']} | {r['steps']} | {r['climbs']} | {r['returns']} |"
+        f"| {r['label']} | {r['scenario']} | {r['files']} | {r['steps']} "
+        f"| {r['climbs']} | {r['returns']} |"
         for r in rows
     ]
     (RESULTS / "house_walk.md").write_text("\n".join(lines) + "\n")

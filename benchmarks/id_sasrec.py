@@ -100,7 +100,7 @@ def main() -> None:
         "reached": result.test["hr@10"] >= ref_hr and result.test["ndcg@10"] >= ref_ndcg,
     }
     out = ROOT / "results" / f"id_sasrec_{tag}"
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
 
     atomic_write_json(out.with_suffix(".json"), report)
     atomic_write_text(out.with_suffix(".md"), _markdown(report))
@@ -126,7 +126,7 @@ def _markdown(r: dict) -> str:
 
 def _summary() -> None:
     """One table over every id_sasrec_*.json in results/ -> id_sasrec_summary.md."""
-    from media.io import atomic_write_text
+    from plumbing.io import atomic_write_text
 
     rows = []
     for path in sorted((ROOT / "results").glob("id_sasrec_*.json")):

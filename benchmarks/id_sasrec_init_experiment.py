@@ -24,7 +24,7 @@ DATA = Path("/work/shared/data/amazon_scientific")
 
 def main() -> None:
     torch.set_num_threads(1)
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
     from recsys.config import EvalConfig, SASRecConfig, TrainConfig
     from recsys.data import load_dataset, make_split
     from recsys.run import run_experiment

@@ -34,7 +34,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
     from recsys.config import TrainConfig
     from recsys.run import run_experiment
 

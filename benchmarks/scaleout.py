@@ -98,9 +98,11 @@ def part_a(work: Path) -> list[dict]:
     cases = []
     if SCIENTIFIC.exists():
         cases.append(
-            _case("id", "scenarios/id.toml", SCIENTIFIC, ["train.epochs=2", *common], work)
+            _case("id", "scenarios/shipped/id.toml", SCIENTIFIC, ["train.epochs=2", *common], work)
         )
-    cases.append(_case("title", "scenarios/title.toml", None, ["train.epochs=3", *common], work))
+    cases.append(
+        _case("title", "scenarios/shipped/title.toml", None, ["train.epochs=3", *common], work)
+    )
     return cases
 
 
@@ -181,7 +183,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only rewrite the markdown")
     args = parser.parse_args()
     if args.report:
-        from media.io import atomic_write_text
+        from plumbing.io import atomic_write_text
 
         data = json.loads((RESULTS / "scaleout.json").read_text())
         atomic_write_text(RESULTS / "scaleout.md", _markdown(data))
@@ -199,7 +201,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.path.insert(0, str(ROOT))
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
 
     atomic_write_json(name, result)
     atomic_write_text(RESULTS / "scaleout.md", _markdown(result))

@@ -2,13 +2,13 @@
 
 A grid report compares scenarios (text-only vs multimodal) within one method; the study
 behind docs/results.md (`benchmarks/grids/scientific.toml`, and the new-item protocol run of
-`scenarios/grids/coldstart_scientific.toml`) also needs methods against each other
+`scenarios/shipped/grids/coldstart_scientific.toml`) also needs methods against each other
 (IISAN-Versa vs ID-SASRec, vs the frozen encoder) and encoders against each other (MPNet-base
 vs MiniLM-L6, the scaling claim). This reads the grids' `runs.csv` and per-user files and
 pairs the runs seed by seed, over all test users and per popularity bucket, with
-`scenarios.stats.compare_seeded` (users × seeds crossed design: one p-value and one interval
+`scenarios.report.stats.compare_seeded` (users × seeds crossed design: one p-value and one interval
 from the seed and user variance components). Each printed table of comparisons is one family:
-its p-values are Holm-adjusted together (`scenarios.multiplicity`) and its verdicts use the
+its p-values are Holm-adjusted together (`scenarios.report.multiplicity`) and its verdicts use the
 adjusted p.
 
     .venv/bin/python benchmarks/scientific_tables.py --grid runs/sci \\
@@ -94,8 +94,8 @@ def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _compare(a: dict, b: dict, bucket: Any = None) -> dict[str, Any] | None:
-    from scenarios.comparisons import user_metrics
-    from scenarios.stats import compare_seeded
+    from scenarios.report.comparisons import user_metrics
+    from scenarios.report.stats import compare_seeded
 
     seeds = sorted(set(a) & set(b))
     ua = {s: user_metrics(a[s]["dir"], "ndcg@10", bucket) for s in seeds}
@@ -114,13 +114,13 @@ CORRECTION = "holm"  # every printed table of comparisons is one family
 def _adjust(comparisons: list[dict[str, Any] | None]) -> int:
     """Holm-adjust one printed table's comparisons (empty buckets, None, are not tested);
     returns the family's size."""
-    from scenarios.multiplicity import adjust_family
+    from scenarios.report.multiplicity import adjust_family
 
     return adjust_family([c for c in comparisons if c is not None], CORRECTION)
 
 
 def _cmp_cell(c: dict[str, Any] | None) -> str:
-    from scenarios.report_tables import p_text, verdict
+    from scenarios.report.tables import p_text, verdict
 
     if c is None:
         return "–"
@@ -216,7 +216,7 @@ def markdown(report: dict[str, Any], command: str = "") -> str:
 
 
 def main() -> None:
-    from media.io import atomic_write_json, atomic_write_text
+    from plumbing.io import atomic_write_json, atomic_write_text
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=Path, required=True, help="leave-one-out grid output")

@@ -1,4 +1,4 @@
-"""Calibration of the seed-aware verdict (`scenarios.stats`) under the null, and its power.
+"""Calibration of the seed-aware verdict (`scenarios.report.stats`) under the null, and its power.
 
 Simulates per-user differences of two runs over a crossed users x seeds design,
 ``d[s, u] = mu + alpha_s + beta_u + eps_su`` with normal effects and sd_eps = 1, on the grid
@@ -8,7 +8,7 @@ of issue 25: seed sd absent, equal to and 4x the user-level standard error of th
 verdict's false-positive rate at mu = 0 with its Monte-Carlo standard error, and its power at
 mu = 2 and 4 total standard errors (``sqrt(sd_seed^2 / k + sd_user^2 / n + 1 / (k n))``), for
 
-* the new rule: ``k >= 2`` and Banerjee's interval excludes 0 (`scenarios.stats.two_way` and
+* the new rule: ``k >= 2`` and Banerjee's interval excludes 0 (`scenarios.report.stats.two_way` and
   `rejects`, the library's own vectorised code, on [replicates, k, n] arrays);
 * today's (withdrawn) rule: ``k >= 2``, sign-flip p < 0.05 over seed-averaged users **and** a
   seeds-then-users nested bootstrap 95% interval that excludes 0. The grid uses a CLT shortcut
@@ -39,9 +39,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))  # run as a script from anywhere
 
-from scenarios.stats import ALPHA, rejects, two_way  # noqa: E402
+from scenarios.report.stats import ALPHA, rejects, two_way  # noqa: E402
 
-# ---- The withdrawn rule: exact copies of scenarios/stats.py before issue 25 (do not use). ----
+# ---- The withdrawn rule: copies of scenarios/report/stats.py before issue 25 (do not use). ----
 PERMUTATIONS = 9_999  # random sign flips (exact enumeration when 2^n is smaller)
 RESAMPLES = 2_000  # hierarchical bootstrap resamples
 _CHUNK_ELEMENTS = 4_000_000  # bounds the [rows, users] blocks of both procedures
@@ -254,8 +254,9 @@ def markdown(result: dict[str, object]) -> str:
         "",
         "Null false-positive rate (FPR, ± Monte-Carlo SE) and power at a true effect of 2 and "
         "4 total standard errors. *new*: Banerjee's interval on the two-way ANOVA components "
-        "(`scenarios.stats`). *old*: the withdrawn rule (sign-flip p < 0.05 over seed-averaged "
-        "users and a seeds-then-users bootstrap interval excluding 0), by its CLT shortcut. "
+        "(`scenarios.report.stats`). *old*: the withdrawn rule (sign-flip p < 0.05 over "
+        "seed-averaged users and a seeds-then-users bootstrap interval excluding 0), by its "
+        "CLT shortcut. "
         f"A new-rule FPR above {result['threshold']:.4f} (0.05 + 2 MC-SE at 0.05) is flagged "
         "**!**. sd_seed is `ratio` × the user-level SE of the mean.",
         "",

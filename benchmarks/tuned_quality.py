@@ -6,10 +6,10 @@ same number of trials at the same epoch budget, then run over 3 seeds, paired st
 
 It writes the seeded user subsample of Amazon Scientific (the same users as
 `benchmarks/efficiency.py quality`: data seed 12345) as a dataset folder and a grid file
-under runs/benchmarks/tuned_quality/, runs that grid (`scenarios.grid.run_grid`: every
-(scenario, method) is tuned first on validation NDCG@10, `scenarios.grid_tune`, then its
+under runs/benchmarks/tuned_quality/, runs that grid (`scenarios.grid.run.run_grid`: every
+(scenario, method) is tuned first on validation NDCG@10, `scenarios.grid.tune`, then its
 seeded cells run with the chosen values), then compares the two methods' per-user test
-NDCG@10 seed by seed (`scenarios.stats.compare_seeded`) and writes
+NDCG@10 seed by seed (`scenarios.report.stats.compare_seeded`) and writes
 benchmarks/results/tuned_quality_cpu_<users>u.{json,md}. A rerun resumes: studies and cells
 are resumable, finished ones are skipped. `toolkit grid <work>/grid.toml` runs the same grid.
 FFT gets IISAN-Versa's head and fusion, so head capacity does not confound the comparison.
@@ -44,7 +44,7 @@ def write_subsample(data: Path, users: int, seed: int, folder: Path) -> Path:
     users.tsv in `folder`; the items file is copied whole (the split keeps used items)."""
     import numpy as np
 
-    from media.io import atomic_write_text
+    from plumbing.io import atomic_write_text
     from recsys.data import detect_files, load_dataset
 
     if (folder / "users.tsv").exists():
@@ -62,7 +62,7 @@ def write_subsample(data: Path, users: int, seed: int, folder: Path) -> Path:
 
 def grid_file(args: argparse.Namespace, data: Path) -> Path:
     """The grid: `title` (MiniLM over titles) x {iisan_versa, fft} x seeds, tuned first."""
-    from media.io import atomic_write_text
+    from plumbing.io import atomic_write_text
 
     overrides = [
         f"train.epochs={args.epochs}",
@@ -99,9 +99,9 @@ def _per_user(run_dir: Path) -> Any:
 
 def compare(result: Any, methods: list[str]) -> tuple[dict[str, Any], dict[str, dict[int, Any]]]:
     """Per method: test NDCG@10 and s/epoch per seed; FFT vs IISAN-Versa paired over users,
-    seed-aware (`scenarios.stats.compare_seeded`: B - A with A = the second method). Also
+    seed-aware (`scenarios.report.stats.compare_seeded`: B - A with A = the second method). Also
     returns the per-user test NDCG@10 read, per method and seed (for `paired_with`)."""
-    from scenarios.stats import compare_seeded
+    from scenarios.report.stats import compare_seeded
 
     runs: dict[str, dict[int, Any]] = {m: {} for m in methods}
     test: dict[str, dict[int, float]] = {m: {} for m in methods}
@@ -127,7 +127,7 @@ def paired_with(work: Path, method: str, seeds: list[int], mine: dict[int, Any],
     runs in another study's work folder (`--pair-with`): e.g. IISAN-Versa tuned with 20
     trials against FFT tuned with 4, with both studies' tuning seconds, so a budget in time
     rather than trials can be read off."""
-    from scenarios.stats import compare_seeded
+    from scenarios.report.stats import compare_seeded
 
     folder = Path(work) / "grid" / "runs" / "title"
     other = {seed: _per_user(folder / f"{method}-s{seed}") for seed in seeds}
@@ -247,8 +247,8 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
-    from media.io import atomic_write_json, atomic_write_text
-    from scenarios.grid import load_grid, run_grid
+    from plumbing.io import atomic_write_json, atomic_write_text
+    from scenarios.grid.run import load_grid, run_grid
 
     started = time.perf_counter()
     data = write_subsample(args.data, args.users, args.data_seed, args.work / f"data_{args.users}u")

@@ -27,12 +27,12 @@ from captioning.prompts import resolve_prompt
 from captioning.registry import get_captioner_spec
 from captioning.store import CaptionKey, CaptionStore, claim_store
 from media.errors import MediaError
-from media.folders import folder_lock
 from media.hashing import media_sha256
-from media.io import check_output_dir
 from media.kinds import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from media.ranks import launcher_rank
-from media.revision import library_versions, model_revision
+from plumbing.folders import folder_lock
+from plumbing.io import check_output_dir
+from plumbing.ranks import launcher_rank
+from plumbing.revision import library_versions, model_revision
 
 NO_MEDIA = "none"  # media_sha256 of an item with no path or a missing/unreadable file
 

@@ -9,7 +9,7 @@ One record per line: `item_id`, `media_sha256`, `captioner`, `revision`, `prompt
 `generation`, `versions` (of the libraries the captioner ran on), `format` (the store's
 record layout), `key` (sha256 of the key, for grouping), `caption` or `error`, `created`.
 Readers see the main file and every part file, so a caller never needs a merge to use
-finished work; a torn last line from a killed job is skipped by `media.io.read_jsonl`.
+finished work; a torn last line from a killed job is skipped by `plumbing.io.read_jsonl`.
 
 A record counts for a key when its settings (captioner, revision, prompt, generation), its
 library versions and its format all agree. Records made under other library versions are
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from media.hashing import canonical_json, sha256_json, sha256_lines
-from media.io import append_jsonl, atomic_write_with, read_jsonl
+from plumbing.io import append_jsonl, atomic_write_with, read_jsonl
 
 MAIN_FILE = "captions.jsonl"
 PARTS_DIR = "parts"
@@ -46,7 +46,7 @@ class CaptionKey:
         prompt: the resolved prompt text (not the preset name), so editing a preset re-keys.
         generation: generation settings (max_new_tokens, num_beams, do_sample, ...).
         versions: installed versions of the libraries the captioner's output depends on
-            (torch and transformers for model captioners), `media.revision.library_versions`.
+            (torch and transformers for model captioners), `plumbing.revision.library_versions`.
     """
 
     captioner: str
@@ -99,7 +99,7 @@ def _matches(record: dict[str, Any], key: CaptionKey, reuse_versions: bool) -> b
     return reuse_versions or record.get("versions", {}) == key.versions
 
 
-STORE_KIND = "captions"  # the marker of a caption store: media.folders.marker_path
+STORE_KIND = "captions"  # the marker of a caption store: plumbing.folders.marker_path
 
 
 def is_store_folder(folder: Path) -> bool:
@@ -113,7 +113,7 @@ def claim_store(folder: Path) -> None:
     Raises:
         OutputError: `folder` is not empty and not a caption store of this toolkit.
     """
-    from media.folders import claim_folder
+    from plumbing.folders import claim_folder
 
     claim_folder(folder, STORE_KIND, is_store_folder, "caption store")
 

@@ -7,7 +7,7 @@ number of frames that actually decode, never the container's header.
 The decoders write to the process's stderr (file descriptor 2) from C: FFmpeg's
 `[h264 @ 0x...] no frame!` (decord's bundled FFmpeg; PyAV >= 13 keeps FFmpeg's log off) and
 decord's own `[hh:mm:ss] video_reader.cc:83: ERROR opening`. Python's logging cannot reach
-either, so with MMREC_QUIET_DECODERS=1 (`media.console.quiet_libraries`, i.e. any command
+either, so with MMREC_QUIET_DECODERS=1 (`plumbing.console.quiet_libraries`, i.e. any command
 without `--verbose`) fd 2 points at a temporary file while a video is read: those lines
 end up in the MediaError (so in the item's error record), and anything else written
 meanwhile (another thread's status line) is passed on to the real stderr.
@@ -300,7 +300,7 @@ def write_video(path: str | Path, frames: np.ndarray, *, fps: int = 8, crf: int 
     """
     import av
 
-    from media.io import atomic_path
+    from plumbing.io import atomic_path
 
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")

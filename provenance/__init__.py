@@ -26,7 +26,7 @@ from typing import Any
 
 DISTRIBUTION = "mmrec-toolkit"
 FALLBACK_VERSION = "0.0.0+unknown"  # pyproject.toml's [tool.setuptools_scm] fallback_version
-PACKAGES = ("media", "captioning", "recsys", "scenarios", "provenance")
+PACKAGES = ("media", "plumbing", "captioning", "recsys", "scenarios", "provenance")
 """The library's packages whose .py files make `source_sha256` (not the CLI, tests or
 benchmarks: they do not change what a run computes)."""
 UNRECORDED = "unrecorded"  # the code identity of a result written before it was recorded

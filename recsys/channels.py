@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from media.typed import invalid_choice
+from plumbing.typed import invalid_choice
 from recsys.errors import ConfigError
 
 Modality = Literal["text", "image", "video"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
-from media.typed import invalid_choice
+from plumbing.typed import invalid_choice
 from recsys.errors import ConfigError
 
 SasrecInit = Literal["xavier", "normal"]

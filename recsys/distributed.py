@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from media.ranks import launcher_rank
+from plumbing.ranks import launcher_rank
 from recsys.errors import ConfigError
 
 BACKEND_ENV = "TOOLKIT_DIST_BACKEND"  # force "gloo" or "nccl"
@@ -63,7 +63,7 @@ class DistContext:
 
 def current() -> DistContext:
     """The context of this process: torch.distributed when initialised, else the launcher's
-    environment (`media.ranks`), known before any process group exists."""
+    environment (`plumbing.ranks`), known before any process group exists."""
     import torch.distributed as tdist
 
     env = launcher_rank()

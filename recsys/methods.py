@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from media.typed import TypedLoadError, build
+from plumbing.typed import TypedLoadError, build
 from recsys.channels import ChannelInput
 from recsys.data.types import Split
 from recsys.distributed import DistContext
@@ -173,7 +173,13 @@ def _load_builtin_methods() -> None:
 
 
 _PACKAGE = "mmrec-toolkit"
-_OWN = ("recsys", "media", "scenarios", "toolkit")  # the toolkit's own top-level packages
+_OWN = (
+    "recsys",
+    "media",
+    "plumbing",
+    "scenarios",
+    "toolkit",
+)  # the toolkit's own top-level packages
 # import name -> (distribution, extra that installs it; "" for a core dependency)
 _DISTRIBUTIONS = {
     "PIL": ("pillow", ""),

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from media.folders import claim_folder
 from media.hashing import sha256_json
-from media.io import atomic_write_json
+from plumbing.folders import claim_folder
+from plumbing.io import atomic_write_json
 from provenance import code_identity, version
 from recsys import distributed
 from recsys.channels import ChannelInput
@@ -159,7 +159,7 @@ def _config_split(split: Split) -> dict[str, Any]:
     return {k: record[k] for k in keys}
 
 
-RUN_KIND = "run"  # the marker of a run folder: media.folders.marker_path(out_dir, RUN_KIND)
+RUN_KIND = "run"  # the marker of a run folder: plumbing.folders.marker_path(out_dir, RUN_KIND)
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -369,7 +369,7 @@ def _evaluate_and_record(
         "tower": model.item_tower.describe(),
         "record": dict(record or {}),
         "toolkit_version": version(),
-        "code": code_identity(),  # what a grid compares cells by (scenarios.grid)
+        "code": code_identity(),  # what a grid compares cells by (scenarios.grid.run)
         "per_user_file": "test_per_user.csv",
     }
     if split.withheld is not None:

@@ -4,7 +4,7 @@ A space is a tuple of `SearchParam`s whose names are the scenario's dotted overr
 (`train.lr`, `train.adapter_lr`, `train.weight_decay`, `model.dropout`,
 `method_options.<field>`): a trial's values are applied to a scenario exactly as command-line
 overrides are, so the tuned configuration is an ordinary scenario file. The tuner
-(`scenarios.tune`, Optuna) turns each parameter into a distribution; nothing here imports
+(`scenarios.tune.run`, Optuna) turns each parameter into a distribution; nothing here imports
 Optuna. What every trial shares (epochs, patience, the selection metric, batch size, the
 data) is deliberately not searchable: trials differ only in the declared values.
 """

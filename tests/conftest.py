@@ -1,7 +1,7 @@
 """Shared fixtures: toy splits built through the real loader types and `make_split`, and
 the zoo of tiny encoders (`tests.support.tiny_models`), written once per session.
 
-The toolkit's user-level cache folder (`media.cachedir.user_cache_dir`: where scenarios that
+The toolkit's user-level cache folder (`plumbing.cachedir.user_cache_dir`: where scenarios that
 name no `output.cache_dir` keep hidden states, captions and generated models) points into a
 temporary folder for the whole session, removed at its end, so the suite never writes into
 the real ~/.cache; subprocesses inherit the variable."""
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from media.cachedir import CACHE_ENV
+from plumbing.cachedir import CACHE_ENV
 from recsys.config import SplitConfig
 from recsys.data import Catalogue, Dataset, make_split
 from recsys.data.types import Split

@@ -47,7 +47,7 @@ def _fail(message: str) -> None:
 
 
 def _console(progress: bool | None, verbose: bool) -> None:
-    from media.console import quiet_libraries, set_bars
+    from plumbing.console import quiet_libraries, set_bars
 
     set_bars(progress)
     if not verbose:
@@ -59,7 +59,7 @@ def _show_runs(runs: list, as_json: bool) -> None:
     warning about a split that dropped much of the data (stderr)."""
     import json
 
-    from scenarios.summary import run_summary, status_line, summary_table
+    from scenarios.run.summary import run_summary, status_line, summary_table
 
     summaries = [run_summary(run) for run in runs]
     for run, summary in zip(runs, summaries, strict=True):
@@ -95,9 +95,9 @@ def data_stats(
     split a run would make (leave-one-out unless --set split.* says otherwise)."""
     from recsys.data.stats import dataset_stats, format_stats
     from recsys.errors import RecsysError
-    from scenarios.datasets import open_dataset, split_settings
-    from scenarios.schema import ScenarioError
-    from scenarios.summary import split_warnings
+    from scenarios.run.datasets import open_dataset, split_settings
+    from scenarios.run.summary import split_warnings
+    from scenarios.schema.scenario import ScenarioError
 
     try:
         settings, split = split_settings(set_)
@@ -120,10 +120,10 @@ def data_convert(
     set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=_SET_HELP),
 ) -> None:
     """Write a dataset as items.parquet + interactions.parquet (+ media), which loads fast."""
-    from media.errors import OutputError
+    from plumbing.errors import OutputError
     from recsys.errors import RecsysError
-    from scenarios.datasets import convert_dataset
-    from scenarios.schema import ScenarioError
+    from scenarios.run.datasets import convert_dataset
+    from scenarios.schema.scenario import ScenarioError
 
     try:
         done = convert_dataset(src, dst, set_)
@@ -138,9 +138,9 @@ def data_convert(
 
 
 def _scenario_help() -> str:
-    from importlib.resources import files  # the shipped files, found as scenarios.schema does
+    from scenarios.schema.scenario import shipped_scenarios
 
-    names = sorted(p.name[:-5] for p in files("scenarios").iterdir() if p.name.endswith(".toml"))
+    names = [p.stem for p in shipped_scenarios()]
     return "Scenario TOML file, or a shipped scenario's name: " + ", ".join(names) + "."
 
 
@@ -156,8 +156,8 @@ def data_show(
     """Show an item's text as each text channel of a scenario feeds it to its encoder: the
     template filled, its token count, and what max_tokens cuts off."""
     from recsys.errors import RecsysError
-    from scenarios.item_preview import preview_item, preview_lines
-    from scenarios.schema import ScenarioError
+    from scenarios.run.item_preview import preview_item, preview_lines
+    from scenarios.schema.scenario import ScenarioError
 
     try:
         preview = preview_item(item_id, scenario, set_, data=data)
@@ -187,10 +187,10 @@ def run_scenario_cmd(
     """Train and evaluate one scenario; writes results.json, metrics and a checkpoint, and
     prints the test metrics. A finished run is not trained again; an interrupted one resumes.
     """
-    from media.errors import OutputError
+    from plumbing.errors import OutputError
     from recsys.errors import RecsysError
-    from scenarios.runner import run_scenario
-    from scenarios.schema import ScenarioError, load_scenario
+    from scenarios.run.runner import run_scenario
+    from scenarios.schema.scenario import ScenarioError, load_scenario
 
     _console(progress, verbose)
     try:
@@ -218,10 +218,10 @@ def evaluate_cmd(
     """Score a finished run's best checkpoint under other evaluation settings, without
     training; writes <run>/eval-<settings>-<hash>/results.json (e.g. eval-ks=1,10,50-<hash>)
     and never touches the run's files."""
-    from media.errors import OutputError
+    from plumbing.errors import OutputError
     from recsys.errors import RecsysError
-    from scenarios.evaluate import evaluate_run, withdrawn_note
-    from scenarios.schema import ScenarioError
+    from scenarios.run.evaluate import evaluate_run, withdrawn_note
+    from scenarios.schema.scenario import ScenarioError
 
     _console(None, verbose)
     try:
@@ -240,8 +240,8 @@ def cache_list_cmd(
     ),
 ) -> None:
     """List the caches with their sizes, last use and what built them."""
-    from media.cachedir import user_cache_dir
-    from scenarios.caches import cache_entries, entries_table
+    from plumbing.cachedir import user_cache_dir
+    from scenarios.run.caches import cache_entries, entries_table
 
     root = folder or user_cache_dir()
     typer.echo(entries_table(cache_entries(root), root))
@@ -260,9 +260,9 @@ def cache_clean_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would go."),
 ) -> None:
     """Remove caches (each is rebuilt when next needed; captions by a large model are costly)."""
-    from media.cachedir import user_cache_dir
-    from media.console import human_size
-    from scenarios.caches import KINDS, clean_caches, parse_age
+    from plumbing.cachedir import user_cache_dir
+    from plumbing.console import human_size
+    from scenarios.run.caches import KINDS, clean_caches, parse_age
 
     if (older_than is None) == (not all_):
         _fail("give --older-than AGE or --all")
@@ -282,7 +282,7 @@ def cache_clean_cmd(
 
 @app.command("tune")
 def tune_cmd(
-    file: Path = typer.Argument(..., help="Scenario TOML file (see scenarios/*.toml)."),
+    file: Path = typer.Argument(..., help="Scenario TOML file (see scenarios/shipped/*.toml)."),
     overrides: list[str] = typer.Argument(
         None, help="Dotted overrides applied before the searched values, e.g. train.epochs=20."
     ),
@@ -305,11 +305,11 @@ def tune_cmd(
 ) -> None:
     """Search the method's hyper-parameters on validation NDCG@10 (Optuna), write the best
     configuration as best.toml, then compute its test metrics once."""
-    from media.console import show_bars
+    from plumbing.console import show_bars
     from recsys.errors import RecsysError
-    from scenarios.schema import ScenarioError
-    from scenarios.tune import TuneSpec, default_study_dir, tune_scenario
-    from scenarios.tune_end import tune_end_lines
+    from scenarios.schema.scenario import ScenarioError
+    from scenarios.tune.end import tune_end_lines
+    from scenarios.tune.run import TuneSpec, default_study_dir, tune_scenario
 
     _console(None, False)  # bars only on a terminal; no library INFO lines in a log
     try:
@@ -320,7 +320,7 @@ def tune_cmd(
             slurm_time=slurm_time, slurm_account=slurm_account,
         )  # fmt: skip
         if workers > 1 or storage or executor != "local":
-            from scenarios.tune_workers import tune_in_workers
+            from scenarios.tune.workers import tune_in_workers
 
             result = tune_in_workers(
                 file, overrides or [], spec=TuneSpec(trials=trials), out_dir=out_dir, data=data,
@@ -377,9 +377,9 @@ def caption_cmd(
     joined by `toolkit caption-merge`)."""
     from captioning.api import caption_items, list_media, parse_shard
     from captioning.base import CaptioningError
-    from media.errors import OutputError
+    from plumbing.errors import OutputError
     from recsys.errors import RecsysError
-    from scenarios.captions import dataset_media
+    from scenarios.run.captions import dataset_media
 
     try:
         if sum(x is not None for x in (images, videos, data)) != 1:
@@ -425,7 +425,7 @@ def caption_merge_cmd(store: Path = typer.Argument(..., help="Caption store fold
     """Join the shard part files of a caption store into its main file."""
     from captioning.base import CaptioningError
     from captioning.store import merge_parts
-    from media.errors import OutputError
+    from plumbing.errors import OutputError
 
     try:
         merged = merge_parts(store)
@@ -496,9 +496,9 @@ def grid_cmd(
 
     A cell whose folder holds a finished run of another configuration (a changed override,
     seed or dataset) is stale: it is moved aside and run again (with --no-run, listed)."""
-    from media.errors import OutputError
+    from plumbing.errors import OutputError
     from recsys.errors import RecsysError
-    from scenarios.grid import (
+    from scenarios.grid.run import (
         grid_commands,
         grid_from_files,
         is_grid_file,
@@ -507,7 +507,7 @@ def grid_cmd(
         with_axes,
         with_tune,
     )
-    from scenarios.schema import ScenarioError
+    from scenarios.schema.scenario import ScenarioError
 
     try:
         try:
@@ -554,8 +554,8 @@ def compare_cmd(
 ) -> None:
     """Compare runs with a baseline run or configuration, across methods and encoders
     (paired over test users, seeds counted); other protocols, datasets or code are refused."""
-    from scenarios.compare import compare_runs
-    from scenarios.multiplicity import CORRECTIONS
+    from scenarios.report.compare import compare_runs
+    from scenarios.report.multiplicity import CORRECTIONS
 
     try:
         if correction not in CORRECTIONS:
@@ -580,7 +580,7 @@ def results_cmd(
 ) -> None:
     """One table of every finished run under the folders (one row per run: configuration,
     data, protocol, seed, test metrics, cost, code); unfinished runs are listed on stderr."""
-    from scenarios.results_table import plot_results, results_table
+    from scenarios.report.results_table import plot_results, results_table
 
     if as_csv + as_json + markdown > 1:
         _fail("choose one of --csv, --json, --markdown")
@@ -610,8 +610,8 @@ def recommend_cmd(
 ) -> None:
     """Print the top-K items, with titles, that a trained run recommends."""
     from recsys.errors import RecsysError
-    from scenarios.recommend import recommend
-    from scenarios.schema import ScenarioError
+    from scenarios.run.recommend import recommend
+    from scenarios.schema.scenario import ScenarioError
 
     try:
         recs = recommend(
@@ -636,10 +636,10 @@ def demo_cmd(
     ),
 ) -> None:
     """Caption the sample, then compare title-only with image, video and captions."""
-    from media.errors import OutputError
+    from plumbing.errors import OutputError
     from recsys.errors import RecsysError
-    from scenarios.demo import DEMO_SEEDS, run_demo
-    from scenarios.schema import ScenarioError
+    from scenarios.grid.demo import DEMO_SEEDS, run_demo
+    from scenarios.schema.scenario import ScenarioError
 
     try:
         chosen = tuple(int(s) for s in _csv(seeds)) if seeds else DEMO_SEEDS

@@ -1,4 +1,4 @@
-"""The `--executor` flags `toolkit grid` and `toolkit tune` share (scenarios.executors).
+"""The `--executor` flags `toolkit grid` and `toolkit tune` share (scenarios.run.executors).
 
 Only typer here: importing this module imports neither Ray nor submitit.
 """
@@ -29,8 +29,8 @@ SLURM_ACCOUNT = typer.Option(None, "--slurm-account", help="sbatch --account.")
 
 
 def executor_of(kind: str, workers: int, **flags: Any) -> Any:
-    """The `scenarios.executors.Executor` of the flags; ValueError names a bad one."""
-    from scenarios.executors import Executor
+    """The `scenarios.run.executors.Executor` of the flags; ValueError names a bad one."""
+    from scenarios.run.executors import Executor
 
     executor = Executor(kind, workers=workers, **flags)  # type: ignore[arg-type]
     executor.check()

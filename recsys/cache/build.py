@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from media.console import human_duration, say, show_bars
 from media.hashing import sha256_json
-from media.io import (
+from plumbing.console import human_duration, say, show_bars
+from plumbing.io import (
     atomic_path,
     atomic_write_json,
     existing_ancestor,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from media.hashing import media_sha256, sha256_json, sha256_lines
-from media.revision import COMMIT_HASH, files_revision, library_versions
+from plumbing.revision import COMMIT_HASH, files_revision, library_versions
 from recsys.cache.source import state_source_sha256
 from recsys.cache.states import FOLDER_KEY_HEX, FORMAT_VERSION
 from recsys.channels import ChannelInput, EncoderSpec

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from media.console import human_duration
+from plumbing.console import human_duration
 
 INTERVAL = 30.0  # seconds between two progress lines at most (while items get done)
 
@@ -18,7 +18,7 @@ class ProgressLog:
     Args:
         name: the channel, as the lines name it (`cache title: ...`).
         total: items the build covers (those done by a resumed build's earlier run too).
-        write: where a line goes (`media.console.say`: stderr, between bars).
+        write: where a line goes (`plumbing.console.say`: stderr, between bars).
         clock: seconds, monotonic (injectable for tests).
         interval: the longest gap between two lines.
     """

@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from media.console import human_size, say
 from media.hashing import sha256_json
-from media.io import atomic_write_json
+from plumbing.console import human_size, say
+from plumbing.io import atomic_write_json
 from recsys import distributed
 from recsys.cache.keys import cache_folder, content_hash, folder_prefix, quick_key
 from recsys.cache.lock import folder_lock

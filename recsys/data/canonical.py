@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from media.io import atomic_write_json, atomic_write_with
 from media.paths import is_safe_name
+from plumbing.io import atomic_write_json, atomic_write_with
 from recsys.data.tables import IMAGE_URL_COLUMN
 from recsys.data.types import Catalogue, Dataset, TextField
 

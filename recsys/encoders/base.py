@@ -27,7 +27,7 @@ class Encoder(nn.Module):
         spec: the spec it was built from.
         model_id: hub id or folder (open_clip: architecture[::pretrained]).
         revision: commit hash, pretrained tag, or a content hash of the local folder or
-            checkpoint file (`media.revision.files_revision`).
+            checkpoint file (`plumbing.revision.files_revision`).
         num_blocks: transformer blocks L (hidden states 0..L exist).
         width: hidden width of the pooled states.
         selected_layers: hidden-state indices returned by `forward`, ascending.

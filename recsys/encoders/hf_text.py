@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from media.revision import files_revision
+from plumbing.revision import files_revision
 from recsys.channels import EncoderSpec
 from recsys.encoders.base import Encoder, check_pooling, pool_tokens, torch_dtype
 from recsys.encoders.layers import select_layers

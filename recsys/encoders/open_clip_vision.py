@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from media.hashing import sha256_json
-from media.revision import files_revision
+from plumbing.revision import files_revision
 from recsys.channels import EncoderSpec
 from recsys.encoders.base import Encoder, check_pooling, torch_dtype
 from recsys.encoders.hf_vision import load_rgb, pool_states

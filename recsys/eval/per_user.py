@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media.io import atomic_write_text
+from plumbing.io import atomic_write_text
 from recsys.data.types import Split
 from recsys.eval.beyond import PER_USER
 from recsys.eval.evaluator import EvalResult

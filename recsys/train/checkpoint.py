@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from media.io import atomic_write_json, atomic_write_with, sweep_stale_temps
+from plumbing.io import atomic_write_json, atomic_write_with, sweep_stale_temps
 from provenance import version
 from recsys.errors import CheckpointError
 

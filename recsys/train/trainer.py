@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from media.console import say, show_bars
 from media.hashing import sha256_json
-from media.io import append_jsonl, atomic_write_text
+from plumbing.console import say, show_bars
+from plumbing.io import append_jsonl, atomic_write_text
 from recsys import distributed
 from recsys.config import EvalConfig, TrainConfig, check_select_metric
 from recsys.data.types import Split
@@ -108,7 +108,7 @@ class Trainer:
             under another configuration is refused on resume.
         device: where the model lives.
         progress: report progress (rank 0 only): a bar per epoch where stderr is a terminal
-            (`media.console.show_bars`), and one line per epoch.
+            (`plumbing.console.show_bars`), and one line per epoch.
         accept_hashes: hashes other than sha256(run_config) under which a checkpoint is
             this configuration (one recorded by an earlier release), so it resumes.
         callbacks: per-epoch hooks (`EpochCallback`: pruners, experiment trackers).

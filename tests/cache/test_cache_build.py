@@ -337,7 +337,7 @@ def test_states_that_overflow_float16_are_refused_naming_channel_layer_and_item(
 
 
 def test_a_checkpoint_file_is_identified_by_its_content(tmp_path: Path) -> None:
-    from media.revision import files_revision
+    from plumbing.revision import files_revision
 
     checkpoint = tmp_path / "open_clip_vit.pt"
     checkpoint.write_bytes(b"weights-1" * 10)

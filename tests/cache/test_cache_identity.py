@@ -56,7 +56,7 @@ print("ok", pooling, cache.folder)
 def test_two_processes_with_two_configurations_each_read_their_own_states(
     zoo: dict[str, str], tmp_path: Path
 ) -> None:
-    from scenarios.caches import cache_entries
+    from scenarios.run.caches import cache_entries
 
     root, flags = tmp_path / "caches" / "states", tmp_path / "flags"
     flags.mkdir()

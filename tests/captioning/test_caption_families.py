@@ -67,7 +67,7 @@ def test_family_end_to_end(
         progress=False,
     )
     assert (summary.done, summary.failed) == (3, 1)
-    assert summary.key.revision.startswith("local-")  # media.revision.files_revision
+    assert summary.key.revision.startswith("local-")  # plumbing.revision.files_revision
     pairs = [(m.item_id, sha256_file(m.path)) for m in media]
     captions = CaptionStore(tmp_path).captions(summary.key, pairs)
     assert set(captions) == {"i0", "i1", "v"}

@@ -8,12 +8,12 @@ import pytest
 from recsys.data import load_dataset, make_split, sample_path
 from recsys.data.users_sample import sample_users
 from recsys.errors import ConfigError
-from scenarios.datasets import dataset_spec, open_dataset
-from scenarios.errors import ScenarioError
-from scenarios.plots import dataset_name
-from scenarios.runner import prepare
-from scenarios.schema import load_scenario
-from scenarios.summary import summary_line, summary_of
+from scenarios.report.plots import dataset_name
+from scenarios.run.datasets import dataset_spec, open_dataset
+from scenarios.run.runner import prepare
+from scenarios.run.summary import summary_line, summary_of
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_the_whole_dataset_is_the_same_users(full) -> None:
 
 def test_fingerprint_changes_with_size_and_seed() -> None:
     def fp(*settings: str) -> str:
-        return load_scenario("scenarios/id.toml", list(settings)).fingerprint()
+        return load_scenario("scenarios/shipped/id.toml", list(settings)).fingerprint()
 
     plain = fp()
     assert plain == fp("dataset.users.sample_seed=0")  # defaults keep old fingerprints
@@ -70,7 +70,7 @@ def test_fingerprint_changes_with_size_and_seed() -> None:
 
 def test_scenario_and_command_line_validate_it() -> None:
     with pytest.raises(ScenarioError, match=r"dataset\.users\.sample.*>= 1"):
-        load_scenario("scenarios/id.toml", ["dataset.users.sample=0"])
+        load_scenario("scenarios/shipped/id.toml", ["dataset.users.sample=0"])
     with pytest.raises(ScenarioError, match=r"dataset\.users\.sample"):
         dataset_spec(["users.sample=0"])
     with pytest.raises(ScenarioError, match=r"dataset\.users\.bogus"):
@@ -80,7 +80,7 @@ def test_scenario_and_command_line_validate_it() -> None:
 
 def test_run_record_and_summary_name_the_sample(tmp_path) -> None:
     scenario = load_scenario(
-        "scenarios/id.toml",
+        "scenarios/shipped/id.toml",
         ["dataset.users.sample=40", "dataset.users.sample_seed=2", f"output.dir='{tmp_path}'"],
     )
     record = prepare(scenario, progress=False).record

@@ -11,7 +11,7 @@ FAST = ("train.epochs=1", "train.max_steps_per_epoch=1", "train.device=cpu", "ev
 
 
 def _spec(cache: Path):
-    from scenarios.grid import GridSpec
+    from scenarios.grid.run import GridSpec
 
     overrides = (*FAST, f"output.cache_dir={json.dumps(str(cache))}")
     return GridSpec(scenarios=("id",), seeds=(0, 1), overrides=overrides)
@@ -25,7 +25,7 @@ def _tests(out: Path) -> dict[str, dict]:
 
 
 def test_two_workers_equal_one_process_and_rerun_skips(tmp_path: Path):
-    from scenarios.grid import run_grid
+    from scenarios.grid.run import run_grid
 
     lines: list[str] = []
     pooled = run_grid(
@@ -46,7 +46,7 @@ def test_two_workers_equal_one_process_and_rerun_skips(tmp_path: Path):
 
 
 def test_workers_must_be_positive_and_exclude_a_custom_runner(tmp_path: Path):
-    from scenarios.grid import run_grid
+    from scenarios.grid.run import run_grid
 
     with pytest.raises(ValueError, match="at least 1"):
         run_grid(_spec(tmp_path), out_dir=tmp_path / "x", workers=0, echo=lambda _: None)
@@ -60,7 +60,7 @@ def test_cell_commands_run_elsewhere_are_found_complete(tmp_path: Path):
 
     from typer.testing import CliRunner
 
-    from scenarios.grid import grid_commands, run_grid
+    from scenarios.grid.run import grid_commands, run_grid
     from toolkit.cli import app
 
     lines = grid_commands(_spec(tmp_path / "cache"), out_dir=tmp_path / "g")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from scenarios.models import MPNET
+from scenarios.schema.models import MPNET
 
 
 def _parts_installed() -> bool:
@@ -36,8 +36,8 @@ UNRELATED = "The stock market fell sharply today."
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory):
     """The alias resolved with a temporary user cache (removed afterwards: 440 MB)."""
-    import scenarios.model_parts as model_parts
-    from scenarios.models import resolve_model
+    import scenarios.schema.model_parts as model_parts
+    from scenarios.schema.models import resolve_model
 
     user_cache = tmp_path_factory.mktemp("user-cache")
     with pytest.MonkeyPatch.context() as patch:

@@ -17,7 +17,7 @@ from recsys.eval.buckets import bucket_labels, bucket_ranges, in_bucket
 from recsys.eval.evaluator import evaluate_states
 from recsys.eval.per_user import read_per_user_csv, write_per_user_csv
 from recsys.run import run_experiment
-from scenarios.schema import ScenarioError, load_scenario
+from scenarios.schema.scenario import ScenarioError, load_scenario
 
 # Train part = all but the last two items; validation target = second to last; test = last.
 HAND = {

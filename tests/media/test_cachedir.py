@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from media.cachedir import user_cache_dir
+from plumbing.cachedir import user_cache_dir
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from media import console
+from plumbing import console
 
 
 def test_bars_follow_the_terminal_unless_forced(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from media.hashing import canonical_json, sha256_bytes, sha256_file, sha256_json, sha256_lines
-from media.io import append_jsonl, atomic_path, atomic_write_json, read_jsonl
 from media.paths import UnsafePathError, is_safe_name, safe_child
+from plumbing.io import append_jsonl, atomic_path, atomic_write_json, read_jsonl
 
 
 def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:

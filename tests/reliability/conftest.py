@@ -75,7 +75,7 @@ def read_only_folder(tmp_path: Path):
     """An existing folder nobody can write into, holding `kept.txt` and a caption store with
     one part file (`store/`): by permissions when not root, else (root ignores permissions) a
     read-only bind mount; skips when neither is possible."""
-    from media.io import append_jsonl
+    from plumbing.io import append_jsonl
 
     source = tmp_path / "ro-source"
     source.mkdir()

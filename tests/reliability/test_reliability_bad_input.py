@@ -215,8 +215,8 @@ def test_cache_gives_bad_media_zero_states_and_counts_them(
 def test_scenario_with_broken_covers_finishes_and_reports_them(
     zoo: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
-    from scenarios.runner import run_scenario
-    from scenarios.schema import load_scenario
+    from scenarios.run.runner import run_scenario
+    from scenarios.schema.scenario import load_scenario
 
     data = make_dataset(tmp_path / "data", items=15, users=24)
     broken = ["corrupt.png", "truncated.jpg", "empty.jpg", "bomb.png"]
@@ -454,8 +454,8 @@ def test_damaged_results_file_is_a_clear_error(
 def test_recommend_refuses_a_dataset_other_than_the_runs(
     reference: dict, tiny_data: Path, tmp_path: Path
 ) -> None:
-    from scenarios.recommend import recommend
-    from scenarios.schema import ScenarioError
+    from scenarios.run.recommend import recommend
+    from scenarios.schema.scenario import ScenarioError
 
     other = tmp_path / "other"
     shutil.copytree(tiny_data, other)

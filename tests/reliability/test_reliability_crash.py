@@ -76,7 +76,7 @@ SCENARIO_CHAIN = [
 
 def _age_temporaries(root: Path) -> None:
     """Date temp files an hour back: a rerun comes minutes after a crash, not milliseconds
-    (media.io.sweep_stale_temps leaves young temps alone in case their writer is alive)."""
+    (plumbing.io.sweep_stale_temps leaves young temps alone in case their writer is alive)."""
     old = time.time() - 3600
     for path in root.rglob(".*.tmp"):
         os.utime(path, (old, old))

@@ -17,7 +17,7 @@ from media.video import write_video
 
 READ = """
 import json, sys
-from media.console import quiet_libraries
+from plumbing.console import quiet_libraries
 from media.video import count_frames, sample_frames
 if sys.argv[1] == "quiet":
     quiet_libraries()

@@ -17,7 +17,7 @@ from reliability_helpers import TIMEOUT, run_toolkit, start_toolkit, subprocess_
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
-ID_SCENARIO = str(ROOT / "scenarios" / "id.toml")
+ID_SCENARIO = str(ROOT / "scenarios" / "shipped" / "id.toml")
 FAST = ["train.epochs=2", "train.max_steps_per_epoch=2", "train.device=cpu"]
 USER_FILES = {"notes.txt": b"my notes\n", "data.csv": b"a,b\n1,2\n", "metrics.jsonl": b"{}\n"}
 
@@ -139,7 +139,7 @@ def test_two_processes_on_one_run_folder_train_it_once(tmp_path: Path) -> None:
 
 
 def test_no_wait_refuses_while_another_process_writes(tmp_path: Path) -> None:
-    from media.folders import folder_lock
+    from plumbing.folders import folder_lock
 
     out = tmp_path / "run"
     with folder_lock(out, "run"):  # this test process is the other writer
@@ -158,7 +158,7 @@ def test_a_caption_job_waits_for_another_on_the_same_store(tiny_data: Path, tmp_
     """One writer per caption store: while another process holds the store, `toolkit
     caption` waits (here: gives up after TOOLKIT_LOCK_TIMEOUT_S, saying why, writing
     nothing); once it is free the same command captions every item exactly once."""
-    from media.folders import folder_lock
+    from plumbing.folders import folder_lock
 
     store = tmp_path / "store"
     command = ["caption", "--data", str(tiny_data), "--captioner", "baseline", "--store"]

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from media.errors import MediaError
 from media.images import load_image
-from media.io import read_jsonl
 from media.paths import UnsafePathError, safe_child
+from plumbing.io import read_jsonl
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -159,8 +159,8 @@ def test_a_caption_store_of_odd_records_reads_without_raising(records: list[dict
 @example(data=b"scenarios = [\xff]")
 @example(data=b'scenarios = ["title"]\n[encoders]\ntext = 3')
 def test_any_grid_file_loads_or_raises_scenario_error(data: bytes) -> None:
-    from scenarios.grid import GridSpec, load_grid
-    from scenarios.schema import ScenarioError
+    from scenarios.grid.run import GridSpec, load_grid
+    from scenarios.schema.scenario import ScenarioError
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "grid.toml"
@@ -177,7 +177,7 @@ def test_any_grid_file_loads_or_raises_scenario_error(data: bytes) -> None:
 @given(data=st.binary(max_size=120))
 @example(data=b'method = "id"\ndescription = "\xff\xfe"')
 def test_any_scenario_bytes_load_or_raise_scenario_error(data: bytes) -> None:
-    from scenarios.schema import Scenario, ScenarioError, load_scenario
+    from scenarios.schema.scenario import Scenario, ScenarioError, load_scenario
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.toml"

@@ -27,9 +27,9 @@ from reliability_helpers import (
 )
 from typer.testing import CliRunner
 
-from media.errors import OutputError
-from media.io import append_jsonl, atomic_write_json, atomic_write_with, read_jsonl
 from media.palette import SAMPLE_COLOURS
+from plumbing.errors import OutputError
+from plumbing.io import append_jsonl, atomic_write_json, atomic_write_with, read_jsonl
 
 NO_SPACE = "no space left on device; free some space and run the same command again"
 
@@ -155,7 +155,7 @@ def test_a_disk_that_fills_during_captioning_keeps_every_record_and_resumes(
     reference = (tmp_path / "reference" / "captions.jsonl").stat().st_size
     disk = small_disk("128k")
     # room for about half the records, plus a page each for the store's marker, lock and
-    # lock-holder files (media.folders), written before any record
+    # lock-holder files (plumbing.folders), written before any record
     filler = _fill(disk, reference // 2 // 4096 * 4096 + 3 * 4096)
     store = disk / "store"
     done = run_toolkit([*args, "--store", str(store)], tmp_path)
@@ -197,7 +197,7 @@ def test_a_disk_that_fills_during_a_checkpoint_save_leaves_nothing_trusted_and_r
 CACHE_BUILD = """
 import collections, json, shutil, sys
 from pathlib import Path
-from media.errors import OutputError
+from plumbing.errors import OutputError
 from recsys.cache import build_or_load_cache
 from recsys.channels import ChannelInput, EncoderSpec
 

@@ -39,7 +39,7 @@ def test_a_checkpoint_writer_that_removes_its_temp_on_a_full_disk_is_an_output_e
     import torch
     from safetensors import SafetensorError
 
-    from media.errors import OutputError
+    from plumbing.errors import OutputError
     from recsys.train.checkpoint import save_weights
 
     def full_disk(tensors, filename, metadata=None):  # noqa: ANN001, ANN202 - save_file's
@@ -62,8 +62,8 @@ def test_an_errno_in_the_chain_says_the_disk_is_full_and_other_errors_pass_throu
 ) -> None:
     import errno
 
-    from media.errors import OutputError
-    from media.io import atomic_write_with
+    from plumbing.errors import OutputError
+    from plumbing.io import atomic_write_with
 
     def chained(tmp: Path) -> None:
         tmp.unlink()

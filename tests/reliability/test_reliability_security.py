@@ -23,7 +23,16 @@ from pathlib import Path
 import pytest
 from reliability_helpers import ROOT, make_dataset, scenario_text, write_cover
 
-SOURCE_DIRS = ("captioning", "recsys", "scenarios", "media", "toolkit", "assets", "benchmarks")
+SOURCE_DIRS = (
+    "captioning",
+    "recsys",
+    "scenarios",
+    "media",
+    "plumbing",
+    "toolkit",
+    "assets",
+    "benchmarks",
+)
 
 
 def _python_files() -> list[Path]:
@@ -93,7 +102,7 @@ def test_no_shipped_file_executes_data_or_configuration() -> None:
 
 
 def test_toml_and_overrides_are_parsed_never_evaluated(tmp_path: Path) -> None:
-    from scenarios.schema import ScenarioError, load_scenario
+    from scenarios.schema.scenario import ScenarioError, load_scenario
 
     canary = tmp_path / "canary"
     payload = f"__import__('pathlib').Path({str(canary)!r}).write_text('ran')"
@@ -132,7 +141,7 @@ def test_encoders_never_trust_remote_code_unless_the_scenario_says_so(
 ) -> None:
     from recsys.channels import EncoderSpec
     from recsys.encoders import build_encoder
-    from scenarios.schema import load_scenario
+    from scenarios.schema.scenario import load_scenario
 
     assert EncoderSpec("m").trust_remote_code is False
     shipped = load_scenario("title+image")
@@ -177,8 +186,8 @@ def _outside(root: Path, box: str = "box") -> set[str]:
 def test_hostile_item_ids_in_a_dataset_stay_data(
     tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
-    from scenarios.runner import run_scenario
-    from scenarios.schema import load_scenario
+    from scenarios.run.runner import run_scenario
+    from scenarios.schema.scenario import load_scenario
 
     outside = tmp_path / "escape.png"
     write_cover(outside, (255, 0, 0))  # what `../../escape` would read if ids were paths
@@ -219,7 +228,7 @@ def test_caption_store_and_cache_keep_ids_as_data(tmp_path: Path) -> None:
     summary = caption_items(items, captioner="baseline", store=store, progress=False)
     assert summary.done == len(EVIL_IDS)
     assert _outside(tmp_path) == set()
-    # the store's records, beside the marker and lock files of media.folders (.mmrec-*)
+    # the store's records, beside the marker and lock files of plumbing.folders (.mmrec-*)
     assert {p.name for p in store.rglob("*") if not p.name.startswith(".mmrec-")} == {
         "captions.jsonl"
     }
@@ -234,8 +243,8 @@ def test_caption_store_and_cache_keep_ids_as_data(tmp_path: Path) -> None:
 
 
 def test_recommend_treats_a_hostile_user_id_as_unknown(reference: dict, tiny_data: Path) -> None:
-    from scenarios.recommend import recommend
-    from scenarios.schema import ScenarioError
+    from scenarios.run.recommend import recommend
+    from scenarios.schema.scenario import ScenarioError
 
     for user in ("../../results", "/etc/passwd"):
         with pytest.raises(ScenarioError, match="unknown user"):
@@ -248,8 +257,8 @@ def test_recommend_treats_a_hostile_user_id_as_unknown(reference: dict, tiny_dat
 def test_end_to_end_makes_no_network_call(
     tiny_models: dict[str, Path], tiny_data: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from scenarios.runner import run_scenario
-    from scenarios.schema import load_scenario
+    from scenarios.run.runner import run_scenario
+    from scenarios.schema.scenario import load_scenario
 
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     attempts: list[str] = []

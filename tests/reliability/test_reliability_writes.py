@@ -1,4 +1,4 @@
-"""Every file the toolkit writes goes through media/io.py (issue 9, crash safety), and the
+"""Every file the toolkit writes goes through plumbing/io.py (issue 9, crash safety), and the
 files it writes atomically are readable by whoever may read a new file in that folder."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 
 from reliability_helpers import ROOT
 
-from media.io import append_jsonl, atomic_write_json, atomic_write_text, atomic_write_with
+from plumbing.io import append_jsonl, atomic_write_json, atomic_write_text, atomic_write_with
 
-PACKAGES = ("captioning", "recsys", "scenarios", "media", "toolkit")
-# media/io.py is the writer; recsys/cache/lock.py opens an empty lock file only to flock it.
+PACKAGES = ("captioning", "recsys", "scenarios", "media", "plumbing", "toolkit")
+# plumbing/io.py is the writer; recsys/cache/lock.py opens an empty lock file only to flock it.
 # (Tiny test models are built by tests/support, outside the packages.)
-EXEMPT = {"media/io.py"}
+EXEMPT = {"plumbing/io.py"}
 WRITERS = {"write_text", "write_bytes", "save", "savez", "savez_compressed", "savefig"}
 WRITERS |= {"save_pretrained", "to_csv", "to_parquet", "write_table", "save_file", "dump"}
 WRITERS |= {"extractall"}
@@ -38,7 +38,7 @@ def _target_is_temporary(node: ast.expr) -> bool:
 
 
 def direct_writes(source: str) -> list[str]:
-    """Writes that bypass media.io's atomic helpers, as "line N: call"."""
+    """Writes that bypass plumbing.io's atomic helpers, as "line N: call"."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):
@@ -73,9 +73,9 @@ def test_every_file_is_written_through_media_io() -> None:
         name = str(path.relative_to(ROOT))
         if name not in EXEMPT and (writes := direct_writes(path.read_text(encoding="utf-8"))):
             found[name] = writes
-    # scenarios/models.py writes the tiny ViT into a mkdtemp folder that is renamed into place
-    assert found == {"scenarios/models.py": found.get("scenarios/models.py", [])}
-    assert all("save_pretrained" in w for w in found.get("scenarios/models.py", []))
+    # scenarios/schema/models.py writes the tiny ViT into a mkdtemp folder, renamed into place
+    assert found == {"scenarios/schema/models.py": found.get("scenarios/schema/models.py", [])}
+    assert all("save_pretrained" in w for w in found.get("scenarios/schema/models.py", []))
 
 
 def _mode(path: Path) -> int:
@@ -83,7 +83,7 @@ def _mode(path: Path) -> int:
 
 
 def test_atomic_files_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> None:
-    from media import io
+    from plumbing import io
 
     atomic_write_text(tmp_path / "a.txt", "x")
     atomic_write_json(tmp_path / "b.json", {"k": 1})
@@ -102,13 +102,13 @@ def test_sweep_removes_only_temps_of_dead_writers_on_this_host(tmp_path: Path) -
     import sys
     import time
 
-    from media import io
+    from plumbing import io
 
     writer = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom media.io import atomic_path\n"
+            "import sys, time\nfrom plumbing.io import atomic_path\n"
             "with atomic_path(sys.argv[1]) as tmp:\n"
             "    tmp.write_text('half'); print(tmp.name, flush=True); time.sleep(600)\n",
             str(tmp_path / "result.json"),

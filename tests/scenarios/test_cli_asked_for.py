@@ -74,7 +74,7 @@ def test_evaluate_shows_every_cutoff_and_names_its_folder(id_run: Path) -> None:
 
 
 def test_report_eval_writes_a_report_of_its_own_name() -> None:
-    from scenarios.report_protocol import report_name
+    from scenarios.report.protocol import report_name
 
     assert report_name(()) == "report.md"
     settings = ("eval.history=unmasked", "eval.ks=[1, 10, 50]")
@@ -126,8 +126,8 @@ def test_tune_ends_with_its_choice_and_test_numbers_and_a_quiet_log(
 
 
 def test_tune_without_a_final_run_says_how_to_get_test_numbers(tmp_path: Path) -> None:
-    from scenarios.tune_end import tune_end_lines
-    from scenarios.tune_spec import TuneResult
+    from scenarios.tune.end import tune_end_lines
+    from scenarios.tune.spec import TuneResult
 
     best = tmp_path / "my study" / "best.toml"
     result = TuneResult(best.parent, best, 0.1234, {"train.lr": 0.002}, [{}, {}])
@@ -140,7 +140,7 @@ def test_tune_without_a_final_run_says_how_to_get_test_numbers(tmp_path: Path) -
 def test_cache_list_tells_two_caches_of_one_encoder_apart(zoo: dict, tmp_path: Path) -> None:
     from recsys.cache import build_or_load_cache
     from recsys.channels import ChannelInput, EncoderSpec
-    from scenarios.caches import cache_entries, entries_table
+    from scenarios.run.caches import cache_entries, entries_table
 
     texts = ("red beaker", "blue flask", "green tube")
     for template, max_tokens in (("{title}", 8), ("Title: {title}", 16)):
@@ -193,7 +193,7 @@ def test_a_cache_build_without_a_terminal_writes_progress_lines(
 
 
 def test_help_names_units_metavars_and_shipped_scenarios() -> None:
-    from scenarios.schema import shipped_scenarios
+    from scenarios.schema.scenario import shipped_scenarios
 
     run_help = _invoke("run-scenario", "--help").stdout
     names = [p.stem for p in shipped_scenarios()]
@@ -222,7 +222,7 @@ def test_data_show_previews_the_encoder_text_and_its_cut() -> None:
     from recsys.channels import EncoderSpec
     from recsys.data import load_dataset, sample_path
     from recsys.encoders.hf_text import load_tokenizer
-    from scenarios.models import resolve_model
+    from scenarios.schema.models import resolve_model
 
     catalogue = load_dataset(sample_path()).catalogue
     item, title = catalogue.item_ids[0], catalogue.titles[0]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from scenarios.compare import compare_runs
-from scenarios.comparisons import user_metrics
-from scenarios.grid import GridCell, GridSpec, run_grid
-from scenarios.stats import compare_seeded
+from scenarios.grid.run import GridCell, GridSpec, run_grid
+from scenarios.report.compare import compare_runs
+from scenarios.report.comparisons import user_metrics
+from scenarios.report.stats import compare_seeded
 from toolkit.cli import app
 
 SEEDS = (0, 1, 2)
@@ -22,7 +22,7 @@ SEEDS = (0, 1, 2)
 
 def _fake_run(cell: GridCell, data, workspace, progress) -> None:
     """Write what a finished run records (results.json with its protocol, per-user file)."""
-    from scenarios.runner import dataset_path
+    from scenarios.run.runner import dataset_path
 
     gain = 0.0 if cell.scenario.method == "id" else 0.05 + 0.01 * cell.seed
     per_user = [0.1 + 0.02 * (u % 5) + gain * (u % 3 != 0) for u in range(40)]
@@ -138,7 +138,7 @@ def test_an_unknown_baseline_label_is_one_line_listing_the_valid_ones(
 def test_the_default_scenario_baseline_falls_back_to_its_only_configuration(grid: Path) -> None:
     import csv
 
-    from scenarios.comparisons import significance
+    from scenarios.report.comparisons import significance
 
     with open(grid / "runs.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

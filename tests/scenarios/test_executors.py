@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.executors import Executor, WorkerDied, run_tasks, with_scenario_gpus
-from scenarios.grid import GridCell, GridSpec, run_grid
+from scenarios.grid.run import GridCell, GridSpec, run_grid
+from scenarios.run.executors import Executor, WorkerDied, run_tasks, with_scenario_gpus
 
 from .conftest import FAST
 
@@ -65,7 +65,7 @@ def local_ray():
 
 def test_importing_the_grid_and_the_executors_imports_neither_ray_nor_submitit() -> None:
     code = (
-        "import sys, scenarios.grid, scenarios.executors, scenarios.tune_workers, "
+        "import sys, scenarios.grid.run, scenarios.run.executors, scenarios.tune.workers, "
         "captioning.ray_shards, toolkit.cli; "
         "print(sorted(m for m in ('ray', 'submitit') if m in sys.modules))"
     )
@@ -111,7 +111,7 @@ def _die_once_after_first_checkpoint(
 ) -> None:
     """The first attempt of seed 0 kills its own process once epoch 1's checkpoint is on disk
     (as a lost machine would); every other attempt runs the cell normally."""
-    from scenarios.grid import _default_run_cell
+    from scenarios.grid.run import _default_run_cell
 
     if cell.seed == 0 and not marker.exists():
         marker.write_text("killed", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""One Optuna study, several workers (scenarios.tune_workers): with a GridSampler over 4
+"""One Optuna study, several workers (scenarios.tune.workers): with a GridSampler over 4
 points, 1 worker (journal file storage) and 2 worker processes (SQLite) evaluate the same
 trials and choose the same values; an interrupted study resumes without losing or repeating
 a finished trial."""
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.tune import TuneSpec
-from scenarios.tune_workers import storage_url, tune_in_workers
+from scenarios.tune.run import TuneSpec
+from scenarios.tune.workers import storage_url, tune_in_workers
 
 from .conftest import FAST
 
@@ -68,7 +68,7 @@ def test_one_and_two_workers_evaluate_the_same_points_and_choose_the_same_values
 def test_an_interrupted_shared_study_resumes_without_losing_or_repeating_a_trial(
     tiny_data: Path, shared_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import scenarios.tune_study as tune_study
+    import scenarios.tune.study as tune_study
 
     real = tune_study._run_trial
     trained: list[float] = []
@@ -133,7 +133,7 @@ def test_toolkit_tune_with_two_workers_and_a_journal_file(
 def test_a_grids_tune_stage_on_two_workers_gives_its_cells_the_shared_studys_choice(
     tiny_data: Path, shared_cache: Path, tmp_path: Path
 ) -> None:
-    from scenarios.grid import GridSpec, run_grid
+    from scenarios.grid.run import GridSpec, run_grid
 
     spec = GridSpec(
         scenarios=("title",), seeds=(0,), overrides=tuple(_overrides(shared_cache)),

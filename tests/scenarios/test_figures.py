@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.plots import (
+from scenarios.report.buckets import draw_buckets, plot_buckets
+from scenarios.report.grid_report import plot_quality_vs_cost
+from scenarios.report.plots import (
     MARKERS,
     PALETTE,
     caption_of_rows,
@@ -16,8 +18,6 @@ from scenarios.plots import (
     save_figure,
     style,
 )
-from scenarios.report import plot_quality_vs_cost
-from scenarios.report_buckets import draw_buckets, plot_buckets
 
 OKABE_ITO = {
     "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"

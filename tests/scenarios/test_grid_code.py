@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from provenance import source_sha256
-from scenarios.grid import GridSpec, run_grid
+from scenarios.grid.run import GridSpec, run_grid
 
 from .test_scenarios_grid import _fake_run, _rows
 
@@ -102,7 +102,7 @@ def test_rerun_other_code_sets_the_other_codes_cell_aside_and_reruns_it(
 def test_the_grid_command_passes_both_flags(
     monkeypatch: pytest.MonkeyPatch, tiny_data: Path, tmp_path: Path
 ) -> None:
-    import scenarios.grid
+    import scenarios.grid.run
     from toolkit.cli import app
 
     seen: dict = {}
@@ -111,7 +111,7 @@ def test_the_grid_command_passes_both_flags(
         seen.update(kwargs)
         return SimpleNamespace(report=tmp_path / "report.md", failed=[])
 
-    monkeypatch.setattr(scenarios.grid, "run_grid", capture)
+    monkeypatch.setattr(scenarios.grid.run, "run_grid", capture)
     args = ["grid", "title", "--data", str(tiny_data), "--out", str(tmp_path), "--no-run"]
     done = CliRunner().invoke(app, [*args, "--rerun-other-code", "--allow-mixed-code"])
     assert done.exit_code == 0, done.output

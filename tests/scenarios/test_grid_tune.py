@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scenarios.grid import grid_commands, load_grid, run_grid
-from scenarios.schema import ScenarioError
+from scenarios.grid.run import grid_commands, load_grid, run_grid
+from scenarios.schema.scenario import ScenarioError
 from toolkit.cli import app
 
 from .conftest import one_thread
@@ -132,19 +132,19 @@ def stub_trials(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return SimpleNamespace(best_valid={"ndcg@10": 0.1 * len(calls)}, best_epoch=1)
 
-    monkeypatch.setattr("scenarios.tune_study.fit_trial", fit)
+    monkeypatch.setattr("scenarios.tune.study.fit_trial", fit)
     return calls
 
 
 def _spec(tmp_path: Path, trials: int):
-    from scenarios.grid_plan import with_tune
+    from scenarios.grid.plan import with_tune
 
     return with_tune(load_grid(_grid_file(tmp_path)), trials)
 
 
 def _tune(tmp_path: Path, trials: int, data: Path | None = None) -> tuple[list, list[str]]:
-    from scenarios.grid_plan import plan_grid
-    from scenarios.grid_tune import tune_cells
+    from scenarios.grid.plan import plan_grid
+    from scenarios.grid.tune import tune_cells
 
     spec, out, lines = _spec(tmp_path, trials), tmp_path / "out", []
     cells = tune_cells(spec, plan_grid(spec, out), out, data, search=True, echo=lines.append)
@@ -159,7 +159,7 @@ def _summary(folder: Path) -> dict:
 def test_another_budget_is_another_study_tuned_again(
     tmp_path: Path, stub_trials: list[int], before: int, after: int
 ) -> None:
-    from scenarios.grid_tune import tuning_section
+    from scenarios.report.tuning import tuning_section
 
     _tune(tmp_path, before)
     assert len(stub_trials) == before

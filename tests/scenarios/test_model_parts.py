@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import scenarios.model_parts as model_parts
+import scenarios.schema.model_parts as model_parts
 from recsys.errors import ConfigError
-from scenarios.model_parts import (
+from scenarios.schema.model_parts import (
     MARKER,
     Part,
     SplitZipModel,
@@ -194,7 +194,7 @@ def test_a_damaged_assembled_folder_is_rebuilt(fake, tmp_path: Path) -> None:
 _CHILD = """
 import json, sys, time
 from pathlib import Path
-import scenarios.model_parts as mp
+import scenarios.schema.model_parts as mp
 spec = json.loads(sys.argv[1])
 model = mp.SplitZipModel(**{**spec, "parts": tuple(mp.Part(**p) for p in spec["parts"])})
 build = mp._build
@@ -236,7 +236,7 @@ def test_installed_part_finds_a_file_through_package_metadata() -> None:
 def test_the_mpnet_alias_assembles_the_pinned_parts_into_the_user_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scenarios import models
+    from scenarios.schema import models
 
     calls: list[tuple[SplitZipModel, Path]] = []
 
@@ -270,7 +270,7 @@ def test_the_mpnet_alias_assembles_the_pinned_parts_into_the_user_cache(
 def test_mpnet_without_the_extra_is_a_one_line_error_naming_the_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scenarios.models import resolve_model
+    from scenarios.schema.models import resolve_model
 
     def not_installed(part: Part) -> Path:
         raise FileNotFoundError(f"package {part.distribution} is not installed")

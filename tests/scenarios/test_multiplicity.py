@@ -1,11 +1,11 @@
-"""Multiple-comparison adjustment (scenarios.multiplicity) against hand-worked examples, and
+"""Multiple-comparison adjustment (scenarios.report.multiplicity) against hand-worked examples, and
 a family of comparison dicts: who is in it, what it gets, how its verdicts change."""
 
 from __future__ import annotations
 
 import pytest
 
-from scenarios.multiplicity import CORRECTIONS, adjust, adjust_family, family_sentence
+from scenarios.report.multiplicity import CORRECTIONS, adjust, adjust_family, family_sentence
 
 
 def test_holm_matches_a_hand_worked_example() -> None:

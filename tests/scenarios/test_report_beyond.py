@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scenarios.report_beyond import beyond_groups, seed_delta, write_beyond_report
-from scenarios.stats import compare_seeded
+from scenarios.report.beyond import beyond_groups, seed_delta, write_beyond_report
+from scenarios.report.stats import compare_seeded
 
 USERS = 12
 
@@ -114,7 +114,7 @@ def test_list_set_deltas_are_over_seeds(grid) -> None:
 
 
 def test_verdicts_of_beyond_metrics_are_directions() -> None:
-    from scenarios.report_beyond import directional
+    from scenarios.report.beyond import directional
 
     table = "| a | better |\n| b | worse |"
     assert directional(table, "tail@10") == "| a | higher |\n| b | lower |"

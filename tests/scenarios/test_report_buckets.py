@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from recsys.eval.buckets import bucket_metrics
-from scenarios.multiplicity import adjust
-from scenarios.report_buckets import write_bucket_report
-from scenarios.stats import compare_seeded
+from scenarios.report.buckets import write_bucket_report
+from scenarios.report.multiplicity import adjust
+from scenarios.report.stats import compare_seeded
 
 COUNTS = np.array([0, 0, 0, 2, 2, 3, 7, 7, 8, 9, 25, 30])  # cold 3, 1-4 3, 5-19 4, 20+ 2
 BOUNDS = (1, 5, 20, 50)  # 50+ stays empty

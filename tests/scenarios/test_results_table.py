@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scenarios.results_table import results_table
+from scenarios.report.results_table import results_table
 from toolkit.cli import app
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.comparisons import significance
-from scenarios.multiplicity import adjust_family
-from scenarios.report_tables import significance_table, verdict
+from scenarios.report.comparisons import significance
+from scenarios.report.multiplicity import adjust_family
+from scenarios.report.tables import significance_table, verdict
 
 
 def _run(tmp: Path, name: str, values: list[float], **fields: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.demo import run_demo
+from scenarios.grid.demo import run_demo
 
 
 @pytest.mark.slow
@@ -20,7 +20,7 @@ def test_demo_finds_the_signal_hidden_in_the_media(tmp_path: Path) -> None:
     result = run_demo(
         tmp_path,
         scenarios=("title", "title+image", "title+captions"),
-        echo=lines.append,  # the demo's own seeds (scenarios.demo.DEMO_SEEDS)
+        echo=lines.append,  # the demo's own seeds (scenarios.grid.demo.DEMO_SEEDS)
     )
     assert result.failed == 0
     assert (
@@ -38,7 +38,7 @@ def test_demo_finds_the_signal_hidden_in_the_media(tmp_path: Path) -> None:
     for c in by_scenario.values():
         assert c["seeds"] == [0, 1, 2, 3, 4] and len(c["per_seed"]) == 5 and not c["single_seed"]
     # Significant: at least two seeds and p < 0.05 after the report's Holm adjustment (the
-    # comparisons of the table are one family; scenarios.multiplicity).
+    # comparisons of the table are one family; scenarios.report.multiplicity).
     winners = [c for c in by_scenario.values() if c["significant"] and c["diff"] > 0]
     assert all(c["correction"] == "holm" and c["family_size"] == 2 for c in winners)
     assert winners, by_scenario
@@ -63,7 +63,7 @@ def test_dataset_media_lists_every_cover_then_every_video(tiny_data: Path) -> No
     from dataclasses import replace
 
     from recsys.data import load_dataset
-    from scenarios.captions import catalogue_media, dataset_media
+    from scenarios.run.captions import catalogue_media, dataset_media
 
     cat = load_dataset(tiny_data).catalogue
     listed = [(m.kind, m.item_id, m.path) for m in dataset_media(tiny_data)]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scenarios.runner import prepare, run_scenario
-from scenarios.schema import ScenarioError, load_scenario, parse_scenario
+from scenarios.run.runner import prepare, run_scenario
+from scenarios.schema.scenario import ScenarioError, load_scenario, parse_scenario
 from tests.data.conftest import FORMS, write_catalogue, write_files
 from toolkit.cli import app
 
@@ -72,7 +72,7 @@ def test_the_load_time_kcore_record_defers_to_a_temporal_splits_own() -> None:
     scenario record must not repeat the whole timeline's counts as if they applied."""
     from types import SimpleNamespace
 
-    from scenarios.runner import _kcore_facts
+    from scenarios.run.runner import _kcore_facts
 
     facts = {"k": 2, "rounds": 1, "users_before": 9, "users_after": 7}
     dataset = SimpleNamespace(report=SimpleNamespace(kcore=facts))
@@ -129,7 +129,7 @@ def test_unknown_fields_fail_before_any_captioning(tmp_path: Path) -> None:
 def test_the_sample_renders_as_before() -> None:
     """The renderer fills `{title}` templates exactly as str.format did (same cache keys)."""
     from recsys.data import load_dataset, sample_path
-    from scenarios.item_texts import render_texts
+    from scenarios.schema.item_texts import render_texts
 
     cat = load_dataset(sample_path()).catalogue
     template = "{title} ({item_id}) {{literal}}"

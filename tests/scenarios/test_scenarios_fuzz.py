@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenarios.schema import Scenario, ScenarioError, load_scenario, parse_scenario
+from scenarios.schema.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 
 KEYS = [
     "name", "description", "dataset", "split", "channels", "captions", "method",

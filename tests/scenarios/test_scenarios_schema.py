@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from media.hashing import sha256_json
-from scenarios.grid import is_grid_file, load_grid, plan_grid
-from scenarios.schema import (
+from scenarios.grid.run import is_grid_file, load_grid, plan_grid
+from scenarios.schema.scenario import (
     SHIPPED_DIR,
     Scenario,
     ScenarioError,

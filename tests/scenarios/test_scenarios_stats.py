@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from scenarios.stats import (
+from scenarios.report.stats import (
     METHOD,
     banerjee_halfwidth,
     compare_seeded,

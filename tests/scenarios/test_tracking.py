@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from media.io import read_jsonl
+from plumbing.io import read_jsonl
 from toolkit.cli import app
 
 from .conftest import one_thread
@@ -60,7 +60,7 @@ def test_mlflow_nests_a_studys_trials_and_final_run_under_its_parent(tmp_path: P
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    from scenarios.tune import TuneSpec, tune_scenario
+    from scenarios.tune.run import TuneSpec, tune_scenario
 
     study = tmp_path / "study"
     with one_thread():
@@ -120,8 +120,8 @@ def test_a_run_without_tracking_imports_no_tracking_or_tuning_library(tmp_path: 
 
     code = (
         "import sys\n"
-        "from scenarios.runner import run_scenario\n"
-        "from scenarios.schema import load_scenario\n"
+        "from scenarios.run.runner import run_scenario\n"
+        "from scenarios.schema.scenario import load_scenario\n"
         f"s = load_scenario('id', {FAST_ID!r} + ['train.epochs=1'])\n"
         f"run_scenario(s, out={str(tmp_path / 'run')!r}, progress=False)\n"
         "print(','.join(m for m in ('optuna', 'mlflow', 'tensorboard') if m in sys.modules))\n"

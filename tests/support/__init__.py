@@ -7,5 +7,6 @@
 * `tests.support.runs`: a run folder's file snapshot, and a crash after a chosen checkpoint.
 
 None of this is library code: what the demo itself needs (the tiny-vit config) ships with
-the package (`scenarios/model_configs/tiny-vit/config.json`, built by `scenarios.models`).
+the package (`scenarios/shipped/model_configs/tiny-vit/config.json`, built by
+`scenarios.schema.models`).
 """

@@ -22,7 +22,7 @@ from recsys.models.recommender import SequentialRecommender
 from recsys.run import run_experiment, split_fingerprint
 from recsys.train import checkpoint as ckpt
 from recsys.train.trainer import Trainer
-from scenarios.schema import ScenarioError, load_scenario
+from scenarios.schema.scenario import ScenarioError, load_scenario
 
 SASREC = SASRecConfig(dim=8, num_blocks=1, num_heads=2, ffn_dim=16, dropout=0.0)
 NEW = NewItemsConfig(fraction=0.2, seed=1)

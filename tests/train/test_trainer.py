@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from media.io import read_jsonl
+from plumbing.io import read_jsonl
 from recsys.config import EvalConfig, SASRecConfig, TrainConfig
 from recsys.errors import ConfigError
 from recsys.eval.per_user import read_per_user_csv
@@ -67,7 +67,7 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(split, tmp_path, mon
         _run(split, tmp_path / "resumed")
     assert not (tmp_path / "resumed" / "results.json").exists()
     # A crash between the metrics line and the checkpoint leaves an orphan epoch-3 line.
-    from media.io import append_jsonl
+    from plumbing.io import append_jsonl
 
     append_jsonl(tmp_path / "resumed" / "metrics.jsonl", {"epoch": 3, "orphan": True})
     monkeypatch.setattr(ckpt, "write_pointer", real_write_pointer)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from media.io import read_jsonl
+from plumbing.io import read_jsonl
 from recsys.config import EvalConfig, SASRecConfig, TrainConfig
 from recsys.run import run_experiment
 from recsys.train import checkpoint as ckpt

@@ -1,0 +1,92 @@
+"""Baseline labels: which configuration of a grid (or of a set of runs) others are compared with.
+
+A configuration is a scenario trained by one method with one text encoder and one vision
+encoder (or none). A label names one or several of them::
+
+    id                              a scenario: every configuration of `id`
+    title/frozen                    a scenario and a method
+    title/iisan_versa/minilm        a scenario, a method and its encoders ("+"-joined, text
+    title+image/frozen/minilm+vit     first; each the model's last path part or its full name)
+
+A scenario label keeps the default pairing rule (`scenarios.report.comparisons`): each configuration
+is compared with the scenario's configuration of the same method and encoders; when the
+scenario was never run with that method and it has only one configuration, that one is used.
+A label naming a method names one configuration (an error when it is ambiguous): every other
+configuration is compared with it, across methods and encoders. Never across protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+Config = tuple[str, str, str, str]  # scenario, method, text encoder, vision encoder
+
+
+def encoders_label(text: str, vision: str) -> str:
+    """The encoders part of a label: the models' last path parts, "+"-joined ("" for none)."""
+    return "+".join(Path(x).name for x in (text, vision) if x)
+
+
+def config_label(config: Sequence[str]) -> str:
+    """The full label of a configuration: `scenario/method[/encoders]`."""
+    encoders = encoders_label(config[2], config[3])
+    return f"{config[0]}/{config[1]}" + (f"/{encoders}" if encoders else "")
+
+
+def valid_labels(configs: Iterable[Sequence[str]]) -> list[str]:
+    """Every label that names something: the scenarios, then each configuration's full label."""
+    found = list(dict.fromkeys(tuple(c[:4]) for c in configs))
+    scenarios = list(dict.fromkeys(c[0] for c in found))
+    return scenarios + [config_label(c) for c in found]
+
+
+def _encoders_match(config: Sequence[str], wanted: str) -> bool:
+    full = "+".join(x for x in (config[2], config[3]) if x)
+    return wanted in (encoders_label(config[2], config[3]), full)
+
+
+def resolve_label(configs: Iterable[Sequence[str]], label: str) -> Config | None:
+    """The configuration a label names, or None for a scenario label (the pairing rule).
+
+    Args:
+        configs: the configurations on offer (tuples starting scenario, method, text
+            encoder, vision encoder; longer tuples are cut to those four).
+        label: `scenario`, `scenario/method` or `scenario/method/encoders`.
+
+    Raises:
+        ValueError: one line, when the label names nothing (listing the valid labels) or
+            several configurations (listing them).
+    """
+    found = list(dict.fromkeys(tuple(c[:4]) for c in configs))
+    parts = label.strip().split("/", 2)
+    if len(parts) == 1:
+        if any(c[0] == parts[0] for c in found):
+            return None
+        matches: list[Config] = []
+    else:
+        matches = [c for c in found if c[0] == parts[0] and c[1] == parts[1]]
+        if len(parts) == 3:
+            matches = [c for c in matches if _encoders_match(c, parts[2])]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        names = ", ".join(config_label(c) for c in matches)
+        raise ValueError(f"baseline {label!r} names several configurations: {names}")
+    raise ValueError(
+        f"unknown baseline {label!r}: valid labels are {', '.join(valid_labels(found))}"
+    )
+
+
+def cell_config(cell: Any) -> Config:
+    """A grid cell's configuration, with the encoders runs.csv records for it."""
+
+    def first(text: bool) -> str:
+        for ch in cell.scenario.channels:
+            if (ch.modality == "text") == text:
+                return ch.encoder.model
+        return ""
+
+    s = cell.scenario
+    return (s.name, s.method, cell.text_encoder or first(True), cell.vision_encoder or first(False))

@@ -1,0 +1,5 @@
+"""One scenario from file to results: training each seed (`runner`), what its end shows
+(`summary`), re-scoring (`evaluate`), `recommend`, caches, captions, datasets, item previews,
+experiment tracking, and where independent tasks run (`executors` over a local `pool`, Ray or
+SLURM). Imports `scenarios.schema` (and `scenarios.report` for reading results until those
+readers move here); never `tune` or `grid`."""

@@ -1,0 +1,4 @@
+"""Scenario and grid files as frozen dataclasses, strictly checked: the schema (`scenario`),
+text templates and the item texts they render, dotted overrides, encoder aliases and model
+folders. Imports recsys, captioning and the foundation packages; no other `scenarios`
+sub-package."""
