@@ -170,6 +170,7 @@ def worker(spec: dict[str, Any]) -> None:
     from recsys.config import TrainConfig
     from recsys.eval import efficiency
     from recsys.run import run_experiment
+    from recsys.spec import RunSpec
     from recsys.train.trainer import Trainer
 
     work = Path(spec["work"])
@@ -221,14 +222,16 @@ def worker(spec: dict[str, Any]) -> None:
     )
     wall = time.perf_counter()
     result = run_experiment(
-        split,
-        method=method,
-        channels=channels,
-        method_options=options,
-        train=train,
-        seed=spec["seed"],
+        RunSpec(
+            split=split,
+            method=method,
+            channels=channels,
+            method_options=options,
+            train=train,
+            seed=spec["seed"],
+            cache_dir=work / "cache",
+        ),
         out_dir=out_dir,
-        cache_dir=work / "cache",
         record={"benchmark": "efficiency", "label": spec["label"]},
         progress=False,
     )

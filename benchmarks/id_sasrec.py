@@ -56,6 +56,7 @@ def main() -> None:
     from recsys.data import load_dataset, make_split
     from recsys.eval.evaluator import most_popular
     from recsys.run import run_experiment
+    from recsys.spec import RunSpec
 
     convention = args.history
     tag = convention + ("" if args.loss == "auto" else f"_{args.loss}")
@@ -67,13 +68,15 @@ def main() -> None:
         epochs=args.epochs, loss=args.loss, lr=args.lr, batch_size=args.batch_size, device="cpu"
     )
     result = run_experiment(
-        split,
-        method="id",
-        train=train,
-        evaluation=evaluation,
-        seed=args.seed,
+        RunSpec(
+            split=split,
+            method="id",
+            train=train,
+            evaluation=evaluation,
+            seed=args.seed,
+            cache_dir=args.runs / "cache",
+        ),
         out_dir=args.runs / f"id_sasrec_{tag}",
-        cache_dir=args.runs / "cache",
         record={"benchmark": "id_sasrec", "convention": convention},
     )
     popular = most_popular(split, "test", evaluation).metrics

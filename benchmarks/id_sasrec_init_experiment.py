@@ -28,17 +28,20 @@ def main() -> None:
     from recsys.config import EvalConfig, SASRecConfig, TrainConfig
     from recsys.data import load_dataset, make_split
     from recsys.run import run_experiment
+    from recsys.spec import RunSpec
 
     split = make_split(load_dataset(DATA))
     result = run_experiment(
-        split,
-        method="id",
-        sasrec=SASRecConfig(init="normal"),
-        train=TrainConfig(batch_size=64, device="cpu"),
-        evaluation=EvalConfig(history="masked"),
-        seed=12345,
+        RunSpec(
+            split=split,
+            method="id",
+            sasrec=SASRecConfig(init="normal"),
+            train=TrainConfig(batch_size=64, device="cpu"),
+            evaluation=EvalConfig(history="masked"),
+            seed=12345,
+            cache_dir=Path("runs/benchmarks/cache"),
+        ),
         out_dir=Path("runs/benchmarks/exp_init_normal_mask_bs64"),
-        cache_dir=Path("runs/benchmarks/cache"),
         record={"experiment": "normal(0.02) init"},
         progress=False,
     )

@@ -37,22 +37,25 @@ def main() -> None:
     from plumbing.io import atomic_write_json, atomic_write_text
     from recsys.config import TrainConfig
     from recsys.run import run_experiment
+    from recsys.spec import RunSpec
 
     split = load_split(args.users, args.data_seed, args.data)
     channels = make_channels(split, "text", WORK)
     rows = []
     for lr in args.lrs:
         result = run_experiment(
-            split,
-            method="iisan_versa",
-            channels=channels,
-            method_options={"cached": True},
-            train=TrainConfig(
-                epochs=args.epochs, patience=args.epochs, device="cpu", lr=lr, adapter_lr=lr / 2
+            RunSpec(
+                split=split,
+                method="iisan_versa",
+                channels=channels,
+                method_options={"cached": True},
+                train=TrainConfig(
+                    epochs=args.epochs, patience=args.epochs, device="cpu", lr=lr, adapter_lr=lr / 2
+                ),
+                seed=args.seed,
+                cache_dir=WORK / "cache",
             ),
-            seed=args.seed,
             out_dir=WORK / "runs" / f"lr_sweep_{args.users}u" / f"seed{args.seed}_lr{lr:g}",
-            cache_dir=WORK / "cache",
             progress=False,
         )
         rows.append(

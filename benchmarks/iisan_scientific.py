@@ -44,6 +44,7 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> None:
     from recsys.config import SASRecConfig, TrainConfig
     from recsys.data import load_dataset, make_split
     from recsys.run import run_experiment
+    from recsys.spec import RunSpec
 
     split = make_split(load_dataset(args.data))
     channels: tuple[ChannelInput, ...] = ()
@@ -55,15 +56,17 @@ def run_one(method: str, seed: int, args: argparse.Namespace) -> None:
         channels = (ChannelInput("title", "text", spec, texts=split.catalogue.titles),)
     options = json.loads(args.options) if method == "iisan_versa" else {}
     run_experiment(
-        split,
-        method=method,
-        channels=channels,
-        method_options=options,
-        sasrec=SASRecConfig(init=args.init),
-        train=TrainConfig(epochs=args.epochs, device="cpu", grad_clip=_clip(args.grad_clip)),
-        seed=seed,
+        RunSpec(
+            split=split,
+            method=method,
+            channels=channels,
+            method_options=options,
+            sasrec=SASRecConfig(init=args.init),
+            train=TrainConfig(epochs=args.epochs, device="cpu", grad_clip=_clip(args.grad_clip)),
+            seed=seed,
+            cache_dir=args.runs / "cache",
+        ),
         out_dir=args.runs / f"sci_{method}{args.tag}_s{seed}",
-        cache_dir=args.runs / "cache",
         record={"benchmark": "iisan_scientific"},
         progress=False,
     )

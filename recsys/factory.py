@@ -10,67 +10,54 @@ with its shape, and nothing else may be.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from recsys.channels import ChannelInput
-from recsys.config import SASRecConfig
-from recsys.data.types import Split
 from recsys.distributed import DistContext
 from recsys.errors import CheckpointError, ConfigError
 from recsys.methods import MethodContext, get_method, parse_method_options
 from recsys.models.recommender import SequentialRecommender
 from recsys.models.sasrec import SASRec
+from recsys.spec import RunSpec
 from recsys.train import checkpoint as ckpt
 from recsys.train.structure import trainable_groups
 
 
 def build_model(
-    split: Split,
+    spec: RunSpec,
     *,
-    method: str,
-    channels: tuple[ChannelInput, ...] = (),
-    method_options: Mapping[str, Any] | None = None,
-    sasrec: SASRecConfig = SASRecConfig(),
-    seed: int = 0,
     device: torch.device | str = "cpu",
-    cache_dir: Path,
     dist: DistContext | None = None,
     progress: bool = False,
 ) -> SequentialRecommender:
-    """The recommender a run with these settings trains, freshly initialised.
+    """The recommender a run of `spec` trains, freshly initialised under `spec.seed` (tower
+    first, then SASRec), its tower sized by `spec.split`'s catalogue.
 
     Args:
-        split: the split (its catalogue sizes the tower and SASRec's positions).
-        method: a registered method (recsys.methods).
-        channels: input channels for content methods.
-        method_options: the scenario's raw `[method_options]` table.
-        sasrec: user-encoder configuration.
-        seed: seeds the initialisation (tower first, then SASRec).
+        spec: the run's settings (method, channels, options, SASRec, seed, cache folder).
         device: where the model lives.
-        cache_dir: where methods keep hidden-state caches.
         dist: rank context (caches are built by every rank together).
         progress: progress bars while caches are built.
 
     Raises:
         ConfigError: unknown method or option, or a content method without channels.
     """
-    entry = get_method(method)
-    if entry.needs_channels and not channels:
-        raise ConfigError(f"method {method!r} needs at least one input channel")
-    options = parse_method_options(method, method_options)
+    split, sasrec, seed = spec.split, spec.sasrec, spec.seed
+    entry = get_method(spec.method)
+    if entry.needs_channels and not spec.channels:
+        raise ConfigError(f"method {spec.method!r} needs at least one input channel")
+    options = parse_method_options(spec.method, spec.method_options)
     sasrec.check()
     device = torch.device(device)
     torch.manual_seed(seed)  # initialisation: tower first, then SASRec
     ctx = MethodContext(
         split=split,
-        channels=tuple(channels),
+        channels=spec.channels,
         options=options,
         device=device,
-        cache_dir=Path(cache_dir),
+        cache_dir=spec.cache_dir,
         out_dim=sasrec.dim,
         init=sasrec.init,
         dist=dist or DistContext(),
@@ -107,20 +94,14 @@ def load_trained(model: SequentialRecommender, path: Path) -> dict[str, Any]:
 
 
 def build_trained(
-    split: Split,
+    spec: RunSpec,
     run_dir: Path,
     *,
-    method: str,
-    channels: tuple[ChannelInput, ...] = (),
-    method_options: Mapping[str, Any] | None = None,
-    sasrec: SASRecConfig = SASRecConfig(),
-    seed: int = 0,
     device: torch.device | str = "cpu",
-    cache_dir: Path,
     progress: bool = False,
 ) -> SequentialRecommender:
     """The trained model of a finished run folder, in eval mode: built as training built it
-    (`build_model`, the run's settings) with ``checkpoint/best.safetensors`` loaded strictly.
+    (`build_model`, the run's spec) with ``checkpoint/best.safetensors`` loaded strictly.
 
     Raises:
         CheckpointError: no best checkpoint (the run did not finish), a damaged one, or one
@@ -129,9 +110,6 @@ def build_trained(
     path = Path(run_dir) / "checkpoint" / "best.safetensors"
     if not path.exists():
         raise CheckpointError(f"{path}: no best checkpoint: the run did not finish")
-    model = build_model(
-        split, method=method, channels=channels, method_options=method_options, sasrec=sasrec,
-        seed=seed, device=device, cache_dir=cache_dir, progress=progress,
-    )  # fmt: skip
+    model = build_model(spec, device=device, progress=progress)
     load_trained(model, path)
     return model.eval()

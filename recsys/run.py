@@ -19,7 +19,6 @@ two fingerprints by the same rule, so rerunning the same command finds it comple
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,17 +30,8 @@ from plumbing.folders import claim_folder
 from plumbing.io import atomic_write_json
 from provenance import code_identity, version
 from recsys import distributed
-from recsys.channels import ChannelInput
-from recsys.config import (
-    EvalConfig,
-    SASRecConfig,
-    TrainConfig,
-    eval_record,
-    sasrec_record,
-)
 from recsys.data.split import restrict_users
-from recsys.data.types import Split
-from recsys.distributed import current
+from recsys.distributed import DistContext, current
 from recsys.errors import ConfigError
 from recsys.eval.beyond import beyond_record
 from recsys.eval.buckets import buckets_record
@@ -56,15 +46,21 @@ from recsys.fingerprints import (
     recorded_fingerprints,
     training_config,
 )
-from recsys.methods import get_method, parse_method_options
 from recsys.models.recommender import SequentialRecommender
-from recsys.train.trainer import (
-    EpochCallback,
-    FitResult,
-    Trainer,
-    resolve_device,
-    resolve_train_config,
-)
+from recsys.spec import RunSpec, split_fingerprint, split_record
+from recsys.train.trainer import EpochCallback, FitResult, Trainer, resolve_device
+
+__all__ = [  # split_fingerprint and split_record live in recsys.spec; imported from here too
+    "RunResult",
+    "RunSpec",
+    "claim_run_folder",
+    "evaluate_trained",
+    "fit_model",
+    "is_run_folder",
+    "run_experiment",
+    "split_fingerprint",
+    "split_record",
+]
 
 
 @dataclass(frozen=True)
@@ -99,66 +95,6 @@ class RunResult:
     results_dir: Path | None = None
 
 
-def split_fingerprint(split: Split) -> str:
-    """sha256 over the catalogue and every array that defines the split; a split other than
-    leave-one-out also hashes its kind, cut times and validation histories, and one under
-    the new-item protocol its protocol name and withheld items (leave-one-out fingerprints
-    stay what they were before either existed)."""
-    digest = hashlib.sha256(split.catalogue.content_hash.encode())
-    for array in (split.train_seqs, split.valid_target, split.test_target, *split.test_seen):
-        digest.update(array.astype("int64").tobytes())
-    digest.update("\n".join(split.user_ids).encode())
-    if split.kind != "leave_one_out":
-        digest.update(json.dumps([split.kind, split.cuts]).encode())
-        for array in split.valid_seen:
-            digest.update(array.astype("int64").tobytes())
-    if split.withheld is not None:
-        digest.update(f"\n{split.protocol}\n".encode())
-        digest.update(split.withheld.items.astype("int64").tobytes())
-    return digest.hexdigest()
-
-
-def split_record(split: Split) -> dict[str, Any]:
-    """What results.json says about the split under its `split` key: kind, protocol name,
-    fingerprint, parameters and, for a temporal split, the cut times (epoch seconds and ISO);
-    under the new-item protocol the withheld fraction, seed and item count."""
-    record: dict[str, Any] = {
-        "kind": split.kind,
-        "protocol": split.protocol,
-        "fingerprint": split_fingerprint(split),
-        "keep_last": split.keep_last,
-        "max_len": split.max_len,
-        "min_len": split.min_len,
-        **({"filtering": split.filtering} if split.filtering else {}),  # temporal
-    }
-    if split.cuts is not None:
-        record["cuts"] = list(split.cuts)
-        record["valid_start"], record["test_start"] = (_iso(t) for t in split.cuts)
-    if split.withheld is not None:
-        w = split.withheld
-        record["new_items"] = {"fraction": w.fraction, "seed": w.seed, "items": len(w.items)}
-    return record
-
-
-def _iso(seconds: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat()
-
-
-def _config_split(split: Split) -> dict[str, Any]:
-    """The split part of the run configuration; only a split other than leave-one-out adds
-    its kind and cuts, and only the new-item protocol its `new_items`, so existing run
-    folders keep their configuration hash."""
-    record = split_record(split)
-    keys = ["fingerprint", "keep_last", "max_len", "min_len"]
-    if split.kind != "leave_one_out":
-        keys += ["kind", "cuts"]
-    if split.withheld is not None:
-        keys.append("new_items")
-    return {k: record[k] for k in keys}
-
-
 RUN_KIND = "run"  # the marker of a run folder: plumbing.folders.marker_path(out_dir, RUN_KIND)
 
 
@@ -186,15 +122,6 @@ def claim_run_folder(out_dir: Path) -> Path:
     return claim_folder(out_dir, RUN_KIND, is_run_folder, "run folder")
 
 
-def _channel_record(channel: ChannelInput) -> dict[str, Any]:
-    return {
-        "name": channel.name,
-        "modality": channel.modality,
-        "encoder": dataclasses.asdict(channel.encoder),
-        "source_fingerprint": channel.source_fingerprint,
-    }
-
-
 def _result_from_json(
     out_dir: Path,
     data: Mapping[str, Any],
@@ -217,62 +144,21 @@ def _result_from_json(
     )
 
 
-def run_config_for(
-    split: Split,
-    *,
-    method: str,
-    channels: tuple[ChannelInput, ...],
-    method_options: Mapping[str, Any] | None,
-    sasrec: SASRecConfig,
-    train: TrainConfig,
-    evaluation: EvalConfig,
-    seed: int,
-) -> dict[str, Any]:
-    """The resolved configuration a run records and hashes (`fingerprints`); `train` must
-    already carry the method's defaults (`resolve_train_config`)."""
-    return {
-        "protocol": split.protocol,
-        "method": method,
-        "method_options": dict(method_options or {}),
-        "channels": [_channel_record(c) for c in channels],
-        "sasrec": sasrec_record(dataclasses.asdict(sasrec)),
-        "train": dataclasses.asdict(train),
-        "evaluation": eval_record(dataclasses.asdict(evaluation)),
-        "seed": seed,
-        "split": _config_split(split),
-    }
-
-
 def run_experiment(
-    split: Split,
+    spec: RunSpec,
     *,
-    method: str,
-    channels: tuple[ChannelInput, ...] = (),
-    method_options: Mapping[str, Any] | None = None,
-    sasrec: SASRecConfig = SASRecConfig(),
-    train: TrainConfig = TrainConfig(),
-    evaluation: EvalConfig = EvalConfig(),
-    seed: int = 0,
     out_dir: Path,
-    cache_dir: Path,
     record: Mapping[str, Any] | None = None,
     progress: bool = True,
     callbacks: Sequence[EpochCallback] = (),
 ) -> RunResult:
-    """Train `method` on `split`, select on validation, evaluate test, record everything.
+    """Train `spec`'s method on its split, select on validation, evaluate test, record everything.
 
     Args:
-        split: the leave-one-out split.
-        method: a registered method name (recsys.methods.method_names()).
-        channels: input channels for content methods (empty for `id`).
-        method_options: the method's raw option table (`recsys.methods.parse_method_options`).
-        sasrec: user-encoder configuration.
-        train: optimisation; None / "auto" fields take the method's defaults.
-        evaluation: ranking protocol options.
-        seed: seeds initialisation, shuffling and dropout.
+        spec: the run's settings (`recsys.spec.RunSpec`; None / "auto" training fields take
+            the method's defaults).
         out_dir: the run folder (created; a finished run there is returned as is, or, when
             only scoring settings differ, scored under them without training).
-        cache_dir: where methods keep hidden-state caches.
         record: caller facts stored verbatim in results.json (scenario name, ...).
         progress: show progress bars.
         callbacks: per-epoch hooks handed to the trainer (experiment trackers).
@@ -281,52 +167,71 @@ def run_experiment(
         The RunResult; its `status` says what this call did.
     """
     out_dir = Path(out_dir)
-    entry = get_method(method)
-    if entry.needs_channels and not channels:
-        raise ConfigError(f"method {method!r} needs at least one input channel")
-    parse_method_options(method, method_options)  # a typo fails before any work
-    train = resolve_train_config(train, entry.defaults)
-    run_config = run_config_for(
-        split, method=method, channels=channels, method_options=method_options,
-        sasrec=sasrec, train=train, evaluation=evaluation, seed=seed,
-    )  # fmt: skip
+    spec = spec.check()  # a typo fails before any work; the method's defaults filled in
+    run_config = spec.run_config()
     prints = fingerprints(run_config)
     done = completed(out_dir, run_config)
     if done is not None and done[0] == "complete":
         return _result_from_json(out_dir, done[1], status="complete", results_dir=done[2])
     if done is not None:  # trained under this training configuration: score it, no training
-        return evaluate_trained(
-            split, method=method, channels=channels, method_options=method_options,
-            sasrec=sasrec, train=train, evaluation=evaluation, seed=seed, out_dir=out_dir,
-            cache_dir=cache_dir, record=record, progress=progress,
-        )  # fmt: skip
+        return evaluate_trained(spec, out_dir=out_dir, record=record, progress=progress)
     dist = distributed.init_from_env()  # torchrun: join the process group (idempotent)
     if dist.is_main:
         claim_run_folder(out_dir)  # a user's folder is refused before anything is written
-    device = resolve_device(train.device)
-    model = build_model(
-        split, method=method, channels=channels, method_options=method_options, sasrec=sasrec,
-        seed=seed, device=device, cache_dir=cache_dir, dist=dist, progress=progress,
-    )  # fmt: skip
-    if dist.is_main:
-        atomic_write_json(out_dir / "config.json", run_config | prints)
-    fit = Trainer(
-        model, split, train, evaluation, seed=seed, out_dir=out_dir,
-        run_config=training_config(run_config), device=device, progress=progress,
+    model, fit = fit_model(
+        spec, out_dir, checkpoint_config=training_config(run_config),
+        config_file=run_config | prints, dist=dist, progress=progress, callbacks=callbacks,
         accept_hashes=(prints["config_sha256"],),  # a checkpoint from before the split
-        callbacks=callbacks,
-    ).fit()  # fmt: skip
-    result = _evaluate_and_record(
-        model, split, evaluation, fit, run_config, prints, out_dir, record
-    )
+    )  # fmt: skip
+    result = _evaluate_and_record(model, spec, fit, run_config, prints, out_dir, record)
     status = "resumed" if fit.resumed_from else "trained"
     return dataclasses.replace(result, status=status, resumed_from=fit.resumed_from)
 
 
+def fit_model(
+    spec: RunSpec,
+    out_dir: Path,
+    *,
+    checkpoint_config: Mapping[str, Any],
+    config_file: Mapping[str, Any] | None = None,
+    accept_hashes: tuple[str, ...] = (),
+    dist: DistContext | None = None,
+    progress: bool = False,
+    callbacks: Sequence[EpochCallback] = (),
+) -> tuple[SequentialRecommender, FitResult]:
+    """The one training entry (a run's and a tuning trial's): build `spec`'s model
+    (`recsys.factory.build_model`) and train it into `out_dir` (`Trainer.fit`: checkpoints,
+    metrics.jsonl, resuming a checkpoint made under the same configuration).
+
+    Args:
+        spec: the run's settings.
+        out_dir: where the trainer writes.
+        checkpoint_config: the configuration checkpoints hold and are matched by on resume.
+        config_file: written to ``out_dir/config.json`` (rank 0) once the model is built.
+        accept_hashes: other configuration hashes whose checkpoints may be resumed.
+        dist: rank context (None: a single process).
+        progress: progress bars.
+        callbacks: per-epoch hooks (trackers, a tuning trial's pruning).
+
+    Returns:
+        The trained model (best weights loaded by the trainer) and what the fit did.
+    """
+    spec = spec.resolved()
+    device = resolve_device(spec.train.device)
+    model = build_model(spec, device=device, dist=dist, progress=progress)
+    if config_file is not None and (dist or current()).is_main:
+        atomic_write_json(Path(out_dir) / "config.json", dict(config_file))
+    fit = Trainer(
+        model, spec.split, spec.train, spec.evaluation, seed=spec.seed, out_dir=out_dir,
+        run_config=checkpoint_config, device=device, progress=progress,
+        accept_hashes=accept_hashes, callbacks=callbacks,
+    ).fit()  # fmt: skip
+    return model, fit
+
+
 def _evaluate_and_record(
     model: SequentialRecommender,
-    split: Split,
-    evaluation: EvalConfig,
+    spec: RunSpec,
     fit: Any,
     run_config: Mapping[str, Any],
     prints: Mapping[str, str],
@@ -335,6 +240,7 @@ def _evaluate_and_record(
     evaluated_from: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Evaluate the best weights on validation and test; write results (rank 0)."""
+    split, evaluation = spec.split, spec.evaluation
     model.eval()
     item_table = distributed.embed_all(model.item_tower, split.num_items)
     valid = evaluate(model, split, "valid", evaluation, item_table=item_table)
@@ -384,27 +290,19 @@ def _evaluate_and_record(
 
 
 def evaluate_trained(
-    split: Split,
+    spec: RunSpec,
     *,
-    method: str,
-    channels: tuple[ChannelInput, ...] = (),
-    method_options: Mapping[str, Any] | None = None,
-    sasrec: SASRecConfig = SASRecConfig(),
-    train: TrainConfig = TrainConfig(),
-    evaluation: EvalConfig = EvalConfig(),
-    seed: int = 0,
     out_dir: Path,
-    cache_dir: Path,
     users: Sequence[str] | None = None,
     device: str | None = None,
     record: Mapping[str, Any] | None = None,
     progress: bool = False,
 ) -> RunResult:
-    """Score a finished run's best checkpoint under `evaluation`, without training.
+    """Score a finished run's best checkpoint under `spec.evaluation`, without training.
 
-    The other arguments are `run_experiment`'s and must describe the run's training (the
-    evaluation settings that select the epoch may differ: the checkpoint the run selected is
-    scored under the new ones, and `evaluated_from.selection` records the run's). Writes
+    `spec` must describe the run's training (the evaluation settings that select the epoch
+    may differ: the checkpoint the run selected is scored under the new ones, and
+    `evaluated_from.selection` records the run's). Writes
     ``out_dir/eval-<hash>/results.json`` (a run's keys, `train_sha256` the run's) and its
     ``test_per_user.csv``; the run's own files are never touched. The model is rebuilt by the
     one factory and its checkpoint loaded strictly (`recsys.factory.build_trained`).
@@ -420,15 +318,13 @@ def evaluate_trained(
         CheckpointError: the best checkpoint is missing, damaged or does not fit the model.
     """
     out_dir = Path(out_dir)
-    train = resolve_train_config(train, get_method(method).defaults)
-    run_config = run_config_for(
-        split, method=method, channels=channels, method_options=method_options, sasrec=sasrec,
-        train=train, evaluation=evaluation, seed=seed,
-    )  # fmt: skip
-    scored = split
+    spec = spec.resolved()
+    run_config = spec.run_config()
+    scored = spec
     if users is not None:
-        scored = restrict_users(split, users)
-        subset = {"count": scored.num_users, "sha256": sha256_json(sorted(scored.user_ids))}
+        kept = restrict_users(spec.split, users)
+        scored = dataclasses.replace(spec, split=kept)
+        subset = {"count": kept.num_users, "sha256": sha256_json(sorted(kept.user_ids))}
         run_config["evaluation"] = run_config["evaluation"] | {"users": subset}
     done = completed(out_dir, run_config, scoring=True)
     if done is None:
@@ -436,18 +332,14 @@ def evaluate_trained(
     status, trained, folder = done
     if status == "complete":
         return _result_from_json(out_dir, trained, status="complete", results_dir=folder)
-    model = build_trained(
-        split, out_dir, method=method, channels=channels, method_options=method_options,
-        sasrec=sasrec, seed=seed, device=resolve_device(device or train.device),
-        cache_dir=cache_dir, progress=progress,
-    )  # fmt: skip
-    return _record_scoring(model, scored, evaluation, run_config, trained, out_dir, record)
+    device = resolve_device(device or spec.train.device)
+    model = build_trained(spec, out_dir, device=device, progress=progress)
+    return _record_scoring(model, scored, run_config, trained, out_dir, record)
 
 
 def _record_scoring(
     model: SequentialRecommender,
-    split: Split,
-    evaluation: EvalConfig,
+    spec: RunSpec,
     run_config: dict[str, Any],
     trained: Mapping[str, Any],
     out_dir: Path,
@@ -476,6 +368,6 @@ def _record_scoring(
     label = eval_label(trained["config"].get("evaluation") or {}, run_config["evaluation"])
     target = eval_dir(out_dir, prints["eval_sha256"], label)
     result = _evaluate_and_record(
-        model, split, evaluation, fit, run_config, prints, target, record, evaluated_from=source
+        model, spec, fit, run_config, prints, target, record, evaluated_from=source
     )
     return dataclasses.replace(result, out_dir=out_dir, status="evaluated")

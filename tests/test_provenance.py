@@ -14,6 +14,7 @@ import pytest
 import provenance
 from recsys.config import EvalConfig, SASRecConfig, TrainConfig
 from recsys.run import run_experiment
+from recsys.spec import RunSpec
 from recsys.train import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,13 +95,15 @@ def test_a_tiny_runs_results_and_checkpoint_record_the_code(make_toy_split, tmp_
     rng = np.random.default_rng(0)
     seqs = {f"u{u:02d}": [f"i{k:02d}" for k in rng.integers(0, 15, size=6)] for u in range(30)}
     run_experiment(
-        make_toy_split(seqs, max_len=5),
-        method="id",
-        sasrec=SASRecConfig(dim=8, num_blocks=1, num_heads=2, ffn_dim=16),
-        train=TrainConfig(epochs=1, batch_size=16, device="cpu"),
-        evaluation=EvalConfig(ks=(5, 10)),
+        RunSpec(
+            split=make_toy_split(seqs, max_len=5),
+            method="id",
+            sasrec=SASRecConfig(dim=8, num_blocks=1, num_heads=2, ffn_dim=16),
+            train=TrainConfig(epochs=1, batch_size=16, device="cpu"),
+            evaluation=EvalConfig(ks=(5, 10)),
+            cache_dir=tmp_path / "cache",
+        ),
         out_dir=tmp_path / "run",
-        cache_dir=tmp_path / "cache",
     )
     results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
     assert results["code"] == {

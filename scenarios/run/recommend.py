@@ -53,18 +53,11 @@ def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared:
     untrained one)."""
     from recsys.errors import CheckpointError
     from recsys.factory import build_trained
+    from scenarios.run.prepared import spec_for
 
+    spec = spec_for(scenario, prepared, seed=int(results.get("seed", 0)))
     try:
-        return build_trained(
-            prepared.split,
-            run_dir,
-            method=results["method"],
-            channels=prepared.channels,
-            method_options=results["config"].get("method_options", {}),
-            sasrec=scenario.model,
-            seed=int(results.get("seed", 0)),
-            cache_dir=scenario.output.cache_path() / "states",
-        )
+        return build_trained(spec, run_dir)
     except CheckpointError as exc:  # another catalogue, method or model size, or a damaged file
         path = run_dir / "checkpoint" / "best.safetensors"
         raise ScenarioError(path, "", str(exc).removeprefix(f"{path}: ")) from None

@@ -205,37 +205,17 @@ def fit_trial(
     folder: Path,
     callbacks: Sequence[Any],
 ) -> Any:
-    """Train a trial's model (validation only: there is no test evaluation in here)."""
-    from recsys.factory import build_model
-    from recsys.methods import get_method
-    from recsys.run import run_config_for
-    from recsys.train.trainer import Trainer, resolve_device, resolve_train_config
+    """Train a trial's model (validation only: there is no test evaluation in here) through
+    the training entry every run uses (`recsys.run.fit_model`), on the scenario's run
+    specification with the trial's split (test targets withheld)."""
+    from recsys.run import fit_model
+    from scenarios.run.prepared import spec_for
 
-    train = resolve_train_config(scenario.train, get_method(scenario.method).defaults)
-    common = {  # what the recorded configuration and the model share
-        "method": scenario.method,
-        "channels": prepared.channels,
-        "method_options": dict(scenario.method_options),
-        "sasrec": scenario.model,
-        "seed": seed,
-    }
-    run_config = run_config_for(split, **common, train=train, evaluation=scenario.eval)
-    device = resolve_device(train.device)
-    cache_dir = scenario.output.cache_path() / "states"
-    model = build_model(split, **common, device=device, cache_dir=cache_dir)
-    trainer = Trainer(
-        model,
-        split,
-        train,
-        scenario.eval,
-        seed=seed,
-        out_dir=folder,
-        run_config=run_config,
-        device=device,
-        progress=False,
-        callbacks=callbacks,
-    )
-    return trainer.fit()
+    spec = spec_for(scenario, prepared, seed=seed, split=split).check()
+    # A trial's checkpoints hold its whole configuration (as they always did), so an
+    # interrupted trial resumes only under exactly its own settings.
+    _, fit = fit_model(spec, folder, checkpoint_config=spec.run_config(), callbacks=callbacks)
+    return fit
 
 
 def _trial_line(optuna: Any, study: Any, trial: Any, spec: TuneSpec) -> str:

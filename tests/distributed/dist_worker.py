@@ -50,16 +50,19 @@ def run(split, method: str, bert: str, out: Path, cache: Path, device: str = "cp
     on 2 ranks the last step leaves rank 1 without rows)."""
     from recsys.config import SASRecConfig, TrainConfig
     from recsys.run import run_experiment
+    from recsys.spec import RunSpec
 
     return run_experiment(
-        split,
-        method=method,
-        channels=channels(split, bert) if method != "id" else (),
-        sasrec=SASRecConfig(dim=32, ffn_dim=64, dropout=0.0),
-        train=TrainConfig(epochs=2, batch_size=13, device=device, patience=5, amp=False),
-        seed=3,
+        RunSpec(
+            split=split,
+            method=method,
+            channels=channels(split, bert) if method != "id" else (),
+            sasrec=SASRecConfig(dim=32, ffn_dim=64, dropout=0.0),
+            train=TrainConfig(epochs=2, batch_size=13, device=device, patience=5, amp=False),
+            seed=3,
+            cache_dir=cache,
+        ),
         out_dir=out,
-        cache_dir=cache,
         progress=False,
     )
 

@@ -17,6 +17,7 @@ from recsys.eval.buckets import bucket_labels, bucket_ranges, in_bucket
 from recsys.eval.evaluator import evaluate_states
 from recsys.eval.per_user import read_per_user_csv, write_per_user_csv
 from recsys.run import run_experiment
+from recsys.spec import RunSpec
 from scenarios.schema.scenario import ScenarioError, load_scenario
 
 # Train part = all but the last two items; validation target = second to last; test = last.
@@ -127,13 +128,15 @@ def test_a_run_records_buckets_and_the_training_count_column(make_toy_split, tmp
     }
     split = make_toy_split(seqs, max_len=5)
     run_experiment(
-        split,
-        method="id",
-        sasrec=SASRecConfig(dim=8, num_blocks=1, num_heads=2, ffn_dim=16),
-        train=TrainConfig(epochs=1, batch_size=16, device="cpu"),
-        evaluation=EvalConfig(ks=(5, 10)),
+        RunSpec(
+            split=split,
+            method="id",
+            sasrec=SASRecConfig(dim=8, num_blocks=1, num_heads=2, ffn_dim=16),
+            train=TrainConfig(epochs=1, batch_size=16, device="cpu"),
+            evaluation=EvalConfig(ks=(5, 10)),
+            cache_dir=tmp_path / "cache",
+        ),
         out_dir=tmp_path / "run",
-        cache_dir=tmp_path / "cache",
         progress=False,
     )
     results = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))

@@ -72,7 +72,7 @@ def test_the_load_time_kcore_record_defers_to_a_temporal_splits_own() -> None:
     scenario record must not repeat the whole timeline's counts as if they applied."""
     from types import SimpleNamespace
 
-    from scenarios.run.runner import _kcore_facts
+    from scenarios.run.prepared import _kcore_facts
 
     facts = {"k": 2, "rounds": 1, "users_before": 9, "users_after": 7}
     dataset = SimpleNamespace(report=SimpleNamespace(kcore=facts))

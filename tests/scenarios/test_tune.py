@@ -97,12 +97,13 @@ def test_an_evaluation_on_the_withheld_split_fails_loudly(tmp_path: Path) -> Non
     from recsys.errors import RecsysError
     from recsys.eval.evaluator import evaluate
     from recsys.factory import build_model
+    from recsys.spec import RunSpec
     from scenarios.tune.run import withhold_test
 
     split = make_split(load_dataset(sample_path()))
     withheld = withhold_test(split)
     assert len(withheld.test_target) == 0 and (withheld.valid_target == split.valid_target).all()
-    model = build_model(split, method="id", cache_dir=tmp_path).eval()
+    model = build_model(RunSpec(split=split, method="id", cache_dir=tmp_path)).eval()
     assert evaluate(model, withheld, "valid", EvalConfig()).num_users == split.num_users
     with pytest.raises((IndexError, ValueError, RuntimeError, RecsysError)):
         evaluate(model, withheld, "test", EvalConfig())

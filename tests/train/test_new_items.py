@@ -20,6 +20,7 @@ from recsys.errors import ConfigError
 from recsys.eval.evaluator import evaluate_states
 from recsys.models.recommender import SequentialRecommender
 from recsys.run import run_experiment, split_fingerprint
+from recsys.spec import RunSpec
 from recsys.train import checkpoint as ckpt
 from recsys.train.trainer import Trainer
 from scenarios.schema.scenario import ScenarioError, load_scenario
@@ -164,13 +165,15 @@ def test_the_trainer_never_sees_a_withheld_item(base, tmp_path, monkeypatch, los
     monkeypatch.setattr(SequentialRecommender, "loss", recording_loss)
     monkeypatch.setattr(Trainer, "__init__", remember_init)
     run_experiment(
-        split,
-        method="id",
-        sasrec=SASREC,
-        train=TrainConfig(epochs=3, batch_size=16, device="cpu", loss=loss, patience=5),
-        evaluation=EvalConfig(ks=(5, 10)),
+        RunSpec(
+            split=split,
+            method="id",
+            sasrec=SASREC,
+            train=TrainConfig(epochs=3, batch_size=16, device="cpu", loss=loss, patience=5),
+            evaluation=EvalConfig(ks=(5, 10)),
+            cache_dir=tmp_path / "cache",
+        ),
         out_dir=tmp_path / "run",
-        cache_dir=tmp_path / "cache",
         progress=False,
     )
     assert batches and tower_inputs

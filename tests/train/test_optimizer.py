@@ -10,6 +10,7 @@ import torch
 from recsys.config import EvalConfig, NewItemsConfig, SASRecConfig, SplitConfig, TrainConfig
 from recsys.data import make_split
 from recsys.run import run_experiment
+from recsys.spec import RunSpec
 from recsys.train import checkpoint as ckpt
 from recsys.train import trainer as trainer_module
 from recsys.train.trainer import Trainer
@@ -31,15 +32,17 @@ def _train(split, tmp_path, monkeypatch, weight_decay: float):
 
     monkeypatch.setattr(Trainer, "__init__", remember_init)
     run_experiment(
-        split,
-        method="id",
-        sasrec=SASREC,
-        train=TrainConfig(
-            epochs=3, batch_size=16, device="cpu", patience=5, weight_decay=weight_decay
+        RunSpec(
+            split=split,
+            method="id",
+            sasrec=SASREC,
+            train=TrainConfig(
+                epochs=3, batch_size=16, device="cpu", patience=5, weight_decay=weight_decay
+            ),
+            evaluation=EvalConfig(ks=(5, 10)),
+            cache_dir=tmp_path / "cache",
         ),
-        evaluation=EvalConfig(ks=(5, 10)),
         out_dir=tmp_path / "run",
-        cache_dir=tmp_path / "cache",
         progress=False,
     )
     weights, _ = ckpt.load_weights(tmp_path / "run" / "checkpoint" / "best.safetensors")
@@ -93,13 +96,15 @@ def test_without_weight_decay_training_is_bit_identical_to_adam(
 
     def fit(out):
         return run_experiment(
-            split,
-            method="id",
-            sasrec=SASREC,
-            train=TrainConfig(epochs=3, batch_size=16, device="cpu", patience=5, loss=loss),
-            evaluation=EvalConfig(ks=(5, 10)),
+            RunSpec(
+                split=split,
+                method="id",
+                sasrec=SASREC,
+                train=TrainConfig(epochs=3, batch_size=16, device="cpu", patience=5, loss=loss),
+                evaluation=EvalConfig(ks=(5, 10)),
+                cache_dir=tmp_path / "cache",
+            ),
             out_dir=out,
-            cache_dir=tmp_path / "cache",
             progress=False,
         )
 

@@ -16,6 +16,7 @@ from recsys.errors import ConfigError
 from recsys.eval.per_user import read_per_user_csv
 from recsys.fingerprints import fingerprints, training_config
 from recsys.run import evaluate_trained, run_experiment
+from recsys.spec import RunSpec
 from tests.support.runs import crash_after_checkpoints, snapshot
 
 SASREC = SASRecConfig(dim=16, num_blocks=1, num_heads=2, ffn_dim=32, dropout=0.2)
@@ -35,9 +36,14 @@ def split(make_toy_split):
 
 
 def _run(split, out: Path, evaluation: EvalConfig = EVAL, progress: bool = False):
-    return run_experiment(
-        split, method="id", sasrec=SASREC, train=TRAIN, evaluation=evaluation, seed=7,
-        out_dir=out, cache_dir=out / "cache", progress=progress,
+    return run_experiment(_spec(split, out / "cache", evaluation), out_dir=out, progress=progress)
+
+
+def _spec(split, cache: Path, evaluation: EvalConfig = EVAL) -> RunSpec:
+    """The settings of every run in this module."""
+    return RunSpec(
+        split=split, method="id", sasrec=SASREC, train=TRAIN, evaluation=evaluation, seed=7,
+        cache_dir=cache,
     )  # fmt: skip
 
 
@@ -148,9 +154,10 @@ def test_scoring_a_user_subset_writes_their_rows_only(split, tmp_path: Path) -> 
     before = snapshot(run_dir)
     users = list(split.user_ids[10:30:2])
     scored = evaluate_trained(
-        split, method="id", sasrec=SASREC, train=TRAIN, evaluation=EVAL, seed=7,
-        out_dir=run_dir, cache_dir=run_dir / "cache", users=users,
-    )  # fmt: skip
+        _spec(split, run_dir / "cache"),
+        out_dir=run_dir,
+        users=users,
+    )
     assert scored.status == "evaluated" and snapshot(run_dir) == before
     rows = read_per_user_csv(scored.results_dir / "test_per_user.csv")
     assert sorted(rows["user_id"]) == sorted(users)
@@ -168,11 +175,12 @@ def test_scoring_a_user_subset_writes_their_rows_only(split, tmp_path: Path) -> 
     assert results["evaluated_from"]["selection"] == {"history": "masked"}
     with pytest.raises(ConfigError, match="not users of the split"):
         evaluate_trained(
-            split, method="id", sasrec=SASREC, train=TRAIN, evaluation=EVAL, seed=7,
-            out_dir=run_dir, cache_dir=run_dir / "cache", users=["nobody"],
-        )  # fmt: skip
+            _spec(split, run_dir / "cache"),
+            out_dir=run_dir,
+            users=["nobody"],
+        )
     with pytest.raises(ConfigError, match="not a finished run"):
         evaluate_trained(
-            split, method="id", sasrec=SASREC, train=TRAIN, evaluation=EVAL, seed=7,
-            out_dir=tmp_path / "empty", cache_dir=run_dir / "cache",
-        )  # fmt: skip
+            _spec(split, run_dir / "cache"),
+            out_dir=tmp_path / "empty",
+        )

@@ -20,6 +20,7 @@ from recsys.models.base import ItemTower, ParamGroup
 from recsys.models.recommender import SequentialRecommender
 from recsys.models.sasrec import SASRec
 from recsys.run import run_experiment
+from recsys.spec import RunSpec
 from recsys.train import checkpoint as ckpt
 from recsys.train.trainer import Trainer
 from tests.support.runs import crash_after_checkpoints
@@ -46,14 +47,16 @@ def split(make_toy_split):
 
 def _run(split, out: Path, **kw):
     return run_experiment(
-        split,
-        method="id",
-        sasrec=SASREC,
-        train=_train_config(**kw),
-        evaluation=EVAL,
-        seed=7,
+        RunSpec(
+            split=split,
+            method="id",
+            sasrec=SASREC,
+            train=_train_config(**kw),
+            evaluation=EVAL,
+            seed=7,
+            cache_dir=out / "cache",
+        ),
         out_dir=out,
-        cache_dir=out / "cache",
         progress=False,
     )
 
@@ -243,7 +246,9 @@ def test_a_frozen_tensor_changed_in_training_is_reported(split):
 
 def test_run_experiment_rejects_bad_method_and_settings(split, tmp_path):
     with pytest.raises(ConfigError, match="valid methods: .*id"):
-        run_experiment(split, method="nope", out_dir=tmp_path / "a", cache_dir=tmp_path)
+        run_experiment(
+            RunSpec(split=split, method="nope", cache_dir=tmp_path), out_dir=tmp_path / "a"
+        )
     with pytest.raises(ConfigError, match="select_metric"):
         _run(split, tmp_path / "b", select_metric="ndcg@50")
     with pytest.raises(ConfigError, match="valid: inbatch_logq, full_softmax"):
@@ -266,14 +271,16 @@ def test_sasrec_init_reaches_run_config_and_changes_the_hash(split, tmp_path, mo
     _run(split, tmp_path / "n", epochs=1)  # the default init, "normal"
     xavier = dataclasses.replace(SASREC, init="xavier")
     run_experiment(
-        split,
-        method="id",
-        sasrec=xavier,
-        train=_train_config(epochs=1),
-        evaluation=EVAL,
-        seed=7,
+        RunSpec(
+            split=split,
+            method="id",
+            sasrec=xavier,
+            train=_train_config(epochs=1),
+            evaluation=EVAL,
+            seed=7,
+            cache_dir=tmp_path / "cache",
+        ),
         out_dir=tmp_path / "x",
-        cache_dir=tmp_path / "cache",
         progress=False,
     )
     xavier_cfg = json.loads((tmp_path / "x" / "config.json").read_text())
@@ -285,11 +292,13 @@ def test_sasrec_init_reaches_run_config_and_changes_the_hash(split, tmp_path, mo
     assert built[0].item_tower.init == "normal" and built[1].item_tower.init == "xavier"
     with pytest.raises(ConfigError, match="valid choices: xavier, normal"):
         run_experiment(
-            split,
-            method="id",
-            sasrec=dataclasses.replace(SASREC, init="he"),
+            RunSpec(
+                split=split,
+                method="id",
+                sasrec=dataclasses.replace(SASREC, init="he"),
+                cache_dir=tmp_path,
+            ),
             out_dir=tmp_path / "bad",
-            cache_dir=tmp_path,
         )
 
 

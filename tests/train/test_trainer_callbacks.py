@@ -9,6 +9,7 @@ import pytest
 from plumbing.io import read_jsonl
 from recsys.config import EvalConfig, SASRecConfig, TrainConfig
 from recsys.run import run_experiment
+from recsys.spec import RunSpec
 from recsys.train import checkpoint as ckpt
 
 
@@ -25,14 +26,16 @@ def split(make_toy_split):
 
 def _run(split, out, callbacks, epochs=4):
     return run_experiment(
-        split,
-        method="id",
-        sasrec=SASRecConfig(dim=16, num_blocks=1, num_heads=2, ffn_dim=32),
-        train=TrainConfig(epochs=epochs, batch_size=8, patience=10, device="cpu"),
-        evaluation=EvalConfig(ks=(5, 10)),
-        seed=1,
+        RunSpec(
+            split=split,
+            method="id",
+            sasrec=SASRecConfig(dim=16, num_blocks=1, num_heads=2, ffn_dim=32),
+            train=TrainConfig(epochs=epochs, batch_size=8, patience=10, device="cpu"),
+            evaluation=EvalConfig(ks=(5, 10)),
+            seed=1,
+            cache_dir=out / "cache",
+        ),
         out_dir=out,
-        cache_dir=out / "cache",
         progress=False,
         callbacks=callbacks,
     )
