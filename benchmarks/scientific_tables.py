@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from scenarios.run.results import RunRecord, read_run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # (label, method, text encoder) of the configurations the tables name
@@ -51,61 +52,54 @@ def _rows(grid: Path) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(handle) if r["status"] != "failed" and r["test_ndcg@10"]]
 
 
-def _runs(rows: list[dict[str, str]], method: str, encoder: str) -> dict[int, dict[str, Any]]:
-    """Seed -> results.json (and its folder) of one configuration."""
+def _runs(rows: list[dict[str, str]], method: str, encoder: str) -> dict[int, RunRecord]:
+    """Seed -> the typed results.json of one configuration's run."""
     out = {}
     for r in rows:
         if r["method"] == method and (encoder == "" or Path(r["text_encoder"]).name == encoder):
-            results = json.loads((Path(r["run_dir"]) / "results.json").read_text())
-            out[int(r["seed"])] = {"dir": Path(r["run_dir"]), "results": results}
+            out[int(r["seed"])] = read_run(r["run_dir"])
     return out
 
 
-def _summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    res = [r["results"] for r in runs.values()]
-    ndcg = [x["test"]["ndcg@10"] for x in res]
-    eff = [x["efficiency"] for x in res]
+def _summary(runs: dict[int, RunRecord]) -> dict[str, Any]:
+    res = list(runs.values())
+    ndcg = [x.test["ndcg@10"] for x in res]
+    eff = [x.efficiency for x in res]
+    buckets = res[0].buckets
     return {
         "seeds": sorted(runs),
         "test_ndcg@10": ndcg,
         "ndcg_mean": float(np.mean(ndcg)),
         "ndcg_std": float(np.std(ndcg, ddof=1)) if len(ndcg) > 1 else 0.0,
-        "hr_mean": float(np.mean([x["test"]["hr@10"] for x in res])),
-        "seconds_per_epoch": float(np.mean([e["seconds_per_epoch"] for e in eff])),
-        "cpu_seconds_per_epoch": float(np.mean([e.get("cpu_seconds_per_epoch") or 0 for e in eff])),
-        "trainable_params": int(res[0]["params"]["trainable"]),
-        "best_epochs": [x["best_epoch"] for x in res],
+        "hr_mean": float(np.mean([x.test["hr@10"] for x in res])),
+        "seconds_per_epoch": float(np.mean([e.seconds_per_epoch for e in eff])),
+        "cpu_seconds_per_epoch": float(np.mean([e.cpu_seconds_per_epoch or 0 for e in eff])),
+        "trainable_params": int(res[0].efficiency.trainable_params),
+        "best_epochs": [x.best_epoch for x in res],
         "buckets": {
             label: (
                 None  # a bucket without test users has no figure (null in results.json)
-                if any(x["buckets"]["test"][label]["ndcg@10"] is None for x in res)
-                else float(np.mean([x["buckets"]["test"][label]["ndcg@10"] for x in res]))
+                if any(x.buckets[label]["ndcg@10"] is None for x in res)
+                else float(np.mean([x.buckets[label]["ndcg@10"] for x in res]))
             )
-            for label in res[0].get("buckets", {}).get("test", {})
+            for label in buckets
         },
-        "bucket_users": {
-            label: int(b["users"]) for label, b in res[0].get("buckets", {}).get("test", {}).items()
-        },
-        "bucket_ranges": {
-            label: b["train_count"]
-            for label, b in res[0].get("buckets", {}).get("test", {}).items()
-        },
+        "bucket_users": {label: int(b["users"]) for label, b in buckets.items()},
+        "bucket_ranges": {label: list(b["train_count"]) for label, b in buckets.items()},
     }
 
 
 def _compare(a: dict, b: dict, bucket: Any = None) -> dict[str, Any] | None:
-    from scenarios.report.comparisons import user_metrics
+    from scenarios.report.comparisons import pair_users, user_metrics
     from scenarios.report.stats import compare_seeded
 
     seeds = sorted(set(a) & set(b))
-    ua = {s: user_metrics(a[s]["dir"], "ndcg@10", bucket) for s in seeds}
-    ub = {s: user_metrics(b[s]["dir"], "ndcg@10", bucket) for s in seeds}
-    every = [*ua.values(), *ub.values()]
-    users = sorted(set(every[0]).intersection(*every[1:]))
+    ua = {s: user_metrics(a[s].run_dir, "ndcg@10", bucket) for s in seeds}
+    ub = {s: user_metrics(b[s].run_dir, "ndcg@10", bucket) for s in seeds}
+    arr_a, arr_b, users = pair_users(ua, ub)
     if not users:  # an empty bucket (under the new-item protocol every target is cold)
         return None
-    arr = lambda side: {s: np.array([side[s][u] for u in users]) for s in seeds}  # noqa: E731
-    return compare_seeded(arr(ua), arr(ub)).to_dict()
+    return compare_seeded(arr_a, arr_b).to_dict()
 
 
 CORRECTION = "holm"  # every printed table of comparisons is one family
@@ -228,10 +222,8 @@ def main() -> None:
     if args.new_items:
         report["new items (10% withheld)"] = study(args.new_items)
     if args.asymmetric:
-        runs = {}
-        for folder in sorted(args.asymmetric.glob("*/results.json")):
-            results = json.loads(folder.read_text())
-            runs[int(results["seed"])] = {"dir": folder.parent, "results": results}
+        found = (read_run(f.parent) for f in sorted(args.asymmetric.glob("*/results.json")))
+        runs = {int(run.seed or 0): run for run in found}
         report["asymmetric"] = {"runs": str(args.asymmetric), **_summary(runs)}
         rows = _rows(args.grid)
         singles = ("IISAN-Versa MPNet", "IISAN-Versa MiniLM")

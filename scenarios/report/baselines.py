@@ -18,21 +18,13 @@ configuration is compared with it, across methods and encoders. Never across pro
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
+from scenarios.run.results import ConfigKey, config_label, encoders_label
+
+__all__ = ["Config", "cell_config", "config_label", "encoders_label", "resolve_label"]
+
 Config = tuple[str, str, str, str]  # scenario, method, text encoder, vision encoder
-
-
-def encoders_label(text: str, vision: str) -> str:
-    """The encoders part of a label: the models' last path parts, "+"-joined ("" for none)."""
-    return "+".join(Path(x).name for x in (text, vision) if x)
-
-
-def config_label(config: Sequence[str]) -> str:
-    """The full label of a configuration: `scenario/method[/encoders]`."""
-    encoders = encoders_label(config[2], config[3])
-    return f"{config[0]}/{config[1]}" + (f"/{encoders}" if encoders else "")
 
 
 def valid_labels(configs: Iterable[Sequence[str]]) -> list[str]:
@@ -60,15 +52,15 @@ def resolve_label(configs: Iterable[Sequence[str]], label: str) -> Config | None
             several configurations (listing them).
     """
     found = list(dict.fromkeys(tuple(c[:4]) for c in configs))
-    parts = label.strip().split("/", 2)
-    if len(parts) == 1:
-        if any(c[0] == parts[0] for c in found):
+    scenario, method, encoders = ConfigKey.parse(label)
+    if method is None:
+        if any(c[0] == scenario for c in found):
             return None
         matches: list[Config] = []
     else:
-        matches = [c for c in found if c[0] == parts[0] and c[1] == parts[1]]
-        if len(parts) == 3:
-            matches = [c for c in matches if _encoders_match(c, parts[2])]
+        matches = [c for c in found if c[0] == scenario and c[1] == method]
+        if encoders is not None:
+            matches = [c for c in matches if _encoders_match(c, encoders)]
     if len(matches) == 1:
         return matches[0]
     if matches:

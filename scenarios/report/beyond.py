@@ -20,7 +20,6 @@ point per configuration with seed-std error bars. Runs recorded before these met
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,31 +30,13 @@ from plumbing.io import atomic_write_json
 from scenarios.report.comparisons import group_key, significance
 from scenarios.report.multiplicity import DEFAULT_CORRECTION, adjust_family
 from scenarios.report.tables import significance_table, tested_paragraph, withhold
+from scenarios.run.results import NAMES, read_run
 
 PLOT_NAME = "beyond.png"
 COMPARISONS_NAME = "comparisons_beyond.json"
 PER_USER = ("arp", "tail", "novelty")  # recsys.eval.beyond.PER_USER (no recsys import here)
 LIST_SET = ("coverage", "gini", "entropy")
 COLUMNS = (*LIST_SET, *PER_USER)
-NAMES = ("scenario", "method", "text_encoder", "vision_encoder", "protocol")
-
-
-BEYOND_ROW = "test coverage@10 / tail@10"  # the run summary's row (scenarios.run.summary)
-
-
-def beyond_of(results: dict[str, Any]) -> dict[str, float | None]:
-    """coverage@10 and tail@10 of a results.json's test split (None: not recorded)."""
-    found = (results.get("beyond") or {}).get("test") or {}
-    return {key: found.get(key) for key in ("coverage@10", "tail@10")}
-
-
-def beyond_cell(summary: dict[str, Any], *, named: bool = True) -> str:
-    """ "coverage@10 0.1234, tail@10 0.0567" of a run summary (`named=False`: the values
-    only, "0.1234 / 0.0567"); "–" for a run recorded without them."""
-    found = summary.get("beyond") or {}
-    values = [found.get(key) for key in ("coverage@10", "tail@10")]
-    text = ["–" if v is None else f"{v:.4f}" for v in values]
-    return f"coverage@10 {text[0]}, tail@10 {text[1]}" if named else " / ".join(text)
 
 
 def directional(table: str, metric: str) -> str:
@@ -73,8 +54,8 @@ def run_beyond(row: dict[str, Any]) -> dict[str, float] | None:
     path = Path(row["run_dir"]) / "results.json"
     if row.get("status") in ("failed", "stale", "not run") or not path.exists():
         return None
-    found = (json.loads(path.read_text(encoding="utf-8")).get("beyond") or {}).get("test")
-    return found if isinstance(found, dict) and found else None
+    found = read_run(row["run_dir"]).beyond.get("test")
+    return dict(found) if found else None
 
 
 def beyond_groups(rows: Sequence[dict[str, Any]], k: int = 10) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ together (`scenarios.report.multiplicity`) and the verdicts use the adjusted one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,10 @@ from plumbing.io import atomic_write_json
 from scenarios.report.comparisons import group_key, significance
 from scenarios.report.multiplicity import DEFAULT_CORRECTION, adjust_family, family_sentence
 from scenarios.report.tables import p_header, p_text, verdict, withhold
+from scenarios.run.results import NAMES, read_run
 
 PLOT_NAME = "buckets.png"
 COMPARISONS_NAME = "comparisons_buckets.json"
-NAMES = ("scenario", "method", "text_encoder", "vision_encoder", "protocol")  # group_key's
 
 
 def _run_buckets(row: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
@@ -37,8 +36,8 @@ def _run_buckets(row: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
     path = Path(row["run_dir"]) / "results.json"
     if row.get("status") in ("failed", "stale", "not run") or not path.exists():
         return None
-    found = json.loads(path.read_text(encoding="utf-8")).get("buckets", {}).get("test")
-    return found if isinstance(found, dict) and found else None
+    found = read_run(row["run_dir"]).buckets
+    return {label: dict(entry) for label, entry in found.items()} or None
 
 
 def bucket_groups(

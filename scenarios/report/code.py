@@ -11,28 +11,12 @@ verdict ("mixed code: no verdict") unless the grid is run with `--allow-mixed-co
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from provenance import UNRECORDED, code_of, source_sha256
+from provenance import UNRECORDED, source_sha256
 
 NO_VERDICT = "mixed code"  # the verdict column then reads "mixed code: no verdict"
-
-
-def code_columns(run_dir: Path, results: dict[str, Any] | None = None) -> dict[str, str]:
-    """runs.csv's `code` (source hash, or "unrecorded") and `commit` (short, "+dirty" when
-    the checkout had uncommitted changes; "" when not recorded) of the run in `run_dir`:
-    `results` when the caller already read its results.json, else read here (a cell scored
-    under `report_eval` keeps the code that trained it, not its evaluation's)."""
-    if results is None:
-        results = json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8"))
-    code = results.get("code") if isinstance(results.get("code"), dict) else {}
-    commit = code.get("commit") if isinstance(code.get("commit"), str) else ""
-    if commit:
-        commit = commit[:12] + ("+dirty" if code.get("dirty") else "")
-    return {"code": code_of(results), "commit": commit}
 
 
 def identities(rows: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

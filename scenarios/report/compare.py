@@ -17,7 +17,6 @@ one identity) is refused, and listed with the reason.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +25,8 @@ from typing import Any
 from scenarios.report.baselines import Config, config_label, resolve_label
 from scenarios.report.comparisons import compare_runs_of
 from scenarios.report.multiplicity import DEFAULT_CORRECTION, adjust_family
+from scenarios.run.results import NAMES, ConfigKey, ResultsError, read_run
 
-NAMES = ("scenario", "method", "text_encoder", "vision_encoder", "protocol")
-UNRECORDED = "unrecorded"
 RULE = (
     "Every group of runs (a configuration's seeds under one protocol, dataset and code) is "
     "compared with the baseline's group, across methods and encoders; groups of another "
@@ -88,50 +86,25 @@ class CompareResult:
         return out / "compare.md"
 
 
-def _encoders(results: dict[str, Any]) -> tuple[str, str]:
-    record = results.get("record") if isinstance(results.get("record"), dict) else {}
-    cell = record.get("grid_cell")
-    if isinstance(cell, dict):
-        return str(cell.get("text_encoder", "")), str(cell.get("vision_encoder", ""))
-    channels = (record.get("scenario") or {}).get("channels") or []
-    found = {"text": "", "vision": ""}
-    for ch in channels:
-        kind = "text" if ch.get("modality") == "text" else "vision"
-        found[kind] = found[kind] or str((ch.get("encoder") or {}).get("model", ""))
-    return found["text"], found["vision"]
-
-
 def run_row(run_dir: Path) -> dict[str, Any]:
-    """A runs.csv-style row for a finished run folder, with its `dataset` and `code`.
+    """A runs.csv-style row for a finished run folder (`scenarios.run.results.read_run`),
+    with its `dataset` and `code`.
 
     Raises:
-        ValueError: the folder holds no results.json with test metrics.
+        ValueError: the folder holds no readable results.json.
     """
-    from provenance import code_of
-    from scenarios.report.protocol import protocol_of
-
-    path = Path(run_dir) / "results.json"
     try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        run = read_run(run_dir)
+    except ResultsError:
         raise ValueError(f"{run_dir}: no readable results.json (not a finished run)") from None
-    record = results.get("record") if isinstance(results.get("record"), dict) else {}
-    dataset = (record.get("dataset") or {}).get("content_hash") or (
-        results.get("dataset") or {}
-    ).get("catalogue_sha256")
-    text, vision = _encoders(results)
     return {
-        "scenario": str((record.get("scenario") or {}).get("name") or Path(run_dir).parent.name),
-        "method": str(results.get("method", "")),
-        "text_encoder": text,
-        "vision_encoder": vision,
-        "protocol": protocol_of(results),
-        "seed": results.get("seed", 0),
+        **run.key._asdict(),
+        "seed": run.seed if run.seed is not None else 0,
         "status": "done",
-        "test_ndcg@10": (results.get("test") or {}).get("ndcg@10", ""),
+        "test_ndcg@10": run.test.get("ndcg@10", ""),
         "run_dir": str(run_dir),
-        "dataset": dataset or UNRECORDED,
-        "code": code_of(results),
+        "dataset": run.dataset_identity,
+        "code": run.code.source,
     }
 
 
@@ -173,11 +146,11 @@ def load_runs(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-GroupKey = tuple[str, ...]  # NAMES, then dataset and code
+GroupKey = tuple[str, ...]  # ConfigKey, then dataset and code
 
 
 def _key(row: dict[str, Any]) -> GroupKey:
-    return (*(str(row[k]) for k in NAMES), str(row["dataset"]), str(row["code"]))
+    return (*ConfigKey.of(row), str(row["dataset"]), str(row["code"]))
 
 
 def _baseline_key(groups: dict[GroupKey, list], rows: list, baseline: str) -> GroupKey:

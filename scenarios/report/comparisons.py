@@ -13,27 +13,21 @@ The report's tables of these comparisons, adjusted for multiplicity, are
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from scenarios.run.results import NAMES, ConfigKey, read_per_user
 from scenarios.schema.scenario import scenario_summary
 
-GroupKey = tuple[str, str, str, str, str]  # scenario, method, text enc., vision enc., protocol
+GroupKey = ConfigKey  # scenario, method, text enc., vision enc., protocol
 
 
 def group_key(row: dict[str, Any]) -> GroupKey:
     """The configuration a runs.csv row belongs to (seeds aside)."""
-    return (
-        row["scenario"],
-        row["method"],
-        row["text_encoder"],
-        row["vision_encoder"],
-        row.get("protocol", ""),
-    )
+    return ConfigKey.of(row)
 
 
 Bucket = tuple[int, int | None]  # inclusive training-count range of the target; None = open
@@ -43,21 +37,27 @@ COUNT_COLUMN = "target_train_count"  # test_per_user.csv: the target's training 
 def user_metrics(run_dir: Path, metric: str, bucket: Bucket | None = None) -> dict[str, float]:
     """Per-test-user values of `metric` from a run's `test_per_user.csv` (user id -> value),
     only the users whose target's training count is in `bucket` when one is given."""
-    path = Path(run_dir) / "test_per_user.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no per-user test metrics")
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for column in (metric, COUNT_COLUMN) if bucket is not None else (metric,):
-            if column not in (reader.fieldnames or ()):
-                raise KeyError(f"{path}: no column {column!r}")
-        rows = list(reader)
-    if bucket is not None:
-        from recsys.eval.buckets import in_bucket
+    wanted = (metric, COUNT_COLUMN) if bucket is not None else (metric,)
+    table = read_per_user(run_dir, "test", wanted)
+    if bucket is None:
+        return table.values(metric)
+    from recsys.eval.buckets import in_bucket
 
-        counts = np.array([int(row[COUNT_COLUMN]) for row in rows], dtype=np.int64)
-        rows = [row for row, keep in zip(rows, in_bucket(counts, bucket), strict=True) if keep]
-    return {row["user_id"]: float(row[metric]) for row in rows}
+    counts = np.array(table.columns[COUNT_COLUMN], dtype=np.int64)
+    return table.values(metric, list(in_bucket(counts, bucket)))
+
+
+def pair_users(
+    base: Mapping[int, Mapping[str, float]], other: Mapping[int, Mapping[str, float]]
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray], int]:
+    """Two sides' per-user values (seed -> user id -> value) aligned by user id over their
+    common seeds and the users present in every run: (seed -> array per side, users)."""
+    seeds = sorted(set(base) & set(other))
+    every = [*(base[s] for s in seeds), *(other[s] for s in seeds)]
+    users = sorted(set(every[0]).intersection(*every[1:])) if every else []
+    a = {s: np.array([base[s][u] for u in users]) for s in seeds}
+    b = {s: np.array([other[s][u] for u in users]) for s in seeds}
+    return a, b, len(users)
 
 
 def pick_baseline(cells: Sequence[Any], requested: str | None) -> str | None:
@@ -103,13 +103,7 @@ def _per_seed_arrays(
         row = next(r for r in side if int(r["seed"]) == seed)
         return user_metrics(row["run_dir"], metric, bucket)
 
-    runs_a = {s: run_of(base, s) for s in seeds}
-    runs_b = {s: run_of(other, s) for s in seeds}
-    every = [*runs_a.values(), *runs_b.values()]
-    users = sorted(set(every[0]).intersection(*every[1:])) if every else []
-    a = {s: np.array([runs_a[s][u] for u in users]) for s in seeds}
-    b = {s: np.array([runs_b[s][u] for u in users]) for s in seeds}
-    return a, b, len(users)
+    return pair_users({s: run_of(base, s) for s in seeds}, {s: run_of(other, s) for s in seeds})
 
 
 def significance(
@@ -151,13 +145,7 @@ def significance(
     for key, members in groups.items():
         if key[:4] == explicit or (explicit is None and key[0] == baseline):
             continue
-        names = dict(
-            zip(
-                ("scenario", "method", "text_encoder", "vision_encoder", "protocol"),
-                key,
-                strict=True,
-            )
-        )
+        names = dict(zip(NAMES, key, strict=True))
         base_key, label = _partner(groups, key, baseline, explicit)
         entry: dict[str, Any] = {**names, "baseline": label, "metric": metric}
         base = groups[base_key] if base_key is not None else []
@@ -216,9 +204,8 @@ def compare_runs_of(
 
 
 def _unfinished(key: GroupKey, baseline: str, metric: str) -> dict[str, Any]:
-    names = ("scenario", "method", "text_encoder", "vision_encoder", "protocol")
     return {
-        **dict(zip(names, key, strict=True)),
+        **dict(zip(NAMES, key, strict=True)),
         "baseline": baseline,
         "metric": metric,
         "error": f"no matching baseline: `{baseline}` has no finished run",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from plumbing.io import atomic_write_json, atomic_write_text
-from scenarios.report.code import code_columns, code_note, withheld
+from scenarios.report.code import code_note, withheld
 from scenarios.report.comparisons import group_key, pick_baseline
 from scenarios.report.multiplicity import DEFAULT_CORRECTION
-from scenarios.report.protocol import protocol_note, protocol_of, report_name
+from scenarios.report.protocol import protocol_note, report_name
 from scenarios.report.tables import comparison_section, overall_comparisons
 from scenarios.report.tuning import tuning_section
+from scenarios.run.results import read_run
 from scenarios.schema.scenario import scenario_summary
 
 METRICS = ("hr@10", "ndcg@10", "mrr")
@@ -62,26 +62,15 @@ COLUMNS = (
 )
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict) or key not in obj:
-            return None
-        obj = obj[key]
-    return obj
-
-
-def metrics_of(results: dict[str, Any], part: str) -> dict[str, float]:
-    """Test or validation metrics from results.json, wherever the trainer put them."""
-    for path in ((part,), ("metrics", part), (f"{part}_metrics",), ("best", part)):
-        found = _get(results, *path)
-        if isinstance(found, dict) and found:
-            return {k: v for k, v in found.items() if isinstance(v, int | float)}
-    return {}
-
-
-def efficiency_of(results: dict[str, Any]) -> dict[str, Any]:
-    found = _get(results, "efficiency")
-    return found if isinstance(found, dict) else {}
+COST_COLUMNS = (  # runs.csv's columns of the run's `scenarios.run.results.Efficiency`
+    "seconds_per_epoch",
+    "memory_mb",
+    "memory_kind",
+    "peak_rss_mb",
+    "trainable_params",
+    "total_params",
+    "head_params",
+)
 
 
 def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
@@ -103,33 +92,24 @@ def row_for(cell: Any, outcome: Any) -> dict[str, Any]:
     scored = getattr(outcome, "results_dir", None)  # the cell scored under `report_eval`
     if scored is not None:
         row["run_dir"] = str(scored)  # where its results and per-user metrics are
-    results_file = Path(row["run_dir"]) / "results.json"
-    if outcome.status in ("failed", "stale") or not results_file.exists():
+    finished = (Path(row["run_dir"]) / "results.json").exists()
+    if outcome.status in ("failed", "stale") or not finished:
         return row
-    results = json.loads(results_file.read_text(encoding="utf-8"))
-    row["protocol"] = protocol_of(results)
-    for key, field in (("test_users", "users"), ("repeat_targets", "repeat_targets")):
-        value = _get(results, "masking", field)  # absent in runs recorded before eval.history
-        row[key] = "" if value is None else value
-    test, valid, eff = (
-        metrics_of(results, "test"),
-        metrics_of(results, "valid"),
-        efficiency_of(results),
+    run = read_run(row["run_dir"])
+    trained = run if scored is None else read_run(cell.run_dir)  # its code made the cell
+    found = dict(
+        protocol=run.protocol.label,
+        test_users=run.protocol.test_users,  # None in runs recorded before eval.history
+        repeat_targets=run.protocol.repeat_targets,
+        **{f"test_{m}": run.test.get(m) for m in METRICS},
+        **{"valid_ndcg@10": run.valid.get("ndcg@10")},
+        epochs=run.epochs,
+        **{k: getattr(run.efficiency, k) for k in COST_COLUMNS},
+        caption_fingerprints=";".join(f"{k}={v[:12]}" for k, v in sorted(run.captions.items())),
+        code=trained.code.source,
+        commit=trained.code.commit,
     )
-    row.update({f"test_{m}": test.get(m, "") for m in METRICS})
-    row["valid_ndcg@10"] = valid.get("ndcg@10", "")
-    for key in ("seconds_per_epoch", "memory_mb", "memory_kind", "peak_rss_mb"):
-        row[key] = eff.get(key, "")
-    for key in ("trainable_params", "total_params"):
-        row[key] = eff.get(key, _get(results, "params", key.removesuffix("_params")) or "")
-    head = _get(results, "params", "head")
-    row["head_params"] = head if head is not None else ""
-    row["epochs"] = results.get("epochs_run", "")
-    captions = _get(results, "record", "captions") or _get(results, "captions") or {}
-    row["caption_fingerprints"] = ";".join(
-        f"{k}={v.get('fingerprint', '')[:12]}" for k, v in sorted(captions.items())
-    )
-    row.update(code_columns(cell.run_dir, results if scored is None else None))
+    row.update({k: "" if v is None else v for k, v in found.items()})  # runs.csv: "" missing
     return row
 
 
@@ -161,13 +141,7 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for key, members in groups.items():
         done = [r for r in members if _num(r["test_ndcg@10"]) is not None]
-        agg: dict[str, Any] = dict(
-            zip(
-                ("scenario", "method", "text_encoder", "vision_encoder", "protocol"),
-                key,
-                strict=True,
-            )
-        )
+        agg: dict[str, Any] = key._asdict()  # scenario, method, encoders, protocol
         agg.update(
             modalities=members[0]["modalities"],
             seeds=len(done),

@@ -13,25 +13,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from scenarios.run.results import protocol_of
 
-def _masking(results: dict[str, Any]) -> dict[str, Any]:
-    masking = results.get("masking")
-    return masking if isinstance(masking, dict) else {}
-
-
-def protocol_of(results: dict[str, Any]) -> str:
-    """The protocol a run was evaluated under: the split's protocol name and the history
-    convention (`leave_one_out_full_ranking/history=masked`); runs under different protocols
-    are never compared or averaged. Runs recorded before `eval.history` existed keep the
-    name they had (`leave_one_out_full_ranking`, the withdrawn target-dependent convention,
-    or `...+mask_repeat_targets`), so they never pair with newer runs."""
-    name = str(results.get("protocol", ""))
-    convention = _masking(results).get("convention")
-    if convention:
-        return f"{name}/history={convention}"
-    if _masking(results).get("mask_repeat_targets"):
-        name += "+mask_repeat_targets"
-    return name
+__all__ = ["is_withdrawn", "protocol_note", "protocol_of", "report_name"]
 
 
 def is_withdrawn(protocol: str) -> bool:

@@ -10,11 +10,11 @@ evaluation settings, `toolkit evaluate`) is a scoring, not a run: it is a row on
 grid's runs.csv lists it (`report_eval`).
 
 A row: the configuration (scenario, method, encoders), the data (dataset name and content
-hash), the protocol (`scenarios.report.protocol.protocol_of`) and seed; every test metric
+hash), the protocol (`scenarios.run.results.protocol_of`) and seed; every test metric
 results.json holds (`test_hr@K`, `test_ndcg@K`, `test_mrr[@K]`), the validation value of the
 metric that selected the epoch; the cost (`efficiency`: seconds per epoch, epochs timed,
 their product as `train_seconds`, memory, parameters); and the code identity (toolkit
-version, `scenarios.report.code.code_columns`).
+version, `scenarios.run.results.Code`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenarios.report.code import code_columns
 from scenarios.report.compare import load_runs
-from scenarios.report.grid_report import efficiency_of, metrics_of
 from scenarios.report.plots import dataset_name
+from scenarios.run.results import efficiency_of, read_run
 
 FORMATS = ("markdown", "csv", "json")
 HEAD = ("scenario", "method", "text_encoder", "vision_encoder", "dataset", "protocol", "seed")
@@ -118,25 +117,27 @@ def _select_metric(results: dict[str, Any]) -> str:
 def table_row(found: dict[str, Any]) -> dict[str, Any]:
     """The table's row for one `load_runs` row (its run folder's results.json read again)."""
     run_dir = Path(found["run_dir"])
-    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-    if not metrics_of(results, "test"):
+    run = read_run(run_dir)
+    if not run.finished:
         raise ValueError("results.json holds no test metrics")
+    results = run.raw()
     eff = efficiency_of(results)
     row: dict[str, Any] = {k: found.get(k, "") for k in HEAD}
     row["dataset"] = dataset_name(results) or "unrecorded"
-    row.update({f"test_{k}": v for k, v in metrics_of(results, "test").items()})
+    row.update({f"test_{k}": v for k, v in run.test.items()})
     select = _select_metric(results)
     row["selected_by"] = f"valid_{select}"
-    row["valid_selected"] = metrics_of(results, "valid").get(select, "")
+    row["valid_selected"] = run.valid.get(select, "")
     row.update({k: eff.get(k, "") for k in COST})
     for key in ("trainable_params", "total_params"):  # runs before efficiency recorded them
-        if row[key] == "" and isinstance(results.get("params"), dict):
-            row[key] = results["params"].get(key.removesuffix("_params"), "")
+        if row[key] == "":
+            value = getattr(run.efficiency, key)
+            row[key] = "" if value is None else value
     seconds, epochs = eff.get("seconds_per_epoch"), eff.get("epochs_timed")
     if isinstance(seconds, int | float) and isinstance(epochs, int | float):
         row["train_seconds"] = round(seconds * epochs, 2)
     row["toolkit_version"] = str(results.get("toolkit_version", ""))
-    row.update(code_columns(run_dir, results))
+    row.update(code=run.code.source, commit=run.code.commit or "")
     if found.get("code") not in (None, "", "unrecorded"):
         row["code"] = found["code"]  # the grid's (a re-scored cell keeps its training code)
     row["dataset_hash"] = found.get("dataset", "")
@@ -247,10 +248,10 @@ def _figure_row(row: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = dict.fromkeys(COLUMNS, "")
     out.update({k: v for k, v in row.items() if k in COLUMNS})
-    results = json.loads((Path(row["run_dir"]) / "results.json").read_text(encoding="utf-8"))
-    channels = ((results.get("record") or {}).get("scenario") or {}).get("channels") or []
+    run = read_run(row["run_dir"])
+    channels = ((run.raw().get("record") or {}).get("scenario") or {}).get("channels") or []
     out["modalities"] = "+".join(str(c.get("modality")) for c in channels) or "id"
-    out["head_params"] = ((results.get("params") or {}).get("head")) or ""
+    out["head_params"] = run.efficiency.head_params or ""
     out.update(status="done", dataset_name=row["dataset"])
     return out
 

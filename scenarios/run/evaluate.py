@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.eval.history import REMOVED_EVAL_KEYS, WITHDRAWN_HISTORY, history_of
+from scenarios.run.results import RunRecord, from_results
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.overrides import parse_override
 from scenarios.schema.scenario import Scenario, parse_scenario
@@ -34,6 +35,11 @@ class OpenedRun:
     results: dict[str, Any]
     scenario: Scenario
     prepared: Any  # scenarios.run.runner.Prepared
+
+    @property
+    def record(self) -> RunRecord:
+        """The run's results.json, typed (`scenarios.run.results`)."""
+        return from_results(self.results, self.run_dir)
 
 
 def check_eval_overrides(overrides: Sequence[str], source: str = "<overrides>") -> None:
@@ -114,8 +120,9 @@ def withdrawn_note(run: Any) -> str:
     held = read_results(Path(run.out_dir) / "results.json") or {}
     if history_of((held.get("config") or {}).get("evaluation") or {}) != WITHDRAWN_HISTORY:
         return ""
-    scored = read_results(Path(run.results_dir or run.out_dir) / "results.json") or {}
-    now = (scored.get("masking") or {}).get("convention", "masked")
+    folder = Path(run.results_dir or run.out_dir)
+    scored = from_results(read_results(folder / "results.json") or {}, folder)
+    now = scored.protocol.convention or "masked"
     return (
         f"note: {run.out_dir} was recorded under the withdrawn evaluation convention (every "
         "history item masked except the target, which looks at the target); its checkpoint, "
@@ -177,7 +184,7 @@ def evaluate_run(
     users = read_user_ids(users_file) if users_file is not None else None
     extra = {k: v for k, v in opened.results["record"].items() if k == "grid_cell"}
     return evaluate_one(
-        opened.scenario, opened.prepared, seed=int(opened.results["seed"]),
+        opened.scenario, opened.prepared, seed=int(opened.record.seed or 0),
         run_dir=opened.run_dir, users=users, device=device, progress=progress,
         extra_record=extra,
     )  # fmt: skip

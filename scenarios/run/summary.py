@@ -15,10 +15,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scenarios.report.beyond import BEYOND_ROW, beyond_cell, beyond_of
-from scenarios.report.grid_report import efficiency_of, metrics_of
-from scenarios.report.protocol import protocol_of
+from scenarios.run.results import beyond_of, from_results
 
+BEYOND_ROW = "test coverage@10 / tail@10"  # the summary table's beyond-accuracy row
 SUMMARY_METRICS = (("hr@10", "test HR@10"), ("ndcg@10", "test NDCG@10"), ("mrr", "test MRR"))
 
 
@@ -43,28 +42,25 @@ def summary_of(
     results: Mapping[str, Any], *, run_dir: Path, results_dir: Path, status: str = ""
 ) -> dict[str, Any]:
     """The summary of one results.json (plain values, JSON-able)."""
-    test = metrics_of(dict(results), "test")
-    dataset = results.get("dataset") if isinstance(results.get("dataset"), dict) else {}
-    params = results.get("params") if isinstance(results.get("params"), dict) else {}
-    masking = results.get("masking") if isinstance(results.get("masking"), dict) else {}
-    record = results.get("record") if isinstance(results.get("record"), dict) else {}
-    source = record.get("dataset") if isinstance(record.get("dataset"), dict) else {}
+    run = from_results(results, run_dir)
+    raw = run.raw()
+    dataset, source = raw.get("dataset") or {}, (raw.get("record") or {}).get("dataset") or {}
     summary = {
         "run_dir": str(run_dir),
         "results_file": str(Path(results_dir) / "results.json"),
         "status": status,
         "method": results.get("method"),
         "seed": results.get("seed"),
-        "protocol": protocol_of(dict(results)),
-        "repeat_targets": masking.get("repeat_targets"),
-        "repeat_share": masking.get("repeat_share"),
-        "test": {key: test.get(key) for key, _ in summary_metrics(list(test))},
-        "beyond": beyond_of(dict(results)),  # coverage@10, tail@10 (None: not recorded)
-        "best_epoch": results.get("best_epoch"),
-        "epochs": results.get("epochs_run"),
-        "stop_reason": results.get("stop_reason"),
-        "seconds_per_epoch": efficiency_of(dict(results)).get("seconds_per_epoch"),
-        "trainable_params": params.get("trainable"),
+        "protocol": run.protocol.label,
+        "repeat_targets": run.protocol.repeat_targets,
+        "repeat_share": run.protocol.repeat_share,
+        "test": {key: run.test.get(key) for key, _ in summary_metrics(list(run.test))},
+        "beyond": beyond_of(raw),  # coverage@10, tail@10 (None: not recorded)
+        "best_epoch": run.best_epoch,
+        "epochs": run.epochs,
+        "stop_reason": run.stop_reason,
+        "seconds_per_epoch": run.efficiency.seconds_per_epoch,
+        "trainable_params": (raw.get("params") or {}).get("trainable"),
         "dataset": _dataset_name(source),
         "dataset_path": source.get("path"),
         "users": dataset.get("users"),
@@ -93,6 +89,15 @@ def run_summary(run: Any) -> dict[str, Any]:
     folder = Path(run.results_dir or run.out_dir)
     results = read_results(folder / "results.json") or {}
     return summary_of(results, run_dir=run.out_dir, results_dir=folder, status=run.status)
+
+
+def beyond_cell(summary: Mapping[str, Any], *, named: bool = True) -> str:
+    """ "coverage@10 0.1234, tail@10 0.0567" of a run summary (`named=False`: the values
+    only, "0.1234 / 0.0567"); "–" for a run recorded without them."""
+    found = summary.get("beyond") or {}
+    values = [found.get(key) for key in ("coverage@10", "tail@10")]
+    text = ["–" if v is None else f"{v:.4f}" for v in values]
+    return f"coverage@10 {text[0]}, tail@10 {text[1]}" if named else " / ".join(text)
 
 
 def _number(value: Any, spec: str) -> str:
@@ -217,7 +222,7 @@ _TAIL_ROWS = (
 
 def summary_table(summaries: Sequence[Mapping[str, Any]], *, width: int = 100) -> str:
     """A small table, one column per run (seed), and the ranked catalogue and the data's
-    path under it (`split_warnings` go to stderr: `toolkit.cli._show_runs`)."""
+    path under it (`split_warnings` go to stderr: `toolkit.app.show_runs`)."""
     from rich.console import Console
     from rich.table import Table
 
