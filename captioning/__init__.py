@@ -16,7 +16,9 @@ Use::
 Modules: `registry` (name -> builder; `captioner_names()`), `builtin` (shipped captioners),
 `baseline` (model-free pixel captioner), `hf` (Hugging Face families), `prompts` (presets
 short / detailed / title), `store` (JSONL caption store, fingerprint, merge, Parquet),
-`api` (`caption_items`, sharding). Tiny random models of every family, for tests, are
+`api` (`caption_items`, sharding) and its steps: `items` (media items, folders, media
+hashes), `job` (pending items, batches, store writes, summary), `batches` (decode and
+generate one batch). Tiny random models of every family, for tests, are
 built by `tests.support.tiny_captioners`.
 Heavy libraries (torch, transformers) are imported only when a model captioner is built.
 """

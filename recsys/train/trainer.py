@@ -3,7 +3,8 @@
 AdamW over the tower's declared parameter groups plus SASRec, with no weight decay on
 embedding tables (recsys.train.optim), AMP on CUDA only, gradient clipping, early stopping
 on a validation metric, a progress bar, per-epoch metrics in ``metrics.jsonl``, and an
-atomic checkpoint of the trainable state after every epoch.
+atomic checkpoint of the trainable state after every epoch. The run state between epochs
+(best epoch, patience, history) is kept by recsys.train.epochs.
 
 Determinism and resume: epoch e shuffles users with ``numpy.random.default_rng([seed, e])``
 and seeds dropout with ``torch.manual_seed(seed * 1_000_003 + e)``, so no RNG state has to
@@ -41,6 +42,7 @@ from recsys.eval.evaluator import evaluate
 from recsys.models.recommender import SequentialRecommender
 from recsys.train import checkpoint as ckpt
 from recsys.train.determinism import deterministic_kernels
+from recsys.train.epochs import end_epoch, fresh_state, json_line, report_epoch
 from recsys.train.losses import check_loss_kind
 from recsys.train.optim import build_optimizer
 from recsys.train.structure import assert_frozen_unchanged, frozen_checksum, trainable_groups
@@ -201,15 +203,7 @@ class Trainer:
         ckpt.write_pointer(folder, state)
 
     def _resume(self) -> dict[str, Any]:
-        fresh = {
-            "epoch": 0,
-            "best_epoch": 0,
-            "best_value": -math.inf,
-            "bad_epochs": 0,
-            "history": [],
-            "config_sha256": self.config_hash,
-            "done": False,
-        }
+        fresh = fresh_state(self.config_hash)
         if self.out_dir is None:
             return fresh
         state = ckpt.read_pointer(self.ckpt_dir)
@@ -228,7 +222,7 @@ class Trainer:
         self.optimizer.load_state_dict(optim["optimizer"])
         self.scaler.load_state_dict(optim["scaler"])
         if self.writes:  # the log may hold epochs after the checkpoint (crash in between)
-            lines = "".join(_json_line(r) for r in state["history"])
+            lines = "".join(json_line(r) for r in state["history"])
             atomic_write_text(self.out_dir / "metrics.jsonl", lines)
         return state
 
@@ -317,32 +311,17 @@ class Trainer:
             epoch = state["epoch"] + 1
             loss, steps, seconds = self._train_epoch(epoch)
             valid, eval_seconds = self._validate()
-            value = valid[self.cfg.select_metric]
-            improved = value > state["best_value"]
-            if improved:
-                state.update(best_epoch=epoch, best_value=value, bad_epochs=0)
-            else:
-                state["bad_epochs"] += 1
-            record = {
-                "epoch": epoch,
-                "loss": loss,
-                "steps": steps,
-                "train_seconds": seconds,
-                "eval_seconds": eval_seconds,
-                "valid": valid,
-                "best_epoch": state["best_epoch"],
-            }
-            state["history"].append(record)
-            state["epoch"] = epoch
-            state["done"] = state["bad_epochs"] >= self.cfg.patience
-            state["stop_reason"] = "early_stopping" if state["done"] else "max_epochs"
+            record, improved = end_epoch(
+                state, epoch, (loss, steps, seconds, eval_seconds), valid,
+                metric=self.cfg.select_metric, patience=self.cfg.patience,
+            )  # fmt: skip
             if self._notify(record) and not state["done"]:
                 state.update(done=True, stop_reason="callback")
             if self.writes:
                 append_jsonl(self.out_dir / "metrics.jsonl", record)
             self._save(epoch, state, improved)
             if self.progress:
-                _report(record, self.cfg.select_metric)
+                report_epoch(record, self.cfg.select_metric)
         assert_frozen_unchanged(before, frozen_checksum(self.model.item_tower.frozen_modules()))
         return dataclasses.replace(self._finish(state), resumed_from=resumed_from)
 
@@ -379,20 +358,6 @@ class Trainer:
             ckpt.copy_into(self.named, self._best_memory, Path("<memory>"))
         else:
             raise RecsysError("the best epoch's weights are not available to this process")
-
-
-def _json_line(record: Mapping[str, Any]) -> str:
-    import json
-
-    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
-
-
-def _report(record: Mapping[str, Any], metric: str) -> None:
-    say(
-        f"epoch {record['epoch']}: loss {record['loss']:.4f}, "
-        f"valid {metric} {record['valid'][metric]:.4f} (best epoch {record['best_epoch']}), "
-        f"train {record['train_seconds']:.1f}s, eval {record['eval_seconds']:.1f}s"
-    )
 
 
 def resolve_train_config(train: TrainConfig, defaults: Any) -> TrainConfig:

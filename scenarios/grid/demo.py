@@ -14,10 +14,13 @@ find; the test suite checks that at least one beats `title` with p < 0.05.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scenarios.grid.plan import GridSpec
 
 DEMO_SCENARIOS = ("title", "title+image", "title+video", "title+captions")
 DEMO_OVERRIDES = (
@@ -54,6 +57,32 @@ def caption_sample(data: Path, store: Path, *, progress: bool = False) -> Any:
     return caption_items(dataset_media(data), captioner="baseline", store=store, progress=progress)
 
 
+def demo_grid(
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    cache: Path,
+    store: Path,
+    overrides: Sequence[str] = (),
+) -> GridSpec:
+    """The demo's grid: the scenarios and seeds with the demo's overrides,
+    its cache folder and caption store, then the caller's `overrides`."""
+    import json
+
+    from scenarios.grid.run import GridSpec
+
+    return GridSpec(
+        scenarios=tuple(scenarios),
+        name="demo",
+        seeds=tuple(seeds),
+        overrides=(
+            *DEMO_OVERRIDES,
+            f"output.cache_dir={json.dumps(str(cache))}",  # a TOML basic string
+            f"output.caption_store={json.dumps(str(store))}",
+            *overrides,
+        ),
+    )
+
+
 def run_demo(
     out: Path,
     *,
@@ -85,7 +114,7 @@ def run_demo(
 
     from plumbing.io import check_output_dir
     from recsys.data import sample_path
-    from scenarios.grid.run import GridSpec, claim_grid_folder, run_grid
+    from scenarios.grid.run import claim_grid_folder, run_grid
 
     out = Path(out)
     check_output_dir(out, "demo output folder")
@@ -100,17 +129,7 @@ def run_demo(
     )
     if threads is not None:
         torch.set_num_threads(threads)
-    spec = GridSpec(
-        scenarios=tuple(scenarios),
-        name="demo",
-        seeds=tuple(seeds),
-        overrides=(
-            *DEMO_OVERRIDES,
-            f"output.cache_dir={json.dumps(str(cache))}",  # a TOML basic string
-            f"output.caption_store={json.dumps(str(store))}",
-            *overrides,
-        ),
-    )
+    spec = demo_grid(scenarios, seeds, cache, store, overrides)
     result = run_grid(spec, out_dir=out, data=data_path, progress=progress, echo=echo)
     echo("")
     echo(result.report.read_text(encoding="utf-8"))

@@ -237,13 +237,7 @@ def run_grid(
     Returns:
         The outcomes and the report path; failed cells are listed, not raised.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    from scenarios.run.executors import Executor
-
-    executor = executor or Executor("local", workers=workers)
-    if executor.kind == "local" and executor.workers > 1 and run_cell is not None:
-        raise ValueError("run_cell cannot be combined with workers > 1")
+    executor = _checked_executor(executor, workers, run_cell)
     out = Path(out_dir) if out_dir is not None else default_out_dir(spec)
     claim_grid_folder(out)  # a user's folder is refused before anything is done
     data_path = grid_data(spec, data)
@@ -255,6 +249,30 @@ def run_grid(
     cells, parent = prepare_cells(spec, cells, out, data_path, run=run, echo=echo, tuner=tuner)
     code = source_sha256() if rerun_other_code else None
     outcomes, todo = _sort_cells(cells, data_path, run, echo, code)
+    final = _run_cells(cells, outcomes, todo, executor, echo, data=data_path, progress=progress,
+                       run_cell=run_cell, log_dir=out / "logs")  # fmt: skip
+    return _report(out, cells, final, spec, data_path, echo, parent, allow_mixed_code)
+
+
+def _checked_executor(executor: Any, workers: int, run_cell: RunCell | None) -> Any:
+    """`executor`, or `workers` local processes when None; ValueError for a bad combination."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    from scenarios.run.executors import Executor
+
+    executor = executor or Executor("local", workers=workers)
+    if executor.kind == "local" and executor.workers > 1 and run_cell is not None:
+        raise ValueError("run_cell cannot be combined with workers > 1")
+    return executor
+
+
+def _run_cells(
+    cells: list[GridCell], outcomes: list[CellOutcome | None], todo: list[int], executor: Any,
+    echo: Callable[[str], None], *, data: Path | None, progress: bool,
+    run_cell: RunCell | None, log_dir: Path,
+) -> list[CellOutcome]:  # fmt: skip
+    """Echo one numbered line per cell that needs no run, then run the cells `todo` (one line
+    each as it ends); every cell's outcome, in cell order."""
     shown = 0
 
     def done(i: int, outcome: CellOutcome) -> None:
@@ -267,10 +285,9 @@ def run_grid(
     for i, outcome in enumerate(outcomes):
         if outcome is not None:
             done(i, outcome)
-    _run_todo(cells, todo, executor, done, data=data_path, progress=progress, run_cell=run_cell,
-              log_dir=out / "logs")  # fmt: skip
-    final = [o for o in outcomes if o is not None]
-    return _report(out, cells, final, spec, data_path, echo, parent, allow_mixed_code)
+    _run_todo(cells, todo, executor, done, data=data, progress=progress, run_cell=run_cell,
+              log_dir=log_dir)  # fmt: skip
+    return [o for o in outcomes if o is not None]
 
 
 def _run_todo(

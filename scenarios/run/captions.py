@@ -99,6 +99,31 @@ def dataset_media(data: Path) -> list[Any]:
     return catalogue_media(load_dataset(data).catalogue)
 
 
+def media_to_caption(images: Path | None, videos: Path | None, data: Path | None) -> list[Any]:
+    """The media `toolkit caption` captions: a folder of images, a folder of videos, or a
+    dataset's covers and videos (exactly one of the three), as captioning `MediaItem`s.
+
+    Raises:
+        ValueError: not exactly one source is given, or the source holds no media.
+        RecsysError: the dataset does not load (file and line named).
+    """
+    from captioning.api import list_media
+
+    if sum(x is not None for x in (images, videos, data)) != 1:
+        raise ValueError("give exactly one of --images, --videos, --data")
+    if data:
+        items = dataset_media(data)
+        if not items:
+            raise ValueError(f"{data}: the dataset names no images or videos")
+        return items
+    folder, kind = (images, "image") if images else (videos, "video")
+    assert folder is not None  # exactly one source was given
+    items = list_media(folder, kind)  # type: ignore[arg-type]
+    if not items:
+        raise ValueError(f"no {kind}s found in {folder}")
+    return items
+
+
 def caption_store_dir(scenario: Scenario) -> Path:
     """The caption store folder a scenario uses."""
     if scenario.output.caption_store:
@@ -189,19 +214,11 @@ def _generate(spec: CaptionSpec, todo: list[Any], store_dir: Path, progress: boo
     return summary.done
 
 
-def _resolve_field(
-    scenario: Scenario, field: str, catalogue: Catalogue, data: Path, progress: bool
-) -> FieldCaptions:
-    """One caption field: read the store, fill what is missing (or stop), fingerprint."""
-    from captioning.api import caption_key, media_sha
-    from captioning.store import CaptionStore
-    from recsys.distributed import current
+def _spec_key(spec: CaptionSpec) -> Any:
+    """The caption key (`captioning.api.caption_key`) of a scenario's caption settings."""
+    from captioning.api import caption_key
 
-    spec = scenario.captions[field]
-    kind = CAPTION_MEDIA[field]
-    items = catalogue_media(catalogue, (kind,), with_missing=True)
-    pairs = [(it.item_id, media_sha(it.path)) for it in items]
-    key = caption_key(
+    return caption_key(
         spec.captioner,
         spec.model,
         spec.prompt,
@@ -210,6 +227,39 @@ def _resolve_field(
         dtype=spec.dtype,
         num_frames=spec.num_frames,
     )
+
+
+def _no_captions(
+    scenario: Scenario, field: str, items: list[Any], store_dir: Path
+) -> ScenarioError:
+    """The error for a caption field no item has a caption of: no file of its media kind,
+    or every one of them failed to caption."""
+    kind = CAPTION_MEDIA[field]
+    reason = (
+        f"the dataset has no {kind} files"
+        if all(it.path is None for it in items)
+        else f"every {kind} failed to caption (see the error records in {store_dir})"
+    )
+    return ScenarioError(
+        scenario.source,
+        f"captions.{field}",
+        f"no item has a {field}: {reason}; remove {{{field}}} from the templates",
+    )
+
+
+def _resolve_field(
+    scenario: Scenario, field: str, catalogue: Catalogue, data: Path, progress: bool
+) -> FieldCaptions:
+    """One caption field: read the store, fill what is missing (or stop), fingerprint."""
+    from captioning.api import media_sha
+    from captioning.store import CaptionStore
+    from recsys.distributed import current
+
+    spec = scenario.captions[field]
+    kind = CAPTION_MEDIA[field]
+    items = catalogue_media(catalogue, (kind,), with_missing=True)
+    pairs = [(it.item_id, media_sha(it.path)) for it in items]
+    key = _spec_key(spec)
     store_dir = caption_store_dir(scenario)
     store = CaptionStore(store_dir)
     reuse = spec.reuse_across_versions
@@ -234,16 +284,7 @@ def _resolve_field(
     found = store.captions(key, pairs, reuse_versions=reuse)
     errors = store.errors(key, pairs, reuse_versions=reuse)
     if not found:  # no text would carry this field: say so rather than train on blanks
-        reason = (
-            f"the dataset has no {kind} files"
-            if all(it.path is None for it in items)
-            else f"every {kind} failed to caption (see the error records in {store_dir})"
-        )
-        raise ScenarioError(
-            scenario.source,
-            f"captions.{field}",
-            f"no item has a {field}: {reason}; remove {{{field}}} from the templates",
-        )
+        raise _no_captions(scenario, field, items, store_dir)
     return FieldCaptions(
         field=field,
         captions={it.item_id: found.get(it.item_id, "") for it in items},
