@@ -27,7 +27,9 @@ def _mask_chunk(
         scores[r, c] = float("-inf")
 
 
-_ROW_BLOCK = 128  # users ranked per matmul: keeps a [block, chunk] score matrix cache-sized
+# users ranked per matmul: keeps a [block, chunk] score matrix cache-sized (10 MB for 20k
+# items: in L3). With the lists, 64 measured the same and 256 ~20% slower (42 MB spills L3).
+_ROW_BLOCK = 128
 _EXACT_FP32_COUNT = 1 << 24  # fp32 sums of +-1 stay exact below this many items per chunk
 
 
@@ -88,14 +90,16 @@ def rank_counts(
     """
     item_chunk = min(item_chunk, _EXACT_FP32_COUNT)
     if top_k:
-        item_table, excluded = _padded(item_table, excluded, item_chunk)
+        item_table, excluded = _padded(item_table, excluded, item_chunk, top_k)
     b = user_states.shape[0]
-    higher = np.zeros(b, dtype=np.int64)
-    tied = np.zeros(b, dtype=np.int64)
+    higher, tied = np.zeros(b, dtype=np.int64), np.zeros(b, dtype=np.int64)
     lists = np.zeros((b, top_k), dtype=np.int64) if top_k else None
     hidden = np.zeros(b, dtype=bool) if hidden is None else hidden
     order = np.argsort(mask_rows, kind="stable")
     mask_rows, mask_cols = mask_rows[order], mask_cols[order]
+    # one score buffer for all blocks, not a fresh 10 MB one per matmul: in a bare loop of 95
+    # blocks of 128 x 20k, 0.43 s -> 0.33 s (0.52 s -> 0.40 s with the lists)
+    buffer = user_states.new_empty(min(_ROW_BLOCK, b) * min(item_chunk, item_table.shape[0]))
     for lo in range(0, b, _ROW_BLOCK):
         hi = min(lo + _ROW_BLOCK, b)
         a, z = np.searchsorted(mask_rows, [lo, hi])
@@ -103,6 +107,7 @@ def rank_counts(
             user_states[lo:hi], item_table, targets[lo:hi],
             (mask_rows[a:z] - lo, mask_cols[a:z]), item_chunk,
             np.zeros(0, dtype=np.int64) if excluded is None else excluded, top_k, hidden[lo:hi],
+            buffer,
         )  # fmt: skip
         higher[lo:hi], tied[lo:hi] = h, t
         if lists is not None:
@@ -111,13 +116,13 @@ def rank_counts(
 
 
 def _padded(
-    item_table: torch.Tensor, excluded: np.ndarray | None, item_chunk: int
+    item_table: torch.Tensor, excluded: np.ndarray | None, item_chunk: int, k: int
 ) -> tuple[torch.Tensor, np.ndarray | None]:
     """The item table with zero rows appended up to `padded_width` (one chunk only), and the
     padding rows added to the excluded items: -inf like column 0, never counted as tied nor
     listed; it only spares the lists a partial group of items."""
     rows = item_table.shape[0]
-    width = padded_width(rows)
+    width = padded_width(rows, k)
     if rows > item_chunk or width == rows or width > item_chunk:
         return item_table, excluded
     pad = item_table.new_zeros(width - rows, item_table.shape[1])
@@ -135,8 +140,9 @@ def _rank_rows(
     excluded: np.ndarray,
     top_k: int,
     hidden: np.ndarray,
+    buffer: torch.Tensor,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """`rank_counts` for one block of users."""
+    """`rank_counts` for one block of users; `buffer` holds each chunk's scores in turn."""
     b, n_plus_1 = user_states.shape[0], item_table.shape[0]
     device = user_states.device
     tgt = torch.from_numpy(targets.astype(np.int64)).to(device)
@@ -150,7 +156,9 @@ def _rank_rows(
     hide = torch.from_numpy(hidden).to(device)
 
     def chunk_scores(start: int, stop: int) -> torch.Tensor:
-        scores = user_states @ item_table[start:stop].T  # [b, chunk]
+        scores = buffer[: b * (stop - start)].view(b, stop - start)
+        with torch.no_grad():  # out= refuses autograd; ranking never needs it
+            torch.matmul(user_states, item_table[start:stop].T, out=scores)  # [b, chunk]
         scores[:, gone_cols[start]] = float("-inf")
         return scores
 

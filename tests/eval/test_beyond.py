@@ -93,6 +93,60 @@ def test_pruned_chunks_match_the_tie_rule(spread) -> None:
     assert index[:3].tolist() == [[5, 6, 7, 8]] * 3
 
 
+def _tie_rule(row: np.ndarray, k: int) -> list[int]:
+    return sorted(range(len(row)), key=lambda i: (-row[i], i))[:k]
+
+
+def test_ties_exactly_at_the_threshold_are_listed_by_index() -> None:
+    # 617 columns, k = 5: groups of 30 and a partial group of 17 (600..616). The 5th largest
+    # group maximum is 0.5, shared by several groups; item 1 holds 0.5 under its group's
+    # maximum 1.0 (item 2), and the partial group holds 1.0 (610) and 0.5 (605).
+    row = np.zeros(617, dtype=np.float32)
+    row[[2, 300, 610]] = 1.0
+    row[[1, 40, 41, 95, 599, 605]] = 0.5
+    scores = torch.from_numpy(np.stack([row, -row, np.full(617, -0.0, np.float32)]))
+    scores[2, ::2] = 0.0  # signed zeros are equal: listed by index
+    scores[2, 7] = float("-inf")
+    _, index = chunk_top(scores, 3, 5)
+    assert index[0].tolist() == [3 + i for i in (2, 300, 610, 1, 40)]
+    for got, values in zip(index.tolist(), scores.numpy(), strict=True):
+        assert got == [3 + i for i in _tie_rule(values, 5)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_every_score_dtype_keeps_the_tie_rule(dtype) -> None:
+    rng = np.random.default_rng(7)
+    scores = torch.from_numpy(rng.integers(-4, 5, size=(20, 2000)) / 4).to(dtype)
+    scores[:2] = float("-inf")  # nothing rankable: any k items, all -inf
+    scores[2, 5:] = float("-inf")  # fewer than k rankable: every group maximum is the cut
+    values, index = chunk_top(scores, 0, 7)
+    assert values.dtype == dtype
+    assert index[2, :5].tolist() == _tie_rule(scores[2].float().numpy(), 5)
+    for got, row in zip(index[3:].tolist(), scores[3:].float().numpy(), strict=True):
+        assert got == _tie_rule(row, 7)
+
+
+def test_nan_scores_are_refused() -> None:
+    scores = torch.full((2, 400), float("nan"))
+    with pytest.raises(ValueError, match="NaN"):
+        chunk_top(scores, 0, 3)
+
+
+def test_states_that_track_gradients_rank_alike() -> None:
+    # rank_counts writes each chunk's scores into one reused buffer (matmul out=, which
+    # autograd refuses): states from a model in training mode must still rank
+    from recsys.eval.ranking import rank_counts
+
+    gen = torch.Generator().manual_seed(0)
+    table, states = torch.randn(30, 4, generator=gen), torch.randn(5, 4, generator=gen)
+    targets, none = np.array([1, 2, 3, 4, 5]), np.zeros(0, dtype=np.int64)
+    for chunk in (7, 100):
+        got = rank_counts(states.requires_grad_(), table, targets, none, none, chunk, top_k=3)
+        want = rank_counts(states.detach(), table, targets, none, none, chunk, top_k=3)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def _brute_lists(states, table, split, history, k):
     indptr, indices = split.test_seen
     out = []
