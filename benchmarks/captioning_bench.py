@@ -61,7 +61,7 @@ def blip_base(folder: Path, image_size: int) -> Path:
 def write_images(folder: Path, count: int) -> list:
     from PIL import Image
 
-    from captioning.api import MediaItem
+    from captioning.items import MediaItem
 
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)

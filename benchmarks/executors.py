@@ -30,7 +30,7 @@ PARALLEL = 2  # local worker processes / local Ray CPUs
 
 
 def _spec(cache: Path, epochs: int, cells: int):
-    from scenarios.grid.run import GridSpec
+    from scenarios.grid.plan import GridSpec
 
     overrides = (
         f"train.epochs={epochs}",
@@ -47,6 +47,7 @@ def _spec(cache: Path, epochs: int, cells: int):
 def _measure(kind: str, spec, out: Path) -> dict:
     from scenarios.grid.run import run_grid
     from scenarios.run.executors import Executor
+    from scenarios.run.results import read_run
 
     executor = Executor(kind, workers=PARALLEL)
     started = time.perf_counter()
@@ -67,9 +68,7 @@ def _measure(kind: str, spec, out: Path) -> dict:
     seconds = [o.seconds for o in result.outcomes]
     overhead = (wall * PARALLEL - sum(seconds)) / len(seconds)
     metrics = {
-        str(o.cell.run_dir.relative_to(out)): json.loads(
-            (o.cell.run_dir / "results.json").read_text(encoding="utf-8")
-        )["test"]["ndcg@10"]
+        str(o.cell.run_dir.relative_to(out)): read_run(o.cell.run_dir).test["ndcg@10"]
         for o in result.outcomes
     }
     return {
@@ -154,7 +153,7 @@ def main() -> None:
         root = Path(tmp)
         spec = _spec(root / "cache", args.epochs, args.cells)
         warm = _spec(root / "cache", 1, 1)  # build the hidden-state cache outside the timing
-        from scenarios.grid.run import plan_grid
+        from scenarios.grid.plan import plan_grid
 
         cell = plan_grid(warm, root / "warm")[0]
         run_one(cell.scenario, seed=0, run_dir=cell.run_dir, progress=False)

@@ -19,7 +19,9 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 DATA = Path("/work/shared/data/amazon_scientific")
@@ -120,8 +122,9 @@ def interim(method: str, seed: int, args: argparse.Namespace) -> None:
     )
 
 
-def _row(method: str, seed: int, r: dict) -> dict:
-    """The quality part of a report row, from results.json or interim.json."""
+def _row(method: str, seed: int, r: Mapping[str, Any]) -> dict:
+    """The quality part of a report row, from a run's record (`read_run`) or interim.json:
+    `r` holds test, valid, best_epoch and epochs_run."""
     return {
         "method": method,
         "seed": seed,
@@ -134,6 +137,8 @@ def _row(method: str, seed: int, r: dict) -> dict:
 
 
 def collect(args: argparse.Namespace) -> list[dict]:
+    from scenarios.run.results import read_run
+
     rows = []
     for method in args.methods:
         for seed in args.seeds:
@@ -153,16 +158,18 @@ def collect(args: argparse.Namespace) -> list[dict]:
                         }
                     )
                 continue
-            r = json.loads(path.read_text())
-            eff = r["efficiency"]
+            record = read_run(path.parent)
+            eff, raw = record.efficiency, record.results["efficiency"]
+            quality = {"test": record.test, "valid": record.valid}
+            quality |= {"best_epoch": record.best_epoch, "epochs_run": record.epochs}
             rows.append(
-                _row(method, seed, r)
+                _row(method, seed, quality)
                 | {
-                    "seconds_per_epoch": eff["seconds_per_epoch"],
-                    "rss_growth_mb": eff["rss_growth_mb"],
-                    "peak_rss_mb": eff["peak_rss_mb"],
-                    "trainable_params": r["params"]["trainable"],
-                    "threads": eff.get("torch_threads"),
+                    "seconds_per_epoch": eff.seconds_per_epoch,
+                    "rss_growth_mb": raw["rss_growth_mb"],
+                    "peak_rss_mb": eff.peak_rss_mb,
+                    "trainable_params": eff.trainable_params,
+                    "threads": raw.get("torch_threads"),
                 }
             )
     return rows

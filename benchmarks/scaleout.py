@@ -66,6 +66,8 @@ def _torchrun(nproc: int, args: list[str]) -> float:
 
 
 def _case(name: str, scenario: str, data: Path | None, overrides: list[str], work: Path) -> dict:
+    from scenarios.run.results import read_run
+
     runs = {}
     cache = work / f"cache-{name}"
     for nproc in (1, 2):
@@ -73,14 +75,14 @@ def _case(name: str, scenario: str, data: Path | None, overrides: list[str], wor
         args = ["run-scenario", scenario, *overrides, f"output.cache_dir={json.dumps(str(cache))}"]
         args += ["--out", str(out)] + (["--data", str(data)] if data else [])
         wall = _torchrun(nproc, args)
-        res = json.loads((out / "results.json").read_text())
+        record = read_run(out)
         runs[nproc] = {
             "wall_seconds": wall,
-            "seconds_per_epoch": res["efficiency"]["seconds_per_epoch"],
-            "steps_per_epoch": res["efficiency"]["steps_per_epoch"],
-            "valid": {k: res["valid"][k] for k in METRIC_KEYS},
-            "test": {k: res["test"][k] for k in METRIC_KEYS},
-            "best_epoch": res["best_epoch"],
+            "seconds_per_epoch": record.efficiency.seconds_per_epoch,
+            "steps_per_epoch": record.results["efficiency"]["steps_per_epoch"],
+            "valid": {k: record.valid[k] for k in METRIC_KEYS},
+            "test": {k: record.test[k] for k in METRIC_KEYS},
+            "best_epoch": record.best_epoch,
         }
     diff = max(abs(runs[1][w][k] - runs[2][w][k]) for w in ("valid", "test") for k in METRIC_KEYS)
     return {

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.run.results import RunRecord, read_run
+from scenarios.run.results import RunRecord, grid_run_dir, read_run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # (label, method, text encoder) of the configurations the tables name
@@ -49,7 +49,8 @@ PAIRS = (  # (B, A): B - A
 
 def _rows(grid: Path) -> list[dict[str, str]]:
     with open(grid / "runs.csv", encoding="utf-8", newline="") as handle:
-        return [r for r in csv.DictReader(handle) if r["status"] != "failed" and r["test_ndcg@10"]]
+        rows = [r for r in csv.DictReader(handle) if r["status"] != "failed" and r["test_ndcg@10"]]
+    return [{**r, "run_dir": str(grid_run_dir(grid, r["run_dir"]))} for r in rows]
 
 
 def _runs(rows: list[dict[str, str]], method: str, encoder: str) -> dict[int, RunRecord]:

@@ -102,19 +102,19 @@ def compare(result: Any, methods: list[str]) -> tuple[dict[str, Any], dict[str, 
     seed-aware (`scenarios.report.stats.compare_seeded`: B - A with A = the second method). Also
     returns the per-user test NDCG@10 read, per method and seed (for `paired_with`)."""
     from scenarios.report.stats import compare_seeded
+    from scenarios.run.results import read_run
 
     runs: dict[str, dict[int, Any]] = {m: {} for m in methods}
     test: dict[str, dict[int, float]] = {m: {} for m in methods}
     epoch_seconds: dict[str, dict[int, float]] = {m: {} for m in methods}
     for outcome in result.outcomes:
         cell = outcome.cell
-        results_file = cell.run_dir / "results.json"
-        if outcome.status in ("done", "skipped") and results_file.exists():
-            results = json.loads(results_file.read_text(encoding="utf-8"))
+        if outcome.status in ("done", "skipped") and (cell.run_dir / "results.json").exists():
+            record = read_run(cell.run_dir)
             method = cell.scenario.method
             runs[method][cell.seed] = _per_user(cell.run_dir)
-            test[method][cell.seed] = results["test"]["ndcg@10"]
-            epoch_seconds[method][cell.seed] = results["efficiency"]["seconds_per_epoch"]
+            test[method][cell.seed] = record.test["ndcg@10"]
+            epoch_seconds[method][cell.seed] = record.efficiency.seconds_per_epoch
     out: dict[str, Any] = {"test_ndcg@10": test, "seconds_per_epoch": epoch_seconds}
     if len(methods) == 2 and all(runs[m] for m in methods):
         out["paired"] = compare_seeded(runs[methods[1]], runs[methods[0]]).to_dict()
@@ -248,7 +248,8 @@ def main() -> None:
     parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
     from plumbing.io import atomic_write_json, atomic_write_text
-    from scenarios.grid.run import load_grid, run_grid
+    from scenarios.grid.plan import load_grid
+    from scenarios.grid.run import run_grid
 
     started = time.perf_counter()
     data = write_subsample(args.data, args.users, args.data_seed, args.work / f"data_{args.users}u")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from captioning.base import CaptionerOptions, CaptionerSpec, CaptioningError
-from captioning.items import NO_MEDIA, MediaItem, list_media, media_sha
+from captioning.items import MediaItem
 from captioning.job import CaptionJob, CaptionSummary, run_job
 from captioning.prompts import resolve_prompt
 from captioning.registry import get_captioner_spec
@@ -25,13 +25,8 @@ from plumbing.ranks import launcher_rank
 from plumbing.revision import library_versions, model_revision
 
 __all__ = [
-    "NO_MEDIA",
-    "CaptionSummary",
-    "MediaItem",
     "caption_items",
     "caption_key",
-    "list_media",
-    "media_sha",
     "parse_shard",
     "resolve_shard",
 ]

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from captioning.api import CaptionSummary, MediaItem, caption_items
+from captioning.api import caption_items
 from captioning.base import CaptioningError
+from captioning.items import MediaItem
+from captioning.job import CaptionSummary
 
 __all__ = ["RayCaptioning", "caption_on_ray", "joined"]
 

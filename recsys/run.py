@@ -47,19 +47,16 @@ from recsys.fingerprints import (
     training_config,
 )
 from recsys.models.recommender import SequentialRecommender
-from recsys.spec import RunSpec, split_fingerprint, split_record
+from recsys.spec import RunSpec, split_record
 from recsys.train.trainer import EpochCallback, FitResult, Trainer, resolve_device
 
-__all__ = [  # split_fingerprint and split_record live in recsys.spec; imported from here too
+__all__ = [
     "RunResult",
-    "RunSpec",
     "claim_run_folder",
     "evaluate_trained",
     "fit_model",
     "is_run_folder",
     "run_experiment",
-    "split_fingerprint",
-    "split_record",
 ]
 
 

@@ -4,9 +4,15 @@ k-core filter, the splits and the canonical Parquet layout."""
 
 from recsys.data.amazon import load_amazon
 from recsys.data.amazon2023 import load_amazon2023
-from recsys.data.detect import DatasetFiles, detect_files, resolve_files
+from recsys.data.detect import detect_files, resolve_files
 from recsys.data.embedded import sample_path
-from recsys.data.formats import DatasetFormat, LoadOptions, format_names, register_format
+from recsys.data.formats import (
+    DatasetFiles,
+    DatasetFormat,
+    LoadOptions,
+    format_names,
+    register_format,
+)
 from recsys.data.kcore import kcore_filter
 from recsys.data.loader import load_dataset
 from recsys.data.microlens import load_microlens

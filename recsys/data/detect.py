@@ -25,7 +25,6 @@ from recsys.data.formats import (
 from recsys.errors import DataFormatError
 
 __all__ = [
-    "DatasetFiles",
     "check_format",
     "dataset_formats",
     "detect_files",

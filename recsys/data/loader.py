@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from recsys.config import TableColumns
-from recsys.data.detect import DatasetFiles, check_format, resolve_files
-from recsys.data.formats import LoadOptions, formats, get_format
+from recsys.data.detect import check_format, resolve_files
+from recsys.data.formats import DatasetFiles, LoadOptions, formats, get_format
 from recsys.data.kcore import kcore_filter
 from recsys.data.types import Dataset
 from recsys.errors import ConfigError, DataFormatError

@@ -68,7 +68,7 @@ def demo_grid(
     its cache folder and caption store, then the caller's `overrides`."""
     import json
 
-    from scenarios.grid.run import GridSpec
+    from scenarios.grid.plan import GridSpec
 
     return GridSpec(
         scenarios=tuple(scenarios),

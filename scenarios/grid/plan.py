@@ -20,7 +20,7 @@ A grid file (TOML) lists scenario files and the axes to sweep::
     text = ["minilm"]                         #   text channel / every image and video channel
     vision = ["tiny-vit"]
     [tune]                                    # optional: tune every (scenario, method) first
-    trials = 20                               #   (scenarios.tune.run.TuneSpec; scenarios.grid.tune)
+    trials = 20                               #   (scenarios.tune.spec.TuneSpec; grid.tune)
 
 `plan_grid` turns a grid into its cells, each a fully resolved scenario with a seed and a
 run folder; `grid_commands` gives the `toolkit run-scenario` line of every cell, for a
@@ -45,7 +45,9 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
 from plumbing.typed import TypedLoadError, build
 from scenarios.report.multiplicity import DEFAULT_CORRECTION, Correction
 from scenarios.run.evaluate import check_eval_overrides
-from scenarios.schema.scenario import Scenario, ScenarioError, find_scenario_file, load_scenario
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import find_scenario_file, load_scenario
+from scenarios.schema.specs import Scenario
 from scenarios.tune.spec import TuneSpec
 
 # Why `bootstrap_samples`, a key of grid files written before the analytic test, is refused.

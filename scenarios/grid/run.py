@@ -24,19 +24,11 @@ from plumbing.console import quiet_libraries
 from plumbing.io import atomic_write_json, atomic_write_text, set_aside
 from provenance import source_sha256
 from scenarios.grid.plan import (
-    EncoderAxis,
     GridCell,
     GridSpec,
-    cell_command,
     default_out_dir,
-    grid_commands,
     grid_data,
-    grid_from_files,
-    is_grid_file,
-    load_grid,
     plan_grid,
-    with_axes,
-    with_tune,
 )
 from scenarios.grid.state import cell_state
 from scenarios.grid.tune import prepare_cells
@@ -44,21 +36,9 @@ from scenarios.report.comparisons import pick_baseline
 
 __all__ = [
     "CellOutcome",
-    "EncoderAxis",
-    "GridCell",
     "GridResult",
-    "GridSpec",
-    "cell_command",
-    "cell_state",
     "execute_cell",
-    "grid_commands",
-    "grid_from_files",
-    "is_grid_file",
-    "load_grid",
-    "plan_grid",
     "run_grid",
-    "with_axes",
-    "with_tune",
 ]
 
 
@@ -144,7 +124,7 @@ _WORKER_STATE: dict[str, Any] = {}  # per worker process of `run_in_workers`: it
 
 def _execute_in_worker(task: tuple[GridCell, Path | None, bool, RunCell | None]) -> CellOutcome:
     """A cell in a worker (local process, Ray task, SLURM job); `run_cell` only from tests."""
-    from scenarios.run.runner import Workspace
+    from scenarios.run.prepared import Workspace
 
     cell, data, progress, run_cell = task
     workspace = _WORKER_STATE.setdefault("workspace", Workspace())
@@ -296,7 +276,7 @@ def _run_todo(
 ) -> None:  # fmt: skip
     """Run the cells `todo` here, one after another, or on `executor` (local processes, Ray
     tasks, SLURM jobs); `done(i, outcome)` as each ends (a worker that died: failed)."""
-    from scenarios.run.runner import Workspace
+    from scenarios.run.prepared import Workspace
 
     if executor.kind == "local" and executor.workers == 1:
         workspace = Workspace()
@@ -306,7 +286,8 @@ def _run_todo(
             )
             done(i, outcome)
         return
-    from scenarios.run.executors import WorkerDied, run_tasks, with_scenario_gpus
+    from scenarios.run.executors import run_tasks, with_scenario_gpus
+    from scenarios.run.pool import WorkerDied
 
     executor = with_scenario_gpus(executor, [cells[i].scenario.train.device for i in todo])
 
@@ -332,13 +313,13 @@ def _report(
     """Score the finished cells under the grid's `report_eval` (when it names settings),
     then write the report and hand it to the grid's tracking run (`parent`)."""
     from scenarios.report.grid_report import write_report
-    from scenarios.run.runner import Workspace
+    from scenarios.run.prepared import Workspace
 
     if spec.report_eval:
         workspace = Workspace()
         final = [_score_cell(o, spec.report_eval, data, workspace, echo) for o in final]
     report = write_report(out, cells, final, spec, allow_mixed_code=allow_mixed_code)
-    parent.finish([report, out / "quality_vs_cost.png"])
+    parent.finish([report, report.parent / "quality_vs_cost.png"])
     return GridResult(out, tuple(final), report)
 
 

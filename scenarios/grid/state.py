@@ -17,7 +17,7 @@ from scenarios.grid.plan import GridCell
 
 def _identity(cell: GridCell, data: Path | None) -> dict[str, Any]:
     """What a finished run of this cell must have recorded to count as this cell."""
-    from scenarios.run.runner import dataset_path
+    from scenarios.run.prepared import dataset_path
 
     return {
         "scenario_fingerprint": cell.scenario.fingerprint(),
@@ -48,7 +48,8 @@ def cell_state(
     started for another configuration (`cell.json`), is stale: never reused. With `code` (a
     `provenance.source_sha256`), so is a finished run recording other code (or none).
     """
-    from scenarios.report.protocol import is_withdrawn, protocol_of
+    from scenarios.report.protocol import is_withdrawn
+    from scenarios.run.results import protocol_of
 
     wanted = _identity(cell, data)
     results_file = cell.run_dir / "results.json"

@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from scenarios.schema.scenario import ScenarioError, load_scenario
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import load_scenario
 from scenarios.tune.spec import identity_change, recorded_identity, value_overrides
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from scenarios.run.results import ConfigKey, config_label, encoders_label
 
-__all__ = ["Config", "cell_config", "config_label", "encoders_label", "resolve_label"]
+__all__ = ["Config", "cell_config", "resolve_label"]
 
 Config = tuple[str, str, str, str]  # scenario, method, text encoder, vision encoder
 

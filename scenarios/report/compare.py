@@ -9,7 +9,7 @@ compared with it by the grid report's paired, seed-aware test
 `scenarios.report.stats.compare_seeded` over the common seeds and the users paired by id from each
 run's test_per_user.csv), the comparisons adjusted as one family
 (`scenarios.report.multiplicity.adjust_family`), across methods and encoders. A group of another
-protocol (`scenarios.report.protocol.protocol_of`), dataset (`record.dataset.content_hash`,
+protocol (`scenarios.run.results.protocol_of`), dataset (`record.dataset.content_hash`,
 else `dataset.catalogue_sha256`) or code identity (`code.source_sha256`; `unrecorded` is
 one identity) is refused, and listed with the reason.
 """
@@ -22,10 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenarios.report.baselines import Config, config_label, resolve_label
+from scenarios.report.baselines import Config, resolve_label
 from scenarios.report.comparisons import compare_runs_of
 from scenarios.report.multiplicity import DEFAULT_CORRECTION, adjust_family
-from scenarios.run.results import NAMES, ConfigKey, ResultsError, read_run
+from scenarios.run.results import (
+    NAMES,
+    ConfigKey,
+    ResultsError,
+    config_label,
+    grid_run_dir,
+    read_run,
+)
 
 RULE = (
     "Every group of runs (a configuration's seeds under one protocol, dataset and code) is "
@@ -116,10 +123,7 @@ def _grid_rows(grid_dir: Path) -> list[dict[str, Any]]:
     for row in listed:
         if row.get("status") in ("failed", "stale", "not run") or row.get("test_ndcg@10") == "":
             continue
-        run_dir = Path(row["run_dir"])
-        if not run_dir.exists() and (grid_dir / run_dir).exists():
-            run_dir = grid_dir / run_dir
-        found = run_row(run_dir)
+        found = run_row(grid_run_dir(grid_dir, row["run_dir"]))
         found.update({k: row[k] for k in NAMES if k in row})  # the grid's own names
         if row.get("code"):
             found["code"] = row["code"]

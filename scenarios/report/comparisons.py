@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from scenarios.run.results import NAMES, ConfigKey, read_per_user
-from scenarios.schema.scenario import scenario_summary
+from scenarios.schema.specs import scenario_summary
 
 GroupKey = ConfigKey  # scenario, method, text enc., vision enc., protocol
 
@@ -159,7 +159,7 @@ def _partner(
     groups: dict[GroupKey, Any], key: GroupKey, baseline: str, explicit: tuple | None
 ) -> tuple[GroupKey | None, str]:
     """The baseline configuration `key` is compared with (None: none) and its label."""
-    from scenarios.report.baselines import config_label
+    from scenarios.run.results import config_label
 
     if explicit is None:
         # One baseline configuration: the one with this vision encoder, else the text-only one.

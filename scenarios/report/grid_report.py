@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,11 @@ from plumbing.io import atomic_write_json, atomic_write_text
 from scenarios.report.code import code_note, withheld
 from scenarios.report.comparisons import group_key, pick_baseline
 from scenarios.report.multiplicity import DEFAULT_CORRECTION
-from scenarios.report.protocol import protocol_note, report_name
+from scenarios.report.protocol import protocol_note, report_folder
 from scenarios.report.tables import comparison_section, overall_comparisons
 from scenarios.report.tuning import tuning_section
 from scenarios.run.results import read_run
-from scenarios.schema.scenario import scenario_summary
+from scenarios.schema.specs import scenario_summary
 
 METRICS = ("hr@10", "ndcg@10", "mrr")
 COLUMNS = (
@@ -229,8 +230,22 @@ def markdown_table(groups: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_rows(out_dir: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """runs.csv and runs.json (one row per cell)."""
+def _inside(out_dir: Path, grid_dir: Path, run_dir: str) -> str:
+    """`run_dir` relative to `out_dir` when it lies in the grid folder (read back by
+    `scenarios.run.results.grid_run_dir` from any working directory), else as given."""
+    if not run_dir:
+        return run_dir
+    path, grid = Path(run_dir).resolve(), Path(grid_dir).resolve()
+    if grid != path and grid not in path.parents:
+        return str(run_dir)
+    return Path(os.path.relpath(path, Path(out_dir).resolve())).as_posix()
+
+
+def write_rows(out_dir: Path, rows: Sequence[dict[str, Any]], grid_dir: Path | None = None) -> None:
+    """runs.csv and runs.json in `out_dir` (one row per cell; run folders inside the grid
+    folder `grid_dir`, default `out_dir`, recorded relative to `out_dir`)."""
+    grid_dir = out_dir if grid_dir is None else grid_dir
+    rows = [{**r, "run_dir": _inside(out_dir, grid_dir, r["run_dir"])} for r in rows]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
@@ -277,9 +292,11 @@ def write_report(
     bucket and beyond-accuracy outputs (scenarios.report.buckets, .report_beyond); returns
     report.md. Finished cells of more than one code identity get no verdict unless
     `allow_mixed_code` (scenarios.report.code)."""
-    out_dir = Path(out_dir)
+    grid_dir = Path(out_dir)
+    out_dir = grid_dir / report_folder(getattr(spec, "report_eval", ()))
+    out_dir.mkdir(parents=True, exist_ok=True)
     rows = [row_for(o.cell, o) for o in outcomes]
-    write_rows(out_dir, rows)
+    write_rows(out_dir, rows, grid_dir)
     groups = aggregate([r for r in rows if r["status"] != "stale"])
     baseline = pick_baseline(cells, getattr(spec, "baseline", None))
     metric = getattr(spec, "metric", "ndcg@10")
@@ -293,7 +310,7 @@ def write_report(
     plot = plot_quality_vs_cost(groups, out_dir / "quality_vs_cost.png", caption_of_rows(rows))
     beyond = write_beyond_report(out_dir, rows, baseline, **stats)
     sections = (write_bucket_report(out_dir, rows, baseline, **stats), beyond)
-    sections += (tuning_section(out_dir, spec),)
+    sections += (tuning_section(grid_dir, spec),)
     text = render_markdown(groups, comparisons, rows, baseline, metric, plot, sections, correction)
     if getattr(spec, "report_eval", ()):
         settings = " ".join(f"`{o}`" for o in spec.report_eval)
@@ -305,7 +322,7 @@ def write_report(
         )
     if note := code_note(rows, allow_mixed_code):  # first: it qualifies everything below
         text = text.replace("# Grid report\n", f"# Grid report\n\n{note}", 1)
-    atomic_write_text(report := out_dir / report_name(getattr(spec, "report_eval", ())), text)
+    atomic_write_text(report := out_dir / "report.md", text)
     return report
 
 

@@ -49,7 +49,7 @@ def style(i: int) -> dict[str, str]:
 def legend_label(group: dict[str, Any], several_protocols: bool = False) -> str:
     """A configuration's legend entry: `scenario/method[/encoders]`, with its protocol when
     the figure holds several."""
-    from scenarios.report.baselines import config_label
+    from scenarios.run.results import config_label
 
     keys = ("scenario", "method", "text_encoder", "vision_encoder")
     label = config_label([str(group.get(k) or "") for k in keys])

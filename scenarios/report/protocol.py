@@ -13,9 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from scenarios.run.results import protocol_of
-
-__all__ = ["is_withdrawn", "protocol_note", "protocol_of", "report_name"]
+__all__ = ["is_withdrawn", "protocol_note", "report_folder"]
 
 
 def is_withdrawn(protocol: str) -> bool:
@@ -54,12 +52,14 @@ def protocol_note(rows: Sequence[dict[str, Any]]) -> str:
     return " ".join(notes)
 
 
-def report_name(report_eval: Sequence[str] = ()) -> str:
-    """The grid report's file: report.md, or under `report_eval` settings a file of its own
-    (``report_eval-history=unmasked.md``), so the report of the runs as trained stays."""
+def report_folder(report_eval: Sequence[str] = ()) -> str:
+    """Where the grid report goes, relative to the grid folder: "" (the grid folder itself),
+    or under `report_eval` settings a folder of its own (``report_eval-history=unmasked``)
+    holding its report.md, runs.csv, runs.json and figures, so the grid's own files (the
+    runs as trained) stay as they are."""
     if not report_eval:
-        return "report.md"
+        return ""
     slug = "-".join(
         re.sub(r"[\[\]\s\"']", "", item.strip().removeprefix("eval.")) for item in report_eval
     )
-    return f"report_eval-{re.sub(r'[^A-Za-z0-9=,._-]+', '_', slug)[:80]}.md"
+    return f"report_eval-{re.sub(r'[^A-Za-z0-9=,._-]+', '_', slug)[:80]}"

@@ -7,7 +7,9 @@ a run (config.json, cell.json or metrics.jsonl) but has no results.json, a grid 
 not finish, and a results.json that cannot be read are each reported as "skipped RUN: why",
 never dropped silently. An `eval-<hash>/` folder inside a run (the run re-scored under other
 evaluation settings, `toolkit evaluate`) is a scoring, not a run: it is a row only when a
-grid's runs.csv lists it (`report_eval`).
+grid's runs.csv lists it, i.e. when a grid's `report_eval-<settings>/` folder (`toolkit grid
+--report-eval`) is given itself; searching a grid folder skips those, so each run is one row
+"as trained" (the `scored` column says which).
 
 A row: the configuration (scenario, method, encoders), the data (dataset name and content
 hash), the protocol (`scenarios.run.results.protocol_of`) and seed; every test metric
@@ -30,10 +32,13 @@ from typing import Any
 
 from scenarios.report.compare import load_runs
 from scenarios.report.plots import dataset_name
-from scenarios.run.results import efficiency_of, read_run
+from scenarios.run.results import efficiency_of, grid_run_dir, read_run
 
 FORMATS = ("markdown", "csv", "json")
-HEAD = ("scenario", "method", "text_encoder", "vision_encoder", "dataset", "protocol", "seed")
+HEAD = (
+    "scenario", "method", "text_encoder", "vision_encoder", "dataset", "protocol", "scored", "seed"
+)  # fmt: skip
+"""`scored`: "as trained", or the `eval-...` folder of a re-scoring (`toolkit evaluate`)."""
 COST = (
     "seconds_per_epoch",
     "epochs_timed",
@@ -99,7 +104,7 @@ def _cell(key: str, value: Any) -> str:
 def _metric_order(name: str) -> tuple[int, int, str]:
     """hr, ndcg, mrr, others; then by K (`mrr` without a K after its cut-off forms)."""
     base, _, k = name.partition("@")
-    rank = {"hr": 0, "ndcg": 1, "mrr": 2}.get(base, 3)
+    rank = {"hr": 0, "ndcg": 1, "mrr": 2, "coverage": 3, "gini": 4, "entropy": 5}.get(base, 6)
     return rank, int(k) if k.isdigit() else 10**6, name
 
 
@@ -124,7 +129,9 @@ def table_row(found: dict[str, Any]) -> dict[str, Any]:
     eff = efficiency_of(results)
     row: dict[str, Any] = {k: found.get(k, "") for k in HEAD}
     row["dataset"] = dataset_name(results) or "unrecorded"
+    row["scored"] = run_dir.name if run_dir.name.startswith("eval-") else "as trained"
     row.update({f"test_{k}": v for k, v in run.test.items()})
+    row.update({f"test_{k}": v for k, v in (run.beyond.get("test") or {}).items()})
     select = _select_metric(results)
     row["selected_by"] = f"valid_{select}"
     row["valid_selected"] = run.valid.get(select, "")
@@ -152,9 +159,7 @@ def _grid_skips(grid: Path) -> dict[Path, str]:
     found = {}
     for r in listed:
         if r.get("status") in UNFINISHED or r.get("test_ndcg@10") == "":
-            run_dir = Path(r.get("run_dir") or grid)
-            if not run_dir.exists() and (grid / run_dir).exists():
-                run_dir = grid / run_dir
+            run_dir = grid_run_dir(grid, r["run_dir"]) if r.get("run_dir") else grid
             error = f" ({r['error']})" if r.get("error") else ""
             found[run_dir.resolve()] = f"skipped {run_dir}: {r.get('status')}{error}"
     return found
@@ -164,6 +169,8 @@ def _candidates(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
     """Under `root`: grid folders, finished run folders, unfinished run folders."""
     grids, runs, unfinished = [], [], []
     for folder in sorted([root, *(p for p in root.rglob("*") if p.is_dir())]):
+        if any(part.startswith("report_eval-") for part in folder.relative_to(root).parts):
+            continue  # a grid's re-scored report: its rows only when that folder is given
         if (folder / "runs.csv").is_file():
             grids.append(folder)
         if (folder / "results.json").is_file():

@@ -18,7 +18,8 @@ from typing import Any
 
 from plumbing.console import say, show_bars
 from recsys.data.types import Catalogue
-from scenarios.schema.scenario import CAPTION_MEDIA, CaptionSpec, Scenario, ScenarioError
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.specs import CAPTION_MEDIA, CaptionSpec, Scenario
 
 
 class CaptionsMissingError(ScenarioError):
@@ -77,7 +78,7 @@ def catalogue_media(
 ) -> list[Any]:
     """The catalogue's covers and videos as captioning `MediaItem`s, kind by kind in
     catalogue order; items without a file of a kind are left out unless `with_missing`."""
-    from captioning.api import MediaItem
+    from captioning.items import MediaItem
 
     columns = {"image": catalogue.image_paths, "video": catalogue.video_paths}
     return [
@@ -107,7 +108,7 @@ def media_to_caption(images: Path | None, videos: Path | None, data: Path | None
         ValueError: not exactly one source is given, or the source holds no media.
         RecsysError: the dataset does not load (file and line named).
     """
-    from captioning.api import list_media
+    from captioning.items import list_media
 
     if sum(x is not None for x in (images, videos, data)) != 1:
         raise ValueError("give exactly one of --images, --videos, --data")
@@ -251,7 +252,7 @@ def _resolve_field(
     scenario: Scenario, field: str, catalogue: Catalogue, data: Path, progress: bool
 ) -> FieldCaptions:
     """One caption field: read the store, fill what is missing (or stop), fingerprint."""
-    from captioning.api import media_sha
+    from captioning.items import media_sha
     from captioning.store import CaptionStore
     from recsys.distributed import current
 

@@ -14,7 +14,7 @@ from recsys.data.canonical import Converted
 from recsys.data.types import Dataset
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.overrides import apply_override
-from scenarios.schema.scenario import DatasetSpec
+from scenarios.schema.specs import DatasetSpec
 
 
 def dataset_spec(settings: Sequence[str] = (), *, source: str = "<command line>") -> DatasetSpec:
@@ -73,7 +73,7 @@ def split_settings(
 def open_dataset(path: Path | None, settings: Sequence[str] = ()) -> Dataset:
     """Load the dataset at `path` (default: the settings' `path`, else the embedded sample)."""
     from recsys.data import sample_path
-    from scenarios.run.runner import load_data
+    from scenarios.run.prepared import load_data
 
     spec = dataset_spec(settings)
     where = path or (Path(spec.path).expanduser() if spec.path else sample_path())

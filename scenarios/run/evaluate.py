@@ -21,7 +21,8 @@ from recsys.eval.history import REMOVED_EVAL_KEYS, WITHDRAWN_HISTORY, history_of
 from scenarios.run.results import RunRecord, from_results
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.overrides import parse_override
-from scenarios.schema.scenario import Scenario, parse_scenario
+from scenarios.schema.scenario import parse_scenario
+from scenarios.schema.specs import Scenario
 
 EVAL_PREFIX = "eval."
 
@@ -34,7 +35,7 @@ class OpenedRun:
     run_dir: Path
     results: dict[str, Any]
     scenario: Scenario
-    prepared: Any  # scenarios.run.runner.Prepared
+    prepared: Any  # scenarios.run.prepared.Prepared
 
     @property
     def record(self) -> RunRecord:
@@ -73,14 +74,14 @@ def open_run(
         run_dir: the run folder (its results.json).
         data: the dataset when it moved since training (default: the recorded path).
         overrides: dotted overrides applied to the recorded scenario.
-        workspace: a `scenarios.run.runner.Workspace` to share loaded datasets.
+        workspace: a `scenarios.run.prepared.Workspace` to share loaded datasets.
 
     Raises:
         ScenarioError: no results.json, a run not made from a scenario, or a dataset whose
             catalogue is not the one the run was trained on.
     """
     from recsys.fingerprints import read_results
-    from scenarios.run.runner import prepare
+    from scenarios.run.prepared import prepare
 
     run_dir = Path(run_dir)
     results_file = run_dir / "results.json"
@@ -165,7 +166,7 @@ def evaluate_run(
         users_file: score only the users listed there (one id a line).
         data: the dataset when it moved since training.
         device: where to score (default: the run's train.device).
-        workspace: a `scenarios.run.runner.Workspace` shared across calls (a grid's).
+        workspace: a `scenarios.run.prepared.Workspace` shared across calls (a grid's).
         progress: progress bars while caches are checked.
 
     Returns:

@@ -31,7 +31,7 @@ R = TypeVar("R")
 
 KINDS = ("local", "ray", "slurm")
 
-__all__ = ["KINDS", "Executor", "WorkerDied", "describe", "run_tasks", "with_scenario_gpus"]
+__all__ = ["KINDS", "Executor", "describe", "run_tasks", "with_scenario_gpus"]
 
 
 @dataclass(frozen=True)

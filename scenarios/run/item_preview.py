@@ -63,7 +63,7 @@ def _channel_preview(scenario: Any, channel: Any, catalogue: Any, row_id: str) -
     from recsys.encoders.hf_text import load_tokenizer
     from scenarios.schema.item_texts import render_texts
     from scenarios.schema.models import resolve_model
-    from scenarios.schema.scenario import CAPTION_MEDIA
+    from scenarios.schema.specs import CAPTION_MEDIA
     from scenarios.schema.templates import template_fields
 
     model = resolve_model(channel.encoder.model, scenario.output.cache_path())
@@ -86,7 +86,7 @@ def preview_item(
         ScenarioError: a bad scenario, a template naming a field the dataset lacks, an
             unknown item id (naming it and the dataset), or a scenario without text channels.
     """
-    from scenarios.run.runner import dataset_path, load_data
+    from scenarios.run.prepared import dataset_path, load_data
     from scenarios.schema.item_texts import check_templates
     from scenarios.schema.scenario import load_scenario
 

@@ -24,7 +24,7 @@ from recsys.config import SplitConfig
 from recsys.data.types import Dataset, Split
 from recsys.spec import RunSpec
 from scenarios.schema.item_texts import check_templates, render_texts
-from scenarios.schema.scenario import DatasetSpec, Scenario
+from scenarios.schema.specs import DatasetSpec, Scenario
 
 
 @dataclass

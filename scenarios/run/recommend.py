@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.schema.scenario import ScenarioError
+from scenarios.schema.errors import ScenarioError
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,16 @@ def _title(text: str) -> str:
     return html.unescape(text)
 
 
-def _load_model(run_dir: Path, results: dict[str, Any], scenario: Any, prepared: Any) -> Any:
+def _load_model(opened: Any) -> Any:
     """The trained model of a run: built by the same factory as training, the best
     checkpoint loaded strictly (a missing or unexpected tensor is an error, never a silently
-    untrained one)."""
+    untrained one). `opened`: the run (`scenarios.run.evaluate.OpenedRun`)."""
     from recsys.errors import CheckpointError
     from recsys.factory import build_trained
     from scenarios.run.prepared import spec_for
 
-    spec = spec_for(scenario, prepared, seed=int(results.get("seed", 0)))
+    spec = spec_for(opened.scenario, opened.prepared, seed=opened.record.seed or 0)
+    run_dir = opened.run_dir
     try:
         return build_trained(spec, run_dir)
     except CheckpointError as exc:  # another catalogue, method or model size, or a damaged file
@@ -113,16 +114,14 @@ def recommend(
     from scenarios.run.evaluate import open_run
 
     opened = open_run(run_dir, data=data)
-    run_dir, results, scenario, prepared = (
-        opened.run_dir, opened.results, opened.scenario, opened.prepared
-    )  # fmt: skip
+    run_dir, prepared = opened.run_dir, opened.prepared
     split, catalogue = prepared.split, prepared.split.catalogue
     history_ids, total = _history_ids(run_dir, prepared, user, items)
     window = history_ids[-split.max_len :]
     dense = [catalogue.index_of(i) for i in window]
     history = torch.tensor([[0] * (split.max_len - len(dense)) + dense])  # [1, L]
     quiet_libraries()  # the printed list is the output; no loading bars
-    model = _load_model(run_dir, results, scenario, prepared)
+    model = _load_model(opened)
     with torch.no_grad():
         table = model.item_tower.embed_all(split.num_items).float()  # [N+1, d]
         scores = model.score_all(history, table)[0].numpy().astype(np.float64)  # [N+1]

@@ -14,15 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenarios.run.prepared import (  # noqa: F401  (imported from here by older callers)
-    Prepared,
-    Workspace,
-    dataset_path,
-    load_data,
-    prepare,
-    spec_for,
-)
-from scenarios.schema.scenario import Scenario, ScenarioError
+from scenarios.run.prepared import Prepared, Workspace, prepare, spec_for
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.specs import Scenario
 
 
 @dataclass(frozen=True)

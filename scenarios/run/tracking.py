@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.schema.scenario import OutputSpec, Scenario, ScenarioError
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.specs import OutputSpec, Scenario
 
 EPOCH_SCALARS = {
     "loss": "train/loss",

@@ -1,7 +1,7 @@
 """The texts a text channel feeds its encoder: template fields checked against the loaded
 dataset, then filled per item (list fields joined, per-field token budgets applied).
 
-The check runs as soon as the dataset is loaded (`scenarios.run.runner.prepare`), before any
+The check runs as soon as the dataset is loaded (`scenarios.run.prepared.prepare`), before any
 captioning or encoding: a scenario file cannot know a dataset's fields when it is loaded,
 since `--data` may name another dataset at run time.
 """
@@ -15,7 +15,7 @@ from plumbing.typed import suggest
 from recsys.data.types import Catalogue
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.overrides import blame_override
-from scenarios.schema.scenario import CAPTION_MEDIA, TEMPLATE_FIELDS, Scenario
+from scenarios.schema.specs import CAPTION_MEDIA, TEMPLATE_FIELDS, Scenario
 from scenarios.schema.templates import template_fields, template_slots
 
 LIST_SEPARATOR = ", "  # joins the entries of a list field (features, categories, ...)

@@ -8,8 +8,8 @@ never evaluated), builds the dataclasses through the one generic loader in
 `plumbing.typed`, then checks the combinations the types cannot express. Every problem
 raises `ScenarioError` naming the file, the dotted key and the valid keys or choices.
 
-The dataclasses live in `scenarios.schema.specs`, the checks in `scenarios.schema.checks`;
-their names are importable from here too.
+The dataclasses live in `scenarios.schema.specs`, the checks in `scenarios.schema.checks`,
+the error in `scenarios.schema.errors`: import each from there.
 """
 
 from __future__ import annotations
@@ -30,17 +30,8 @@ from scenarios.schema.checks import validate
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.overrides import apply_override, blame_override
 from scenarios.schema.specs import (
-    CAPTION_MEDIA,
-    CAPTION_RUNTIME,
-    DATASET_UNRECORDED,
     DEFAULT_ENCODERS,
-    TEMPLATE_FIELDS,
-    CaptionSpec,
-    ChannelSpec,
-    DatasetSpec,
-    OutputSpec,
     Scenario,
-    scenario_summary,
 )
 
 SHIPPED_DIR = Path(str(files("scenarios") / "shipped"))
@@ -176,24 +167,9 @@ def _fill_encoder_defaults(doc: dict[str, Any], source: str) -> None:
 
 
 __all__ = [
-    "CAPTION_MEDIA",
-    "CAPTION_RUNTIME",
-    "DATASET_UNRECORDED",
-    "DEFAULT_ENCODERS",
     "SHIPPED_DIR",
-    "TEMPLATE_FIELDS",
-    "CaptionSpec",
-    "ChannelSpec",
-    "DatasetSpec",
-    "OutputSpec",
-    "Scenario",
-    "ScenarioError",
-    "apply_override",
     "find_scenario_file",
     "load_scenario",
     "parse_scenario",
-    "scenario_summary",
     "shipped_scenarios",
-    "tomllib",
-    "validate",
 ]

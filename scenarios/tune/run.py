@@ -44,10 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from plumbing.io import atomic_write_json
-from scenarios.schema.scenario import Scenario, ScenarioError
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.specs import Scenario
 from scenarios.tune.spec import (
-    OBJECTIVE,
-    TEST_NOTE,
     TuneResult,
     TuneSpec,
     identity_change,
@@ -55,19 +54,11 @@ from scenarios.tune.spec import (
     scenario_document,
     search_space,
     study_identity,
-    value_overrides,
-    withhold_test,
 )
 
 __all__ = [
-    "OBJECTIVE",
-    "TEST_NOTE",
-    "TuneResult",
-    "TuneSpec",
     "default_study_dir",
     "tune_scenario",
-    "value_overrides",
-    "withhold_test",
 ]
 
 
@@ -117,7 +108,7 @@ def tune_scenario(
         final_run: run best.toml's seeds into `out_dir/best` (a grid runs its own cells).
         progress: a bar over trials (one line per finished trial is always written).
         echo: where lines go when there is no bar.
-        workspace: a `scenarios.run.runner.Workspace` shared with other calls.
+        workspace: a `scenarios.run.prepared.Workspace` shared with other calls.
         tracking: the caller's `scenarios.run.tracking.TrackingContext` (a grid's), or None.
         label: how the line saying that `out_dir` held another study names it (default
             the folder's path).
@@ -125,7 +116,7 @@ def tune_scenario(
     Raises:
         ScenarioError: bad scenario or spec, or a folder another process is tuning now.
     """
-    from scenarios.run.runner import Workspace, prepare
+    from scenarios.run.prepared import Workspace, prepare
     from scenarios.schema.scenario import parse_scenario
     from scenarios.tune.study import Search, open_study, run_trials, write_summary
 

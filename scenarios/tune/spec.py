@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from scenarios.schema.scenario import Scenario, ScenarioError
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.specs import Scenario
 
 OBJECTIVE = "ndcg@10"
 """The validation metric every study maximises."""
@@ -87,7 +88,12 @@ def withhold_test(split: Any) -> Any:
 def scenario_document(file: str | Path, overrides: Sequence[str]) -> dict[str, Any]:
     """The scenario file as a plain TOML document with `overrides` applied (and its name)."""
     from scenarios.schema.overrides import apply_override
-    from scenarios.schema.scenario import find_scenario_file, tomllib
+    from scenarios.schema.scenario import find_scenario_file
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject dependency there)
+        import tomli as tomllib  # type: ignore[no-redef]
 
     path = find_scenario_file(file)
     try:
@@ -187,7 +193,7 @@ def study_identity(
     """What defines a study: a folder's study is reused or resumed only when its recorded
     identity equals this one exactly (`sha256` is over every other field)."""
     from media.hashing import sha256_json
-    from scenarios.run.runner import dataset_path
+    from scenarios.run.prepared import dataset_path
 
     fields = {
         "scenario": base.name,

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from plumbing.io import atomic_write_json, atomic_write_text
-from scenarios.schema.scenario import Scenario, ScenarioError
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.specs import Scenario
 from scenarios.tune.spec import (
     OBJECTIVE,
     TEST_NOTE,

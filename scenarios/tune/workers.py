@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios.schema.scenario import ScenarioError
+from scenarios.schema.errors import ScenarioError
 from scenarios.tune.spec import TuneResult, TuneSpec
 
 __all__ = ["WorkerJob", "open_storage", "storage_url", "tune_in_workers", "tune_worker"]
@@ -100,7 +100,7 @@ def _claim(optuna: Any, study: Any, job: WorkerJob, dists: Mapping, seed: int) -
 
 def tune_worker(job: WorkerJob) -> int:
     """Run trials of the shared study until its budget is taken; returns how many."""
-    from scenarios.run.runner import Workspace, prepare
+    from scenarios.run.prepared import Workspace, prepare
     from scenarios.schema.scenario import parse_scenario
     from scenarios.tune.run import _optuna
     from scenarios.tune.spec import (
@@ -206,7 +206,8 @@ def tune_in_workers(
 def _run_workers(optuna: Any, study: Any, executor: Any, jobs: Sequence[WorkerJob]) -> None:
     """Run the workers (the only one here when it is one local worker) until the budget is
     finished; ScenarioError when they stopped before (a died worker: run again to resume)."""
-    from scenarios.run.executors import WorkerDied, run_tasks
+    from scenarios.run.executors import run_tasks
+    from scenarios.run.pool import WorkerDied
     from scenarios.tune.study import finished
 
     if executor.kind == "local" and executor.workers == 1:

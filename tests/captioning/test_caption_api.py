@@ -13,8 +13,9 @@ import pytest
 from caption_drawings import draw, moving_clip
 from PIL import Image
 
-from captioning.api import MediaItem, caption_items, caption_key, list_media, parse_shard
+from captioning.api import caption_items, caption_key, parse_shard
 from captioning.base import CaptioningError
+from captioning.items import MediaItem, list_media
 from captioning.registry import captioner_names, register_captioner
 from captioning.store import CaptionStore, merge_parts
 from media.hashing import sha256_file

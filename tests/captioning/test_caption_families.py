@@ -8,10 +8,11 @@ import torch
 from caption_drawings import draw, moving_clip
 from PIL import Image
 
-from captioning.api import MediaItem, caption_items
+from captioning.api import caption_items
 from captioning.base import CaptionerOptions
 from captioning.builtin import BUILTIN_CAPTIONERS
 from captioning.hf import FAMILIES, HFCaptioner
+from captioning.items import MediaItem
 from captioning.prompts import resolve_prompt
 from captioning.registry import captioner_names
 from captioning.store import CaptionStore

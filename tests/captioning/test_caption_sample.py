@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from captioning.api import MediaItem, caption_items
+from captioning.api import caption_items
+from captioning.items import MediaItem
 from captioning.store import CaptionStore
 from media.hashing import sha256_file
 

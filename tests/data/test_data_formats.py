@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from recsys.data import detect_files, load_dataset, make_split
 from recsys.data.canonical import write_canonical
 from recsys.errors import DataFormatError
-from recsys.run import split_fingerprint
+from recsys.spec import split_fingerprint
 from tests.data.conftest import CATALOGUE, FORMS, SEQUENCES, write_catalogue, write_files
 from toolkit.cli import app
 

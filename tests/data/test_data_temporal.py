@@ -11,7 +11,7 @@ import pytest
 from recsys.config import SplitConfig
 from recsys.data import Catalogue, Dataset, make_split
 from recsys.errors import ConfigError, DataFormatError
-from recsys.run import split_fingerprint
+from recsys.spec import split_fingerprint
 
 ITEMS = ("a", "b", "c", "d", "e")  # dense indices 1..5 when all occur
 TIMELINE = {
@@ -131,7 +131,7 @@ def _future(events: dict[str, list[tuple[str, float]]]) -> Dataset:
 
 def test_no_look_ahead_kcore_and_catalogue_come_from_the_training_period() -> None:
     from recsys.data import kcore_filter
-    from recsys.run import split_record
+    from recsys.spec import split_record
 
     loaded = kcore_filter(_future(FUTURE), 2)
     assert "x" in loaded.catalogue and "u3" in loaded.sequences  # the whole-timeline 2-core

@@ -10,7 +10,7 @@ from recsys.data.users_sample import sample_users
 from recsys.errors import ConfigError
 from scenarios.report.plots import dataset_name
 from scenarios.run.datasets import dataset_spec, open_dataset
-from scenarios.run.runner import prepare
+from scenarios.run.prepared import prepare
 from scenarios.run.summary import summary_line, summary_of
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.scenario import load_scenario

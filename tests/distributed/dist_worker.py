@@ -77,7 +77,8 @@ def build_cache(split, bert: str, cache: Path):  # -> CachedStates
 
 def caption(images: list[str], store: Path) -> Any:
     """Baseline captions of the images (sharded by RANK / WORLD_SIZE when launched so)."""
-    from captioning.api import MediaItem, caption_items
+    from captioning.api import caption_items
+    from captioning.items import MediaItem
 
     items = [MediaItem(Path(p).stem, Path(p), "image") for p in images]
     return caption_items(items, captioner="baseline", store=store, progress=False, num_workers=1)

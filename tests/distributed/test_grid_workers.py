@@ -11,7 +11,7 @@ FAST = ("train.epochs=1", "train.max_steps_per_epoch=1", "train.device=cpu", "ev
 
 
 def _spec(cache: Path):
-    from scenarios.grid.run import GridSpec
+    from scenarios.grid.plan import GridSpec
 
     overrides = (*FAST, f"output.cache_dir={json.dumps(str(cache))}")
     return GridSpec(scenarios=("id",), seeds=(0, 1), overrides=overrides)
@@ -60,7 +60,8 @@ def test_cell_commands_run_elsewhere_are_found_complete(tmp_path: Path):
 
     from typer.testing import CliRunner
 
-    from scenarios.grid.run import grid_commands, run_grid
+    from scenarios.grid.plan import grid_commands
+    from scenarios.grid.run import run_grid
     from toolkit.cli import app
 
     lines = grid_commands(_spec(tmp_path / "cache"), out_dir=tmp_path / "g")

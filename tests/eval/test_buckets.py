@@ -18,7 +18,8 @@ from recsys.eval.evaluator import evaluate_states
 from recsys.eval.per_user import read_per_user_csv, write_per_user_csv
 from recsys.run import run_experiment
 from recsys.spec import RunSpec
-from scenarios.schema.scenario import ScenarioError, load_scenario
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import load_scenario
 
 # Train part = all but the last two items; validation target = second to last; test = last.
 HAND = {

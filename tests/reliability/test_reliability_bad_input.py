@@ -175,7 +175,8 @@ def test_bombs_are_refused_from_the_header(zoo: dict[str, Path], name: str) -> N
 def test_captioning_records_every_bad_file_and_captions_the_rest(
     zoo: dict[str, Path], tmp_path: Path
 ) -> None:
-    from captioning.api import MediaItem, caption_items, caption_key
+    from captioning.api import caption_items, caption_key
+    from captioning.items import MediaItem
     from captioning.store import CaptionStore
 
     items = [
@@ -455,7 +456,7 @@ def test_recommend_refuses_a_dataset_other_than_the_runs(
     reference: dict, tiny_data: Path, tmp_path: Path
 ) -> None:
     from scenarios.run.recommend import recommend
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     other = tmp_path / "other"
     shutil.copytree(tiny_data, other)

@@ -159,8 +159,8 @@ def test_a_caption_store_of_odd_records_reads_without_raising(records: list[dict
 @example(data=b"scenarios = [\xff]")
 @example(data=b'scenarios = ["title"]\n[encoders]\ntext = 3')
 def test_any_grid_file_loads_or_raises_scenario_error(data: bytes) -> None:
-    from scenarios.grid.run import GridSpec, load_grid
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.grid.plan import GridSpec, load_grid
+    from scenarios.schema.errors import ScenarioError
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "grid.toml"
@@ -177,7 +177,9 @@ def test_any_grid_file_loads_or_raises_scenario_error(data: bytes) -> None:
 @given(data=st.binary(max_size=120))
 @example(data=b'method = "id"\ndescription = "\xff\xfe"')
 def test_any_scenario_bytes_load_or_raise_scenario_error(data: bytes) -> None:
-    from scenarios.schema.scenario import Scenario, ScenarioError, load_scenario
+    from scenarios.schema.errors import ScenarioError
+    from scenarios.schema.scenario import load_scenario
+    from scenarios.schema.specs import Scenario
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.toml"

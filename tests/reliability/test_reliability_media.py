@@ -168,7 +168,8 @@ def test_the_kind_comes_from_the_content_not_the_name(
 def test_lying_names_become_error_records_and_zero_states(
     tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
-    from captioning.api import MediaItem, caption_items
+    from captioning.api import caption_items
+    from captioning.items import MediaItem
     from captioning.store import CaptionStore
     from recsys.cache import build_or_load_cache
     from recsys.channels import ChannelInput, EncoderSpec

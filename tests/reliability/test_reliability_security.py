@@ -102,7 +102,8 @@ def test_no_shipped_file_executes_data_or_configuration() -> None:
 
 
 def test_toml_and_overrides_are_parsed_never_evaluated(tmp_path: Path) -> None:
-    from scenarios.schema.scenario import ScenarioError, load_scenario
+    from scenarios.schema.errors import ScenarioError
+    from scenarios.schema.scenario import load_scenario
 
     canary = tmp_path / "canary"
     payload = f"__import__('pathlib').Path({str(canary)!r}).write_text('ran')"
@@ -216,7 +217,8 @@ def test_hostile_item_ids_in_a_dataset_stay_data(
 
 
 def test_caption_store_and_cache_keep_ids_as_data(tmp_path: Path) -> None:
-    from captioning.api import MediaItem, caption_items
+    from captioning.api import caption_items
+    from captioning.items import MediaItem
     from recsys.cache import cache_folder
     from recsys.channels import ChannelInput, EncoderSpec
 
@@ -244,7 +246,7 @@ def test_caption_store_and_cache_keep_ids_as_data(tmp_path: Path) -> None:
 
 def test_recommend_treats_a_hostile_user_id_as_unknown(reference: dict, tiny_data: Path) -> None:
     from scenarios.run.recommend import recommend
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     for user in ("../../results", "/etc/passwd"):
         with pytest.raises(ScenarioError, match="unknown user"):

@@ -9,7 +9,8 @@ import pytest
 
 from recsys.data.types import Catalogue
 from scenarios.run.captions import CaptionsMissingError, media_to_caption, resolve_captions
-from scenarios.schema.scenario import ScenarioError, parse_scenario
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import parse_scenario
 
 
 def _scenario(tmp_path: Path, generate: bool):

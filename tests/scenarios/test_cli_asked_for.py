@@ -74,11 +74,11 @@ def test_evaluate_shows_every_cutoff_and_names_its_folder(id_run: Path) -> None:
 
 
 def test_report_eval_writes_a_report_of_its_own_name() -> None:
-    from scenarios.report.protocol import report_name
+    from scenarios.report.protocol import report_folder
 
-    assert report_name(()) == "report.md"
+    assert report_folder(()) == ""
     settings = ("eval.history=unmasked", "eval.ks=[1, 10, 50]")
-    assert report_name(settings) == "report_eval-history=unmasked-ks=1,10,50.md"
+    assert report_folder(settings) == "report_eval-history=unmasked-ks=1,10,50"
 
 
 def test_recommend_unescapes_titles_and_says_the_history_is_cut(id_run: Path) -> None:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from scenarios.grid.run import GridCell, GridSpec, run_grid
+from scenarios.grid.plan import GridCell, GridSpec
+from scenarios.grid.run import run_grid
 from scenarios.report.compare import compare_runs
 from scenarios.report.comparisons import user_metrics
 from scenarios.report.stats import compare_seeded
@@ -22,7 +23,7 @@ SEEDS = (0, 1, 2)
 
 def _fake_run(cell: GridCell, data, workspace, progress) -> None:
     """Write what a finished run records (results.json with its protocol, per-user file)."""
-    from scenarios.run.runner import dataset_path
+    from scenarios.run.prepared import dataset_path
 
     gain = 0.0 if cell.scenario.method == "id" else 0.05 + 0.01 * cell.seed
     per_user = [0.1 + 0.02 * (u % 5) + gain * (u % 3 != 0) for u in range(40)]
@@ -139,9 +140,10 @@ def test_the_default_scenario_baseline_falls_back_to_its_only_configuration(grid
     import csv
 
     from scenarios.report.comparisons import significance
+    from scenarios.run.results import grid_run_dir
 
     with open(grid / "runs.csv", encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        rows = [{**r, "run_dir": grid_run_dir(grid, r["run_dir"])} for r in csv.DictReader(handle)]
     # `toolkit grid title id`: title (text-only) was never run with method id: its only one.
     [c] = significance(rows, "title")
     assert (c["method"], c["baseline"]) == ("id", "title/iisan_versa/minilm")

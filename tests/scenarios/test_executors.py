@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.grid.run import GridCell, GridSpec, run_grid
-from scenarios.run.executors import Executor, WorkerDied, run_tasks, with_scenario_gpus
+from scenarios.grid.plan import GridCell, GridSpec
+from scenarios.grid.run import run_grid
+from scenarios.run.executors import Executor, run_tasks, with_scenario_gpus
+from scenarios.run.pool import WorkerDied
 
 from .conftest import FAST
 

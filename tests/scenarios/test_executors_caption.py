@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from captioning.api import MediaItem, caption_items, media_sha
+from captioning.api import caption_items
+from captioning.items import MediaItem, media_sha
 from captioning.ray_shards import RayCaptioning, caption_on_ray
 from captioning.store import CaptionStore, merge_parts
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.tune.run import TuneSpec
+from scenarios.tune.spec import TuneSpec
 from scenarios.tune.workers import storage_url, tune_in_workers
 
 from .conftest import FAST
@@ -133,7 +133,8 @@ def test_toolkit_tune_with_two_workers_and_a_journal_file(
 def test_a_grids_tune_stage_on_two_workers_gives_its_cells_the_shared_studys_choice(
     tiny_data: Path, shared_cache: Path, tmp_path: Path
 ) -> None:
-    from scenarios.grid.run import GridSpec, run_grid
+    from scenarios.grid.plan import GridSpec
+    from scenarios.grid.run import run_grid
 
     spec = GridSpec(
         scenarios=("title",), seeds=(0,), overrides=tuple(_overrides(shared_cache)),

@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from provenance import source_sha256
-from scenarios.grid.run import GridSpec, run_grid
+from scenarios.grid.plan import GridSpec
+from scenarios.grid.run import run_grid
 
 from .test_scenarios_grid import _fake_run, _rows
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scenarios.grid.run import grid_commands, load_grid, run_grid
-from scenarios.schema.scenario import ScenarioError
+from scenarios.grid.plan import grid_commands, load_grid
+from scenarios.grid.run import run_grid
+from scenarios.schema.errors import ScenarioError
 from toolkit.cli import app
 
 from .conftest import one_thread

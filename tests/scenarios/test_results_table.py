@@ -82,9 +82,11 @@ def tree(tmp_path: Path) -> Path:
 def test_one_row_per_finished_run_with_every_column(tree: Path) -> None:
     table = results_table([tree, tree / "grid"])  # the grid reached twice: one row per run
     assert [(r["method"], r["seed"]) for r in table.rows] == [("frozen", 0), ("iisan_versa", 3)]
-    assert table.columns[:7] == [
-        "scenario", "method", "text_encoder", "vision_encoder", "dataset", "protocol", "seed"
+    assert table.columns[:8] == [
+        "scenario", "method", "text_encoder", "vision_encoder", "dataset", "protocol", "scored",
+        "seed",
     ]  # fmt: skip
+    assert {r["scored"] for r in table.rows} == {"as trained"}
     metrics = [c for c in table.columns if c.startswith("test_")]
     assert metrics == ["test_hr@5", "test_hr@10", "test_hr@20", "test_ndcg@5", "test_ndcg@10",
                        "test_mrr"]  # fmt: skip
@@ -144,6 +146,9 @@ def test_cli_table_skips_out_and_figures(tree: Path, tmp_path: Path) -> None:
     ]
     assert (figs / "buckets.png").read_bytes()[:8] == PNG
     assert "Data: toyset." in (figs / "quality_vs_cost.svg").read_text(encoding="utf-8")
+    piped = runner.invoke(app, ["results", str(tree), "--json", "--plot", str(figs)])
+    assert len(json.loads(piped.stdout)) == 2  # stdout holds the table alone
+    assert piped.stderr.count("figure: ") == 6
 
 
 def test_cli_refuses_a_folder_without_runs_in_one_line(tmp_path: Path) -> None:
@@ -154,3 +159,21 @@ def test_cli_refuses_a_folder_without_runs_in_one_line(tmp_path: Path) -> None:
     )
     both = CliRunner().invoke(app, ["results", str(tmp_path), "--csv", "--json"])
     assert both.exit_code == 2 and "choose one of" in both.stderr
+
+
+def test_a_grids_rescored_report_is_listed_only_when_given(tree: Path) -> None:
+    grid = tree / "grid"
+    before = results_table([grid]).rows
+    cell = grid / "runs" / "title" / "frozen-s0"
+    rescored = write_run(cell / "eval-history=unmasked-0123", results("frozen", 0, 0.75))
+    folder = grid / "report_eval-history=unmasked"  # `toolkit grid --report-eval` writes it
+    folder.mkdir()
+    with open(folder / "runs.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["scenario", "method", "seed", "status",
+                                                    "test_ndcg@10", "run_dir"])  # fmt: skip
+        writer.writeheader()
+        writer.writerow({"scenario": "title", "method": "frozen", "seed": 0, "status": "done",
+                         "test_ndcg@10": 0.75, "run_dir": str(rescored)})  # fmt: skip
+    assert results_table([grid]).rows == before  # searching the grid: each run as trained
+    (row,) = results_table([folder]).rows  # given itself: the re-scoring, labelled
+    assert (row["scored"], row["test_ndcg@10"]) == ("eval-history=unmasked-0123", 0.75)

@@ -162,6 +162,37 @@ def test_recommend_refuses_a_checkpoint_missing_a_trained_tensor(
     assert dropped in result.output and "Traceback" not in result.output
 
 
+def test_recommend_builds_the_model_with_the_typed_record_seed(
+    trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`recommend` takes the seed from the run's typed record (`read_run`'s `seed`): the
+    recorded seed when there is one, 0 for a run recorded without one (a null seed used to
+    end in a TypeError traceback)."""
+    import shutil
+
+    import scenarios.run.prepared as prepared
+
+    seeds: list[int] = []
+    real = prepared.spec_for
+
+    def spy(scenario: object, prep: object, *, seed: int) -> object:
+        seeds.append(seed)
+        return real(scenario, prep, seed=seed)
+
+    monkeypatch.setattr(prepared, "spec_for", spy)
+    seeded = CliRunner().invoke(app, ["recommend", str(trained_run), "--user", "u1"])
+    assert seeded.exit_code == 0, seeded.output
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    results = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    (run / "results.json").write_text(json.dumps(results | {"seed": None}), encoding="utf-8")
+    unseeded = CliRunner().invoke(app, ["recommend", str(run), "--user", "u1"])
+    assert unseeded.exit_code == 0, unseeded.output
+    assert seeds == [3, 0]
+    top = seeded.output[seeded.output.index("top 10:") :]
+    assert unseeded.output[unseeded.output.index("top 10:") :] == top  # weights, not seed, score
+
+
 def test_grid_command_over_scenario_files(
     tiny_data: Path, shared_cache: Path, tmp_path: Path
 ) -> None:

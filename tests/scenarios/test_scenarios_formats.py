@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from scenarios.run.runner import prepare, run_scenario
-from scenarios.schema.scenario import ScenarioError, load_scenario, parse_scenario
+from scenarios.run.prepared import prepare
+from scenarios.run.runner import run_scenario
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import load_scenario, parse_scenario
 from tests.data.conftest import FORMS, write_catalogue, write_files
 from toolkit.cli import app
 

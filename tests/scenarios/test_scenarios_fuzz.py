@@ -9,7 +9,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenarios.schema.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import load_scenario, parse_scenario
+from scenarios.schema.specs import Scenario
 
 KEYS = [
     "name", "description", "dataset", "split", "channels", "captions", "method",

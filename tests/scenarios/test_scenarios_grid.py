@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.grid.run import GridCell, GridSpec, load_grid, plan_grid, run_grid, with_axes
+from scenarios.grid.plan import GridCell, GridSpec, load_grid, plan_grid, with_axes
+from scenarios.grid.run import run_grid
 from scenarios.report.stats import compare_seeded  # the real one, whatever a test patches
+from scenarios.run.results import grid_run_dir
 from scenarios.run.runner import run_one
-from scenarios.schema.scenario import ScenarioError
+from scenarios.schema.errors import ScenarioError
 
 from .conftest import FAST, one_thread
 
@@ -23,8 +25,10 @@ def _overrides(cache: Path) -> tuple[str, ...]:
 
 
 def _rows(out: Path) -> list[dict[str, str]]:
+    """runs.csv's rows, each run_dir as a path from here (recorded relative to `out`)."""
     with open(out / "runs.csv", encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+        rows = list(csv.DictReader(handle))
+    return [{**r, "run_dir": str(grid_run_dir(out, r["run_dir"]))} for r in rows]
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +140,7 @@ def _fake_run(fail: str):
     what a real run records about the cell: scenario fingerprint, seed, dataset)."""
 
     def run(cell: GridCell, data, workspace, progress) -> None:
-        from scenarios.run.runner import dataset_path
+        from scenarios.run.prepared import dataset_path
 
         if cell.scenario.name == fail and cell.seed == 1:
             raise RuntimeError("the encoder ran out of memory")
@@ -243,7 +247,7 @@ def test_cells_run_by_their_printed_commands_are_rerun_after_an_override_changes
 
     from typer.testing import CliRunner
 
-    from scenarios.grid.run import grid_commands
+    from scenarios.grid.plan import grid_commands
     from toolkit.cli import app
 
     first = GridSpec(scenarios=("title",), seeds=(0,), overrides=_overrides(shared_cache))
@@ -305,7 +309,7 @@ def test_grid_file_axes_and_cells(tmp_path: Path) -> None:
     assert pickle.loads(pickle.dumps(cells)) == cells
     bad = tmp_path / "bad.toml"
     bad.write_text('scenarios = ["title"]\nmethod = ["id"]\n', encoding="utf-8")
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     with pytest.raises(ScenarioError, match="method: unknown key.*did you mean 'methods'"):
         load_grid(bad)
@@ -382,7 +386,7 @@ def test_the_correction_is_a_strict_grid_file_key(tmp_path: Path) -> None:
 
 
 def test_the_shipped_grid_gives_every_baseline_iisan_versas_head() -> None:
-    from scenarios.grid.run import with_axes
+    from scenarios.grid.plan import with_axes
     from scenarios.schema.scenario import SHIPPED_DIR
 
     spec = load_grid(SHIPPED_DIR / "grids" / "text_vs_multimodal.toml")
@@ -404,7 +408,7 @@ def test_report_eval_scores_every_finished_cell_without_training(
     out = tmp_path / "grid"
     shutil.copytree(result.out_dir, out)  # leave the module's grid as it is
     own = {p: p.read_bytes() for p in out.glob("runs/*/*/results.json")}
-    trained_report = (out / "report.md").read_bytes()
+    as_trained = {n: (out / n).read_bytes() for n in ("report.md", "runs.csv", "runs.json")}
     scored_spec = dataclasses.replace(spec, report_eval=("eval.history=unmasked",))
     lines: list[str] = []
     trained: list[GridCell] = []
@@ -416,7 +420,8 @@ def test_report_eval_scores_every_finished_cell_without_training(
         run_cell=lambda cell, *_: trained.append(cell),
     )
     assert trained == [] and [o.status for o in again.outcomes] == ["skipped"] * 8
-    rows = _rows(out)
+    scored_dir = out / "report_eval-history=unmasked"  # its report, rows and figures
+    rows = _rows(scored_dir)
     assert all(Path(r["run_dir"]).name.startswith("eval-") for r in rows), rows
     assert {r["protocol"] for r in rows} == {"leave_one_out_full_ranking/history=unmasked"}
     for row in rows:  # the row's numbers are its evaluation's
@@ -424,8 +429,10 @@ def test_report_eval_scores_every_finished_cell_without_training(
         assert float(row["test_ndcg@10"]) == pytest.approx(scored["test"]["ndcg@10"])
         assert scored["masking"]["convention"] == "unmasked"
     assert {p: p.read_bytes() for p in own} == own  # the runs' own results are untouched
-    assert again.report == out / "report_eval-history=unmasked.md"  # a report of its own
-    assert (out / "report.md").read_bytes() == trained_report  # the trained runs' report stays
+    assert again.report == scored_dir / "report.md"  # a report of its own
+    assert (scored_dir / "quality_vs_cost.png").is_file()
+    # the grid's own report and rows (the runs as trained) stay byte for byte
+    assert {n: (out / n).read_bytes() for n in as_trained} == as_trained
     report = again.report.read_text(encoding="utf-8")
     assert "Scored under `eval.history=unmasked`" in report
     assert "ranked among the other history items (nothing is masked)" in report

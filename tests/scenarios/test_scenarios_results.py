@@ -288,7 +288,7 @@ def test_evaluate_rescores_a_run_of_the_withdrawn_convention_and_says_so(
     evaluated = json.loads(Path(summary["results_file"]).read_text())
     assert evaluated["evaluated_from"]["selection"] == {"history": "withdrawn_target_unmasked"}
     # A run of the withdrawn convention keeps its old label, so it never pairs with new runs.
-    from scenarios.report.protocol import protocol_of
+    from scenarios.run.results import protocol_of
 
     assert protocol_of(json.loads((run_dir / "results.json").read_text())) == (
         "leave_one_out_full_ranking"

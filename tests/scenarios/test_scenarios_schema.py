@@ -7,16 +7,10 @@ from pathlib import Path
 import pytest
 
 from media.hashing import sha256_json
-from scenarios.grid.run import is_grid_file, load_grid, plan_grid
-from scenarios.schema.scenario import (
-    SHIPPED_DIR,
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    parse_scenario,
-    scenario_summary,
-    shipped_scenarios,
-)
+from scenarios.grid.plan import is_grid_file, load_grid, plan_grid
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import SHIPPED_DIR, load_scenario, parse_scenario, shipped_scenarios
+from scenarios.schema.specs import Scenario, scenario_summary
 
 EXPECTED = {
     # name: (channel modalities, caption fields, method)

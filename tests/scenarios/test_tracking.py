@@ -60,7 +60,8 @@ def test_mlflow_nests_a_studys_trials_and_final_run_under_its_parent(tmp_path: P
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    from scenarios.tune.run import TuneSpec, tune_scenario
+    from scenarios.tune.run import tune_scenario
+    from scenarios.tune.spec import TuneSpec
 
     study = tmp_path / "study"
     with one_thread():

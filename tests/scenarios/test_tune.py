@@ -34,7 +34,8 @@ def _overrides(cache: Path) -> list[str]:
 def tuned(tmp_path_factory: pytest.TempPathFactory):
     """A 4-trial study, with every evaluation the process makes recorded."""
     import recsys.eval.evaluator as evaluator
-    from scenarios.tune.run import TuneSpec, tune_scenario
+    from scenarios.tune.run import tune_scenario
+    from scenarios.tune.spec import TuneSpec
 
     root = tmp_path_factory.mktemp("tune")
     calls: list[tuple[str, int]] = []
@@ -98,7 +99,7 @@ def test_an_evaluation_on_the_withheld_split_fails_loudly(tmp_path: Path) -> Non
     from recsys.eval.evaluator import evaluate
     from recsys.factory import build_model
     from recsys.spec import RunSpec
-    from scenarios.tune.run import withhold_test
+    from scenarios.tune.spec import withhold_test
 
     split = make_split(load_dataset(sample_path()))
     withheld = withhold_test(split)
@@ -155,7 +156,8 @@ def test_a_folder_holding_another_study_is_set_aside_and_tuned_again(
 ) -> None:
     import shutil
 
-    from scenarios.tune.run import TuneSpec, tune_scenario
+    from scenarios.tune.run import tune_scenario
+    from scenarios.tune.spec import TuneSpec
 
     result, _, _ = tuned
     study = shutil.copytree(result.out_dir, tmp_path / "study")
@@ -178,7 +180,8 @@ def test_the_same_study_is_reused_without_a_trial(
 ) -> None:
     import shutil
 
-    from scenarios.tune.run import TuneSpec, tune_scenario
+    from scenarios.tune.run import tune_scenario
+    from scenarios.tune.spec import TuneSpec
 
     result, _, _ = tuned
     study = shutil.copytree(result.out_dir, tmp_path / "study")
@@ -196,7 +199,8 @@ def test_best_toml_names_the_dataset_the_study_used(
 ) -> None:
     """`run-scenario best.toml` runs on the study's data, not the embedded sample."""
     from scenarios.schema.scenario import load_scenario
-    from scenarios.tune.run import TuneSpec, tune_scenario
+    from scenarios.tune.run import tune_scenario
+    from scenarios.tune.spec import TuneSpec
 
     from .conftest import FAST
 
@@ -242,7 +246,8 @@ def _kill_mid_trial(study_dir: Path, cache: Path) -> None:
 
 
 def test_a_killed_study_resumes_with_its_trials_plus_the_remaining_ones(tuned, tmp_path) -> None:
-    from scenarios.tune.run import TuneSpec, tune_scenario
+    from scenarios.tune.run import tune_scenario
+    from scenarios.tune.spec import TuneSpec
 
     study_dir = tmp_path / "study"
     _kill_mid_trial(study_dir, tmp_path / "cache")
@@ -279,8 +284,9 @@ def test_a_killed_study_resumes_with_its_trials_plus_the_remaining_ones(tuned, t
 def test_a_busy_study_folder_is_refused(tmp_path: Path) -> None:
     from filelock import FileLock
 
-    from scenarios.schema.scenario import ScenarioError
-    from scenarios.tune.run import TuneSpec, tune_scenario
+    from scenarios.schema.errors import ScenarioError
+    from scenarios.tune.run import tune_scenario
+    from scenarios.tune.spec import TuneSpec
 
     (tmp_path / "study").mkdir()
     with FileLock(tmp_path / "study" / "study.lock"), pytest.raises(ScenarioError, match="running"):
@@ -297,8 +303,8 @@ def test_tune_cli_errors_are_one_clean_line(tmp_path: Path) -> None:
 
 def test_the_pruner_stops_trials_behind_the_median(tmp_path: Path) -> None:
     from plumbing.io import read_jsonl
-    from scenarios.tune.run import TuneSpec, tune_scenario
-    from scenarios.tune.spec import trial_folder
+    from scenarios.tune.run import tune_scenario
+    from scenarios.tune.spec import TuneSpec, trial_folder
 
     # A good start (lr 5e-3) that every epoch of a worse trial is compared against.
     good = ["train.epochs=4", "train.batch_size=32", "train.lr=5e-3", "train.device=cpu"]

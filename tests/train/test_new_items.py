@@ -19,11 +19,12 @@ from recsys.data.split import withhold_items
 from recsys.errors import ConfigError
 from recsys.eval.evaluator import evaluate_states
 from recsys.models.recommender import SequentialRecommender
-from recsys.run import run_experiment, split_fingerprint
-from recsys.spec import RunSpec
+from recsys.run import run_experiment
+from recsys.spec import RunSpec, split_fingerprint
 from recsys.train import checkpoint as ckpt
 from recsys.train.trainer import Trainer
-from scenarios.schema.scenario import ScenarioError, load_scenario
+from scenarios.schema.errors import ScenarioError
+from scenarios.schema.scenario import load_scenario
 
 SASREC = SASRecConfig(dim=8, num_blocks=1, num_heads=2, ffn_dim=16, dropout=0.0)
 NEW = NewItemsConfig(fraction=0.2, seed=1)

@@ -32,7 +32,7 @@ def data_stats(
     from recsys.errors import RecsysError
     from scenarios.run.datasets import open_dataset, split_settings
     from scenarios.run.summary import split_warnings
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     try:
         settings, split = split_settings(set_)
@@ -58,7 +58,7 @@ def data_convert(
     from plumbing.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.run.datasets import convert_dataset
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     try:
         done = convert_dataset(src, dst, set_)
@@ -85,7 +85,7 @@ def data_show(
     template filled, its token count, and what max_tokens cuts off."""
     from recsys.errors import RecsysError
     from scenarios.run.item_preview import preview_item, preview_lines
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     try:
         preview = preview_item(item_id, scenario, set_, data=data)

@@ -21,7 +21,7 @@ def demo_cmd(
     from plumbing.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.grid.demo import DEMO_SEEDS, run_demo
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     try:
         chosen = tuple(int(s) for s in csv_list(seeds)) if seeds else DEMO_SEEDS

@@ -53,7 +53,7 @@ def _grid_spec(
 ) -> Any:
     """The grid of a grid TOML (one file) or of scenario files, with the command line's
     axes, report settings and tuning applied. ValueError names a bad --seeds."""
-    from scenarios.grid.run import grid_from_files, is_grid_file, load_grid, with_axes, with_tune
+    from scenarios.grid.plan import grid_from_files, is_grid_file, load_grid, with_axes, with_tune
 
     try:
         seed_list = [int(s) for s in csv_list(seeds)]
@@ -72,7 +72,7 @@ def _grid_spec(
 
 def _print_commands(spec: Any, out: Path | None, data: Path | None) -> None:
     """One `toolkit run-scenario` line per cell of the grid (for a scheduler)."""
-    from scenarios.grid.run import grid_commands
+    from scenarios.grid.plan import grid_commands
 
     for line in grid_commands(spec, out_dir=out, data=data):
         typer.echo(line)
@@ -116,7 +116,7 @@ def grid_cmd(
     from plumbing.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.grid.run import run_grid
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     try:
         spec = _grid_spec(files, set_, methods=methods, seeds=seeds, tune=tune,

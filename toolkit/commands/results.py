@@ -60,9 +60,9 @@ def results_cmd(
     if out is None:
         typer.echo(table.render(fmt), nl=False)
     else:
-        typer.echo(f"{len(table.rows)} runs written to {table.write(out, fmt)}")
-    for path in figures:
-        typer.echo(f"figure: {path}")
+        typer.echo(f"{len(table.rows)} runs written to {table.write(out, fmt)}", err=True)
+    for path in figures:  # stderr: stdout holds only the table (`--json | jq`, redirects)
+        typer.echo(f"figure: {path}", err=True)
 
 
 @app.command("recommend")
@@ -76,7 +76,7 @@ def recommend_cmd(
     """Print the top-K items, with titles, that a trained run recommends."""
     from recsys.errors import RecsysError
     from scenarios.run.recommend import recommend
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     try:
         recs = recommend(

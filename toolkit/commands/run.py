@@ -40,7 +40,8 @@ def run_scenario_cmd(
     from plumbing.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.run.runner import run_scenario
-    from scenarios.schema.scenario import ScenarioError, load_scenario
+    from scenarios.schema.errors import ScenarioError
+    from scenarios.schema.scenario import load_scenario
 
     console(progress, verbose)
     try:
@@ -71,7 +72,7 @@ def evaluate_cmd(
     from plumbing.errors import OutputError
     from recsys.errors import RecsysError
     from scenarios.run.evaluate import evaluate_run, withdrawn_note
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
 
     console(None, verbose)
     try:

@@ -37,9 +37,10 @@ def tune_cmd(
     configuration as best.toml, then compute its test metrics once."""
     from plumbing.console import show_bars
     from recsys.errors import RecsysError
-    from scenarios.schema.scenario import ScenarioError
+    from scenarios.schema.errors import ScenarioError
     from scenarios.tune.end import tune_end_lines
-    from scenarios.tune.run import TuneSpec, default_study_dir, tune_scenario
+    from scenarios.tune.run import default_study_dir, tune_scenario
+    from scenarios.tune.spec import TuneSpec
 
     console(None, False)  # bars only on a terminal; no library INFO lines in a log
     try:
