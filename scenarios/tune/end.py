@@ -16,7 +16,7 @@ def _value(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _final_runs(result: TuneResult) -> dict[str, str]:
+def final_runs(result: TuneResult) -> dict[str, str]:
     """seed -> run folder of the final runs, as tuning.json records them."""
     try:
         summary = json.loads((result.out_dir / "tuning.json").read_text(encoding="utf-8"))
@@ -38,7 +38,7 @@ def tune_end_lines(result: TuneResult) -> list[str]:
     if not result.final:
         command = shlex.join(["toolkit", "run-scenario", str(result.best_file)])
         return [*lines, f"no test numbers yet; to compute them: {command}"]
-    runs = _final_runs(result)
+    runs = final_runs(result)
     for seed, results in sorted(result.final.items()):
         test = results.get("test") or {}
         numbers = ", ".join(

@@ -51,9 +51,7 @@ from scenarios.tune.spec import (
     TuneSpec,
     identity_change,
     recorded_identity,
-    scenario_document,
-    search_space,
-    study_identity,
+    study_inputs,
 )
 
 __all__ = [
@@ -62,7 +60,7 @@ __all__ = [
 ]
 
 
-def _optuna() -> Any:
+def optuna_module() -> Any:
     try:
         import optuna
     except ImportError:
@@ -117,20 +115,16 @@ def tune_scenario(
         ScenarioError: bad scenario or spec, or a folder another process is tuning now.
     """
     from scenarios.run.prepared import Workspace, prepare
-    from scenarios.schema.scenario import parse_scenario
     from scenarios.tune.study import Search, open_study, run_trials, write_summary
 
-    optuna = _optuna()
-    doc = scenario_document(file, overrides)
-    base = parse_scenario(doc, source=str(file))
-    spec.check(str(file))
-    space = search_space(base.method, spec.params, str(file))
-    identity = study_identity(base, spec, space, data)
+    optuna = optuna_module()
+    inputs = study_inputs(file, overrides, spec, data)
+    doc, base, space, identity = inputs.doc, inputs.base, inputs.space, inputs.identity
     out_dir = Path(out_dir)
     with contextlib.ExitStack() as locks:
-        locks.enter_context(_folder_lock(out_dir))
+        locks.enter_context(folder_lock(out_dir))
         if set_aside_other_study(optuna, out_dir, identity, label=label, echo=echo):
-            locks.enter_context(_folder_lock(out_dir))  # the old lock left with the old folder
+            locks.enter_context(folder_lock(out_dir))  # the old lock left with the old folder
         study = open_study(optuna, out_dir, identity, base, spec, space)
         search = Search(optuna, study, base, doc, spec, space, out_dir, identity)
         prepared = prepare(base, data=data, workspace=workspace or Workspace(), progress=False)
@@ -139,12 +133,12 @@ def tune_scenario(
         result = write_summary(search)
         parent.finish([out_dir / "tuning.md", out_dir / "best.toml", out_dir / "tuning.json"])
     if final_run:
-        result = _final_runs(result, data, workspace, parent.context, progress)
+        result = final_runs(result, data, workspace, parent.context, progress)
     return result
 
 
 @contextlib.contextmanager
-def _folder_lock(out_dir: Path) -> Iterator[None]:
+def folder_lock(out_dir: Path) -> Iterator[None]:
     """Hold `out_dir/study.lock` (created with the folder); refuse a folder being tuned."""
     from filelock import FileLock, Timeout
 
@@ -192,7 +186,7 @@ def _parent(base: Scenario, out_dir: Path, tracking: Any, spec: TuneSpec, space:
     )
 
 
-def _final_runs(
+def final_runs(
     result: TuneResult, data: Path | None, workspace: Any, tracking: Any, progress: bool
 ) -> TuneResult:
     """Run best.toml once per seed into `best/`: the study's only test evaluation."""

@@ -106,6 +106,31 @@ def scenario_document(file: str | Path, overrides: Sequence[str]) -> dict[str, A
     return doc
 
 
+@dataclass(frozen=True)
+class StudyInputs:
+    """What a study is opened from: the scenario document, its parsed base scenario, the
+    searched space and the study's identity (`study_identity`)."""
+
+    doc: dict[str, Any]
+    base: Scenario
+    space: tuple
+    identity: dict[str, Any]
+
+
+def study_inputs(
+    file: str | Path, overrides: Sequence[str], spec: Any, data: str | Path | None
+) -> StudyInputs:
+    """The checked inputs of a tuning study, the same for one process (`tune.run`) and for N
+    workers (`tune.workers`); ScenarioError names what is wrong."""
+    from scenarios.schema.scenario import parse_scenario
+
+    doc = scenario_document(file, overrides)
+    base = parse_scenario(doc, source=str(file))
+    spec.check(str(file))
+    space = search_space(base.method, spec.params, str(file))
+    return StudyInputs(doc, base, space, study_identity(base, spec, space, data))
+
+
 def value_overrides(values: Mapping[str, Any]) -> list[str]:
     """`key=value` overrides for searched values (JSON agrees with TOML for numbers)."""
     return [f"{k}={json.dumps(v)}" for k, v in values.items()]

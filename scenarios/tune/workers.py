@@ -102,7 +102,7 @@ def tune_worker(job: WorkerJob) -> int:
     """Run trials of the shared study until its budget is taken; returns how many."""
     from scenarios.run.prepared import Workspace, prepare
     from scenarios.schema.scenario import parse_scenario
-    from scenarios.tune.run import _optuna
+    from scenarios.tune.run import optuna_module
     from scenarios.tune.spec import (
         distributions,
         scenario_document,
@@ -118,7 +118,7 @@ def tune_worker(job: WorkerJob) -> int:
         trained_values,
     )
 
-    optuna = _optuna()
+    optuna = optuna_module()
     doc = scenario_document(job.file, job.overrides)
     base = parse_scenario(doc, source=job.file)
     space = search_space(base.method, job.spec.params, job.file)
@@ -172,25 +172,21 @@ def tune_in_workers(
             that died before the budget was finished (run again to resume).
     """
     from scenarios.run.executors import Executor, describe
-    from scenarios.schema.scenario import parse_scenario
-    from scenarios.tune.run import _final_runs, _folder_lock, _optuna, set_aside_other_study
-    from scenarios.tune.spec import scenario_document, search_space, study_identity
+    from scenarios.tune.run import final_runs, folder_lock, optuna_module, set_aside_other_study
+    from scenarios.tune.spec import study_inputs
     from scenarios.tune.study import Search, open_study, write_summary
 
-    optuna = _optuna()
-    doc = scenario_document(file, overrides)
-    base = parse_scenario(doc, source=str(file))
-    spec.check(str(file))
-    space = search_space(base.method, spec.params, str(file))
-    identity = study_identity(base, spec, space, data)
+    optuna = optuna_module()
+    inputs = study_inputs(file, overrides, spec, data)
+    doc, base, space, identity = inputs.doc, inputs.base, inputs.space, inputs.identity
     out_dir = Path(out_dir).resolve()
     executor = executor or Executor("local", workers=workers)
     url = storage_url(out_dir, storage)
     with contextlib.ExitStack() as locks:
-        locks.enter_context(_folder_lock(out_dir))
+        locks.enter_context(folder_lock(out_dir))
         aside = set_aside_other_study if storage is None else lambda *a, **k: False
         if aside(optuna, out_dir, identity, label=None, echo=echo):  # the lock left with it
-            locks.enter_context(_folder_lock(out_dir))
+            locks.enter_context(folder_lock(out_dir))
         study = open_study(optuna, out_dir, identity, base, spec, space, open_storage(optuna, url))
         points = tuple((k, tuple(v)) for k, v in grid.items()) if grid is not None else None
         job = WorkerJob(str(file), tuple(overrides), spec, out_dir, url, data, points, 0)
@@ -199,7 +195,7 @@ def tune_in_workers(
         _run_workers(optuna, study, executor, jobs)
         result = write_summary(Search(optuna, study, base, doc, spec, space, out_dir, identity))
     if final_run:
-        result = _final_runs(result, data, None, None, progress=False)
+        result = final_runs(result, data, None, None, progress=False)
     return result
 
 
