@@ -95,7 +95,10 @@ def preview_item(
     catalogue = load_data(path, loaded.dataset).catalogue
     check_templates(loaded, catalogue, str(path))
     if item_id not in catalogue:
-        raise ScenarioError(path, "", f"no item {item_id!r} in this dataset")
+        some = ", ".join(catalogue.item_ids[:3])
+        raise ScenarioError(
+            path, "", f"no item {item_id!r} in this dataset (its ids look like {some}, ...)"
+        )
     texts = [c for c in loaded.channels if c.modality == "text"]
     if not texts:
         raise ScenarioError(loaded.source, "channels", "has no text channel to preview")

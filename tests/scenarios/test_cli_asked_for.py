@@ -241,5 +241,6 @@ def test_data_show_previews_the_encoder_text_and_its_cut() -> None:
     assert text[len(kept) :] == cut
     missing = CliRunner().invoke(app, ["data", "show", "no-such-item", "--scenario", "title"])
     assert missing.exit_code == 2 and missing.output.strip() == (
-        f"error: {sample_path()}: no item 'no-such-item' in this dataset"
+        f"error: {sample_path()}: no item 'no-such-item' in this dataset "
+        "(its ids look like 2625, 1283, 5927, ...)"
     )
