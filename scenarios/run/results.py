@@ -368,7 +368,10 @@ def read_per_user(run_dir: str | Path, split: str = "test", columns: Sequence[st
         names = [n for n in (reader.fieldnames or ()) if n != "user_id"]
         for column in columns:
             if column not in names:
-                raise KeyError(f"{path}: no column {column!r}")
+                raise KeyError(
+                    f"{path}: no column {column!r} (not recorded by this run; `toolkit "
+                    f"evaluate {Path(run_dir)}` re-scores its checkpoint with today's metrics)"
+                )
         rows = list(reader)
     return PerUser(
         users=tuple(row["user_id"] for row in rows),
