@@ -11,7 +11,6 @@ removed).
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import json
 from pathlib import Path
@@ -144,29 +143,6 @@ def test_compare_reads_a_run_folder_through_the_typed_record() -> None:
     assert run_row(WITHDRAWN)["code"] == UNRECORDED
     with pytest.raises(ValueError, match="not a finished run"):
         run_row(FIXTURES)
-
-
-def _imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    return found
-
-
-def test_run_modules_import_no_later_layer() -> None:
-    later = ("scenarios.report", "scenarios.tune", "scenarios.grid")
-    modules = sorted((ROOT / "scenarios" / "run").glob("*.py"))
-    assert len(modules) > 5
-    wrong = {
-        f"{path.name}: {name}"
-        for path in modules
-        for name in _imports(path)
-        if name.startswith(later)
-    }
-    assert not wrong
 
 
 def _scientific_tables():
