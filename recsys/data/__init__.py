@@ -44,10 +44,3 @@ __all__ = [
     "resolve_files",
     "sample_path",
 ]
-
-
-def __getattr__(name: str) -> object:
-    # DATASET_FORMATS: every registered format's name, computed when asked (plug-ins included).
-    if name == "DATASET_FORMATS":
-        return format_names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

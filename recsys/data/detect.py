@@ -18,39 +18,16 @@ from pathlib import Path
 from recsys.data.formats import (
     DatasetFiles,
     by_priority,
-    format_names,
     formats,
     get_format,
 )
 from recsys.errors import DataFormatError
 
 __all__ = [
-    "check_format",
-    "dataset_formats",
     "detect_files",
-    "format_labels",
     "format_of_file",
     "resolve_files",
 ]
-
-
-def __getattr__(name: str) -> object:
-    # The former constants, computed from the registry (a registered format shows up).
-    if name == "DATASET_FORMATS":
-        return format_names()
-    if name == "FORMAT_LABELS":
-        return format_labels()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def dataset_formats() -> tuple[str, ...]:
-    """Every layout `load_dataset` reads (the choices of a scenario's `dataset.format`)."""
-    return format_names()
-
-
-def format_labels() -> dict[str, str]:
-    """Format name -> its label, "Short name (file patterns)"."""
-    return {f.name: f.label for f in formats()}
 
 
 def _signals(files: list[str]) -> dict[str, list[str]]:
@@ -91,11 +68,6 @@ def detect_files(folder: str | Path, fmt: str | None = None) -> DatasetFiles:
             raise DataFormatError(root, f"no dataset found: expected one of {expected}")
         fmt = next(iter(signals))
     return get_format(fmt).find(root, files)
-
-
-def check_format(fmt: str) -> None:
-    """Raise ConfigError (key `dataset.format`, valid names listed) for an unknown format."""
-    get_format(fmt)
 
 
 def format_of_file(path: Path) -> str:

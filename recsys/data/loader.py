@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recsys.config import TableColumns
-from recsys.data.detect import check_format, resolve_files
+from recsys.data.detect import resolve_files
 from recsys.data.formats import DatasetFiles, LoadOptions, formats, get_format
 from recsys.data.kcore import kcore_filter
 from recsys.data.types import Dataset
@@ -33,7 +33,7 @@ def check_options(fmt: str, kcore: int, columns: TableColumns) -> None:
     load options: an unknown format ("auto" or a registered one), kcore < 0, bad
     column settings."""
     if fmt != "auto":
-        check_format(fmt)
+        get_format(fmt)  # ConfigError naming dataset.format and the valid names
     if kcore < 0:
         raise ConfigError(f"is {kcore}; must be >= 0 (0: no filter)", field="dataset.kcore")
     columns.check()

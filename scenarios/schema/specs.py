@@ -41,7 +41,9 @@ class DatasetSpec:
     """Where the interactions and items come from, and how to read them."""
 
     path: str | None = None  # dataset folder or file; None = the embedded sample
-    format: str = "auto"  # "auto" detects by file names, or one of recsys DATASET_FORMATS
+    format: str = (
+        "auto"  # "auto" detects by file names, or a registered format (recsys.data.format_names())
+    )
     on_unknown: Literal["error", "drop"] = "error"  # interactions naming an unknown item
     items: str | None = None  # explicit items / titles / meta / .item file (else found)
     interactions: str | None = None  # explicit interactions file (else found)
