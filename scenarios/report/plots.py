@@ -10,12 +10,12 @@ the markers; `PALETTE` and `MARKERS` are the one home for both (`style(i)`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from plumbing.io import atomic_path
+from scenarios.run.results import ResultsError, read_run
 
 # Okabe & Ito (2008), "Color Universal Design": blue, vermillion, bluish green, reddish
 # purple, orange, sky blue, yellow, black (yellow and black last: weakest on white / reads
@@ -70,32 +70,17 @@ def caption_text(
     )
 
 
-def dataset_name(results: dict[str, Any]) -> str:
-    """The dataset a results.json was run on (its name, else its path; "" when unrecorded),
-    with its user sample when it was cut to one (`dataset.users.sample`)."""
-    record = results.get("record") if isinstance(results.get("record"), dict) else {}
-    source = record.get("dataset") if isinstance(record.get("dataset"), dict) else {}
-    name = str(source.get("name") or source.get("path") or "")
-    sample = source.get("users_sample")
-    if name and isinstance(sample, dict):
-        from recsys.data.users_sample import describe
-
-        name += f" ({describe(sample)})"
-    return name
-
-
 def caption_of_rows(rows: Sequence[dict[str, Any]]) -> str:
     """`caption_text` for finished runs.csv-style rows: the protocol and seed from each row,
-    the dataset from the row's `dataset_name` or else its run folder's results.json."""
+    the dataset from the row's `dataset_name` or else its run's record (`read_run`)."""
     done = [r for r in rows if r.get("test_ndcg@10") not in ("", None)]
     names = []
     for row in done:
         name = row.get("dataset_name")
         if name is None:
             try:
-                path = Path(row["run_dir"]) / "results.json"
-                name = dataset_name(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError, KeyError):
+                name = read_run(row["run_dir"]).dataset or ""
+            except (ResultsError, KeyError):
                 name = ""
         names.append(name)
     return caption_text(names, (r.get("protocol") for r in done), (r["seed"] for r in done))

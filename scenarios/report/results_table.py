@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.report.compare import load_runs
-from scenarios.report.plots import dataset_name
 from scenarios.run.results import efficiency_of, grid_run_dir, read_run
 
 FORMATS = ("markdown", "csv", "json")
@@ -128,7 +127,7 @@ def table_row(found: dict[str, Any]) -> dict[str, Any]:
     results = run.raw()
     eff = efficiency_of(results)
     row: dict[str, Any] = {k: found.get(k, "") for k in HEAD}
-    row["dataset"] = dataset_name(results) or "unrecorded"
+    row["dataset"] = run.dataset or "unrecorded"
     row["scored"] = run_dir.name if run_dir.name.startswith("eval-") else "as trained"
     row.update({f"test_{k}": v for k, v in run.test.items()})
     row.update({f"test_{k}": v for k, v in (run.beyond.get("test") or {}).items()})

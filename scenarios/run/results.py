@@ -185,7 +185,7 @@ class RunRecord:
     key: ConfigKey  # scenario, method, encoders, protocol label
     protocol: Protocol
     seed: int | None
-    dataset: str | None  # its name (else its path)
+    dataset: str | None  # its name (else its path) and user sample (`dataset_label`)
     dataset_identity: str  # content hash, else catalogue hash, else provenance.UNRECORDED
     metrics: Mapping[str, Mapping[str, float]]  # split ("test", "valid") -> name -> value
     efficiency: Efficiency
@@ -218,6 +218,18 @@ class RunRecord:
 
 class ResultsError(ValueError):
     """A run folder without a readable results.json."""
+
+
+def dataset_label(source: Mapping[str, Any]) -> str | None:
+    """A run's dataset as tables, summaries and captions name it: its name (else its path),
+    and the user sample it was cut to (`dataset.users.sample`); None when unrecorded.
+    `source` is results.json's `record.dataset`."""
+    name, sample = source.get("name") or source.get("path"), source.get("users_sample")
+    if not name or not isinstance(sample, Mapping):
+        return name or None
+    from recsys.data.users_sample import describe
+
+    return f"{name} ({describe(sample)})"
 
 
 def grid_run_dir(grid_dir: str | Path, recorded: str | Path) -> Path:
@@ -313,7 +325,7 @@ def from_results(results: Mapping[str, Any], run_dir: str | Path) -> RunRecord:
         ),  # fmt: skip
         protocol=_protocol(results),
         seed=int(seed) if _number(seed) is not None else None,
-        dataset=source.get("name") or source.get("path"),
+        dataset=dataset_label(source),
         dataset_identity=source.get("content_hash")
         or _dict(results, "dataset").get("catalogue_sha256")
         or UNRECORDED,

@@ -61,7 +61,7 @@ def summary_of(
         "stop_reason": run.stop_reason,
         "seconds_per_epoch": run.efficiency.seconds_per_epoch,
         "trainable_params": (raw.get("params") or {}).get("trainable"),
-        "dataset": _dataset_name(source),
+        "dataset": run.dataset,
         "dataset_path": source.get("path"),
         "users": dataset.get("users"),
         "dropped_users": dataset.get("dropped_users"),
@@ -70,16 +70,6 @@ def summary_of(
         "catalogue": dataset.get("catalogue"),
     }
     return summary | {"warnings": split_warnings(summary)}
-
-
-def _dataset_name(source: Mapping[str, Any]) -> Any:
-    """The dataset's name, and the user sample it was cut to (`dataset.users.sample`)."""
-    name, sample = source.get("name") or source.get("path"), source.get("users_sample")
-    if not isinstance(sample, dict):
-        return name
-    from recsys.data.users_sample import describe
-
-    return f"{name} ({describe(sample)})"
 
 
 def run_summary(run: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ import pytest
 from recsys.data import load_dataset, make_split, sample_path
 from recsys.data.users_sample import sample_users
 from recsys.errors import ConfigError
-from scenarios.report.plots import dataset_name
 from scenarios.run.datasets import dataset_spec, open_dataset
 from scenarios.run.prepared import prepare
+from scenarios.run.results import from_results
 from scenarios.run.summary import summary_line, summary_of
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.scenario import load_scenario
@@ -89,4 +89,5 @@ def test_run_record_and_summary_name_the_sample(tmp_path) -> None:
     summary = summary_of(results, run_dir=tmp_path, results_dir=tmp_path)
     assert summary["dataset"] == "sample (sample: 40 of 380 users, seed 2)"
     assert "on sample (sample: 40 of 380 users, seed 2)" in summary_line(summary)
-    assert dataset_name(results) == summary["dataset"]  # the results table and figure captions
+    # the results table and figure captions read it from the typed record
+    assert from_results(results, tmp_path).dataset == summary["dataset"]
