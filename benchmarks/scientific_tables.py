@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from scenarios.run.results import RunRecord, grid_run_dir, read_run
+from scenarios.run.results import RunRecord, read_run
+from scenarios.run.rows import grid_run_dir
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # (label, method, text encoder) of the configurations the tables name

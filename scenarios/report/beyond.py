@@ -30,7 +30,8 @@ from plumbing.io import atomic_write_json
 from scenarios.report.comparisons import group_key, significance
 from scenarios.report.multiplicity import DEFAULT_CORRECTION, adjust_family
 from scenarios.report.tables import significance_table, tested_paragraph, withhold
-from scenarios.run.results import NAMES, read_run
+from scenarios.run.results import NAMES
+from scenarios.run.rows import row_record
 
 PLOT_NAME = "beyond.png"
 COMPARISONS_NAME = "comparisons_beyond.json"
@@ -51,10 +52,8 @@ def directional(table: str, metric: str) -> str:
 def run_beyond(row: dict[str, Any]) -> dict[str, float] | None:
     """The test beyond-accuracy means a finished run recorded; None when it has none (not
     finished, or recorded before these metrics or under `eval.beyond = false`)."""
-    path = Path(row["run_dir"]) / "results.json"
-    if row.get("status") in ("failed", "stale", "not run") or not path.exists():
-        return None
-    found = read_run(row["run_dir"]).beyond.get("test")
+    run = row_record(row)
+    found = run.beyond.get("test") if run is not None else None
     return dict(found) if found else None
 
 

@@ -24,7 +24,8 @@ from plumbing.io import atomic_write_json
 from scenarios.report.comparisons import group_key, significance
 from scenarios.report.multiplicity import DEFAULT_CORRECTION, adjust_family, family_sentence
 from scenarios.report.tables import p_header, p_text, verdict, withhold
-from scenarios.run.results import NAMES, read_run
+from scenarios.run.results import NAMES
+from scenarios.run.rows import row_record
 
 PLOT_NAME = "buckets.png"
 COMPARISONS_NAME = "comparisons_buckets.json"
@@ -33,10 +34,8 @@ COMPARISONS_NAME = "comparisons_buckets.json"
 def _run_buckets(row: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
     """The test buckets a finished run recorded, or None (not finished, or recorded before
     buckets existed)."""
-    path = Path(row["run_dir"]) / "results.json"
-    if row.get("status") in ("failed", "stale", "not run") or not path.exists():
-        return None
-    found = read_run(row["run_dir"]).buckets
+    run = row_record(row)
+    found = run.buckets if run is not None else {}
     return {label: dict(entry) for label, entry in found.items()} or None
 
 

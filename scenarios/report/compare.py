@@ -30,9 +30,9 @@ from scenarios.run.results import (
     ConfigKey,
     ResultsError,
     config_label,
-    grid_run_dir,
     read_run,
 )
+from scenarios.run.rows import UNFINISHED, grid_run_dir
 
 RULE = (
     "Every group of runs (a configuration's seeds under one protocol, dataset and code) is "
@@ -121,7 +121,7 @@ def _grid_rows(grid_dir: Path) -> list[dict[str, Any]]:
         listed = list(csv.DictReader(handle))
     rows = []
     for row in listed:
-        if row.get("status") in ("failed", "stale", "not run") or row.get("test_ndcg@10") == "":
+        if row.get("status") in UNFINISHED or row.get("test_ndcg@10") == "":
             continue
         found = run_row(grid_run_dir(grid_dir, row["run_dir"]))
         found.update({k: row[k] for k in NAMES if k in row})  # the grid's own names

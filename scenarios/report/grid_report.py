@@ -232,7 +232,7 @@ def markdown_table(groups: Sequence[dict[str, Any]]) -> str:
 
 def _inside(out_dir: Path, grid_dir: Path, run_dir: str) -> str:
     """`run_dir` relative to `out_dir` when it lies in the grid folder (read back by
-    `scenarios.run.results.grid_run_dir` from any working directory), else as given."""
+    `scenarios.run.rows.grid_run_dir` from any working directory), else as given."""
     if not run_dir:
         return run_dir
     path, grid = Path(run_dir).resolve(), Path(grid_dir).resolve()

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.report.compare import load_runs
-from scenarios.run.results import efficiency_of, grid_run_dir, read_run
+from scenarios.run.results import efficiency_of, read_run
+from scenarios.run.rows import UNFINISHED, grid_run_dir
 
 FORMATS = ("markdown", "csv", "json")
 HEAD = (
@@ -50,7 +51,6 @@ COST = (
 )
 TAIL = ("toolkit_version", "code", "commit", "dataset_hash", "run_dir")
 RUN_FILES = ("config.json", "cell.json", "metrics.jsonl")  # a run folder, finished or not
-UNFINISHED = ("failed", "stale", "not run")
 
 
 @dataclass(frozen=True)

@@ -232,25 +232,6 @@ def dataset_label(source: Mapping[str, Any]) -> str | None:
     return f"{name} ({describe(sample)})"
 
 
-def grid_run_dir(grid_dir: str | Path, recorded: str | Path) -> Path:
-    """A grid's runs.csv `run_dir` as a path usable from here.
-
-    Grids record it relative to the grid folder (`grid_report.write_rows`), so a grid folder
-    can be moved or read from any working directory; grids written before that recorded it
-    relative to the folder the grid ran from, which is tried next, then the part of it that
-    lies under this grid folder (`runs/<scenario>/<cell>`)."""
-    grid_dir, path = Path(grid_dir), Path(recorded)
-    if path.is_absolute():
-        return path
-    for start in range(len(path.parts)):
-        inside = grid_dir.joinpath(*path.parts[start:])
-        if inside.exists():
-            return inside
-        if start == 0 and path.exists():
-            return path
-    return grid_dir / path
-
-
 def read_run(run_dir: str | Path) -> RunRecord:
     """The typed record of the results.json in `run_dir`.
 

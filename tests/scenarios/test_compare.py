@@ -140,7 +140,7 @@ def test_the_default_scenario_baseline_falls_back_to_its_only_configuration(grid
     import csv
 
     from scenarios.report.comparisons import significance
-    from scenarios.run.results import grid_run_dir
+    from scenarios.run.rows import grid_run_dir
 
     with open(grid / "runs.csv", encoding="utf-8", newline="") as handle:
         rows = [{**r, "run_dir": grid_run_dir(grid, r["run_dir"])} for r in csv.DictReader(handle)]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from scenarios.report.compare import load_runs
 from scenarios.report.grid_report import write_rows
-from scenarios.run.results import grid_run_dir
+from scenarios.run.rows import grid_run_dir
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "results" / "title-current"
 

@@ -13,7 +13,7 @@ import pytest
 from scenarios.grid.plan import GridCell, GridSpec, load_grid, plan_grid, with_axes
 from scenarios.grid.run import run_grid
 from scenarios.report.stats import compare_seeded  # the real one, whatever a test patches
-from scenarios.run.results import grid_run_dir
+from scenarios.run.rows import grid_run_dir
 from scenarios.run.runner import run_one
 from scenarios.schema.errors import ScenarioError
 
