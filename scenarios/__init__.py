@@ -12,5 +12,5 @@ application code is grouped by job, each sub-package importing only those before
 * `scenarios.grid`: grids of scenarios × methods × encoders × seeds, and the demo.
 
 The shipped scenario and grid files (and tiny model configs) are data, in `shipped/`, found
-through importlib.resources (`scenarios.schema.scenario.SHIPPED_DIR`).
+through importlib.resources (`scenarios.schema.shipped.SHIPPED_DIR`).
 """

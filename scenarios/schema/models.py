@@ -23,18 +23,16 @@ import json
 import os
 import shutil
 import tempfile
-from importlib.resources import files
 from pathlib import Path
 
 from media.hashing import sha256_json
 from plumbing.cachedir import user_cache_dir
 from recsys.errors import ConfigError
 from scenarios.schema.model_parts import Part, SplitZipModel, assemble
+from scenarios.schema.shipped import SHIPPED_DIR
 
 # Package data found through importlib.resources (a wheel install finds it too).
-TINY_VIT_CONFIG = Path(
-    str(files("scenarios") / "shipped" / "model_configs" / "tiny-vit" / "config.json")
-)
+TINY_VIT_CONFIG = SHIPPED_DIR / "model_configs" / "tiny-vit" / "config.json"
 MINILM_ALIASES = ("minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 MPNET_ALIASES = ("mpnet", "all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2")
 TINY_VIT_ALIASES = ("tiny-vit",)

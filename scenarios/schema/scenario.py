@@ -15,7 +15,6 @@ the error in `scenarios.schema.errors`: import each from there.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +28,13 @@ from recsys.eval.history import REMOVED_EVAL_KEYS
 from scenarios.schema.checks import validate
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.overrides import apply_override, blame_override
+from scenarios.schema.shipped import SHIPPED_DIR, shipped_scenarios
 from scenarios.schema.specs import (
     DEFAULT_ENCODERS,
     Scenario,
 )
 
-SHIPPED_DIR = Path(str(files("scenarios") / "shipped"))
-"""Folder of the shipped scenario files (package data, found through importlib.resources)."""
-
-
 # ---------------------------------------------------------------- loading
-
-
-def shipped_scenarios() -> list[Path]:
-    """The scenario files shipped with the toolkit, sorted by name."""
-    return sorted(SHIPPED_DIR.glob("*.toml"))
 
 
 def find_scenario_file(file: str | Path) -> Path:
@@ -167,9 +158,7 @@ def _fill_encoder_defaults(doc: dict[str, Any], source: str) -> None:
 
 
 __all__ = [
-    "SHIPPED_DIR",
     "find_scenario_file",
     "load_scenario",
     "parse_scenario",
-    "shipped_scenarios",
 ]

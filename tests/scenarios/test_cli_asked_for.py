@@ -193,7 +193,7 @@ def test_a_cache_build_without_a_terminal_writes_progress_lines(
 
 
 def test_help_names_units_metavars_and_shipped_scenarios() -> None:
-    from scenarios.schema.scenario import shipped_scenarios
+    from scenarios.schema.shipped import shipped_scenarios
 
     run_help = _invoke("run-scenario", "--help").stdout
     names = [p.stem for p in shipped_scenarios()]

@@ -387,7 +387,7 @@ def test_the_correction_is_a_strict_grid_file_key(tmp_path: Path) -> None:
 
 def test_the_shipped_grid_gives_every_baseline_iisan_versas_head() -> None:
     from scenarios.grid.plan import with_axes
-    from scenarios.schema.scenario import SHIPPED_DIR
+    from scenarios.schema.shipped import SHIPPED_DIR
 
     spec = load_grid(SHIPPED_DIR / "grids" / "text_vs_multimodal.toml")
     spec = with_axes(spec, methods=("iisan_versa", "frozen", "lora"), seeds=(0,))

@@ -9,7 +9,8 @@ import pytest
 from media.hashing import sha256_json
 from scenarios.grid.plan import is_grid_file, load_grid, plan_grid
 from scenarios.schema.errors import ScenarioError
-from scenarios.schema.scenario import SHIPPED_DIR, load_scenario, parse_scenario, shipped_scenarios
+from scenarios.schema.scenario import load_scenario, parse_scenario
+from scenarios.schema.shipped import SHIPPED_DIR, shipped_scenarios
 from scenarios.schema.specs import Scenario, scenario_summary
 
 EXPECTED = {

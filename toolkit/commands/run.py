@@ -11,7 +11,7 @@ from toolkit.app import JSON_OPTION, PROGRESS_OPTION, VERBOSE_OPTION, app, conso
 
 
 def _scenario_help() -> str:
-    from scenarios.schema.scenario import shipped_scenarios
+    from scenarios.schema.shipped import shipped_scenarios
 
     names = [p.stem for p in shipped_scenarios()]
     return "Scenario TOML file, or a shipped scenario's name: " + ", ".join(names) + "."
