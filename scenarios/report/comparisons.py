@@ -169,8 +169,8 @@ def _partner(
         if candidates:
             return candidates[0], baseline
         configs = {k[:4] for k in groups if k[0] == baseline}
-        if len(configs) > 1 or any(c[1] == key[1] for c in configs):
-            return None, baseline
+        if len(configs) != 1 or any(c[1] == key[1] for c in configs):
+            return None, baseline  # none finished yet, or no single one to stand in
         explicit = configs.pop()  # never run with this method: its only configuration
     wanted = (*explicit, key[4])
     return (wanted if wanted in groups else None), config_label(explicit)

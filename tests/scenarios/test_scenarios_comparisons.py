@@ -65,6 +65,18 @@ def test_text_only_baseline_pairs_with_any_vision_encoder_and_prefers_the_same_o
     assert by_vision["vit"]["n"] == 4 and by_vision["vit"]["single_seed"]
 
 
+def test_a_baseline_with_no_finished_run_is_reported_not_a_crash(tmp_path: Path) -> None:
+    # A grid report (--no-run) before any baseline cell finished: every other configuration
+    # says its baseline is missing (once raised KeyError from an empty set of candidates).
+    rows = [
+        _run(tmp_path, "id", [0.1, 0.2], scenario="id", method="id", text_encoder=""),
+        _run(tmp_path, "base", [0.1, 0.2], status="failed"),
+    ]
+    [c] = significance(rows, "title")
+    assert c["scenario"] == "id"
+    assert c["error"].startswith("no matching baseline: `title`")
+
+
 def test_seeds_without_a_partner_are_left_out(tmp_path: Path) -> None:
     rows = [
         _run(tmp_path, "b0", [0.1, 0.2], seed="0"),
