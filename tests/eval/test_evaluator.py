@@ -163,18 +163,12 @@ def _brute_force(states, table, history_sets, targets, ks, history):
 @pytest.mark.parametrize("history", ["masked", "unmasked"])
 @pytest.mark.parametrize(("item_chunk", "row_block"), [(3, 5), (1000, 128)])
 def test_chunked_ranking_matches_brute_force_with_ties(
-    make_toy_split, monkeypatch, item_chunk, row_block, history
+    tied_toy, monkeypatch, item_chunk, row_block, history
 ) -> None:
     import recsys.eval.ranking as ranking
 
     monkeypatch.setattr(ranking, "_ROW_BLOCK", row_block)
-    rng = np.random.default_rng(0)
-    letters = [chr(ord("a") + i) for i in range(12)]
-    seqs = {f"u{u}": list(rng.choice(letters, size=rng.integers(3, 9))) for u in range(40)}
-    split = make_toy_split(seqs, max_len=4)
-    # Integer-valued embeddings make exact ties common.
-    table = torch.from_numpy(rng.integers(-2, 3, size=(split.num_items + 1, 3))).float()
-    states = torch.from_numpy(rng.integers(-1, 2, size=(split.num_users, 3))).float()
+    split, table, states = tied_toy(0)
     config = EvalConfig(ks=(1, 3), user_batch=7, item_chunk=item_chunk, history=history)
     result = evaluate_states(lambda h, a, b: states[a:b], split, "test", config, table)
     indptr, indices = split.test_seen
