@@ -11,7 +11,8 @@ run's test_per_user.csv), the comparisons adjusted as one family
 (`scenarios.report.multiplicity.adjust_family`), across methods and encoders. A group of another
 protocol (`scenarios.run.results.protocol_of`), dataset (`record.dataset.content_hash`,
 else `dataset.catalogue_sha256`) or code identity (`code.source_sha256`; `unrecorded` is
-one identity) is refused, and listed with the reason.
+one identity) is refused, and listed with the reason; with `allow_mixed_code` code is not part
+of a group and the result lists the identities it mixed.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class CompareResult:
     correction: str
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
+    mixed_code: dict[str, int] = field(default_factory=dict)  # identity -> runs, if allowed
 
     def markdown(self) -> str:
         """The comparison as markdown: what was tested, the table, the refused groups."""
@@ -63,6 +65,13 @@ class CompareResult:
         )
         table = directional(significance_table(self.comparisons, self.correction), self.metric)
         lines = [f"# Against `{self.baseline}`", "", paragraph, "", table, ""]
+        if len(self.mixed_code) > 1:
+            made = ", ".join(f"`{code[:12]}` ({n} runs)" for code, n in self.mixed_code.items())
+            lines += [
+                f"**Mixed code** (`--allow-mixed-code`): the runs compared were made by "
+                f"{len(self.mixed_code)} versions of the library: {made}.",
+                "",
+            ]
         if self.refused:
             lines += ["## Refused", ""]
             lines += [
@@ -80,6 +89,7 @@ class CompareResult:
             "correction": self.correction,
             "comparisons": self.comparisons,
             "refused": self.refused,
+            "mixed_code": self.mixed_code,
         }
 
     def write(self, out_dir: Path) -> Path:
@@ -153,11 +163,17 @@ def load_runs(paths: Sequence[Path]) -> list[dict[str, Any]]:
 GroupKey = tuple[str, ...]  # ConfigKey, then dataset and code
 
 
-def _key(row: dict[str, Any]) -> GroupKey:
-    return (*ConfigKey.of(row), str(row["dataset"]), str(row["code"]))
+ANY_CODE = "any code"  # the code element of every group key under allow_mixed_code
 
 
-def _baseline_key(groups: dict[GroupKey, list], rows: list, baseline: str) -> GroupKey:
+def _key(row: dict[str, Any], allow_mixed_code: bool = False) -> GroupKey:
+    code = ANY_CODE if allow_mixed_code else str(row["code"])
+    return (*ConfigKey.of(row), str(row["dataset"]), code)
+
+
+def _baseline_key(
+    groups: dict[GroupKey, list], rows: list, baseline: str, allow_mixed_code: bool = False
+) -> GroupKey:
     """The group the baseline (a run folder, or a label) names.
 
     Raises:
@@ -167,8 +183,8 @@ def _baseline_key(groups: dict[GroupKey, list], rows: list, baseline: str) -> Gr
         row = run_row(Path(baseline))
         if not any(Path(r["run_dir"]).resolve() == Path(baseline).resolve() for r in rows):
             rows.append(row)
-            groups.setdefault(_key(row), []).append(row)
-        return _key(row)
+            groups.setdefault(_key(row, allow_mixed_code), []).append(row)
+        return _key(row, allow_mixed_code)
     config: Config | None = resolve_label(groups, baseline)
     if config is None:  # a scenario: it must have one configuration
         configs = list(dict.fromkeys(k[:4] for k in groups if k[0] == baseline))
@@ -199,6 +215,7 @@ def compare_runs(
     baseline: str,
     metric: str = "ndcg@10",
     correction: str = DEFAULT_CORRECTION,
+    allow_mixed_code: bool = False,
 ) -> CompareResult:
     """Compare every group of runs in `paths` with the baseline's group.
 
@@ -208,6 +225,8 @@ def compare_runs(
             `scenario/method/encoders`).
         metric: the per-user metric compared (a column of test_per_user.csv).
         correction: the family's correction (`scenarios.report.multiplicity.CORRECTIONS`).
+        allow_mixed_code: compare runs whatever library code made them (the result lists
+            the identities, `CompareResult.mixed_code`); else another code is refused.
 
     Returns:
         The comparisons, adjusted as one family, and the refused groups with their reasons.
@@ -219,8 +238,8 @@ def compare_runs(
     rows = load_runs(paths)
     groups: dict[GroupKey, list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault(_key(row), []).append(row)
-    base_key = _baseline_key(groups, rows, baseline)
+        groups.setdefault(_key(row, allow_mixed_code), []).append(row)
+    base_key = _baseline_key(groups, rows, baseline, allow_mixed_code)
     label = config_label(base_key)
     comparisons, refused = [], []
     for key, members in groups.items():
@@ -234,4 +253,10 @@ def compare_runs(
         found = compare_runs_of(groups[base_key], members, metric, baseline=label)
         comparisons.append({**entry, **found})
     adjust_family(comparisons, correction)
-    return CompareResult(label, metric, correction, comparisons, refused)
+    codes: dict[str, int] = {}
+    if allow_mixed_code:
+        for key, members in groups.items():
+            if not _refusal(key, base_key):
+                for row in members:
+                    codes[str(row["code"])] = codes.get(str(row["code"]), 0) + 1
+    return CompareResult(label, metric, correction, comparisons, refused, codes)

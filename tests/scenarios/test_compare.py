@@ -121,6 +121,31 @@ def test_runs_of_another_protocol_or_dataset_are_refused_with_the_reason(
     assert (out / "compare.md").read_text(encoding="utf-8").startswith("# Against `id/id`")
 
 
+def test_runs_of_other_code_are_refused_unless_mixed_code_is_allowed(
+    grid: Path, tmp_path: Path
+) -> None:
+    ids = [grid / "runs" / "id" / f"id-s{s}" for s in SEEDS]  # no code recorded: unrecorded
+    titles = []
+    for s in SEEDS:
+        folder = tmp_path / f"title-s{s}"
+        shutil.copytree(grid / "runs" / "title" / f"iisan_versa-s{s}", folder)
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        results["code"] = {"source_sha256": "f" * 64}
+        (folder / "results.json").write_text(json.dumps(results), encoding="utf-8")
+        titles.append(folder)
+    refused = compare_runs([*ids, *titles], "id/id")
+    assert not refused.comparisons and refused.refused[0]["reason"].startswith("another code")
+    mixed = compare_runs([*ids, *titles], "id/id", allow_mixed_code=True)
+    [c] = mixed.comparisons
+    _same(c, _expected(grid))  # the same numbers as the single-code grid
+    assert mixed.mixed_code == {"unrecorded": 3, "f" * 64: 3} and not mixed.refused
+    args = ["compare", *map(str, ids + titles), "--baseline", "id/id", "--allow-mixed-code"]
+    printed = CliRunner().invoke(app, args)
+    assert printed.exit_code == 0, printed.output
+    assert "**Mixed code** (`--allow-mixed-code`)" in printed.output
+    assert "`unrecorded` (3 runs), `ffffffffffff` (3 runs)" in printed.output
+
+
 def test_an_unknown_baseline_label_is_one_line_listing_the_valid_ones(
     grid: Path, tiny_data: Path
 ) -> None:

@@ -16,6 +16,9 @@ def compare_cmd(
     metric: str = typer.Option("ndcg@10", help="Per-user test metric compared."),
     correction: str = typer.Option("holm", help="Family adjustment: holm, bh or none."),
     out: Path | None = typer.Option(None, help="Also write compare.md and compare.json here."),
+    allow_mixed_code: bool = typer.Option(
+        False, help="Compare runs that other library code made (listed in the output)."
+    ),
 ) -> None:
     """Compare runs with a baseline run or configuration, across methods and encoders
     (paired over test users, seeds counted); other protocols, datasets or code are refused."""
@@ -25,7 +28,10 @@ def compare_cmd(
     try:
         if correction not in CORRECTIONS:
             raise ValueError(f"--correction must be one of {', '.join(CORRECTIONS)}")
-        result = compare_runs(paths, baseline, metric=metric, correction=correction)
+        result = compare_runs(
+            paths, baseline, metric=metric, correction=correction,
+            allow_mixed_code=allow_mixed_code,
+        )  # fmt: skip
     except (ValueError, KeyError, FileNotFoundError) as exc:
         fail(str(exc).strip("'\""))
     typer.echo(result.markdown())
