@@ -62,6 +62,13 @@ def code_note(rows: Sequence[dict[str, Any]], allow_mixed_code: bool) -> str:
         commits = sorted({r.get("commit") for r in members if r.get("commit")})
         where = f" (commit {', '.join(commits)})" if commits else ""
         this = " — this library" if code == current else ""
-        cells = ", ".join(f"{r['scenario']} / {r['method']} / seed {r['seed']}" for r in members)
+        cells = ", ".join(_cell(r) for r in members)
         lines.append(f"- `{name}`{where}{this}: {cells}")
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict[str, Any]) -> str:
+    """`scenario / method [encoders] / seed N`, as the grid names its cells."""
+    encoders = " + ".join(e for e in (row.get("text_encoder"), row.get("vision_encoder")) if e)
+    method = f"{row['method']} [{encoders}]" if encoders else row["method"]
+    return f"{row['scenario']} / {method} / seed {row['seed']}"

@@ -56,7 +56,10 @@ def test_a_report_of_mixed_code_says_so_first_and_gives_no_verdict(
     assert {o.status for o in kept.outcomes} == {"skipped"}  # kept: training is expensive
     report = (mixed_grid / "report.md").read_text(encoding="utf-8")
     assert report.splitlines()[2].startswith("**Mixed code.** The finished cells come from 2")
-    assert f"- `{OTHER[:12]}` (commit {'a' * 12}): title+image / iisan_versa / seed 1" in report
+    # each cell named as the grid names it, encoders included (a sweep over encoders has cells
+    # that differ only there)
+    other = "title+image / iisan_versa [minilm + tiny-vit] / seed 1"
+    assert f"- `{OTHER[:12]}` (commit {'a' * 12}): {other}" in report
     assert f"- `{source_sha256()[:12]}` (commit {'a' * 12}) — this library: title /" in report
     table = report.split("## Against the baseline")[1].splitlines()
     row = next(line for line in table if line.startswith("| title+image |"))
