@@ -123,7 +123,12 @@ def test_ctrl_c_during_a_run_says_what_is_kept_and_how_to_resume(tmp_path: Path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, stderr[-2000:]
+    # Exit code 130, or killed by SIGINT, which a shell reports as the same 130: about one
+    # run in six, CPython ends the process by SIGINT after main() has printed and exited 130
+    # (its "unhandled KeyboardInterrupt" flag can be set when the interrupt lands inside code
+    # an extension runs through PyRun_String, even though the exception is then handled).
+    # Measured on the tree before this test changed too (3 of 10 runs).
+    assert proc.returncode in (130, -signal.SIGINT), stderr[-2000:]
     assert "Traceback" not in stderr
     line = stderr.strip().splitlines()[-1]
     command = shlex.join(["toolkit", *args])
