@@ -45,6 +45,7 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a pyproject depe
 from plumbing.typed import TypedLoadError, build
 from scenarios.report.multiplicity import DEFAULT_CORRECTION, Correction
 from scenarios.run.evaluate import check_eval_overrides
+from scenarios.run.rows import cell_name
 from scenarios.schema.errors import ScenarioError
 from scenarios.schema.scenario import find_scenario_file, load_scenario
 from scenarios.schema.specs import Scenario
@@ -107,9 +108,8 @@ class GridCell:
     @property
     def label(self) -> str:
         """`scenario / method / seed N`, with the swept encoders after the method."""
-        swept = " + ".join(e for e in (self.text_encoder, self.vision_encoder) if e)
-        method = f"{self.scenario.method} [{swept}]" if swept else self.scenario.method
-        return f"{self.scenario.name} / {method} / seed {self.seed}"
+        swept = (self.text_encoder, self.vision_encoder)
+        return cell_name(self.scenario.name, self.scenario.method, self.seed, swept)
 
 
 def load_grid(file: str | Path, overrides: Sequence[str] = ()) -> GridSpec:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from provenance import UNRECORDED, source_sha256
+from scenarios.run.rows import cell_name
 
 NO_VERDICT = "mixed code"  # the verdict column then reads "mixed code: no verdict"
 
@@ -62,13 +63,12 @@ def code_note(rows: Sequence[dict[str, Any]], allow_mixed_code: bool) -> str:
         commits = sorted({r.get("commit") for r in members if r.get("commit")})
         where = f" (commit {', '.join(commits)})" if commits else ""
         this = " — this library" if code == current else ""
-        cells = ", ".join(_cell(r) for r in members)
+        cells = ", ".join(
+            cell_name(r["scenario"], r["method"], r["seed"], _encoders(r)) for r in members
+        )
         lines.append(f"- `{name}`{where}{this}: {cells}")
     return "\n".join(lines) + "\n"
 
 
-def _cell(row: dict[str, Any]) -> str:
-    """`scenario / method [encoders] / seed N`, as the grid names its cells."""
-    encoders = " + ".join(e for e in (row.get("text_encoder"), row.get("vision_encoder")) if e)
-    method = f"{row['method']} [{encoders}]" if encoders else row["method"]
-    return f"{row['scenario']} / {method} / seed {row['seed']}"
+def _encoders(row: dict[str, Any]) -> tuple[str, ...]:
+    return (row.get("text_encoder") or "", row.get("vision_encoder") or "")

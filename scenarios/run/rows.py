@@ -1,5 +1,6 @@
 """A grid's rows (runs.csv, written by `scenarios.report.grid_report.write_rows`) as paths
-and records: where a row's run folder is from here, and the record of a row that finished."""
+and records: where a row's run folder is from here, the record of a row that finished, and
+the name of its cell."""
 
 from __future__ import annotations
 
@@ -37,3 +38,10 @@ def grid_run_dir(grid_dir: str | Path, recorded: str | Path) -> Path:
         if start == 0 and path.exists():
             return path
     return grid_dir / path
+
+
+def cell_name(scenario: str, method: str, seed: Any, encoders: tuple[str, ...] = ()) -> str:
+    """`scenario / method [encoders] / seed N`: how a grid names a cell (encoders left out
+    when none are given)."""
+    named = " + ".join(e for e in encoders if e)
+    return f"{scenario} / {f'{method} [{named}]' if named else method} / seed {seed}"
