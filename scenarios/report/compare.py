@@ -18,6 +18,7 @@ of a group and the result lists the identities it mixed.
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,10 +254,6 @@ def compare_runs(
         found = compare_runs_of(groups[base_key], members, metric, baseline=label)
         comparisons.append({**entry, **found})
     adjust_family(comparisons, correction)
-    codes: dict[str, int] = {}
-    if allow_mixed_code:
-        for key, members in groups.items():
-            if not _refusal(key, base_key):
-                for row in members:
-                    codes[str(row["code"])] = codes.get(str(row["code"]), 0) + 1
-    return CompareResult(label, metric, correction, comparisons, refused, codes)
+    compared = (r for k, m in groups.items() if not _refusal(k, base_key) for r in m)
+    codes = Counter(str(r["code"]) for r in compared) if allow_mixed_code else {}
+    return CompareResult(label, metric, correction, comparisons, refused, dict(codes))
