@@ -23,6 +23,7 @@ import numpy as np
 from plumbing.io import atomic_write_json, atomic_write_text
 from scenarios.report.code import code_note, withheld
 from scenarios.report.comparisons import group_key, pick_baseline
+from scenarios.report.cost import cost_note, settings_of
 from scenarios.report.multiplicity import DEFAULT_CORRECTION
 from scenarios.report.protocol import protocol_note, report_folder
 from scenarios.report.tables import comparison_section, overall_comparisons
@@ -49,6 +50,8 @@ COLUMNS = (
     "valid_ndcg@10",
     "epochs",
     "seconds_per_epoch",
+    "device",
+    "torch_threads",
     "memory_mb",
     "memory_kind",
     "peak_rss_mb",
@@ -65,6 +68,8 @@ COLUMNS = (
 
 COST_COLUMNS = (  # runs.csv's columns of the run's `scenarios.run.results.Efficiency`
     "seconds_per_epoch",
+    "device",
+    "torch_threads",
     "memory_mb",
     "memory_kind",
     "peak_rss_mb",
@@ -161,6 +166,7 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             agg[col] = float(np.mean(values)) if values else None
             agg[f"{col}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
         agg["memory_kind"] = next((r["memory_kind"] for r in done if r["memory_kind"]), "")
+        agg["settings"] = settings_of(done)
         out.append(agg)
     _add_tpme(out)
     return out
@@ -215,15 +221,19 @@ def markdown_table(groups: Sequence[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     several = len({g["protocol"] for g in groups}) > 1
+    mixed = len({s for g in groups for s in g.get("settings", ())}) > 1
     for g in groups:
         name = f"{g['scenario']} [{g['protocol']}]" if several else g["scenario"]
+        seconds = _fmt(g["seconds_per_epoch"], ".2f")
+        if mixed and g["seconds_per_epoch"] is not None:
+            seconds += f" ({' / '.join(g['settings']) or 'setting unrecorded'})"
         lines.append(
             f"| {name} | {g['method']} | {g['modalities']} | {_encoders(g)} "
             f"| {g['seeds']}{' (' + str(g['failed']) + ' failed)' if g['failed'] else ''} "
             f"| {_pm(g['test_hr@10'], g['test_hr@10_std'])} "
             f"| {_pm(g['test_ndcg@10'], g['test_ndcg@10_std'])} "
             f"| {_pm(g['test_mrr'], g['test_mrr_std'])} "
-            f"| {_fmt(g['seconds_per_epoch'], '.2f')} | {_fmt(g['memory_mb'], '.1f')} "
+            f"| {seconds} | {_fmt(g['memory_mb'], '.1f')} "
             f"| {_fmt(g['trainable_params'], ',.0f')} | {_fmt(g['head_params'], ',.0f')} "
             f"| {_fmt(g['tpme'], '.3f')} |"
         )
@@ -351,6 +361,7 @@ def render_markdown(
         *([note, ""] if (note := protocol_note(rows)) else []),
         markdown_table(groups),
         "",
+        *([note, ""] if (note := cost_note(groups)) else []),
     ]
     if "cpu_rss_growth" in memory_kinds:
         parts += [

@@ -41,6 +41,8 @@ HEAD = (
 """`scored`: "as trained", or the `eval-...` folder of a re-scoring (`toolkit evaluate`)."""
 COST = (
     "seconds_per_epoch",
+    "device",
+    "torch_threads",
     "epochs_timed",
     "train_seconds",
     "memory_mb",

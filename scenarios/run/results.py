@@ -161,6 +161,8 @@ class Efficiency:
     trainable_params: int | None
     total_params: int | None
     head_params: int | None
+    device: str | None = None  # cpu, cuda, ...
+    torch_threads: int | None = None  # torch's intra-op threads while training
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,8 @@ def _efficiency(results: dict[str, Any]) -> Efficiency:
         trainable_params=_number(eff.get("trainable_params", params.get("trainable"))),
         total_params=_number(eff.get("total_params", params.get("total"))),
         head_params=_number(params.get("head")),
+        device=eff.get("device") if isinstance(eff.get("device"), str) else None,
+        torch_threads=_number(eff.get("torch_threads")),
     )
 
 
