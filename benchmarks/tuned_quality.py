@@ -1,8 +1,9 @@
 """The equal-budget study (issue 19): full fine-tuning vs IISAN-Versa, each tuned with the
-same number of trials at the same epoch budget, then run over 3 seeds, paired statistics.
+same number of trials at the same epoch budget, then run over seeds, paired statistics.
+The published study (docs/results.md, "Quality against full fine-tuning"):
 
-    .venv/bin/python benchmarks/tuned_quality.py --users 2000 --trials 20 --epochs 5 \
-        --seeds 12345 12346 12347
+    .venv/bin/python benchmarks/tuned_quality.py --users 2000 --trials 4 --startup-trials 1 \
+        --params train.lr train.adapter_lr --epochs 5 --seeds 12345 12346 12347 12348 12349
 
 It writes the seeded user subsample of Amazon Scientific (the same users as
 `benchmarks/efficiency.py quality`: data seed 12345) as a dataset folder and a grid file
