@@ -4,6 +4,7 @@ threads, or on CPU and GPU, says so in its report instead of ranking them side b
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,10 +31,7 @@ def settings_of(rows: Sequence[dict[str, Any]]) -> list[str]:
 def cost_note(groups: Sequence[dict[str, Any]]) -> str:
     """A paragraph when the configurations' seconds per epoch were measured under more than
     one setting (`grid_report.aggregate`'s `settings`), else ""."""
-    counts: dict[str, int] = {}
-    for g in groups:
-        for setting in g.get("settings", ()):
-            counts[setting] = counts.get(setting, 0) + 1
+    counts = Counter(s for g in groups for s in g.get("settings", ()))
     if len(counts) < 2:
         return ""
     listed = "; ".join(
