@@ -110,9 +110,7 @@ def _summary(runs: dict[int, RunRecord]) -> dict[str, Any]:
         "seconds_per_epoch": float(np.mean([e.seconds_per_epoch for e in eff])),
         "cpu_seconds_per_epoch": float(np.mean([e.cpu_seconds_per_epoch or 0 for e in eff])),
         # torch threads of the training process: CPU time over 2 threads includes their overhead
-        "torch_threads": sorted(
-            {x.results.get("efficiency", {}).get("torch_threads") for x in res} - {None}
-        ),
+        "torch_threads": sorted({e.torch_threads for e in eff} - {None}),
         "trainable_params": int(res[0].efficiency.trainable_params),
         "best_epochs": [x.best_epoch for x in res],
         "buckets": {
