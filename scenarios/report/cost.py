@@ -28,10 +28,16 @@ def settings_of(rows: Sequence[dict[str, Any]]) -> list[str]:
     return sorted({setting_of(r) for r in rows} - {""})
 
 
+def setting_counts(groups: Sequence[dict[str, Any]]) -> Counter[str]:
+    """Setting -> how many configurations (`grid_report.aggregate`'s `settings`) it measured;
+    more than one key: the grid's seconds per epoch are not comparable as they stand."""
+    return Counter(s for g in groups for s in g.get("settings", ()))
+
+
 def cost_note(groups: Sequence[dict[str, Any]]) -> str:
     """A paragraph when the configurations' seconds per epoch were measured under more than
-    one setting (`grid_report.aggregate`'s `settings`), else ""."""
-    counts = Counter(s for g in groups for s in g.get("settings", ()))
+    one setting, else ""."""
+    counts = setting_counts(groups)
     if len(counts) < 2:
         return ""
     listed = "; ".join(

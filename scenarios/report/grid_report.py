@@ -23,7 +23,7 @@ import numpy as np
 from plumbing.io import atomic_write_json, atomic_write_text
 from scenarios.report.code import code_note, withheld
 from scenarios.report.comparisons import group_key, pick_baseline
-from scenarios.report.cost import cost_note, settings_of
+from scenarios.report.cost import cost_note, setting_counts, settings_of
 from scenarios.report.multiplicity import DEFAULT_CORRECTION
 from scenarios.report.protocol import protocol_note, report_folder
 from scenarios.report.tables import comparison_section, overall_comparisons
@@ -221,7 +221,7 @@ def markdown_table(groups: Sequence[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     several = len({g["protocol"] for g in groups}) > 1
-    mixed = len({s for g in groups for s in g.get("settings", ())}) > 1
+    mixed = len(setting_counts(groups)) > 1
     for g in groups:
         name = f"{g['scenario']} [{g['protocol']}]" if several else g["scenario"]
         seconds = _fmt(g["seconds_per_epoch"], ".2f")
