@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recsys.eval.beyond import chunk_top, finish_lists, merge_top, padded_width
+from recsys.eval.topk import TopLists
 
 
 def _mask_chunk(
@@ -85,16 +85,18 @@ def rank_counts(
             (a repeated target under the "masked" convention: a miss, so never listed).
 
     Returns:
-        (higher [b], tied [b]) and the [b, top_k] lists (recsys.eval.beyond's tie rule;
+        (higher [b], tied [b]) and the [b, top_k] lists (recsys.eval.topk's tie rule;
         None when top_k = 0), int64.
     """
     item_chunk = min(item_chunk, _EXACT_FP32_COUNT)
-    if top_k:
-        item_table, excluded = _padded(item_table, excluded, item_chunk, top_k)
     b = user_states.shape[0]
     higher, tied = np.zeros(b, dtype=np.int64), np.zeros(b, dtype=np.int64)
-    lists = np.zeros((b, top_k), dtype=np.int64) if top_k else None
-    hidden = np.zeros(b, dtype=bool) if hidden is None else hidden
+    lists = TopLists(b, top_k) if top_k else None
+    hide = np.flatnonzero(hidden) if top_k and hidden is not None else np.zeros(0, np.int64)
+    # a hidden target is masked like its history (never listed); _count_block then counts
+    # it below its own score instead of tied with it, which `tied[hide] += 1` gives back
+    mask_rows = np.concatenate([mask_rows, hide])
+    mask_cols = np.concatenate([mask_cols, targets[hide]]).astype(np.int64)
     order = np.argsort(mask_rows, kind="stable")
     mask_rows, mask_cols = mask_rows[order], mask_cols[order]
     # one score buffer for all blocks, not a fresh 10 MB one per matmul: in a bare loop of 95
@@ -103,32 +105,13 @@ def rank_counts(
     for lo in range(0, b, _ROW_BLOCK):
         hi = min(lo + _ROW_BLOCK, b)
         a, z = np.searchsorted(mask_rows, [lo, hi])
-        h, t, top = _rank_rows(
+        higher[lo:hi], tied[lo:hi] = _rank_rows(
             user_states[lo:hi], item_table, targets[lo:hi],
             (mask_rows[a:z] - lo, mask_cols[a:z]), item_chunk,
-            np.zeros(0, dtype=np.int64) if excluded is None else excluded, top_k, hidden[lo:hi],
-            buffer,
+            np.zeros(0, dtype=np.int64) if excluded is None else excluded, lists, lo, buffer,
         )  # fmt: skip
-        higher[lo:hi], tied[lo:hi] = h, t
-        if lists is not None:
-            lists[lo:hi] = top
-    return higher, tied, lists
-
-
-def _padded(
-    item_table: torch.Tensor, excluded: np.ndarray | None, item_chunk: int, k: int
-) -> tuple[torch.Tensor, np.ndarray | None]:
-    """The item table with zero rows appended up to `padded_width` (one chunk only), and the
-    padding rows added to the excluded items: -inf like column 0, never counted as tied nor
-    listed; it only spares the lists a partial group of items."""
-    rows = item_table.shape[0]
-    width = padded_width(rows, k)
-    if rows > item_chunk or width == rows or width > item_chunk:
-        return item_table, excluded
-    pad = item_table.new_zeros(width - rows, item_table.shape[1])
-    extra = np.arange(rows, width, dtype=np.int64)
-    excluded = extra if excluded is None else np.concatenate([excluded, extra])
-    return torch.cat([item_table, pad]), excluded
+    tied[hide] += 1
+    return higher, tied, lists.finish() if lists is not None else None
 
 
 def _rank_rows(
@@ -138,11 +121,12 @@ def _rank_rows(
     mask: tuple[np.ndarray, np.ndarray],
     item_chunk: int,
     excluded: np.ndarray,
-    top_k: int,
-    hidden: np.ndarray,
+    lists: TopLists | None,
+    row0: int,
     buffer: torch.Tensor,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """`rank_counts` for one block of users; `buffer` holds each chunk's scores in turn."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(higher, tied) of one block of users (rows row0.. of `lists`, which collects their
+    candidates when given); `buffer` holds each chunk's scores in turn."""
     b, n_plus_1 = user_states.shape[0], item_table.shape[0]
     device = user_states.device
     tgt = torch.from_numpy(targets.astype(np.int64)).to(device)
@@ -153,7 +137,6 @@ def _rank_rows(
         start: torch.from_numpy(gone[(gone >= start) & (gone < stop)] - start).to(device)
         for start, stop in bounds
     }
-    hide = torch.from_numpy(hidden).to(device)
 
     def chunk_scores(start: int, stop: int) -> torch.Tensor:
         scores = buffer[: b * (stop - start)].view(b, stop - start)
@@ -171,23 +154,15 @@ def _rank_rows(
                 target_score[inside] = scores[rows[inside], tgt[inside] - start]
     higher = torch.zeros(b, dtype=torch.int64, device=device)
     tied = torch.zeros(b, dtype=torch.int64, device=device)
-    best = None
     for start, stop in bounds:
         scores = chunk_scores(start, stop)
         if len(bounds) == 1:
             target_score = scores[rows, tgt].clone()
         _mask_chunk(scores, start, *mask)
-        if top_k:
-            if hidden.any():
-                # a hidden target is -inf for the list; _count_block then counts it below
-                # its own score instead of tied with it, which the += below gives back
-                away = hide & (tgt >= start) & (tgt < stop)
-                scores[rows[away], tgt[away] - start] = float("-inf")
-                tied += away.long()
-            best = merge_top(best, chunk_top(scores, start, top_k), top_k)
+        if lists is not None:
+            lists.add(scores, row0, start)
         h, t = _count_block(scores, target_score)
         higher += h
         tied += t
     tied -= 1  # the target equals itself
-    lists = finish_lists(*best) if best is not None else None
-    return higher.cpu().numpy(), tied.cpu().numpy(), lists
+    return higher.cpu().numpy(), tied.cpu().numpy()

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from recsys.config import EvalConfig
-from recsys.eval.beyond import beyond_metrics, chunk_top, finish_lists, gini_index, merge_top
+from recsys.eval.beyond import beyond_metrics, gini_index
 from recsys.eval.evaluator import evaluate_states
 from recsys.eval.per_user import read_per_user_csv, write_per_user_csv
+from recsys.eval.topk import TopLists
 from recsys.fingerprints import evaluation_settings
 
 # Items 1..5 with training counts 6, 5, 1, 0, 2 (T = 14): with buckets (1, 5, 20) items 3
@@ -57,28 +58,43 @@ def test_empty_slots_are_left_out_and_gini_extremes() -> None:
     assert gini_index(np.array([0, 0, 0, 6]), 3) == pytest.approx(2 / 3)  # (n - 1) / n
 
 
+def _top(scores: torch.Tensor, k: int, width: int = 0, offset: int = 0) -> list[list[int]]:
+    """Lists of `scores` added in chunks of `width` columns (0: one chunk), items offset."""
+    lists = TopLists(scores.shape[0], k)
+    width = width or scores.shape[1]
+    for start in range(0, scores.shape[1], width):
+        lists.add(scores[:, start : start + width], 0, start + offset)
+    return lists.finish().tolist()
+
+
 def test_all_equal_scores_list_lowest_indices_first() -> None:
     scores = torch.zeros(2, 9)
     scores[1, 2] = float("-inf")  # masked
-    for width in (9, 4, 2):  # one chunk, then several merged
-        best = None
-        for start in range(0, 9, width):
-            best = merge_top(best, chunk_top(scores[:, start : start + width], start, 4), 4)
-        assert best[1].tolist() == [[0, 1, 2, 3], [0, 1, 3, 4]]
+    for width in (9, 4, 2):  # one chunk, then several
+        assert _top(scores, 4, width) == [[0, 1, 2, 3], [0, 1, 3, 4]]
 
 
 def test_a_catalogue_shorter_than_k_leaves_empty_slots() -> None:
     scores = torch.tensor([[1.0, float("-inf"), 2.0]])  # item 1 masked, 2 rankable
-    best = merge_top(None, chunk_top(scores[:, :2], 0, 4), 4)
-    best = merge_top(best, chunk_top(scores[:, 2:], 2, 4), 4)
-    assert finish_lists(*best).tolist() == [[2, 0, 0, 0]]
+    assert _top(scores, 4, 2) == [[2, 0, 0, 0]]
+    assert _top(scores, 4) == [[2, 0, 0, 0]]
+    assert TopLists(2, 3).finish().tolist() == [[0, 0, 0]] * 2  # nothing added
 
 
 def test_tie_across_the_cut_keeps_higher_scores_first() -> None:
     scores = torch.tensor([[1.0, 3.0, 2.0, 2.0, 2.0, 5.0]])
-    values, index = chunk_top(scores, 10, 3)
-    assert index.tolist() == [[15, 11, 12]]  # 5, 3, then the lowest-index 2
-    assert values.tolist() == [[5.0, 3.0, 2.0]]
+    assert _top(scores, 3, offset=10) == [[15, 11, 12]]  # 5, 3, then the lowest-index 2
+
+
+def test_chunks_added_for_several_row_blocks_keep_each_row_apart() -> None:
+    rng = np.random.default_rng(3)
+    scores = torch.from_numpy(rng.integers(0, 4, size=(9, 700))).float()
+    lists = TopLists(9, 5)
+    for lo in (0, 4, 8):  # row blocks, each in two chunks of items
+        for start in (0, 350):
+            lists.add(scores[lo : lo + 4, start : start + 350], lo, start)
+    for got, row in zip(lists.finish().tolist(), scores.numpy(), strict=True):
+        assert got == _tie_rule(row, 5)
 
 
 @pytest.mark.parametrize("spread", [3, 1000])  # integer scores: many ties, or few
@@ -87,10 +103,10 @@ def test_pruned_chunks_match_the_tie_rule(spread) -> None:
     scores = torch.from_numpy(rng.integers(0, spread, size=(30, 1000))).float()
     scores[:3] = 0.0  # all-equal rows
     scores[3:6, ::7] = float("-inf")  # masked items
-    values, index = chunk_top(scores, 5, 4)  # 1000 columns: narrowed in two levels
-    for row, got in zip(scores.numpy(), index.tolist(), strict=True):
+    index = _top(scores, 4, offset=5)  # 1000 columns: groups of 50
+    for row, got in zip(scores.numpy(), index, strict=True):
         assert got == [5 + i for i in sorted(range(1000), key=lambda i: (-row[i], i))[:4]]
-    assert index[:3].tolist() == [[5, 6, 7, 8]] * 3
+    assert index[:3] == [[5, 6, 7, 8]] * 3
 
 
 def _tie_rule(row: np.ndarray, k: int) -> list[int]:
@@ -107,9 +123,9 @@ def test_ties_exactly_at_the_threshold_are_listed_by_index() -> None:
     scores = torch.from_numpy(np.stack([row, -row, np.full(617, -0.0, np.float32)]))
     scores[2, ::2] = 0.0  # signed zeros are equal: listed by index
     scores[2, 7] = float("-inf")
-    _, index = chunk_top(scores, 3, 5)
-    assert index[0].tolist() == [3 + i for i in (2, 300, 610, 1, 40)]
-    for got, values in zip(index.tolist(), scores.numpy(), strict=True):
+    index = _top(scores, 5, offset=3)
+    assert index[0] == [3 + i for i in (2, 300, 610, 1, 40)]
+    for got, values in zip(index, scores.numpy(), strict=True):
         assert got == [3 + i for i in _tie_rule(values, 5)]
 
 
@@ -119,17 +135,22 @@ def test_every_score_dtype_keeps_the_tie_rule(dtype) -> None:
     scores = torch.from_numpy(rng.integers(-4, 5, size=(20, 2000)) / 4).to(dtype)
     scores[:2] = float("-inf")  # nothing rankable: any k items, all -inf
     scores[2, 5:] = float("-inf")  # fewer than k rankable: every group maximum is the cut
-    values, index = chunk_top(scores, 0, 7)
-    assert values.dtype == dtype
-    assert index[2, :5].tolist() == _tie_rule(scores[2].float().numpy(), 5)
-    for got, row in zip(index[3:].tolist(), scores[3:].float().numpy(), strict=True):
-        assert got == _tie_rule(row, 7)
+    index = _top(scores, 7, offset=1)
+    assert index[:2] == [[0] * 7] * 2  # empty slots
+    assert index[2] == [1 + i for i in _tie_rule(scores[2].float().numpy(), 5)] + [0, 0]
+    for got, row in zip(index[3:], scores[3:].float().numpy(), strict=True):
+        assert got == [1 + i for i in _tie_rule(row, 7)]
 
 
-def test_nan_scores_are_refused() -> None:
-    scores = torch.full((2, 400), float("nan"))
-    with pytest.raises(ValueError, match="NaN"):
-        chunk_top(scores, 0, 3)
+@pytest.mark.parametrize("column", [0, 398, 401])  # a group, the partial group, all NaN
+def test_nan_scores_are_refused(column) -> None:
+    scores = torch.zeros(2, 402)  # k = 3: groups of 33, a partial group of 6
+    scores[1, column] = float("nan")
+    if column == 401:
+        scores.fill_(float("nan"))
+    for width in (402, 2):  # wide chunks, and chunks narrower than k
+        with pytest.raises(ValueError, match="NaN"):
+            _top(scores, 3, width)
 
 
 def test_states_that_track_gradients_rank_alike() -> None:
@@ -183,7 +204,7 @@ def test_chunked_lists_match_brute_force_with_ties(
 @pytest.mark.parametrize("spread", [3, 1 << 20])  # integer embeddings: many ties, or few
 def test_a_wide_catalogue_is_narrowed_exactly(make_toy_split, spread) -> None:
     rng = np.random.default_rng(spread)
-    items = [f"i{i:03d}" for i in range(300)]  # 301 columns: padded to whole groups
+    items = [f"i{i:03d}" for i in range(300)]  # 301 columns: a partial last group
     seqs = {f"u{u}": list(rng.choice(items, size=rng.integers(3, 9))) for u in range(30)}
     split = make_toy_split(seqs, max_len=6)
     table = torch.from_numpy(rng.integers(-spread, spread, size=(split.num_items + 1, 4)))
@@ -195,7 +216,7 @@ def test_a_wide_catalogue_is_narrowed_exactly(make_toy_split, spread) -> None:
     np.testing.assert_array_equal(result.per_user["top"], lists)
     off = EvalConfig(ks=(2, 5), history="masked", beyond=False)
     plain = evaluate_states(lambda h, a, b: states[a:b], split, "test", off, table)
-    for name in ("higher", "tied"):  # the padding columns change no count
+    for name in ("higher", "tied"):  # the lists change no count
         np.testing.assert_array_equal(plain.per_user[name], result.per_user[name])
 
 
