@@ -159,16 +159,15 @@ def _markdown(r: dict) -> str:
 
 
 _BOUND = (
-    "What bounds the lists' cost (profiled in the ranking loop, 95 blocks of 128 users x "
-    "20,352 columns, one thread, CPU time): the plain pass is ~3.9 ms per block (matmul "
-    "~3.4 ms, the exact counts ~0.5 ms); the lists add ~0.7 ms: one `amax` pass over the "
-    "10 MB score block (~0.25-0.33 ms, already about as fast as one plain `sum` pass over "
-    "the block; it cannot be fused into the counting passes without a custom kernel), "
-    "gathering and filtering the 20 best groups of 128 items (~0.25 ms), and a few small "
-    "numpy steps (~0.2 ms: k-th group maximum, a sort of ~21 candidates per user). On one "
-    "block kept in cache the lists take ~0.43 ms (~1.11x). Timings on the 2-core "
-    "development machine swing by up to 30% from run to run: compare ratios over several "
-    "runs (recsys/eval/beyond.py, `_candidates`, lists each step's cost)."
+    "What bounds the lists' cost (the ranking loop alone, 95 blocks of 128 users x 20,315 "
+    "columns, one thread): the plain pass is ~4 ms per block (matmul ~3.4 ms, at about the "
+    "core's peak; the exact counts ~0.6 ms); the lists add ~0.6 ms: one `amax` pass over the "
+    "10 MB score block (~0.2 ms; torch has no operation that folds it into the counting "
+    "passes), the k-th group maximum and the chosen groups (~0.09 ms), gathering and "
+    "filtering them (~0.2 ms), and the block's share of the one sort per batch of users "
+    "(~0.15 ms with the rest). The evaluator then computes the lists' metrics (~6 ms for "
+    "12,076 users at three K). Timings on the 2-core development machine swing by up to 30% "
+    "from run to run: compare ratios over several runs (docs/beyond-accuracy.md, Cost)."
 )
 
 
