@@ -33,6 +33,10 @@ _MANY = 8  # candidates per user above which items tied with the cut are trimmed
 class TopLists:
     """Exact top-`k` lists of `users` rows, built from score chunks (`add`) in bounded memory.
 
+    The candidates held are compacted to each row's k best (exact: a later chunk's items
+    have higher indices, so an item outside the k best of what was seen can never enter)
+    whenever they pass `_HELD` x k per row, which only happens with many item chunks.
+
     Args:
         users: rows of the lists.
         k: list length.
@@ -41,6 +45,7 @@ class TopLists:
     def __init__(self, users: int, k: int) -> None:
         self.users, self.k = users, k
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._held = 0  # candidates in `_parts`
 
     def add(self, scores: torch.Tensor, row0: int, col0: int) -> None:
         """Keep the candidates of one chunk: `scores` [b, w] of rows row0..row0+b-1 and items
@@ -51,23 +56,37 @@ class TopLists:
         else:
             rows, cols, vals = _candidates(scores, self.k)
         self._parts.append((rows + row0, cols + col0, vals))
+        self._held += len(vals)
+        if self._held > _HELD * self.k * max(self.users, 1):
+            self._parts = [self._best()]
+            self._held = len(self._parts[0][0])
+
+    def _best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols, vals) of each row's k best candidates, by row, then the tie rule."""
+        rows, cols, vals = (np.concatenate(part) for part in zip(*self._parts, strict=True))
+        order = _by_row_then_score(rows, vals)
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        keep = _slots(rows, self.users) < self.k
+        return rows[keep], cols[keep], vals[keep]
 
     def finish(self) -> np.ndarray:
         """[users, k] item indices under the tie rule; a slot that no rankable item fills
         (fewer than k unmasked items) is 0."""
         lists = np.zeros((self.users, self.k), dtype=np.int64)
-        if not self._parts:
-            return lists
-        rows, cols, vals = (np.concatenate(part) for part in zip(*self._parts, strict=True))
-        if not len(rows):  # no item in any chunk (an empty catalogue)
-            return lists
-        order = _by_row_then_score(rows, vals)
-        counts = np.bincount(rows, minlength=self.users)
-        slot = np.arange(self.k)
-        take = order[np.minimum((np.cumsum(counts) - counts)[:, None] + slot, len(order) - 1)]
-        filled = (slot < counts[:, None]) & (vals[take] != -np.inf)
-        np.copyto(lists, cols[take], where=filled)
+        if self._held:
+            rows, cols, vals = self._best()
+            filled = vals != -np.inf
+            lists[rows[filled], _slots(rows, self.users)[filled]] = cols[filled]
         return lists
+
+
+_HELD = 4  # candidates held per row and list slot before they are compacted to the k best
+
+
+def _slots(rows: np.ndarray, users: int) -> np.ndarray:
+    """Each entry's place within its row, for `rows` sorted ascending."""
+    counts = np.bincount(rows, minlength=users)
+    return np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
 
 
 def _every(scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -97,6 +97,23 @@ def test_chunks_added_for_several_row_blocks_keep_each_row_apart() -> None:
         assert got == _tie_rule(row, 5)
 
 
+def test_many_chunks_hold_bounded_candidates_and_stay_exact() -> None:
+    # 6 users x 301 items in 43 chunks of 7 (k = 5): each chunk adds >= 5 candidates per
+    # user, 1,290+ in all; they are compacted to each user's 5 best whenever they pass
+    # 4 x 5 x 6 = 120, and the lists still follow the tie rule
+    rng = np.random.default_rng(11)
+    scores = torch.from_numpy(rng.integers(0, 4, size=(6, 301))).float()
+    scores[0] = 1.0  # every item ties
+    scores[1, 100:] = float("-inf")
+    lists, most = TopLists(6, 5), 0
+    for start in range(0, 301, 7):
+        lists.add(scores[:, start : start + 7], 0, start)
+        most = max(most, sum(len(part[0]) for part in lists._parts))
+    assert most <= 4 * 5 * 6 + 6 * 7
+    for got, row in zip(lists.finish().tolist(), scores.numpy(), strict=True):
+        assert got == _tie_rule(row, 5)
+
+
 @pytest.mark.parametrize("spread", [3, 1000])  # integer scores: many ties, or few
 def test_pruned_chunks_match_the_tie_rule(spread) -> None:
     rng = np.random.default_rng(spread)
