@@ -51,7 +51,7 @@ def shannon_entropy(counts: np.ndarray) -> float:
 def _slot_mean(values: np.ndarray, filled: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Per-row mean over the filled slots, `n` [users] of them (0 for a row without any).
     `np.where` rather than values * filled: a float x bool product converts the mask on
-    every call (the three metrics at three K took ~7 ms of a 0.4 s ranking pass, now ~3)."""
+    every call (`beyond_metrics` for 12,076 users at three K: 6.6 ms -> 5.7 ms)."""
     return np.where(n > 0, np.where(filled, values, 0.0).sum(1) / np.maximum(n, 1), 0.0)
 
 
