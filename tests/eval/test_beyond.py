@@ -120,7 +120,7 @@ def test_pruned_chunks_match_the_tie_rule(spread) -> None:
     scores = torch.from_numpy(rng.integers(0, spread, size=(30, 1000))).float()
     scores[:3] = 0.0  # all-equal rows
     scores[3:6, ::7] = float("-inf")  # masked items
-    index = _top(scores, 4, offset=5)  # 1000 columns: groups of 50
+    index = _top(scores, 4, offset=5)  # 1000 columns: 16 groups of 62 and 8 items more
     for row, got in zip(scores.numpy(), index, strict=True):
         assert got == [5 + i for i in sorted(range(1000), key=lambda i: (-row[i], i))[:4]]
     assert index[:3] == [[5, 6, 7, 8]] * 3
