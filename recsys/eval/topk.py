@@ -10,7 +10,8 @@ order.
 about k + 1 items per user and chunk) and orders all of them once, when the caller has
 scored every chunk (`TopLists.finish`). The candidates of every chunk together hold each
 user's k best items and every item tied with the k-th, so one stable sort of them gives
-the exact lists; no per-chunk merge is needed. Ordering once per call instead of once per
+the exact lists; no per-chunk merge is needed (with many chunks the candidates held are
+compacted to each user's k best now and then). Ordering once per call instead of once per
 block of users matters: in the ranking loop each array operation on a few thousand
 candidates costs a few microseconds (the score block has just evicted everything else from
 the caches), and the per-block steps are what the lists' cost is made of.
