@@ -60,25 +60,27 @@ class TopLists:
         self._parts.append((rows + row0, cols + col0, vals))
         self._held += len(vals)
         if self._held > _HELD * self.k * max(self.users, 1):
-            self._parts = [self._best()]
+            self._parts = [self._best()[:3]]
             self._held = len(self._parts[0][0])
 
-    def _best(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, cols, vals) of each row's k best candidates, by row, then the tie rule."""
+    def _best(self) -> tuple[np.ndarray, ...]:
+        """(rows, cols, vals, slots) of each row's k best candidates, by row, then the tie
+        rule; `slots`: each one's place in its row's list."""
         rows, cols, vals = (np.concatenate(part) for part in zip(*self._parts, strict=True))
         order = _by_row_then_score(rows, vals)
         rows, cols, vals = rows[order], cols[order], vals[order]
-        keep = _slots(rows, self.users) < self.k
-        return rows[keep], cols[keep], vals[keep]
+        slots = _slots(rows, self.users)
+        keep = slots < self.k
+        return rows[keep], cols[keep], vals[keep], slots[keep]
 
     def finish(self) -> np.ndarray:
         """[users, k] item indices under the tie rule; a slot that no rankable item fills
         (fewer than k unmasked items) is 0."""
         lists = np.zeros((self.users, self.k), dtype=np.int64)
         if self._held:
-            rows, cols, vals = self._best()
+            rows, cols, vals, slots = self._best()
             filled = vals != -np.inf
-            lists[rows[filled], _slots(rows, self.users)[filled]] = cols[filled]
+            lists[rows[filled], slots[filled]] = cols[filled]
         return lists
 
 
@@ -94,10 +96,15 @@ def _slots(rows: np.ndarray, users: int) -> np.ndarray:
 def _every(scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every item of a chunk no wider than k, as candidates in (row, index) order."""
     b, width = scores.shape
-    vals = _host(scores).flatten()  # a copy: the caller reuses the scores' memory
-    if np.isnan(vals).any():
-        raise ValueError("scores hold NaN: the top-K lists are undefined")
+    vals = _refuse_nan(_host(scores).flatten())  # a copy: the caller reuses the memory
     return np.repeat(np.arange(b), width), np.tile(np.arange(width), b), vals
+
+
+def _refuse_nan(scores: np.ndarray) -> np.ndarray:
+    """`scores`, unless one is NaN (then no order, so no list, is defined)."""
+    if np.isnan(scores).any():
+        raise ValueError("scores hold NaN: the top-K lists are undefined")
+    return scores
 
 
 def _group_size(width: int, k: int) -> int:
@@ -129,9 +136,7 @@ def _candidates(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, n
     groups = width // size
     main = groups * size
     blocks = scores[:, :main].unflatten(1, (groups, size))  # [b, groups, size], a view
-    maxima = _host(blocks.amax(2))  # [b, groups]; amax propagates NaN
-    if np.isnan(maxima).any():
-        raise ValueError("scores hold NaN: the top-K lists are undefined")
+    maxima = _refuse_nan(_host(blocks.amax(2)))  # [b, groups]; amax propagates NaN
     cut = np.partition(maxima, groups - k, axis=1)[:, groups - k]  # [b] k-th largest maximum
     row, group = np.divmod(np.flatnonzero(maxima >= cut[:, None]), groups)  # row-major
     kept = _gather(blocks, row, group)  # [m, size]
@@ -150,8 +155,7 @@ def _with_rest(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`found` (rows, cols, vals) plus the items of `rest` [b, w] (columns start..) that
     are at least their row's cut; they follow every grouped candidate."""
-    if np.isnan(rest).any():
-        raise ValueError("scores hold NaN: the top-K lists are undefined")
+    _refuse_nan(rest)
     r, c = np.divmod(np.flatnonzero(rest >= cut[:, None]), rest.shape[1])
     rows, cols, vals = found
     return (
@@ -170,10 +174,9 @@ def _trim_ties(
     not the ~250 ms of sorting every item."""
     order = np.argsort(rows, kind="stable")  # the partial group's items join their rows
     rows, cols, vals = rows[order], cols[order], vals[order]
-    counts = np.bincount(rows, minlength=len(cut))
     tied = vals == cut[rows]
     seen = np.cumsum(tied)
-    first = (np.cumsum(counts) - counts)[rows]  # each row's first candidate
+    first = np.arange(len(rows)) - _slots(rows, len(cut))  # each row's first candidate
     keep = ~tied | (seen - seen[first] + tied[first] <= k)
     return rows[keep], cols[keep], vals[keep]
 
