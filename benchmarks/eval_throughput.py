@@ -199,7 +199,7 @@ _BOUND = (
     "10 MB score block (~0.2 ms; torch has no operation that folds it into the counting "
     "passes), the k-th group maximum and the chosen groups (~0.09 ms), gathering and "
     "filtering them (~0.2 ms), and the block's share of the one sort per batch of users "
-    "(~0.15 ms with the rest). The evaluator then computes the lists' metrics (~6 ms for "
+    "(~0.12 ms with the rest). The evaluator then computes the lists' metrics (~6 ms for "
     "12,076 users at three K). Timings on the 2-core development machine swing by up to 30% "
     "from run to run: compare ratios over several runs (docs/beyond-accuracy.md, Cost)."
 )

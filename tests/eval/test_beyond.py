@@ -13,7 +13,7 @@ from recsys.config import EvalConfig
 from recsys.eval.beyond import beyond_metrics, gini_index
 from recsys.eval.evaluator import evaluate_states
 from recsys.eval.per_user import read_per_user_csv, write_per_user_csv
-from recsys.eval.topk import TopLists
+from recsys.eval.topk import TopLists, _in_tie_order
 from recsys.fingerprints import evaluation_settings
 
 # Items 1..5 with training counts 6, 5, 1, 0, 2 (T = 14): with buckets (1, 5, 20) items 3
@@ -144,6 +144,21 @@ def test_ties_exactly_at_the_threshold_are_listed_by_index() -> None:
     assert index[0] == [3 + i for i in (2, 300, 610, 1, 40)]
     for got, values in zip(index, scores.numpy(), strict=True):
         assert got == [3 + i for i in _tie_rule(values, 5)]
+
+
+@pytest.mark.parametrize("row_offset", [0, 1 << 40])  # one int64 key per candidate; lexsort
+def test_candidates_order_by_row_then_score_then_index(row_offset) -> None:
+    # the sorted keys give the rows, items and scores back: every special value survives
+    # the round trip (signed zeros tie, -inf last, subnormals, the largest floats)
+    special = [0.0, -0.0, 1.5, -1.5, 1e-45, -1e-45, 3.4e38, -3.4e38, float("-inf")]
+    rng = np.random.default_rng(5)
+    vals = rng.choice(np.array(special, dtype=np.float32), 600)
+    rows = rng.integers(0, 30, 600) + row_offset
+    cols = rng.permutation(600) * 37  # distinct (row, item) pairs
+    got = _in_tie_order(rows, cols, vals)
+    order = np.lexsort((cols, -vals, rows))
+    for have, want in zip(got, (rows[order], cols[order], vals[order]), strict=True):
+        assert np.array_equal(have, want)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
