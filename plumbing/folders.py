@@ -36,7 +36,15 @@ def marker_path(folder: str | Path, kind: str) -> Path:
 
 
 def _contents(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(PREFIX))
+    """What `folder` holds, less the toolkit's marker, lock and holder files and the
+    temporary files of their atomic writes (".<marker>.<host>-<pid>.<random>.tmp"): two
+    processes that claim one new folder at once (the ranks of a torchrun caption job) see
+    each other's marker being written, which is not a user's file."""
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if not (p.name.startswith(PREFIX) or p.name.startswith("." + PREFIX))
+    )
 
 
 def check_folder(

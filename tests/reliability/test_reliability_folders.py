@@ -122,6 +122,22 @@ def _start(out: Path, cwd: Path, *extra: str) -> subprocess.Popen[str]:
     return start_toolkit(args, cwd)
 
 
+def test_a_marker_being_written_by_another_process_is_not_a_users_file(tmp_path: Path) -> None:
+    # two ranks claim one new caption store at once: one sees the other's marker half
+    # written (its atomic write's temporary file beside it), and must take the folder
+    from captioning.store import claim_store
+
+    store = tmp_path / "captions"
+    store.mkdir()
+    (store / "..mmrec-captions.vm-17304.sg0q3a0s.tmp").write_text("{")
+    claim_store(store)
+    assert (store / ".mmrec-captions").is_file()
+    (store / "notes.txt").write_text("mine")
+    (store / ".mmrec-captions").unlink()
+    with pytest.raises(Exception, match=r"not empty \(holds notes\.txt\)"):
+        claim_store(store)
+
+
 def test_two_processes_on_one_run_folder_train_it_once(tmp_path: Path) -> None:
     out = tmp_path / "run"
     procs = [_start(out, tmp_path)]
