@@ -25,13 +25,13 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scenarios.report.compare import load_runs
-from scenarios.run.results import efficiency_of, read_run
+from scenarios.run.results import read_run
 from scenarios.run.rows import UNFINISHED, grid_run_dir
 
 FORMATS = ("markdown", "csv", "json")
@@ -109,13 +109,13 @@ def _metric_order(name: str) -> tuple[int, int, str]:
     return rank, int(k) if k.isdigit() else 10**6, name
 
 
-def _select_metric(results: dict[str, Any]) -> str:
+def _select_metric(results: Mapping[str, Any]) -> str:
     """The validation metric that selected the epoch (`train.select_metric`)."""
     for path in (("config", "train"), ("record", "scenario", "train")):
         found: Any = results
         for key in path:
-            found = found.get(key) if isinstance(found, dict) else None
-        if isinstance(found, dict) and found.get("select_metric"):
+            found = found.get(key) if isinstance(found, Mapping) else None
+        if isinstance(found, Mapping) and found.get("select_metric"):
             return str(found["select_metric"])
     return "ndcg@10"
 
@@ -126,8 +126,7 @@ def table_row(found: dict[str, Any]) -> dict[str, Any]:
     run = read_run(run_dir)
     if not run.finished:
         raise ValueError("results.json holds no test metrics")
-    results = run.raw()
-    eff = efficiency_of(results)
+    results = run.results
     row: dict[str, Any] = {k: found.get(k, "") for k in HEAD}
     row["dataset"] = run.dataset or "unrecorded"
     row["scored"] = run_dir.name if run_dir.name.startswith("eval-") else "as trained"
@@ -136,14 +135,9 @@ def table_row(found: dict[str, Any]) -> dict[str, Any]:
     select = _select_metric(results)
     row["selected_by"] = f"valid_{select}"
     row["valid_selected"] = run.valid.get(select, "")
-    row.update({k: eff.get(k, "") for k in COST})
-    for key in ("trainable_params", "total_params"):  # runs before efficiency recorded them
-        if row[key] == "":
-            value = getattr(run.efficiency, key)
-            row[key] = "" if value is None else value
-    seconds, epochs = eff.get("seconds_per_epoch"), eff.get("epochs_timed")
-    if isinstance(seconds, int | float) and isinstance(epochs, int | float):
-        row["train_seconds"] = round(seconds * epochs, 2)
+    for key in COST:  # parameters from `params` for runs before efficiency recorded them
+        value = getattr(run.efficiency, key)
+        row[key] = "" if value is None else value
     row["toolkit_version"] = str(results.get("toolkit_version", ""))
     row.update(code=run.code.source, commit=run.code.commit or "")
     if found.get("code") not in (None, "", "unrecorded"):

@@ -48,11 +48,6 @@ def metrics_of(results: Mapping[str, Any], part: str) -> dict[str, float]:
     return {}
 
 
-def efficiency_of(results: Mapping[str, Any]) -> dict[str, Any]:
-    """The results.json `efficiency` block ({} when not recorded)."""
-    return _dict(results, "efficiency")
-
-
 def protocol_of(results: Mapping[str, Any]) -> str:
     """The protocol a run was evaluated under: the split's protocol name and the history
     convention (`leave_one_out_full_ranking/history=masked`); runs under different protocols
@@ -163,6 +158,14 @@ class Efficiency:
     head_params: int | None
     device: str | None = None  # cpu, cuda, ...
     torch_threads: int | None = None  # torch's intra-op threads while training
+    epochs_timed: int | None = None  # epochs seconds_per_epoch averages
+
+    @property
+    def train_seconds(self) -> float | None:
+        """seconds_per_epoch x epochs_timed, to 0.01 s (None when either is unrecorded)."""
+        if self.seconds_per_epoch is None or self.epochs_timed is None:
+            return None
+        return round(self.seconds_per_epoch * self.epochs_timed, 2)
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,7 @@ def _number(value: Any) -> Any:
 
 
 def _efficiency(results: dict[str, Any]) -> Efficiency:
-    eff, params = efficiency_of(results), _dict(results, "params")
+    eff, params = _dict(results, "efficiency"), _dict(results, "params")
     return Efficiency(
         seconds_per_epoch=_number(eff.get("seconds_per_epoch")),
         cpu_seconds_per_epoch=_number(eff.get("cpu_seconds_per_epoch")),
@@ -268,6 +271,7 @@ def _efficiency(results: dict[str, Any]) -> Efficiency:
         head_params=_number(params.get("head")),
         device=eff.get("device") if isinstance(eff.get("device"), str) else None,
         torch_threads=_number(eff.get("torch_threads")),
+        epochs_timed=_number(eff.get("epochs_timed")),
     )
 
 
