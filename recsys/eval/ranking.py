@@ -101,7 +101,12 @@ def rank_counts(
     mask_rows, mask_cols = mask_rows[order], mask_cols[order]
     # one score buffer for all blocks, not a fresh 10 MB one per matmul: in a bare loop of 95
     # blocks of 128 x 20k, 0.43 s -> 0.33 s (0.52 s -> 0.40 s with the lists)
-    buffer = user_states.new_empty(min(_ROW_BLOCK, b) * min(item_chunk, item_table.shape[0]))
+    # with the lists, each row is padded to whole groups of the lists' `amax` (-inf, never
+    # written by the matmul, which writes the strided rows as fast as contiguous ones): no
+    # partial group to scan apart, ~0.07 ms less per block of 128 x 20k
+    width = min(item_chunk, item_table.shape[0])
+    stride = lists.padded(width) if lists is not None else width  # score columns per row
+    buffer = user_states.new_empty(min(_ROW_BLOCK, b) * stride).view(-1, stride)
     for lo in range(0, b, _ROW_BLOCK):
         hi = min(lo + _ROW_BLOCK, b)
         a, z = np.searchsorted(mask_rows, [lo, hi])
@@ -139,7 +144,7 @@ def _rank_rows(
     }
 
     def chunk_scores(start: int, stop: int) -> torch.Tensor:
-        scores = buffer[: b * (stop - start)].view(b, stop - start)
+        scores = buffer[:b, : stop - start]  # a view; rows `buffer.shape[1]` apart
         with torch.no_grad():  # out= refuses autograd; ranking never needs it
             torch.matmul(user_states, item_table[start:stop].T, out=scores)  # [b, chunk]
         scores[:, gone_cols[start]] = float("-inf")
@@ -160,7 +165,9 @@ def _rank_rows(
             target_score = scores[rows, tgt].clone()
         _mask_chunk(scores, start, *mask)
         if lists is not None:
-            lists.add(scores, row0, start)
+            padded = buffer[:b, : lists.padded(stop - start)]
+            padded[:, stop - start :] = float("-inf")
+            lists.add(padded, row0, start)
         h, t = _count_block(scores, target_score)
         higher += h
         tied += t

@@ -200,6 +200,35 @@ def test_states_that_track_gradients_rank_alike() -> None:
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("item_chunk", [1 << 20, 2600, 2570, 1000])
+def test_wide_chunks_padded_to_whole_groups_list_exactly(item_chunk) -> None:
+    # 6,000 items, k = 5: chunks of 2,560 columns or more are scored into rows padded to
+    # whole groups of 128 (-inf past the chunk), narrower ones keep a partial group; user 0
+    # has 3 rankable items (the padding's -inf must not fill its empty slots), user 1's
+    # target is hidden (a repeat under the masked convention)
+    from recsys.eval.ranking import rank_counts
+
+    rng = np.random.default_rng(item_chunk)
+    table = torch.from_numpy(rng.integers(-3, 4, size=(6001, 4))).float()  # many ties
+    states = torch.from_numpy(rng.integers(-2, 3, size=(9, 4))).float()
+    targets = rng.choice(np.arange(1, 6001), 9, replace=False)
+    masked = [set(rng.choice(6000, 30) + 1) - set(targets) for _ in range(9)]
+    masked[0] = set(range(1, 6001)) - {int(targets[0]), 17, 4000}
+    rows = np.concatenate([np.full(len(m), u) for u, m in enumerate(masked)])
+    cols = np.concatenate([sorted(m) for m in masked]).astype(np.int64)
+    hidden = np.arange(9) == 1
+    got = rank_counts(states, table, targets, rows, cols, item_chunk, top_k=5, hidden=hidden)
+    plain = rank_counts(states, table, targets, rows, cols, item_chunk, hidden=hidden)
+    scores = (states @ table.T).numpy()
+    for u in range(9):
+        gone = masked[u] | ({int(targets[u])} if hidden[u] else set())
+        keep = [i for i in range(1, 6001) if i not in gone]
+        want = sorted(keep, key=lambda i: (-scores[u, i], i))[:5]
+        assert got[2][u].tolist() == want + [0] * (5 - len(want))
+    np.testing.assert_array_equal(got[0], plain[0])
+    np.testing.assert_array_equal(got[1], plain[1])
+
+
 def _brute_lists(states, table, split, history, k):
     indptr, indices = split.test_seen
     out = []
