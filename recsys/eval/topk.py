@@ -61,8 +61,7 @@ class TopLists:
 
     def add(self, scores: torch.Tensor, row0: int, col0: int) -> None:
         """Keep the candidates of one chunk: `scores` [b, w] of rows row0..row0+b-1 and items
-        col0..col0+w-1, masked items -inf. A row's chunks must come in increasing `col0`
-        (the candidates' order is what breaks ties by index)."""
+        col0..col0+w-1, masked items -inf. Chunks may come in any order."""
         if scores.shape[1] <= self.k:
             rows, cols, vals = _every(scores)
         else:
@@ -70,27 +69,32 @@ class TopLists:
         self._parts.append((rows + row0, cols + col0, vals))
         self._held += len(vals)
         if self._held > _HELD * self.k * max(self.users, 1):
-            self._parts = [self._best()[:3]]
-            self._held = len(self._parts[0][0])
+            rows, cols, vals, at, filled = self._best()
+            chosen = at[filled]  # -inf candidates are never listed: they need not be kept
+            self._parts = [(rows[chosen], cols[chosen], vals[chosen])]
+            self._held = len(chosen)
 
     def _best(self) -> tuple[np.ndarray, ...]:
-        """(rows, cols, vals, slots) of each row's k best candidates, by row, then the tie
-        rule; `slots`: each one's place in its row's list."""
+        """(rows, cols, vals, at, filled): every candidate in the tie rule's order (by row,
+        then score descending, then index); `at` [users, k], where each list slot's
+        candidate is, and `filled` [users, k], whether that slot holds a rankable item
+        (False past a row's candidates and for -inf ones)."""
         rows, cols, vals = (np.concatenate(part) for part in zip(*self._parts, strict=True))
         rows, cols, vals = _in_tie_order(rows, cols, vals)
-        slots = _slots(rows, self.users)
-        keep = slots < self.k
-        return rows[keep], cols[keep], vals[keep], slots[keep]
+        counts = np.bincount(rows, minlength=self.users)
+        slot = np.arange(self.k)
+        filled = slot < counts[:, None]  # [users, k]
+        at = np.where(filled, (np.cumsum(counts) - counts)[:, None] + slot, 0)
+        filled &= vals[at] != -np.inf
+        return rows, cols, vals, at, filled
 
     def finish(self) -> np.ndarray:
         """[users, k] item indices under the tie rule; a slot that no rankable item fills
         (fewer than k unmasked items) is 0."""
-        lists = np.zeros((self.users, self.k), dtype=np.int64)
-        if self._held:
-            rows, cols, vals, slots = self._best()
-            filled = vals != -np.inf
-            lists.reshape(-1)[rows[filled] * self.k + slots[filled]] = cols[filled]
-        return lists
+        if not self._held:
+            return np.zeros((self.users, self.k), dtype=np.int64)
+        _, cols, _, at, filled = self._best()
+        return np.where(filled, cols[at], 0)
 
 
 _HELD = 4  # candidates held per row and list slot before they are compacted to the k best
