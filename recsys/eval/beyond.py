@@ -13,7 +13,7 @@ like NDCG): ``arp@K``, ``tail@K``, ``novelty@K``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,11 @@ def _slot_mean(values: np.ndarray, filled: np.ndarray, n: np.ndarray) -> np.ndar
     return np.where(n > 0, np.where(filled, values, 0.0).sum(1) / np.maximum(n, 1), 0.0)
 
 
+def _mean_of_sums(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """sums / n per user, 0 where n = 0."""
+    return np.where(n > 0, sums / np.maximum(n, 1), 0.0)
+
+
 def beyond_metrics(
     lists: np.ndarray,
     train_counts: np.ndarray,
@@ -81,23 +86,56 @@ def beyond_metrics(
     # add-one smoothing: p(i) = (c_i + 1) / (T + n); a never-seen item is finite, not inf
     surprise = -np.log2((counts + 1.0) / (total + len(counts) - 1))
     tail = assign_buckets(counts.astype(np.int64), bounds) < TAIL_BUCKETS
+    found = {k: (a, b) for k, a, b in _by_k(lists, counts, tail, surprise, ks, catalogue)}
     means: dict[str, float] = {}
     per_user: dict[str, np.ndarray] = {}
     for k in ks:
-        top = lists[:, :k]
-        filled = top > 0
-        exposure = _exposure(top, len(counts) - 1)
-        exposure[0] = 0
-        means[f"coverage@{k}"] = float(np.count_nonzero(exposure) / max(catalogue, 1))
-        means[f"gini@{k}"] = gini_index(exposure, catalogue)
-        means[f"entropy@{k}"] = shannon_entropy(exposure)
-        n = np.count_nonzero(filled, axis=1)
-        per_user[f"arp@{k}"] = _slot_mean(counts[top], filled, n)
-        per_user[f"tail@{k}"] = _slot_mean(tail[top].astype(np.float64), filled, n)
-        per_user[f"novelty@{k}"] = _slot_mean(surprise[top], filled, n)
+        means.update(found[k][0])
+        per_user.update(found[k][1])
     for name, values in per_user.items():
         means[name] = float(np.mean(values)) if len(values) else 0.0
     return means, per_user
+
+
+def _by_k(
+    lists: np.ndarray,
+    counts: np.ndarray,
+    tail: np.ndarray,
+    surprise: np.ndarray,
+    ks: Sequence[int],
+    catalogue: int,
+) -> Iterator[tuple[int, dict[str, float], dict[str, np.ndarray]]]:
+    """(K, list-set metrics, per-user metrics) for each K of `ks`, in increasing K.
+
+    The integer-valued sums (filled slots, training counts, tail slots) are kept slot-major
+    and grown K by K: exact, and a [K, users] array is summed down its rows, where numpy's
+    reduction over a short last axis costs ~0.1 us per user and K (9.3 -> 6.5 ms for 12,076
+    users at K = 5, 10, 20, bit-identical). Novelty sums non-integer surprisals: it keeps
+    the per-user row sums, so the same bits."""
+    slots = np.ascontiguousarray(lists.T)  # [max K, users]
+    filled = slots > 0
+    values = {"n": filled, "arp": np.where(filled, np.take(counts, slots), 0.0)}
+    values["tail"] = np.take(tail, slots) & filled  # np.take: ~2/3 of counts[slots]'s time
+    sums = {name: np.zeros(slots.shape[1]) for name in values}
+    exposure = np.zeros(len(counts), dtype=np.int64)
+    done = 0
+    for k in sorted(set(ks)):  # slots done..k-1 join every sum
+        for name, value in values.items():
+            sums[name] += value[done:k].sum(axis=0)
+        exposure += _exposure(slots[done:k], len(counts) - 1)
+        exposure[0], done = 0, k
+        list_set = {
+            f"coverage@{k}": float(np.count_nonzero(exposure) / max(catalogue, 1)),
+            f"gini@{k}": gini_index(exposure, catalogue),
+            f"entropy@{k}": shannon_entropy(exposure),
+        }
+        n, top = sums["n"].astype(np.int64), lists[:, :k]
+        users = {
+            f"arp@{k}": _mean_of_sums(sums["arp"], n),
+            f"tail@{k}": _mean_of_sums(sums["tail"], n),
+            f"novelty@{k}": _slot_mean(np.take(surprise, top), top > 0, n),
+        }
+        yield k, list_set, users
 
 
 def beyond_record(valid: Any, test: Any) -> dict[str, Any] | None:

@@ -49,6 +49,17 @@ def test_hand_computed_example() -> None:
     assert users["novelty@2"][3] == pytest.approx((_bits(6) + _bits(0)) / 2)
 
 
+def test_cut_offs_in_any_order_give_the_same_values_in_their_order() -> None:
+    # the sums grow K by K in increasing K; the output follows `ks` as given
+    means, users = beyond_metrics(LISTS, COUNTS, (2, 1, 2), (1, 5, 20), catalogue=5)
+    want, want_users = beyond_metrics(LISTS, COUNTS, (1, 2), (1, 5, 20), catalogue=5)
+    assert means == want and users.keys() == want_users.keys()
+    assert list(users) == [f"{m}@{k}" for k in (2, 1) for m in ("arp", "tail", "novelty")]
+    assert list(means)[:6] == [f"{m}@{k}" for k in (2, 1) for m in ("coverage", "gini", "entropy")]
+    for name, values in users.items():
+        np.testing.assert_array_equal(values, want_users[name])
+
+
 def test_empty_slots_are_left_out_and_gini_extremes() -> None:
     means, users = beyond_metrics(np.array([[3, 0]]), COUNTS, (2,), (1, 5, 20), catalogue=5)
     assert users["arp@2"].tolist() == [1.0]  # the mean over the one filled slot
