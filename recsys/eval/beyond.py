@@ -48,13 +48,6 @@ def shannon_entropy(counts: np.ndarray) -> float:
     return float(-np.sum(p * np.log(p)))
 
 
-def _slot_mean(values: np.ndarray, filled: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Per-row mean over the filled slots, `n` [users] of them (0 for a row without any).
-    `np.where` rather than values * filled: a float x bool product converts the mask on
-    every call (`beyond_metrics` for 12,076 users at three K: 6.6 ms -> 5.7 ms)."""
-    return np.where(n > 0, np.where(filled, values, 0.0).sum(1) / np.maximum(n, 1), 0.0)
-
-
 def _mean_of_sums(sums: np.ndarray, n: np.ndarray) -> np.ndarray:
     """sums / n per user, 0 where n = 0."""
     return np.where(n > 0, sums / np.maximum(n, 1), 0.0)
@@ -85,6 +78,7 @@ def beyond_metrics(
     total = counts[1:].sum()
     # add-one smoothing: p(i) = (c_i + 1) / (T + n); a never-seen item is finite, not inf
     surprise = -np.log2((counts + 1.0) / (total + len(counts) - 1))
+    surprise[0] = 0.0  # an empty slot (item 0) adds nothing to a user's novelty sum
     tail = assign_buckets(counts.astype(np.int64), bounds) < TAIL_BUCKETS
     found = {k: (a, b) for k, a, b in _by_k(lists, counts, tail, surprise, ks, catalogue)}
     means: dict[str, float] = {}
@@ -111,7 +105,7 @@ def _by_k(
     and grown K by K: exact, and a [K, users] array is summed down its rows, where numpy's
     reduction over a short last axis costs ~0.1 us per user and K (9.3 -> 6.5 ms for 12,076
     users at K = 5, 10, 20, bit-identical). Novelty sums non-integer surprisals: it keeps
-    the per-user row sums, so the same bits."""
+    the per-user row sums (empty slots add 0.0), so the same bits."""
     slots = np.ascontiguousarray(lists.T)  # [max K, users]
     filled = slots > 0
     values = {"n": filled, "arp": np.where(filled, np.take(counts, slots), 0.0)}
@@ -129,11 +123,11 @@ def _by_k(
             f"gini@{k}": gini_index(exposure, catalogue),
             f"entropy@{k}": shannon_entropy(exposure),
         }
-        n, top = sums["n"].astype(np.int64), lists[:, :k]
+        n = sums["n"].astype(np.int64)
         users = {
             f"arp@{k}": _mean_of_sums(sums["arp"], n),
             f"tail@{k}": _mean_of_sums(sums["tail"], n),
-            f"novelty@{k}": _slot_mean(np.take(surprise, top), top > 0, n),
+            f"novelty@{k}": _mean_of_sums(np.take(surprise, lists[:, :k]).sum(1), n),
         }
         yield k, list_set, users
 
