@@ -15,7 +15,8 @@ Three timings over the same user states and item table (ID-SASRec, seeded init):
   without the lists, timed per batch of users, the least time of each batch over the
   repeats summed: ``ratio_beyond_kernel`` filters other processes' load best.
 
-Each is run `--repeats` times; the best time is kept (other processes share the machine).
+Each is run `--repeats` times (default 15); the best time is kept (other processes share
+the machine).
 Writes benchmarks/results/eval_throughput.{json,md}.
 """
 
@@ -68,7 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    # whole-pass minima settle slowly on a shared machine: with 7 repeats the lists' ratio
+    # scattered 1.13-1.18x over twelve runs, with 15 1.12-1.15x over five (~80 s a run)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--user-batch", type=int, default=1024)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -195,11 +198,11 @@ def _markdown(r: dict) -> str:
 _BOUND = (
     "What bounds the lists' cost (the ranking loop alone, 95 blocks of 128 users x 20,315 "
     "columns, one thread): the plain pass is ~4 ms per block (matmul ~3.4 ms, at about the "
-    "core's peak; the exact counts ~0.6 ms); the lists add ~0.6 ms: one `amax` pass over the "
+    "core's peak; the exact counts ~0.6 ms); the lists add ~0.5 ms: one `amax` pass over the "
     "10 MB score block (~0.2 ms; torch has no operation that folds it into the counting "
-    "passes), the k-th group maximum and the chosen groups (~0.09 ms), gathering and "
-    "filtering them (~0.2 ms), and the block's share of the one sort per batch of users "
-    "(~0.12 ms with the rest). The evaluator then computes the lists' metrics (~6 ms for "
+    "passes), the k-th group maximum and the chosen groups (~0.06 ms), gathering and "
+    "filtering them (~0.2 ms), and the rest with the block's share of the one sort per "
+    "batch of users (~0.08 ms). The evaluator then computes the lists' metrics (~5 ms for "
     "12,076 users at three K). Timings on the 2-core development machine swing by up to 30% "
     "from run to run: compare ratios over several runs (docs/beyond-accuracy.md, Cost)."
 )

@@ -139,10 +139,10 @@ def _candidates(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, n
     fp32.
 
     Measured in the ranking loop (Amazon Scientific, 95 blocks of 128 users x 20,315
-    columns, one thread, the least time per batch of 1,024 users over 15 interleaved runs):
-    the lists add ~0.6-0.7 ms per block to ~4 ms of plain ranking (matmul ~3.4 ms, exact
-    counts ~0.6 ms): `amax` ~0.2, the cut and the chosen groups ~0.09, gathering them ~0.10,
-    filtering ~0.11, the rest and the block's share of `finish` (~0.04) ~0.12.
+    columns, one thread, medians in the loop): the lists add ~0.5 ms per block to ~4 ms of
+    plain ranking (matmul ~3.4 ms, exact counts ~0.6 ms): `amax` ~0.2, the cut and the
+    chosen groups ~0.06, gathering them ~0.07, filtering ~0.13, the rest with the block's
+    share of `finish` ~0.08.
     """
     b, width = scores.shape
     size = _group_size(width, k)
