@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--threads", type=int, default=1)
     # whole-pass minima settle slowly on a shared machine: with 7 repeats the lists' ratio
-    # scattered 1.13-1.18x over twelve runs, with 15 1.12-1.15x over five (~80 s a run)
+    # scattered 1.13-1.18x over twelve runs, with 15 1.12-1.15x over eight (~80 s a run)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--user-batch", type=int, default=1024)
     args = parser.parse_args()

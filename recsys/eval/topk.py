@@ -36,9 +36,9 @@ _MANY = 8  # candidates per user above which items tied with the cut are trimmed
 class TopLists:
     """Exact top-`k` lists of `users` rows, built from score chunks (`add`) in bounded memory.
 
-    The candidates held are compacted to each row's k best (exact: a later chunk's items
-    have higher indices, so an item outside the k best of what was seen can never enter)
-    whenever they pass `_HELD` x k per row, which only happens with many item chunks.
+    The candidates held are compacted to each row's k best (exact: an item with k items
+    ahead of it under the tie rule, score then index, can never be listed, whatever comes
+    later) whenever they pass `_HELD` x k per row, which only happens with many item chunks.
 
     Args:
         users: rows of the lists.
@@ -81,10 +81,10 @@ class TopLists:
         (False past a row's candidates and for -inf ones)."""
         rows, cols, vals = (np.concatenate(part) for part in zip(*self._parts, strict=True))
         rows, cols, vals = _in_tie_order(rows, cols, vals)
-        counts = np.bincount(rows, minlength=self.users)
+        counts, starts = _row_starts(rows, self.users)
         slot = np.arange(self.k)
         filled = slot < counts[:, None]  # [users, k]
-        at = np.where(filled, (np.cumsum(counts) - counts)[:, None] + slot, 0)
+        at = np.where(filled, starts[:, None] + slot, 0)
         filled &= vals[at] != -np.inf
         return rows, cols, vals, at, filled
 
@@ -100,10 +100,10 @@ class TopLists:
 _HELD = 4  # candidates held per row and list slot before they are compacted to the k best
 
 
-def _slots(rows: np.ndarray, users: int) -> np.ndarray:
-    """Each entry's place within its row, for `rows` sorted ascending."""
+def _row_starts(rows: np.ndarray, users: int) -> tuple[np.ndarray, np.ndarray]:
+    """(entries per row, each row's first position) [users], for `rows` sorted ascending."""
     counts = np.bincount(rows, minlength=users)
-    return np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    return counts, np.cumsum(counts) - counts
 
 
 def _every(scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,8 +128,8 @@ def _group_size(width: int, k: int) -> int:
 
 def _candidates(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, chunk columns, scores) of a chunk wider than k: every item at least as high as
-    its row's cut t, in (row, index) order; they hold each row's k best and every item tied
-    with the k-th.
+    its row's cut t (the grouped ones in (row, index) order, then those of a partial last
+    group); they hold each row's k best and every item tied with the k-th.
 
     One `amax` pass over groups of items, then t = each row's k-th largest group maximum;
     every group whose maximum is at least t is gathered and its items at least t kept (about
@@ -189,7 +189,7 @@ def _trim_ties(
     rows, cols, vals = rows[order], cols[order], vals[order]
     tied = vals == cut[rows]
     seen = np.cumsum(tied)
-    first = np.arange(len(rows)) - _slots(rows, len(cut))  # each row's first candidate
+    first = _row_starts(rows, len(cut))[1][rows]  # each row's first candidate
     keep = ~tied | (seen - seen[first] + tied[first] <= k)
     return rows[keep], cols[keep], vals[keep]
 
